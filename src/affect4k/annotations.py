@@ -1,0 +1,374 @@
+"""Annotation stage: raw joystick traces -> per-frame labels on each clip's 25 fps grid.
+
+A joystick tool writes one ``time_s,value`` CSV per annotator and dimension, sampled irregularly
+(every ~20-60 ms with jitter), with valence and arousal recorded in separate passes and so on
+different time stamps. Everything downstream works per frame (see the frame-index contract in
+docs/design.md), so each trace is resampled onto ``t_f = f / CLIP_FPS`` and the annotators are
+averaged there. Frames a trace does not cover (late start, early end, a long pause in the
+recording) become NaN instead of being extrapolated: NaN labels are excluded from training and
+from every metric, so a hole in the annotation can never turn into an invented label.
+
+The database step (:func:`build_database`) pools the videos, reports inter-annotator agreement
+and assigns the train/test split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from affect4k import CLIP_FPS
+from affect4k.errors import Affect4kError
+
+log = logging.getLogger(__name__)
+
+DIMENSIONS = ("valence", "arousal")
+TRACE_HEADER = ("time_s", "value")
+SPLITS = ("video", "sequence")
+
+# Annotator names become file names and column names, so they must be plain identifiers.
+_ANNOTATOR_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _line_error(path: Path, line: int, problem: str) -> Affect4kError:
+    return Affect4kError(f"{path}, line {line}: {problem}")
+
+
+def read_numeric_csv(path: Path, header: Sequence[str]) -> np.ndarray:
+    """Rows of a small all-numeric CSV as a float array of shape ``(n_rows, len(header))``.
+
+    The first line must be exactly ``header``; every later line must hold one finite number per
+    column. Parsing is vectorised (pandas reads strings, numpy converts), and only when something
+    is wrong is the offending 1-based line (header = line 1) located, so each error names the
+    file and the line a user has to fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise Affect4kError(f"annotation file {path} does not exist")
+    expected = ",".join(header)
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            found = handle.readline().rstrip("\r\n")
+        if found.replace(" ", "") != expected:
+            raise _line_error(path, 1, f"header is {found!r}, expected {expected!r}")
+        table = pd.read_csv(
+            path,
+            header=None,
+            dtype=str,
+            na_filter=False,
+            skip_blank_lines=False,
+            encoding="utf-8-sig",
+        )
+    except UnicodeDecodeError as exc:
+        raise Affect4kError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except pd.errors.ParserError:
+        raise _field_count_error(path, len(header)) from None
+    text = table.iloc[1:]
+    values = text.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64, copy=True)
+    bad_rows, bad_cols = np.nonzero(~np.isfinite(values))
+    if bad_rows.size:
+        row, col = int(bad_rows[0]), int(bad_cols[0])
+        raw = text.iat[row, col].strip()
+        kind = "empty value" if raw == "" else f"{raw!r} is not a finite number"
+        raise _line_error(path, row + 2, f"{kind} in column {header[col]!r}")
+    return values
+
+
+def _field_count_error(path: Path, n_columns: int) -> Affect4kError:
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            n_fields = line.count(",") + 1
+            if n_fields > n_columns:
+                problem = f"expected {n_columns} comma-separated values, got {n_fields}"
+                return _line_error(path, number, f"{problem}: {line.rstrip()!r}")
+    return Affect4kError(f"{path}: not a comma-separated table of {n_columns} columns")
+
+
+def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One annotator's trace as ``(times, values)``: seconds from the clip start, in [-1, 1].
+
+    Refuses (naming file and line) what resampling would otherwise silently absorb: values
+    outside [-1, 1], negative or non-increasing times, and traces of fewer than 2 samples.
+    """
+    data = read_numeric_csv(path, TRACE_HEADER)
+    times, values = data[:, 0], data[:, 1]
+    if len(times) < 2:
+        raise Affect4kError(f"{path}: {len(times)} sample(s) after the header, need at least 2")
+    checks = (
+        (np.abs(values) > 1, lambda i: f"value {values[i]} is outside [-1, 1]"),
+        (times < 0, lambda i: f"time {times[i]} s is negative"),
+        (
+            np.r_[False, np.diff(times) <= 0],
+            lambda i: f"time {times[i]} s does not increase (previous line: {times[i - 1]} s)",
+        ),
+    )
+    for bad, describe in checks:
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise _line_error(path, row + 2, describe(row))
+    return times, values
+
+
+def resample_trace(
+    times: np.ndarray,
+    values: np.ndarray,
+    n_frames: int,
+    *,
+    fps: int = CLIP_FPS,
+    max_gap_s: float = 0.5,
+) -> np.ndarray:
+    """A trace's values at ``t_f = f / fps`` for ``f < n_frames``; NaN where it is not covered.
+
+    Frames between two samples are linearly interpolated. A frame within ``max_gap_s`` before
+    the first or after the last sample takes that sample's value (a joystick log usually starts
+    a few ms after the clip does); a frame further out, or strictly inside a gap between samples
+    longer than ``max_gap_s`` (the tool paused or dropped input), is NaN: masked, excluded from
+    training and metrics, never silently extrapolated.
+    """
+    if n_frames < 0:
+        raise Affect4kError(f"n_frames must be >= 0, got {n_frames}")
+    if fps <= 0:
+        raise Affect4kError(f"fps must be > 0, got {fps}")
+    if max_gap_s < 0:
+        raise Affect4kError(f"max_gap_s must be >= 0, got {max_gap_s}")
+    if len(times) < 2 or len(times) != len(values):
+        raise Affect4kError(
+            f"times and values must have the same length >= 2, got {len(times)}, {len(values)}"
+        )
+    frame_times = np.arange(n_frames) / fps
+    resampled = np.interp(frame_times, times, values)
+    after = np.searchsorted(times, frame_times, side="right")  # first sample later than t_f
+    inner = (after > 0) & (after < len(times))
+    left = times[np.clip(after - 1, 0, len(times) - 1)]
+    right = times[np.clip(after, 0, len(times) - 1)]
+    in_long_gap = inner & (right - left > max_gap_s) & (frame_times > left)
+    uncovered = (frame_times < times[0] - max_gap_s) | (frame_times > times[-1] + max_gap_s)
+    resampled[in_long_gap | uncovered] = np.nan
+    return resampled
+
+
+def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
+    """Write via a temp file in the same directory and ``os.replace`` it: all or nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_table(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise Affect4kError(f"{what}: {path} does not exist")
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise Affect4kError(f"{what}: cannot read {path} as parquet ({exc})") from None
+    missing = [name for name in columns if name not in table.columns]
+    if missing:
+        raise Affect4kError(f"{what}: {path} lacks column(s) {', '.join(missing)}")
+    return table
+
+
+def _check_annotators(annotators: Sequence[str]) -> None:
+    if not annotators:
+        raise Affect4kError("annotators: the list is empty")
+    if len(set(annotators)) != len(annotators):
+        raise Affect4kError(f"annotators: duplicate names in {list(annotators)}")
+    for name in annotators:
+        if not _ANNOTATOR_RE.fullmatch(name):
+            raise Affect4kError(f"annotators: {name!r} must match {_ANNOTATOR_RE.pattern}")
+
+
+def _annotator_trace(path: Path, n_frames: int, max_gap_s: float, video_id: str) -> np.ndarray:
+    """Resample one trace file, warning about every frame it leaves unlabelled."""
+    times, values = read_trace(path)
+    trace = resample_trace(times, values, n_frames, max_gap_s=max_gap_s)
+    masked = int(np.isnan(trace).sum())
+    if masked:
+        tail = int((np.arange(n_frames) / CLIP_FPS > times[-1] + max_gap_s).sum())
+        log.warning(
+            f"{path} (video {video_id}): masked {masked} of {n_frames} frames: {tail} after the "
+            f"trace ends at {times[-1]:.2f} s (the clip lasts {n_frames / CLIP_FPS:.2f} s), "
+            f"{masked - tail} in gaps longer than {max_gap_s} s or before its first sample"
+        )
+    return trace
+
+
+def annotate_video(
+    video_id: str,
+    faces_parquet: Path,
+    trace_dir: Path,
+    annotators: Sequence[str],
+    out_path: Path,
+    *,
+    max_gap_s: float = 0.5,
+    min_annotators: int | None = None,
+) -> None:
+    """Write one video's per-frame labels: one row per row of its faces table.
+
+    Columns: ``video, frame, time_s, face, valence, arousal`` and each annotator's resampled
+    trace as ``valence_<annotator>`` / ``arousal_<annotator>``. ``valence`` and ``arousal`` are
+    the mean over the annotators that cover the frame, NaN where fewer than ``min_annotators``
+    (default: all of them) do, so the label of a frame never silently rests on a minority.
+    A video with no labelled frame in either dimension is refused.
+    """
+    _check_annotators(annotators)
+    if min_annotators is None:
+        min_annotators = len(annotators)
+    if not 1 <= min_annotators <= len(annotators):
+        raise Affect4kError(
+            f"min_annotators must be between 1 and {len(annotators)}, got {min_annotators}"
+        )
+    faces = _read_table(faces_parquet, ("frame", "time_s", "face"), f"video {video_id}")
+    n_frames = len(faces)
+    if not np.array_equal(faces["frame"].to_numpy(), np.arange(n_frames)):
+        raise Affect4kError(f"video {video_id}: {faces_parquet} rows are not frames 0..n-1")
+    table = pd.DataFrame(
+        {
+            "video": video_id,
+            "frame": faces["frame"].to_numpy(),
+            "time_s": faces["time_s"].to_numpy(),
+            "face": faces["face"].to_numpy(),
+        }
+    )
+    traces = {
+        (dim, name): _annotator_trace(
+            Path(trace_dir) / f"{name}.{dim}.csv", n_frames, max_gap_s, video_id
+        )
+        for dim in DIMENSIONS
+        for name in annotators
+    }
+    for dim in DIMENSIONS:
+        stack = np.stack([traces[dim, name] for name in annotators])
+        covered = np.isfinite(stack)
+        count = covered.sum(axis=0)
+        mean = np.where(covered, stack, 0.0).sum(axis=0) / np.maximum(count, 1)
+        table[dim] = np.where(count >= min_annotators, mean, np.nan)
+        if not np.isfinite(table[dim]).any():
+            raise Affect4kError(
+                f"video {video_id}: no frame has a {dim} label from at least "
+                f"{min_annotators} annotator(s) in {trace_dir}"
+            )
+    for (dim, name), trace in traces.items():
+        table[f"{dim}_{name}"] = trace
+    _write_atomic(out_path, lambda tmp: table.to_parquet(tmp, index=False))
+
+
+def _test_keys(keys: Sequence[str], test_fraction: float, seed: int) -> set[str]:
+    """The keys that go to the test side: the round(n * test_fraction) smallest seeded hashes.
+
+    Hashing each key with the seed makes the split a pure function of (seed, set of keys):
+    input order does not matter, and adding a key moves at most one existing key across the
+    boundary (the one whose rank crosses it), so results stay comparable as the database grows.
+    """
+    n_test = min(max(int(np.floor(len(keys) * test_fraction + 0.5)), 1), len(keys) - 1)
+    ranked = sorted(keys, key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
+    return set(ranked[:n_test])
+
+
+def assign_split(
+    table: pd.DataFrame, split: str, test_fraction: float, seed: int, sequence_length: int
+) -> np.ndarray:
+    """Per-row "train"/"test" for a table with ``video`` and ``frame`` columns.
+
+    ``split="video"``: whole videos go to one side, about ``test_fraction`` of them (at least one
+    on each side), so test faces are people the model has never seen; this is the protocol to
+    report. ``split="sequence"``: the seed study's protocol, each video cut into consecutive
+    chunks of ``sequence_length`` frames (``frame // sequence_length``; the last may be shorter)
+    and about ``test_fraction`` of all chunks drawn for test. It is optimistic: the same person,
+    often in the neighbouring second of the same shot, is in train and test, so it measures
+    interpolation within a video rather than generalisation to new people.
+    """
+    if split not in SPLITS:
+        raise Affect4kError(f"split: unknown value {split!r}, expected one of {', '.join(SPLITS)}")
+    if not 0 < test_fraction < 1:
+        raise Affect4kError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+    videos = table["video"].astype(str)
+    if split == "video":
+        keys = videos
+    else:
+        if sequence_length < 1:
+            raise Affect4kError(f"sequence_length must be >= 1, got {sequence_length}")
+        keys = videos + "/" + (table["frame"] // sequence_length).astype(str)
+    unique = sorted(set(keys))
+    if len(unique) < 2:
+        raise Affect4kError(
+            f"split={split!r} needs at least 2 {'videos' if split == 'video' else 'chunks'} "
+            f"to have a train and a test side, got {len(unique)}"
+        )
+    test = _test_keys(unique, test_fraction, seed)
+    return np.where(keys.isin(test), "test", "train")
+
+
+def agreement_table(table: pd.DataFrame, annotators: Sequence[str]) -> pd.DataFrame:
+    """Pearson r of each unordered annotator pair per dimension, over frames both define.
+
+    Frames are pooled across videos, as in the seed study's 4x4 table (0.60-0.88, mean 0.74).
+    """
+    rows = []
+    for dim in DIMENSIONS:
+        for a, b in itertools.combinations(annotators, 2):
+            x, y = table[f"{dim}_{a}"].to_numpy(), table[f"{dim}_{b}"].to_numpy()
+            both = np.isfinite(x) & np.isfinite(y)
+            x, y = x[both], y[both]
+            defined = len(x) >= 2 and x.std() > 0 and y.std() > 0
+            r = float(np.corrcoef(x, y)[0, 1]) if defined else np.nan
+            rows.append((dim, a, b, r, int(both.sum())))
+    return pd.DataFrame(
+        rows, columns=["dimension", "annotator_a", "annotator_b", "pearson_r", "frames"]
+    )
+
+
+def build_database(
+    video_parquets: Sequence[Path],
+    annotators: Sequence[str],
+    out_parquet: Path,
+    out_agreement: Path,
+    *,
+    split: str = "video",
+    test_fraction: float = 1 / 3,
+    seed: int = 0,
+    sequence_length: int = 80,
+) -> None:
+    """Pool the per-video label tables into the database and write its agreement table.
+
+    The database keeps every frame (NaN labels included, so ``(video, frame)`` stays the row
+    key of the frame-index contract) sorted by video then frame, with a ``split`` column (see
+    :func:`assign_split`). The per-annotator columns are kept: they let a user re-average with
+    another rule or recompute agreement without rerunning the annotation stage.
+    """
+    _check_annotators(annotators)
+    required = ("video", "frame", "time_s", "face", *DIMENSIONS)
+    required += tuple(f"{dim}_{name}" for dim in DIMENSIONS for name in annotators)
+    tables = [_read_table(path, required, "database input") for path in video_parquets]
+    if not tables:
+        raise Affect4kError("build_database: no per-video tables given")
+    seen: dict[str, Path] = {}
+    for path, table in zip(video_parquets, tables, strict=True):
+        for video in table["video"].unique():
+            if video in seen:
+                raise Affect4kError(f"video {video} appears in both {seen[video]} and {path}")
+            seen[video] = path
+    database = pd.concat(tables, ignore_index=True).sort_values(["video", "frame"])
+    database = database.reset_index(drop=True)
+    database["split"] = assign_split(database, split, test_fraction, seed, sequence_length)
+    agreement = agreement_table(database, annotators)
+    for dim, pairs in agreement.groupby("dimension"):
+        log.info("mean pairwise %s agreement: r = %.3f", dim, pairs["pearson_r"].mean())
+    _write_atomic(out_parquet, lambda tmp: database.to_parquet(tmp, index=False))
+    _write_atomic(out_agreement, lambda tmp: agreement.to_csv(tmp, index=False))

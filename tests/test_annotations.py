@@ -1,0 +1,423 @@
+"""Tests for the annotation stage: trace reading, resampling, per-video labels, the database."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from affect4k import CLIP_FPS
+from affect4k.affwild import read_affwild2_va
+from affect4k.annotations import (
+    annotate_video,
+    assign_split,
+    build_database,
+    read_trace,
+    resample_trace,
+)
+from affect4k.errors import Affect4kError
+
+ANNOTATORS = ("ann1", "ann2", "ann3")
+
+
+def joystick_times(rng: np.random.Generator, duration_s: float, start_s: float = 0.01):
+    """Irregular sample times like a joystick logger: every 20-60 ms from ``start_s``."""
+    steps = rng.uniform(0.02, 0.06, size=int(duration_s / 0.02) + 2)
+    times = start_s + np.concatenate([[0.0], np.cumsum(steps)])
+    return times[times <= duration_s]
+
+
+def write_trace(path: Path, times, values) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f"{t:.6f},{v:.6f}\n" for t, v in zip(times, values, strict=True))
+    path.write_text("time_s,value\n" + rows)
+    return path
+
+
+def write_faces(path: Path, n_frames: int) -> Path:
+    frames = np.arange(n_frames)
+    faces = pd.DataFrame({"frame": frames, "time_s": frames / CLIP_FPS, "face": True})
+    faces.to_parquet(path, index=False)
+    return path
+
+
+# --- read_trace -------------------------------------------------------------------------------
+
+GOOD = "time_s,value\n0.00,0.1\n0.04,0.2\n"
+
+
+def test_read_trace_returns_file_values(tmp_path):
+    times = np.array([0.013, 0.041, 0.09])
+    values = np.array([-1.0, 0.25, 1.0])
+    got_times, got_values = read_trace(write_trace(tmp_path / "a.valence.csv", times, values))
+    np.testing.assert_allclose(got_times, times)
+    np.testing.assert_allclose(got_values, values)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("t,value\n0,0\n0.04,0\n", 1, "header"),
+        ("", 1, "header"),
+        (GOOD + "0.08,abc\n", 4, "'abc'"),
+        (GOOD + "0.08,nan\n", 4, "'nan'"),
+        (GOOD + "0.08,\n", 4, "empty value"),
+        (GOOD + "0.08\n", 4, "empty value"),
+        ("time_s,value\n0.00,0.1\n\n0.08,0.3\n", 3, "empty value"),
+        (GOOD + "0.08,0.3,7\n", 4, "got 3"),
+        (GOOD + "0.08,1.5\n", 4, "outside [-1, 1]"),
+        (GOOD + "0.08,-1.01\n", 4, "outside [-1, 1]"),
+        (GOOD + "0.04,0.3\n", 4, "does not increase"),
+        (GOOD + "0.02,0.3\n", 4, "does not increase"),
+        ("time_s,value\n-0.02,0.1\n0.04,0.2\n", 2, "negative"),
+        ("time_s,value\ninf,0.1\n", 2, "not a finite number"),
+    ],
+)
+def test_read_trace_names_file_and_line(tmp_path, text, line, fragment):
+    path = tmp_path / "ann7.arousal.csv"
+    path.write_text(text)
+    with pytest.raises(Affect4kError) as caught:
+        read_trace(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert f"line {line}:" in message
+    assert fragment in message
+
+
+def test_read_trace_refuses_single_sample_and_missing_file(tmp_path):
+    path = tmp_path / "one.valence.csv"
+    path.write_text("time_s,value\n0.0,0.5\n")
+    with pytest.raises(Affect4kError, match="at least 2") as caught:
+        read_trace(path)
+    assert str(path) in str(caught.value)
+    missing = tmp_path / "nobody.valence.csv"
+    with pytest.raises(Affect4kError, match="does not exist") as caught:
+        read_trace(missing)
+    assert str(missing) in str(caught.value)
+
+
+# --- resample_trace ---------------------------------------------------------------------------
+
+
+def test_resample_matches_smooth_function_within_interpolation_bound():
+    rng = np.random.default_rng(1)
+    times = joystick_times(rng, 12.0)
+
+    def signal(t):
+        return 0.8 * np.sin(2 * np.pi * 0.5 * t)
+
+    got = resample_trace(times, signal(times), 12 * CLIP_FPS - 10)
+    frame_times = np.arange(len(got)) / CLIP_FPS
+    # Linear interpolation error <= max|f''| * h^2 / 8 with h the largest sample step.
+    bound = 0.8 * (2 * np.pi * 0.5) ** 2 * np.diff(times).max() ** 2 / 8
+    inside = frame_times >= times[0]
+    assert np.isfinite(got).all()
+    assert np.abs(got[inside] - signal(frame_times[inside])).max() <= bound
+    assert got[0] == pytest.approx(signal(times[0]))  # held back to t=0 within max_gap_s
+
+
+def test_resample_is_exact_for_a_linear_trace():
+    times = np.array([0.0, 0.013, 0.5, 0.77, 1.7])
+    got = resample_trace(times, 0.9 * times - 0.8, 43, max_gap_s=1.0)
+    np.testing.assert_allclose(got, 0.9 * np.arange(43) / CLIP_FPS - 0.8, atol=1e-12)
+
+
+def test_resample_masks_long_gaps_and_uncovered_edges():
+    times = np.array([0.7, 1.0, 2.2, 2.4])  # starts 0.7 s late, 1.2 s gap, ends at 2.4 s
+    values = np.array([0.1, 0.2, 0.3, 0.4])
+    got = resample_trace(times, values, 100, max_gap_s=0.5)
+    t = np.arange(100) / CLIP_FPS
+    expected_nan = (t < 0.2) | ((t > 1.0) & (t < 2.2)) | (t > 2.9)
+    np.testing.assert_array_equal(np.isnan(got), expected_nan)
+    assert got[5] == pytest.approx(0.1)  # t = 0.2: within max_gap_s of the first sample
+    assert got[25] == pytest.approx(0.2)  # t = 1.0: on the sample before the gap
+    assert got[55] == pytest.approx(0.3)  # t = 2.2: on the sample after the gap
+    assert got[72] == pytest.approx(0.4)  # t = 2.88: held until last sample + max_gap_s
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"n_frames": -1}, "n_frames"), ({"fps": 0}, "fps"), ({"max_gap_s": -0.1}, "max_gap_s")],
+)
+def test_resample_refuses_bad_parameters(kwargs, name):
+    args = {"n_frames": 10} | kwargs
+    with pytest.raises(Affect4kError, match=name):
+        resample_trace(np.array([0.0, 1.0]), np.array([0.0, 1.0]), **args)
+
+
+# --- annotate_video ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def video(tmp_path):
+    """A 4 s clip with three annotators' traces of one signal; ann3's arousal stops at 2.5 s."""
+    rng = np.random.default_rng(7)
+    n_frames = 4 * CLIP_FPS
+    trace_dir = tmp_path / "annotations" / "vid1"
+    for name, dim in itertools.product(ANNOTATORS, ("valence", "arousal")):
+        end = 2.5 if (name, dim) == ("ann3", "arousal") else 4.0
+        times = joystick_times(rng, end)
+        values = np.clip(0.5 * np.sin(times) + rng.normal(0, 0.05, times.size), -1, 1)
+        write_trace(trace_dir / f"{name}.{dim}.csv", times, values)
+    faces = write_faces(tmp_path / "vid1.faces.parquet", n_frames)
+    return faces, trace_dir, n_frames
+
+
+def test_annotate_video_writes_per_frame_labels_and_warns_on_masked_tail(tmp_path, video, caplog):
+    faces, trace_dir, n_frames = video
+    out = tmp_path / "out" / "vid1.parquet"
+    with caplog.at_level(logging.WARNING, logger="affect4k.annotations"):
+        annotate_video("vid1", faces, trace_dir, ANNOTATORS, out)
+    table = pd.read_parquet(out)
+    assert list(table.columns[:6]) == ["video", "frame", "time_s", "face", "valence", "arousal"]
+    assert len(table) == n_frames
+    np.testing.assert_array_equal(table["frame"], np.arange(n_frames))
+    for dim in ("valence", "arousal"):
+        per_annotator = table[[f"{dim}_{name}" for name in ANNOTATORS]].to_numpy()
+        complete = np.isfinite(per_annotator).all(axis=1)
+        np.testing.assert_allclose(table[dim][complete], per_annotator[complete].mean(axis=1))
+        assert table[dim][~complete].isna().all()
+    expected = resample_trace(*read_trace(trace_dir / "ann1.valence.csv"), n_frames)
+    np.testing.assert_allclose(table["valence_ann1"], expected)
+    tail = np.arange(n_frames) / CLIP_FPS > read_trace(trace_dir / "ann3.arousal.csv")[0][-1] + 0.5
+    assert tail.sum() > 0
+    assert table["arousal"][tail].isna().all() and table["arousal"][~tail].notna().all()
+    warnings = [r.getMessage() for r in caplog.records if "ann3.arousal.csv" in r.getMessage()]
+    assert len(warnings) == 1
+    assert f"masked {tail.sum()} of {n_frames} frames: {tail.sum()} after the trace" in warnings[0]
+    assert [p.name for p in out.parent.iterdir()] == ["vid1.parquet"]  # no temp file left
+
+
+def test_annotate_video_min_annotators_fills_the_tail(tmp_path, video):
+    faces, trace_dir, n_frames = video
+    out = tmp_path / "vid1.parquet"
+    annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=2)
+    table = pd.read_parquet(out)
+    assert table["arousal"].notna().all()
+    last = table.iloc[-1]
+    assert last["arousal"] == pytest.approx((last["arousal_ann1"] + last["arousal_ann2"]) / 2)
+
+
+def test_annotate_video_names_missing_annotator_file(tmp_path, video):
+    faces, trace_dir, _ = video
+    out = tmp_path / "vid1.parquet"
+    with pytest.raises(Affect4kError) as caught:
+        annotate_video("vid1", faces, trace_dir, (*ANNOTATORS, "ann4"), out)
+    assert str(trace_dir / "ann4.valence.csv") in str(caught.value)
+    assert not out.exists()
+
+
+def test_annotate_video_refuses_a_video_without_labels(tmp_path):
+    trace_dir = tmp_path / "vid2"
+    for dim in ("valence", "arousal"):  # the trace belongs to a later part of some other clip
+        write_trace(trace_dir / f"ann1.{dim}.csv", [10.0, 10.04], [0.1, 0.2])
+    faces = write_faces(tmp_path / "faces.parquet", 50)
+    out = tmp_path / "vid2.parquet"
+    with pytest.raises(Affect4kError, match="video vid2: no frame has a valence label"):
+        annotate_video("vid2", faces, trace_dir, ["ann1"], out)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("annotators", "min_annotators", "fragment"),
+    [
+        (ANNOTATORS, 4, "min_annotators"),
+        (ANNOTATORS, 0, "min_annotators"),
+        (["../ann1"], None, "annotators"),
+        (["ann1", "ann1"], None, "duplicate"),
+        ([], None, "empty"),
+    ],
+)
+def test_annotate_video_refuses_bad_parameters(
+    tmp_path, video, annotators, min_annotators, fragment
+):
+    faces, trace_dir, _ = video
+    with pytest.raises(Affect4kError, match=fragment):
+        annotate_video(
+            "vid1",
+            faces,
+            trace_dir,
+            annotators,
+            tmp_path / "o.parquet",
+            min_annotators=min_annotators,
+        )
+
+
+# --- build_database: agreement ----------------------------------------------------------------
+
+NOISE = {"ann1": 0.1, "ann2": 0.2, "ann3": 0.4}
+SIGNAL_SD = 0.3
+
+
+def write_video_labels(path: Path, video: str, n_frames: int, rng: np.random.Generator) -> Path:
+    """Annotators = one shared signal + independent noise of known SD, so r is known."""
+    table = pd.DataFrame({"video": video, "frame": np.arange(n_frames)})
+    table["time_s"] = table["frame"] / CLIP_FPS
+    table["face"] = True
+    for dim in ("valence", "arousal"):
+        signal = rng.normal(0, SIGNAL_SD, n_frames)
+        for name, sd in NOISE.items():
+            table[f"{dim}_{name}"] = signal + rng.normal(0, sd, n_frames)
+        table[dim] = table[[f"{dim}_{name}" for name in NOISE]].mean(axis=1)
+    table.loc[: n_frames // 10, "valence_ann3"] = np.nan  # ann3 skipped the start
+    table.to_parquet(path, index=False)
+    return path
+
+
+def test_build_database_agreement_and_table(tmp_path):
+    rng = np.random.default_rng(3)
+    paths = [write_video_labels(tmp_path / f"v{i}.parquet", f"v{i}", 3000, rng) for i in range(3)]
+    out, agreement_csv = tmp_path / "db" / "annotations.parquet", tmp_path / "db" / "agreement.csv"
+    build_database(paths[::-1], list(NOISE), out, agreement_csv)
+
+    agreement = pd.read_csv(agreement_csv)
+    assert list(agreement.columns) == [
+        "dimension",
+        "annotator_a",
+        "annotator_b",
+        "pearson_r",
+        "frames",
+    ]
+    for dim in ("valence", "arousal"):
+        rows = agreement[agreement["dimension"] == dim]
+        pairs = {frozenset(p) for p in zip(rows["annotator_a"], rows["annotator_b"], strict=True)}
+        assert len(rows) == 3 and pairs == {frozenset(p) for p in itertools.combinations(NOISE, 2)}
+        for row in rows.itertuples():
+            var_s, sd_a, sd_b = SIGNAL_SD**2, NOISE[row.annotator_a], NOISE[row.annotator_b]
+            expected = var_s / np.sqrt((var_s + sd_a**2) * (var_s + sd_b**2))
+            assert row.pearson_r == pytest.approx(expected, abs=0.03)
+            with_ann3 = "ann3" in (row.annotator_a, row.annotator_b) and dim == "valence"
+            assert row.frames == 3 * (3000 - (3000 // 10 + 1) * with_ann3)
+
+    database = pd.read_parquet(out)
+    assert {"video", "frame", "time_s", "valence", "arousal", "face", "split"} <= set(database)
+    assert "valence_ann1" in database  # per-annotator columns are kept
+    assert list(database["video"].unique()) == ["v0", "v1", "v2"]
+    assert database.groupby("video")["frame"].apply(lambda f: f.is_monotonic_increasing).all()
+    assert set(database["split"]) == {"train", "test"}
+
+
+def test_build_database_refuses_duplicate_video_and_missing_columns(tmp_path):
+    rng = np.random.default_rng(0)
+    first = write_video_labels(tmp_path / "a.parquet", "same", 20, rng)
+    second = write_video_labels(tmp_path / "b.parquet", "same", 20, rng)
+    with pytest.raises(Affect4kError, match="video same appears in both"):
+        build_database([first, second], list(NOISE), tmp_path / "db.parquet", tmp_path / "a.csv")
+    with pytest.raises(Affect4kError, match="arousal_ann9") as caught:
+        build_database([first], [*NOISE, "ann9"], tmp_path / "db.parquet", tmp_path / "a.csv")
+    assert str(first) in str(caught.value)
+    assert not (tmp_path / "db.parquet").exists()
+
+
+# --- splits -----------------------------------------------------------------------------------
+
+
+def frames_of(videos, n_frames=10) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(video, frame) for video in videos for frame in range(n_frames)],
+        columns=["video", "frame"],
+    )
+
+
+def video_sides(table: pd.DataFrame, split: np.ndarray) -> dict[str, str]:
+    sides = pd.Series(split).groupby(table["video"].to_numpy()).unique()
+    assert (sides.apply(len) == 1).all(), "a video is on both sides"
+    return {video: values[0] for video, values in sides.items()}
+
+
+def test_video_split_is_disjoint_two_to_one_and_order_independent():
+    videos = [f"yt_{i:02d}" for i in range(9)]
+    table = frames_of(videos)
+    sides = video_sides(table, assign_split(table, "video", 1 / 3, 0, 80))
+    assert sum(side == "test" for side in sides.values()) == 3
+    shuffled = table.sample(frac=1, random_state=5).reset_index(drop=True)
+    assert video_sides(shuffled, assign_split(shuffled, "video", 1 / 3, 0, 80)) == sides
+    assert video_sides(table, assign_split(table, "video", 1 / 3, 0, 80)) == sides
+    other_seeds = [
+        video_sides(table, assign_split(table, "video", 1 / 3, s, 80)) for s in (1, 2, 3)
+    ]
+    assert any(other != sides for other in other_seeds)
+
+
+def test_video_split_adding_a_video_moves_at_most_one_other():
+    videos = [f"yt_{i:02d}" for i in range(12)]
+    before = video_sides(frames_of(videos), assign_split(frames_of(videos), "video", 1 / 3, 4, 80))
+    for extra in ("new_a", "new_b", "new_c"):
+        grown = frames_of([*videos, extra])
+        after = video_sides(grown, assign_split(grown, "video", 1 / 3, 4, 80))
+        assert sum(after[video] != before[video] for video in videos) <= 1
+
+
+def test_video_split_needs_two_videos_and_keeps_both_sides():
+    two = frames_of(["a", "b"])
+    assert sorted(video_sides(two, assign_split(two, "video", 0.1, 0, 80)).values()) == [
+        "test",
+        "train",
+    ]
+    with pytest.raises(Affect4kError, match="at least 2 videos"):
+        assign_split(frames_of(["only"]), "video", 1 / 3, 0, 80)
+
+
+@pytest.mark.parametrize(
+    ("split", "fraction", "fragment"), [("random", 1 / 3, "split"), ("video", 1.0, "test_fraction")]
+)
+def test_split_refuses_bad_parameters(split, fraction, fragment):
+    with pytest.raises(Affect4kError, match=fragment):
+        assign_split(frames_of(["a", "b"]), split, fraction, 0, 80)
+
+
+def test_sequence_split_assigns_whole_chunks_two_to_one():
+    table = frames_of(["a", "b", "c"], n_frames=250)  # chunks of 80: 4 per video, last has 10
+    split = pd.Series(assign_split(table, "sequence", 1 / 3, 0, 80))
+    chunk = table["video"] + "/" + (table["frame"] // 80).astype(str)
+    per_chunk = split.groupby(chunk).unique()
+    assert len(per_chunk) == 12 and (per_chunk.apply(len) == 1).all()
+    assert sum(values[0] == "test" for values in per_chunk) == 4
+    again = pd.Series(assign_split(table, "sequence", 1 / 3, 0, 80))
+    pd.testing.assert_series_equal(split, again)
+    with pytest.raises(Affect4kError, match="sequence_length"):
+        assign_split(table, "sequence", 1 / 3, 0, 0)
+
+
+# --- Aff-Wild2 --------------------------------------------------------------------------------
+
+
+def test_read_affwild2_va_maps_marker_to_nan(tmp_path):
+    path = tmp_path / "video1.txt"
+    path.write_text("valence,arousal\n0.5,-0.25\n-5,-5\n-5,0.1\n-1,1\n")
+    table = read_affwild2_va(path)
+    assert list(table.columns) == ["frame", "valence", "arousal"]
+    np.testing.assert_array_equal(table["frame"], [0, 1, 2, 3])
+    np.testing.assert_array_equal(table["valence"], [0.5, np.nan, np.nan, -1.0])
+    np.testing.assert_array_equal(table["arousal"], [-0.25, np.nan, 0.1, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("arousal,valence\n0,0\n", 1, "header"),
+        ("valence,arousal\n0,0\n0.2,1.5\n", 3, "arousal 1.5 is outside"),
+        ("valence,arousal\n0,0\n-4,0\n", 3, "valence -4.0 is outside"),
+        ("valence,arousal\n0,nan\n", 2, "'nan'"),
+        ("valence,arousal\n0,0\n0,x\n", 3, "'x'"),
+    ],
+)
+def test_read_affwild2_va_names_file_and_line(tmp_path, text, line, fragment):
+    path = tmp_path / "video2.txt"
+    path.write_text(text)
+    with pytest.raises(Affect4kError) as caught:
+        read_affwild2_va(path)
+    assert str(path) in str(caught.value)
+    assert f"line {line}:" in str(caught.value)
+    assert fragment in str(caught.value)
+
+
+def test_read_affwild2_va_refuses_header_only(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("valence,arousal\n")
+    with pytest.raises(Affect4kError, match="no frame lines"):
+        read_affwild2_va(path)
