@@ -1,0 +1,30 @@
+# affect4k: YouTube URL list -> 25 fps clips -> aligned 4K face crops -> averaged valence/arousal.
+# Stages live in workflow/rules/, their logic in src/affect4k/. See README.md and docs/design.md.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/clips.smk"
+include: "workflow/rules/frames.smk"
+include: "workflow/rules/faces.smk"
+include: "workflow/rules/annotations.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/evaluation.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/annotations.parquet",
+        "results/agreement.csv",
+        ["results/tables.csv"] if RUNS else [],

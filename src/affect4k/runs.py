@@ -1,0 +1,55 @@
+"""Training runs as config entries: defaults, grids and the resolution ablation.
+
+A run entry names a model and any options; options given as lists form a grid, so the seed's
+search (batch 2/4/6 x sequence 60/80/100) is two lines of config. The result is a flat mapping
+from run name to its settings, which the workflow turns into one job per run.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from affect4k.errors import Affect4kError
+
+#: Resolution of runs trained on the crops of the clips as downloaded.
+NATIVE = "native"
+
+
+def expand_runs(
+    runs: Mapping[str, Mapping[str, Any]],
+    defaults: Mapping[str, Any] | None = None,
+    ablation_runs: list[str] | None = None,
+    ablation_resolution: str = "640x360",
+) -> dict[str, dict[str, Any]]:
+    """Flatten run entries into ``{run name: settings}``.
+
+    Each settings dict is ``defaults`` overlaid with the entry, plus ``resolution`` (NATIVE, or
+    ``ablation_resolution`` for the copies named ``<run>-<resolution>`` of ``ablation_runs``).
+    Grid runs are named ``<name>-<option><value>-...`` in the entry's option order.
+    """
+    expanded: dict[str, dict[str, Any]] = {}
+    for name, entry in runs.items():
+        settings = {**(defaults or {}), **entry}
+        grid = {key: value for key, value in settings.items() if isinstance(value, list)}
+        for combination in itertools.product(*grid.values()):
+            chosen = dict(zip(grid, combination, strict=True))
+            suffix = "".join(f"-{key}{value}" for key, value in chosen.items())
+            expanded[name + suffix] = {**settings, **chosen, "resolution": NATIVE}
+    for name in ablation_runs or []:
+        matches = [run for run in expanded if run == name or run.startswith(f"{name}-")]
+        if not matches:
+            raise Affect4kError(f"training.ablation.runs names {name!r}, which is no training run")
+        for run in matches:
+            copy = {**expanded[run], "resolution": ablation_resolution}
+            expanded[f"{run}-{ablation_resolution}"] = copy
+    return expanded
+
+
+def frame_size(resolution: str) -> tuple[int, int] | None:
+    """``"640x360"`` -> ``(640, 360)``; NATIVE -> None (no downscaling)."""
+    if resolution == NATIVE:
+        return None
+    width, height = resolution.split("x")
+    return int(width), int(height)

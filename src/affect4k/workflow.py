@@ -1,0 +1,43 @@
+"""Glue between Snakemake's script directive and the package.
+
+Every workflow script runs its step inside :func:`job`, so an input the package refuses ends
+the job with one readable line in the job's log (which Snakemake prints with
+``--show-failed-logs``) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from affect4k.errors import Affect4kError
+from affect4k.media import FFMPEG_ENV
+
+
+@contextmanager
+def job(snakemake: Any) -> Iterator[Any]:
+    """Run one Snakemake job: log to stderr (the job's log), apply the ``ffmpeg`` and
+    ``training.backend`` config keys (before anything imports keras), and turn
+    :class:`Affect4kError` into ``error: <rule> <wildcards>: ...`` plus exit status 1.
+    """
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    if snakemake.config.get("ffmpeg"):
+        os.environ[FFMPEG_ENV] = snakemake.config["ffmpeg"]
+    if "KERAS_BACKEND" not in os.environ:
+        os.environ["KERAS_BACKEND"] = snakemake.config.get("training", {}).get(
+            "backend", "tensorflow"
+        )
+    name = " ".join([snakemake.rule, *(f"{k}={v}" for k, v in snakemake.wildcards.items())])
+    logging.info("%s: started", name)
+    try:
+        yield snakemake
+    except Affect4kError as error:
+        print(f"error: {name}: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    logging.info("%s: done", name)

@@ -1,0 +1,48 @@
+"""Shared fixtures: running the real workflow in a scratch directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def run_snakemake(
+    workdir: Path, *args: str, check: bool = True, config: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run this repo's Snakefile with ``workdir`` as working directory; output as text."""
+    argv = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    argv += ["--directory", str(workdir), "--cores", "2"]
+    argv += ["--configfile", str(config or workdir / "config.yaml"), *args]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table a dry run prints."""
+    lines = output.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("Job stats:"))
+    except StopIteration:
+        return {}
+    counts = {}
+    for line in lines[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts

@@ -1,0 +1,198 @@
+"""The workflow end to end on a small demo corpus: contracts, bad input and caching.
+
+One scratch workspace is built once (module fixture) with a reduced demo config (3 small clips
+plus one video whose URL cannot be fetched) and every test reads it.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, planned_jobs, run_snakemake, write_config
+
+from affect4k import CLIP_FPS
+from affect4k.media import count_frames, probe_video
+
+DEMO = {"clip_a": (30, "astronaut"), "clip_b": (29.97, "tom_hanks"), "clip_c": (50, "t1:0")}
+TRIM = {"clip_b": (0.5, 3.5)}
+BROKEN_URL = "http://127.0.0.1:9/unavailable.mp4"
+ANNOTATORS = ["a1", "a2", "a3", "a4"]
+
+
+def _videos_tsv(include_broken: bool) -> str:
+    rows = ["video_id\turl\tstart\tend"]
+    for video in DEMO:
+        start, end = TRIM.get(video, ("", ""))
+        rows.append(f"{video}\tresources/demo/sources/{video}.mp4\t{start}\t{end}")
+    if include_broken:
+        rows.append(f"broken\t{BROKEN_URL}\t\t")
+    return "\n".join(rows) + "\n"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """Build the database with --keep-going while one URL is broken, then drop it and rerun."""
+    work = tmp_path_factory.mktemp("workflow")
+    (work / "videos.tsv").write_text(_videos_tsv(include_broken=True))
+    broken_traces = work / "resources/demo/annotations/broken"
+    broken_traces.mkdir(parents=True)
+    for annotator in ANNOTATORS:
+        for dimension in ("valence", "arousal"):
+            (broken_traces / f"{annotator}.{dimension}.csv").write_text("time_s,value\n0,0\n9,0\n")
+    write_config(
+        work,
+        {
+            "videos": "videos.tsv",
+            "annotations": "resources/demo/annotations",
+            "annotators": ANNOTATORS,
+            "clips": {"preset": "ultrafast"},
+            "demo": {
+                "width": 640,
+                "height": 360,
+                "seconds": 4,
+                "videos": {v: {"fps": fps, "face": face} for v, (fps, face) in DEMO.items()},
+            },
+        },
+    )
+    failed = run_snakemake(work, "--keep-going", "results/annotations.parquet", check=False)
+    (work / "videos.tsv").write_text(_videos_tsv(include_broken=False))
+    plan = run_snakemake(work, "--dry-run", "results/annotations.parquet")
+    run_snakemake(work, "results/annotations.parquet")
+    return {"dir": work, "failed": failed, "plan_after_fix": plan}
+
+
+def test_unavailable_url_fails_only_its_video(workspace):
+    failed = workspace["failed"]
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "rule download" in output and "video=broken" in output
+    assert BROKEN_URL in output, "the error must name the URL"
+    assert "logs/download/broken.log" in output
+
+
+def test_rerun_after_dropping_the_broken_video_only_builds_the_database(workspace):
+    assert planned_jobs(workspace["plan_after_fix"].stdout) == {"database": 1}
+
+
+def test_second_run_does_nothing(workspace):
+    result = run_snakemake(workspace["dir"], "--dry-run", "results/annotations.parquet")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_editing_one_trace_reruns_only_that_video(workspace):
+    work = workspace["dir"]
+    trace = work / "resources/demo/annotations/clip_a/a2.valence.csv"
+    original = trace.read_text()
+    try:
+        lines = original.splitlines()
+        lines[1] = lines[1].split(",")[0] + ",0.5"
+        trace.write_text("\n".join(lines) + "\n")
+        result = run_snakemake(work, "--dry-run", "results/annotations.parquet")
+        assert planned_jobs(result.stdout) == {"annotate": 1, "database": 1}
+        assert "video=clip_a" in result.stdout
+    finally:
+        trace.write_text(original)
+        run_snakemake(work, "--touch", "results/annotations.parquet")
+
+
+def test_clips_are_25_fps_with_the_trimmed_length(workspace):
+    for video in DEMO:
+        clip = workspace["dir"] / f"results/clips/{video}.avi"
+        info = probe_video(clip)
+        assert info.fps == CLIP_FPS
+        start, end = TRIM.get(video, (0.0, 4.0))
+        assert abs(count_frames(clip) - round((end - start) * CLIP_FPS)) <= 1
+
+
+def test_every_frame_is_in_sync_from_clip_to_crop_to_label(workspace):
+    work = workspace["dir"]
+    database = pd.read_parquet(work / "results/annotations.parquet")
+    assert {"video", "frame", "time_s", "valence", "arousal", "face", "split"} <= set(database)
+    assert sorted(database["video"].unique()) == sorted(DEMO)
+    for video, rows in database.groupby("video"):
+        frames = count_frames(work / f"results/clips/{video}.avi")
+        faces = pd.read_parquet(work / f"results/faces/{video}.parquet")
+        crops = np.load(work / f"results/faces/{video}.npy", mmap_mode="r")
+        assert len(rows) == len(faces) == crops.shape[0] == frames
+        assert rows["frame"].tolist() == list(range(frames))
+        np.testing.assert_allclose(rows["time_s"], np.arange(frames) / CLIP_FPS)
+        assert rows["face"].tolist() == faces["face"].tolist()
+        assert crops.shape[1:] == (112, 112, 3) and crops.dtype == np.uint8
+        assert not crops[~faces["face"].to_numpy()].any(), "no-face rows must be zero crops"
+        assert faces["face"].mean() > 0.5, f"faces found in too few frames of {video}"
+
+
+def test_agreement_and_split(workspace):
+    work = workspace["dir"]
+    agreement = pd.read_csv(work / "results/agreement.csv")
+    assert list(agreement.columns) == [
+        "dimension",
+        "annotator_a",
+        "annotator_b",
+        "pearson_r",
+        "frames",
+    ]
+    assert len(agreement) == 2 * 6
+    assert agreement["pearson_r"].between(0.4, 1).all()
+    database = pd.read_parquet(work / "results/annotations.parquet")
+    splits = database.groupby("video")["split"].nunique()
+    assert (splits == 1).all(), "the default split is video-disjoint"
+    assert set(database["split"]) == {"train", "test"}
+
+
+def test_frames_folder_is_an_explicit_target(workspace):
+    work = workspace["dir"]
+    assert not (work / "results/frames").exists()
+    run_snakemake(work, "results/frames/clip_a")
+    images = sorted((work / "results/frames/clip_a").iterdir())
+    assert images[0].name == "000000.jpg"
+    assert len(images) == count_frames(work / "results/clips/clip_a.avi")
+    shutil.rmtree(work / "results/frames")
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [({"faces": {"detector": "dlib"}}, "detector"), ({"annotators": "a1"}, "annotators")],
+)
+def test_config_breaking_the_schema_names_the_key(tmp_path, change, key):
+    config = {"videos": "videos.tsv", "annotations": "annotations", **change}
+    (tmp_path / "videos.tsv").write_text("video_id\turl\tstart\tend\n")
+    result = run_snakemake(
+        tmp_path, "--dry-run", config=write_config(tmp_path, config), check=False
+    )
+    assert result.returncode != 0
+    assert key in result.stdout + result.stderr
+
+
+def test_shell_metacharacters_in_an_id_are_refused_before_anything_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    (tmp_path / "videos.tsv").write_text(
+        f"video_id\turl\tstart\tend\nx$(touch {marker})\thttps://example.org/v\t\t\n"
+    )
+    config = write_config(tmp_path, {"videos": "videos.tsv", "annotations": "annotations"})
+    result = run_snakemake(tmp_path, "--dry-run", config=config, check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "videos.tsv:2" in output and "Traceback" not in output
+    assert not marker.exists()
+
+
+def test_a_missing_annotator_file_is_named(tmp_path):
+    (tmp_path / "videos.tsv").write_text(
+        "video_id\turl\tstart\tend\nv1\thttps://example.org/v\t\t\n"
+    )
+    (tmp_path / "annotations/v1").mkdir(parents=True)
+    config = write_config(
+        tmp_path, {"videos": "videos.tsv", "annotations": "annotations", "annotators": ["a1"]}
+    )
+    result = run_snakemake(tmp_path, "--dry-run", config=config, check=False)
+    assert result.returncode != 0
+    assert "annotations/v1/a1.valence.csv" in result.stdout + result.stderr
+
+
+def test_lint_is_clean():
+    result = run_snakemake(REPO, "--lint", config=REPO / "config/config.yaml", check=False)
+    assert "Congratulations, your workflow is in a good condition" in result.stdout + result.stderr

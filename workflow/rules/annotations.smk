@@ -1,0 +1,41 @@
+rule annotate:
+    """Resample one video's raw traces onto its 25 fps frame grid and average the annotators."""
+    input:
+        faces="results/faces/{video}.parquet",
+        traces=raw_traces,
+    output:
+        "results/annotations/{video}.parquet",
+    params:
+        trace_dir=lambda wildcards: ANNOTATIONS / wildcards.video,
+        annotators=config["annotators"],
+        max_gap_s=config["annotation"]["max_gap_s"],
+        min_annotators=config["annotation"]["min_annotators"],
+    log:
+        "logs/annotate/{video}.log",
+    threads: 1
+    conda:
+        "../../envs/annotations.yaml"
+    script:
+        "../scripts/annotate.py"
+
+
+rule database:
+    """All videos in one table with the train/test split, and the inter-annotator agreement."""
+    input:
+        expand("results/annotations/{video}.parquet", video=VIDEOS),
+    output:
+        table="results/annotations.parquet",
+        agreement="results/agreement.csv",
+    params:
+        annotators=config["annotators"],
+        split=config["database"]["split"],
+        test_fraction=config["database"]["test_fraction"],
+        seed=config["database"]["seed"],
+        sequence_length=config["database"]["sequence_length"],
+    log:
+        "logs/database.log",
+    threads: 1
+    conda:
+        "../../envs/annotations.yaml"
+    script:
+        "../scripts/database.py"

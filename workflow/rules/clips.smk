@@ -1,0 +1,22 @@
+rule clip:
+    """Trim to [start, end] and convert to a 25 fps constant-frame-rate AVI (the seed's format)."""
+    input:
+        "resources/downloads/{video}.mkv",
+    output:
+        "results/clips/{video}.avi",
+    params:
+        start=lambda wildcards: video_entry(wildcards.video).start,
+        end=lambda wildcards: video_entry(wildcards.video).end,
+        crf=config["clips"]["crf"],
+        preset=config["clips"]["preset"],
+    log:
+        "logs/clip/{video}.log",
+    benchmark:
+        "benchmarks/clip/{video}.tsv"
+    threads: 2
+    resources:
+        mem_mb=3000,
+    conda:
+        "../../envs/ingest.yaml"
+    script:
+        "../scripts/clip.py"

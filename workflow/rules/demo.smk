@@ -1,0 +1,51 @@
+DEMO = config.get("demo")
+
+
+if DEMO:
+
+    rule demo_video:
+        """A synthetic 4K source video and its four annotators' raw traces (offline demo)."""
+        output:
+            video="resources/demo/sources/{video}.mp4",
+            traces=expand(
+                ANNOTATIONS / "{{video}}" / "{annotator}.{dimension}.csv",
+                annotator=config["annotators"],
+                dimension=DIMENSIONS,
+            ),
+        wildcard_constraints:
+            video="|".join(DEMO["videos"]),
+        params:
+            spec=lambda wildcards: DEMO["videos"][wildcards.video],
+            width=DEMO["width"],
+            height=DEMO["height"],
+            seconds=DEMO["seconds"],
+            seed=DEMO["seed"],
+            annotators=config["annotators"],
+        log:
+            "logs/demo_video/{video}.log",
+        benchmark:
+            "benchmarks/demo_video/{video}.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+        conda:
+            "../../envs/ingest.yaml"
+        script:
+            "../scripts/demo_video.py"
+
+    rule demo_corpus:
+        """A small synthetic external corpus in Aff-Wild2 or AffectNet layout (offline demo)."""
+        output:
+            directory("resources/demo/corpora/{corpus}"),
+        wildcard_constraints:
+            corpus="|".join(DEMO["corpora"]),
+        params:
+            spec=lambda wildcards: DEMO["corpora"][wildcards.corpus],
+            seed=DEMO["seed"],
+        log:
+            "logs/demo_corpus/{corpus}.log",
+        threads: 1
+        conda:
+            "../../envs/ingest.yaml"
+        script:
+            "../scripts/demo_corpus.py"

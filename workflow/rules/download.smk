@@ -1,0 +1,17 @@
+rule download:
+    """Best stream up to download.max_height through yt-dlp (YouTube, http, file:// or a path)."""
+    input:
+        download_inputs,
+    output:
+        "resources/downloads/{video}.mkv",
+    params:
+        url=lambda wildcards: video_entry(wildcards.video).url,
+        max_height=config["download"]["max_height"],
+    log:
+        "logs/download/{video}.log",
+    threads: 1
+    retries: 1
+    conda:
+        "../../envs/ingest.yaml"
+    script:
+        "../scripts/download.py"

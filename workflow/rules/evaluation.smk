@@ -1,0 +1,56 @@
+rule predict:
+    """Per-frame predictions of one run on the test split and on every external corpus."""
+    input:
+        unpack(lambda wildcards: database_inputs(RUNS[wildcards.run]["resolution"])),
+        model="results/models/{run}/model.keras",
+        corpora=[f"results/external/{corpus}/annotations.parquet" for corpus in CORPORA],
+    output:
+        [f"results/predictions/{{run}}/{eval_set}.parquet" for eval_set in EVAL_SETS],
+    params:
+        eval_sets={
+            "test": None,
+            **{corpus: corpus_inputs(corpus) for corpus in CORPORA},
+        },
+        faces_dir=lambda wildcards: faces_dir(RUNS[wildcards.run]["resolution"]),
+        sequence_length=lambda wildcards: RUNS[wildcards.run].get("sequence_length", 80),
+        batch_size=config["evaluation"]["batch_size"],
+    log:
+        "logs/predict/{run}.log",
+    benchmark:
+        "benchmarks/predict/{run}.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=6 * 60,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/predict.py"
+
+
+rule tables:
+    """One row per (run, evaluation set), every number recomputed from the predictions."""
+    input:
+        [f"results/predictions/{run}/{eval_set}.parquet" for run in RUNS for eval_set in EVAL_SETS],
+    output:
+        "results/tables.csv",
+    params:
+        entries=[
+            {
+                "run": run,
+                "model": settings["model"],
+                "resolution": settings["resolution"],
+                "eval_set": eval_set,
+                "predictions": f"results/predictions/{run}/{eval_set}.parquet",
+            }
+            for run, settings in RUNS.items()
+            for eval_set in EVAL_SETS
+        ],
+    log:
+        "logs/tables.log",
+    threads: 1
+    conda:
+        "../../envs/annotations.yaml"
+    script:
+        "../scripts/tables.py"

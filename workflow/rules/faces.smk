@@ -1,0 +1,30 @@
+rule faces:
+    """Detect on a downscaled copy, align and crop 112x112 from the full-resolution frame.
+
+    results/faces/ holds the crops of the clips as they are; results/faces_<W>x<H>/ those of
+    the same clips first downscaled to WxH (the resolution ablation).
+    """
+    input:
+        "results/clips/{video}.avi",
+    output:
+        table="results/faces{lowres}/{video}.parquet",
+        crops="results/faces{lowres}/{video}.npy",
+    wildcard_constraints:
+        lowres="(_[0-9]+x[0-9]+)?",
+    params:
+        detector=config["faces"]["detector"],
+        model=config["faces"]["model"],
+        min_score=config["faces"]["min_score"],
+        detect_width=config["faces"]["detect_width"],
+        source_size=lambda wildcards: frame_size(wildcards.lowres.lstrip("_") or NATIVE),
+    log:
+        "logs/faces{lowres}/{video}.log",
+    benchmark:
+        "benchmarks/faces{lowres}/{video}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/faces.yaml"
+    script:
+        "../scripts/faces.py"

@@ -1,0 +1,66 @@
+rule import_corpus:
+    """An external corpus (Aff-Wild2 or AffectNet layout) in the database's own layout."""
+    input:
+        lambda wildcards: CORPORA[wildcards.corpus]["root"],
+    output:
+        table="results/external/{corpus}/annotations.parquet",
+        faces=directory("results/external/{corpus}/faces"),
+    params:
+        format=lambda wildcards: CORPORA[wildcards.corpus]["format"],
+    log:
+        "logs/import_corpus/{corpus}.log",
+    threads: 1
+    conda:
+        "../../envs/annotations.yaml"
+    script:
+        "../scripts/import_corpus.py"
+
+
+rule pretrain:
+    """A model trained on an external corpus, whose conv stack later initialises a run."""
+    input:
+        unpack(pretrain_inputs),
+    output:
+        model="results/pretrained/{name}/model.keras",
+        history="results/pretrained/{name}/history.csv",
+    params:
+        settings=lambda wildcards: PRETRAIN[wildcards.name],
+        faces_dir=lambda wildcards: corpus_inputs(PRETRAIN[wildcards.name]["corpus"])["faces"],
+    log:
+        "logs/pretrain/{name}.log",
+    benchmark:
+        "benchmarks/pretrain/{name}.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=24 * 60,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule train:
+    """One run: a model trained on the database's train split, evaluated after every epoch."""
+    input:
+        unpack(train_inputs),
+    output:
+        model="results/models/{run}/model.keras",
+        history="results/models/{run}/history.csv",
+    params:
+        settings=lambda wildcards: RUNS[wildcards.run],
+        faces_dir=lambda wildcards: faces_dir(RUNS[wildcards.run]["resolution"]),
+    log:
+        "logs/train/{run}.log",
+    benchmark:
+        "benchmarks/train/{run}.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=24 * 60,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/train.py"
