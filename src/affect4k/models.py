@@ -1,0 +1,381 @@
+"""The study's CNN(-RNN) valence/arousal models, built with Keras 3 for any backend.
+
+Every model maps uint8 face crops (B, T, crop, crop, 3) to (B, T, 2) [valence, arousal] in
+(-1, 1). Resizing and the seed's (x - 128) / 128 normalisation happen inside the model so the
+data loader only gathers uint8 crops and all arithmetic runs on the accelerator. Frames are
+folded into the batch (B*T images) for the CNN and unfolded for the GRU instead of wrapping the
+CNN in TimeDistributed, which on an H100 was 60x slower on torch and 4x on JAX.
+
+``width`` scales every channel count and FC size (1.0 is the seed's models) so the CPU demo can
+train all architectures in minutes; layer names never depend on it, so weights move between
+models of equal width by name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+from keras import layers, ops
+
+from affect4k.errors import Affect4kError
+
+MODEL_NAMES = (
+    "vgg16_gru",
+    "resnet50_gru",
+    "alexnet_gru",
+    "vgg16_cnn",
+    "vgg16_imagenet_gru",
+    "vgg16_affwild_gru",
+)
+
+#: Models whose VGG16 conv stack starts from ``pretrained`` weights instead of a random init.
+PRETRAINED_MODELS = ("vgg16_imagenet_gru", "vgg16_affwild_gru")
+
+#: (channels, convolutions) of VGG16's five blocks.
+_VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+
+#: keras.applications' names for VGG16's 13 conv layers, so ImageNet weights load by name.
+VGG16_CONV_LAYERS = tuple(
+    f"block{block}_conv{conv}"
+    for block, (_, convs) in enumerate(_VGG16_BLOCKS, start=1)
+    for conv in range(1, convs + 1)
+)
+
+#: (filters, blocks) of ResNet-50's four bottleneck stages (output channels are 4x filters).
+_RESNET50_STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))
+
+#: Smallest input_size each backbone's pooling leaves at least one pixel of.
+_MIN_INPUT_SIZE = {"vgg16": 32, "resnet50": 32, "alexnet": 35}
+
+
+@keras.saving.register_keras_serializable(package="affect4k")
+class FoldFrames(layers.Layer):
+    """(B, T, ...) -> (B*T, ...): every frame of every sequence becomes one CNN image."""
+
+    def call(self, frames):
+        return ops.reshape(frames, (-1, *frames.shape[2:]))
+
+    def compute_output_shape(self, input_shape):
+        batch, time = input_shape[:2]
+        folded = None if batch is None or time is None else batch * time
+        return (folded, *input_shape[2:])
+
+
+@keras.saving.register_keras_serializable(package="affect4k")
+class UnfoldFrames(layers.Layer):
+    """(B*T, F) features back to (B, T, F), taking B and T from the model's input."""
+
+    def call(self, inputs):
+        features, frames = inputs
+        shape = ops.shape(frames)
+        return ops.reshape(features, (shape[0], shape[1], features.shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        features_shape, frames_shape = input_shape
+        return (frames_shape[0], frames_shape[1], features_shape[-1])
+
+
+class _SeededInit:
+    """Hands each layer its own seeded initializer so ``build_model(seed=s)`` is reproducible
+    without touching the global random state."""
+
+    def __init__(self, seed: int):
+        self._rng = np.random.default_rng(seed)
+
+    def _next_seed(self) -> int:
+        return int(self._rng.integers(2**31 - 1))
+
+    def glorot(self) -> keras.initializers.Initializer:
+        return keras.initializers.GlorotUniform(seed=self._next_seed())
+
+    def orthogonal(self) -> keras.initializers.Initializer:
+        return keras.initializers.Orthogonal(seed=self._next_seed())
+
+
+def _scaled(size: int, width: float) -> int:
+    return max(1, round(size * width))
+
+
+def _vgg16_features(x, width: float, fc_units: int, init: _SeededInit):
+    """VGG16's 13 conv layers and 5 pools, flattened, then one FC layer (Kollias' AffWildNet)."""
+    for block, (channels, convs) in enumerate(_VGG16_BLOCKS, start=1):
+        for conv in range(1, convs + 1):
+            x = layers.Conv2D(
+                _scaled(channels, width),
+                3,
+                padding="same",
+                activation="relu",
+                kernel_initializer=init.glorot(),
+                name=f"block{block}_conv{conv}",
+            )(x)
+        x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    return layers.Dense(
+        _scaled(fc_units, width), activation="relu", kernel_initializer=init.glorot(), name="fc"
+    )(x)
+
+
+def _alexnet_features(x, width: float, fc_units: int, init: _SeededInit):
+    """AlexNet's five conv layers (seed section 5.1 kernel counts) and two FC layers.
+
+    As in TF-slim's alexnet_v2, conv1 is unpadded with stride 4; at 96x96 input conv5 then
+    outputs the 4x4x256 the seed reports. Local response normalisation is omitted (Keras has
+    no such layer and later work found it does not help).
+    """
+    convs = (  # name, channels, kernel, stride, padding, max-pool after
+        ("conv1", 96, 11, 4, "valid", True),
+        ("conv2", 256, 5, 1, "same", True),
+        ("conv3", 384, 3, 1, "same", False),
+        ("conv4", 384, 3, 1, "same", False),
+        ("conv5", 256, 3, 1, "same", False),
+    )
+    for name, channels, kernel, stride, padding, pool in convs:
+        x = layers.Conv2D(
+            _scaled(channels, width),
+            kernel,
+            strides=stride,
+            padding=padding,
+            activation="relu",
+            kernel_initializer=init.glorot(),
+            name=name,
+        )(x)
+        if pool:
+            x = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for name in ("fc6", "fc7"):
+        x = layers.Dense(
+            _scaled(fc_units, width), activation="relu", kernel_initializer=init.glorot(), name=name
+        )(x)
+    return x
+
+
+def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, init: _SeededInit):
+    x = layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        kernel_initializer=init.glorot(),
+        name=f"{name}_conv",
+    )(x)
+    return layers.BatchNormalization(epsilon=1.001e-5, name=f"{name}_bn")(x)
+
+
+def _bottleneck(x, filters: int, stride: int, project: bool, name: str, init: _SeededInit):
+    """ResNet v1 bottleneck block, named as in keras.applications.ResNet50."""
+    shortcut = _conv_bn(x, 4 * filters, 1, stride, f"{name}_0", init) if project else x
+    x = layers.Activation("relu", name=f"{name}_1_relu")(
+        _conv_bn(x, filters, 1, stride, f"{name}_1", init)
+    )
+    x = layers.Activation("relu", name=f"{name}_2_relu")(
+        _conv_bn(x, filters, 3, 1, f"{name}_2", init)
+    )
+    x = _conv_bn(x, 4 * filters, 1, 1, f"{name}_3", init)
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def _resnet50_features(x, width: float, fc_units: int, init: _SeededInit):
+    """ResNet-50 (v1) to its globally average-pooled 2048*width features.
+
+    Written out rather than taken from keras.applications so ``width`` can scale it; the seed
+    feeds these pooled features to the GRU in place of ResNet's final FC layer, so
+    ``fc_units`` is unused.
+    """
+    x = layers.Activation("relu", name="conv1_relu")(
+        _conv_bn(x, _scaled(64, width), 7, 2, "conv1", init)
+    )
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1_pool")(x)
+    for stage, (filters, blocks) in enumerate(_RESNET50_STAGES, start=2):
+        for block in range(1, blocks + 1):
+            stride = 2 if block == 1 and stage > 2 else 1
+            x = _bottleneck(
+                x, _scaled(filters, width), stride, block == 1, f"conv{stage}_block{block}", init
+            )
+    return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+
+
+_BACKBONES = {
+    "vgg16": _vgg16_features,
+    "resnet50": _resnet50_features,
+    "alexnet": _alexnet_features,
+}
+
+
+def build_model(
+    name: str,
+    *,
+    input_size: int = 96,
+    crop_size: int = 112,
+    width: float = 1.0,
+    gru_units: int = 128,
+    fc_units: int = 4096,
+    pretrained: str | None = None,
+    seed: int = 0,
+) -> keras.Model:
+    """Build one of :data:`MODEL_NAMES`: (B, T, crop, crop, 3) crops -> (B, T, 2) float32 tanh.
+
+    ``*_gru`` models end in a 2-layer GRU over the T frames; ``vgg16_cnn`` predicts every frame
+    on its own. ``vgg16_imagenet_gru`` initialises its conv stack from ``pretrained`` (default
+    ``"imagenet"``, which downloads); ``vgg16_affwild_gru`` requires ``pretrained`` to be a
+    weights file (see :func:`load_conv_weights`). The GRUs and the output layer run in float32
+    under a mixed-precision policy: an 80-step recurrence compounds bfloat16 rounding and the
+    loss needs float32 predictions.
+    """
+    if name not in MODEL_NAMES:
+        raise Affect4kError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
+    backbone = name.split("_")[0]
+    if width <= 0:
+        raise Affect4kError(f"model width must be positive, got width={width}")
+    if input_size < _MIN_INPUT_SIZE[backbone]:
+        raise Affect4kError(
+            f"input_size={input_size} is too small for {name}: its pooling needs at least "
+            f"{_MIN_INPUT_SIZE[backbone]} pixels"
+        )
+    if crop_size < 1 or gru_units < 1 or fc_units < 1:
+        raise Affect4kError(
+            f"crop_size, gru_units and fc_units must be positive, got {crop_size}, {gru_units}, "
+            f"{fc_units}"
+        )
+    if name == "vgg16_imagenet_gru" and pretrained is None:
+        pretrained = "imagenet"
+    if name == "vgg16_affwild_gru" and pretrained is None:
+        raise Affect4kError("vgg16_affwild_gru needs pretrained= a VGG16 weights file")
+    if pretrained is not None and name not in PRETRAINED_MODELS:
+        raise Affect4kError(
+            f"pretrained={pretrained!r} given for {name}, which trains from scratch; use one of "
+            f"{', '.join(PRETRAINED_MODELS)}"
+        )
+    if pretrained == "imagenet" and width != 1:
+        raise Affect4kError(f"pretrained='imagenet' needs width=1 (VGG16's channels), got {width}")
+
+    init = _SeededInit(seed)
+    frames = keras.Input((None, crop_size, crop_size, 3), dtype="float32", name="frames")
+    x = FoldFrames(dtype="float32", name="fold_frames")(frames)
+    if input_size != crop_size:
+        x = layers.Resizing(input_size, input_size, dtype="float32", name="resize")(x)
+    x = layers.Rescaling(1 / 128, offset=-1.0, dtype="float32", name="normalise")(x)
+    x = _BACKBONES[backbone](x, width, fc_units, init)
+    x = UnfoldFrames(name="unfold_frames")([x, frames])
+    if name != "vgg16_cnn":
+        for layer in ("gru1", "gru2"):
+            x = layers.GRU(
+                gru_units,
+                return_sequences=True,
+                kernel_initializer=init.glorot(),
+                recurrent_initializer=init.orthogonal(),
+                dtype="float32",
+                name=layer,
+            )(x)
+    outputs = layers.Dense(
+        2, activation="tanh", kernel_initializer=init.glorot(), dtype="float32", name="va"
+    )(x)
+    model = keras.Model(frames, outputs, name=name)
+    if pretrained is not None:
+        load_conv_weights(model, pretrained)
+    return model
+
+
+def load_conv_weights(model: keras.Model, source: str) -> int:
+    """Copy VGG16's 13 conv layers from ``source`` into ``model`` by layer name; return 13.
+
+    ``source`` is ``"imagenet"`` (keras.applications' weights, downloaded), a keras.applications
+    style ``.h5``, or a ``.keras`` / ``.weights.h5`` saved from one of our VGG16 models. Every
+    conv layer must be found with the model's shapes: a half-initialised stack would train
+    silently as a different experiment.
+    """
+    targets = [layer for layer in model.layers if layer.name in VGG16_CONV_LAYERS]
+    if not targets:
+        raise Affect4kError(f"model {model.name} has no VGG16 conv layers to load from {source}")
+    weights = _read_conv_weights(str(source))
+    missing = [layer.name for layer in targets if layer.name not in weights]
+    if missing:
+        raise Affect4kError(f"{source} has no weights for VGG16 conv layer(s) {', '.join(missing)}")
+    for layer in targets:
+        expected = [tuple(variable.shape) for variable in layer.weights]
+        found = [array.shape for array in weights[layer.name]]
+        if found != expected:
+            raise Affect4kError(
+                f"{source}: layer {layer.name} has weight shapes {found} but model {model.name} "
+                f"expects {expected} (saved at another width?)"
+            )
+        layer.set_weights(weights[layer.name])
+    return len(targets)
+
+
+def _read_conv_weights(source: str) -> dict[str, list[np.ndarray]]:
+    """{VGG16 conv layer name: [kernel, bias]} from any source :func:`load_conv_weights` takes."""
+    if source == "imagenet":
+        try:
+            vgg16 = keras.applications.VGG16(include_top=False, weights="imagenet")
+        except Exception as error:  # no network, no cache: say so instead of a urllib trace
+            raise Affect4kError(f"cannot fetch the ImageNet VGG16 weights: {error}") from error
+        return _named_conv_weights(vgg16)
+    path = Path(source)
+    if not path.is_file():
+        raise Affect4kError(f"pretrained weights file {source} does not exist")
+    try:
+        if path.name.endswith(".keras"):
+            return _named_conv_weights(keras.saving.load_model(path, compile=False))
+        if path.name.endswith(".weights.h5"):
+            return _keras3_conv_weights(path)
+        if path.suffix == ".h5":
+            return _legacy_h5_conv_weights(path)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise Affect4kError(f"cannot read pretrained weights {source}: {error}") from error
+    raise Affect4kError(
+        f"pretrained weights {source}: expected 'imagenet' or a .keras, .weights.h5 or .h5 file"
+    )
+
+
+def _named_conv_weights(model: keras.Model) -> dict[str, list[np.ndarray]]:
+    return {
+        layer.name: layer.get_weights() for layer in model.layers if layer.name in VGG16_CONV_LAYERS
+    }
+
+
+_KERAS3_CONV = re.compile(r"conv2d(?:_(\d+))?")
+
+
+def _keras3_conv_weights(path: Path) -> dict[str, list[np.ndarray]]:
+    """Conv weights of a Keras 3 ``.weights.h5``, which stores no layer names.
+
+    Keras addresses layers there by class and position (``layers/conv2d``, ``conv2d_1``, ...)
+    and its own ``load_weights`` matches them by that order; in our VGG16 models the first 13
+    Conv2D layers are the conv stack in order, so position k is ``VGG16_CONV_LAYERS[k]``.
+    """
+    with h5py.File(path, "r") as file:
+        group = file.get("layers")
+        if not isinstance(group, h5py.Group):
+            return {}
+        positions = {}
+        for key in group:
+            match = _KERAS3_CONV.fullmatch(key)
+            if match:
+                positions[int(match.group(1) or 0)] = key
+        ordered = [positions[index] for index in sorted(positions)][: len(VGG16_CONV_LAYERS)]
+        return {
+            name: [np.asarray(group[key]["vars"][str(i)]) for i in range(len(group[key]["vars"]))]
+            for name, key in zip(VGG16_CONV_LAYERS, ordered, strict=False)
+        }
+
+
+def _legacy_h5_conv_weights(path: Path) -> dict[str, list[np.ndarray]]:
+    """Conv weights of a Keras 2 style ``.h5`` (keras.applications' files, ``model.save``),
+    which lists its layers by name in the ``layer_names`` attribute."""
+
+    def text(value) -> str:
+        return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+    with h5py.File(path, "r") as file:
+        group = file.get("model_weights", file)
+        weights = {}
+        for name in map(text, group.attrs.get("layer_names", [])):
+            if name in VGG16_CONV_LAYERS:
+                layer = group[name]
+                weights[name] = [np.asarray(layer[text(w)]) for w in layer.attrs["weight_names"]]
+        return weights
