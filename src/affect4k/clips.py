@@ -1,0 +1,138 @@
+"""Cut one source video into the database clip: ``[start, end]`` re-encoded at exactly 25 fps.
+
+Every later stage relies on the frame-index contract (docs/design.md): clip frame ``f`` is source
+time ``start + f / 25`` s. So the cut re-encodes rather than copying from keyframes, and which
+source frame fills each clip frame is decided here once, explicitly: the one whose timestamp is
+nearest to ``start + f / 25`` (source times count from the file's start, as players show them).
+
+The container is AVI, as in the study. AVI stores no timestamps, only frames in order, so the
+H.264 stream is made without B-frames (decode order is display order, and a reader's frame ``i``
+is chunk ``i``), with a keyframe every second (a reader seeking to a frame decodes at most 24
+frames and cannot land on the wrong one), and at constant frame rate.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import ffmpeg
+
+from affect4k import CLIP_FPS
+from affect4k.errors import Affect4kError
+from affect4k.media import count_frames, probe_video, run_ffmpeg
+
+X264_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast",
+    "medium", "slow", "slower", "veryslow", "placebo",
+)  # fmt: skip
+
+#: Decoding starts this long before ``start`` so the frame nearest to ``start`` is seen even when
+#: it lies before it (exact for any source whose frames are less than twice this apart).
+SEEK_MARGIN_S = 1.0
+
+#: MP3 bit rate: transparent for speech and music, and MP3 is what AVI players expect.
+AUDIO_BITRATE = "192k"
+
+
+def _check_encoder_settings(crf: int, preset: str) -> None:
+    if not 0 <= crf <= 51:
+        raise Affect4kError(f"crf must be between 0 and 51, got {crf}")
+    if preset not in X264_PRESETS:
+        raise Affect4kError(f"preset must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
+
+
+def make_clip(
+    source: Path,
+    out_path: Path,
+    *,
+    video_id: str,
+    start: float | None,
+    end: float | None,
+    crf: int = 18,
+    preset: str = "medium",
+) -> int:
+    """Write ``source``'s ``[start, end]`` (seconds; ``None`` = its start/end) as the clip.
+
+    Returns the number of frames written, which is checked against ``(end - start) * 25``.
+    The AVI holds H.264 (libx264 at ``crf``/``preset``, yuv420p) and MP3 audio if the source
+    has sound; at crf 18 x264 is visually near-lossless, so faces keep their 4K detail.
+    """
+    _check_encoder_settings(crf, preset)
+    source, out_path = Path(source), Path(out_path)
+    try:
+        info = probe_video(source)
+    except Affect4kError as error:
+        raise Affect4kError(f"video {video_id}: {error}") from error
+    start = start or 0.0
+    if end is None:
+        end = info.duration_s
+    elif end > info.duration_s:
+        raise Affect4kError(
+            f"video {video_id}: end {end} s is past the end of {source}, "
+            f"which lasts {info.duration_s} s"
+        )
+    if start >= end:
+        raise Affect4kError(
+            f"video {video_id}: start {start} s is not before the end ({end} s) of {source}"
+        )
+    expected = round((end - start) * CLIP_FPS)
+    if expected < 1:
+        raise Affect4kError(
+            f"video {video_id}: {start} s to {end} s is shorter than one clip frame"
+        )
+    seek = max(0.0, start - SEEK_MARGIN_S)
+    # After the seek, a source frame at time t has timestamp t - seek. Shifting it to
+    # t - start - half a source frame, then letting the fps filter show at each output time the
+    # latest frame at or before it (round=up), picks the source frame nearest to start + f / 25.
+    shift = start - seek + 0.5 / info.fps
+    decoded = ffmpeg.input(str(source), ss=f"{seek:.6f}")
+    streams = [
+        # Microsecond timestamps first, so the shift is not rounded to a coarse source time
+        # base (Matroska's is 1 ms).
+        decoded.video.filter("settb", "AVTB")
+        .filter("setpts", f"PTS-{shift:.6f}/TB")
+        .filter("fps", fps=CLIP_FPS, start_time=0, round="up")
+    ]
+    audio_args: dict[str, object] = {}
+    if info.has_audio:
+        audio_start = start - seek
+        streams.append(
+            decoded.audio.filter(
+                "atrim", start=f"{audio_start:.6f}", end=f"{audio_start + expected / CLIP_FPS:.6f}"
+            ).filter("asetpts", "PTS-STARTPTS")
+        )
+        # MP3 holds at most two channels: surround sound is downmixed, mono duplicated.
+        audio_args = {"acodec": "libmp3lame", "audio_bitrate": AUDIO_BITRATE, "ac": 2}
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as work:
+        partial = Path(work) / "clip.avi"
+        encode = ffmpeg.output(
+            *streams,
+            str(partial),
+            format="avi",
+            vcodec="libx264",
+            pix_fmt="yuv420p",
+            crf=crf,
+            preset=preset,
+            bf=0,
+            g=CLIP_FPS,
+            fps_mode="passthrough",
+            # MP3 packets start before 0 (encoder delay). Letting the muxer shift every stream
+            # to non-negative times would move video frame 1 to AVI slot 2, inserting a blank
+            # frame; instead video stays at n / 25 and the audio lags by that delay (about 25 ms).
+            avoid_negative_ts="disabled",
+            **{"frames:v": expected},
+            **audio_args,
+        ).global_args("-hide_banner", "-nostdin", "-xerror")
+        run_ffmpeg(encode, f"video {video_id} ({source})")
+        written = count_frames(partial)
+        if abs(written - expected) > 1:
+            raise Affect4kError(
+                f"video {video_id}: clip of {source} from {start} s to {end} s has {written} "
+                f"frames, expected {expected}; the source is probably truncated or corrupt"
+            )
+        os.replace(partial, out_path)
+    return written

@@ -1,0 +1,201 @@
+import re
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+import pytest
+
+from affect4k import CLIP_FPS
+from affect4k.clips import make_clip
+from affect4k.errors import Affect4kError
+from affect4k.media import count_frames, ffmpeg_exe, iter_frames, probe_video
+
+BITS = 10
+STRIPE = 16  # pixels per bit: wide enough to survive lossy coding untouched
+
+
+def index_frame(index: int) -> np.ndarray:
+    """A gray frame whose stripes spell ``index`` in binary (white = 1), most significant first."""
+    bits = [(index >> (BITS - 1 - b)) & 1 for b in range(BITS)]
+    row = np.repeat(np.array(bits, np.uint8) * 255, STRIPE)
+    return np.tile(row, (16, 1))
+
+
+def read_index(rgb: np.ndarray) -> int:
+    middle = rgb[rgb.shape[0] // 2, STRIPE // 2 :: STRIPE, 1]
+    assert np.all((middle < 40) | (middle > 215)), "stripes are not clean black/white"
+    return int("".join("1" if value > 128 else "0" for value in middle), 2)
+
+
+def make_source(path: Path, rate: Fraction, frames: int, *, audio: bool = True) -> Path:
+    """Encode frames 0..frames-1 (each showing its own index) at ``rate`` fps into ``path``."""
+    video = ffmpeg.input(
+        "pipe:", format="rawvideo", pix_fmt="gray", s=f"{BITS * STRIPE}x16", framerate=str(rate)
+    )
+    streams = [video]
+    if audio:
+        streams.append(ffmpeg.input("sine", f="lavfi", t=float(frames / rate)))
+    argv = (
+        ffmpeg.output(*streams, str(path), vcodec="libx264", crf=8, pix_fmt="yuv420p")
+        .global_args("-hide_banner", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    )
+    pixels = b"".join(index_frame(i).tobytes() for i in range(frames))
+    subprocess.run(argv, input=pixels, check=True)
+    return path
+
+
+def nearest_source_frames(time: float, rate: Fraction, frames: int) -> set[int]:
+    """Source frames nearest to ``time``; both of a pair tied within 1 ms (timestamp rounding)."""
+    times = np.arange(frames) / float(rate)
+    distance = np.abs(times - time)
+    return set(np.flatnonzero(distance <= distance.min() + 1e-3).tolist())
+
+
+SOURCES = {  # rate, container: MP4 with B-frames and edit list, MKV with 1 ms timestamps
+    "30": (Fraction(30), "mp4"),
+    "29.97": (Fraction(30000, 1001), "mkv"),
+    "50": (Fraction(50), "mp4"),
+    "24": (Fraction(24), "mp4"),
+}
+SOURCE_SECONDS = 4
+
+
+@pytest.fixture(scope="module", params=list(SOURCES))
+def source(request, tmp_path_factory):
+    rate, container = SOURCES[request.param]
+    frames = int(SOURCE_SECONDS * rate)
+    path = tmp_path_factory.mktemp("src") / f"source.{container}"
+    return make_source(path, rate, frames), rate, frames
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (None, None),  # whole video
+        (1.01, 2.5),  # nearest frame to the start lies just before it
+        (0.5, 2.77),  # end not on a clip frame boundary
+        (1.3, None),  # from a point to the end
+        (2.0 / 3.0, 3.9),  # start on a source frame of the 30 and 24 fps sources
+    ],
+)
+def test_clip_frame_f_shows_source_frame_nearest_to_start_plus_f_over_25(
+    tmp_path, source, start, end
+):
+    path, rate, frames = source
+    out = tmp_path / "clips" / "v1.avi"
+    written = make_clip(path, out, video_id="v1", start=start, end=end)
+    duration = (end or probe_video(path).duration_s) - (start or 0.0)
+    assert abs(written - round(duration * CLIP_FPS)) <= 1
+    assert written == count_frames(out)
+    info = probe_video(out)
+    assert (info.fps, info.width, info.has_audio) == (CLIP_FPS, BITS * STRIPE, True)
+    shown = [read_index(rgb) for rgb in iter_frames(out)]
+    assert len(shown) == written
+    for f, index in enumerate(shown):
+        expected = nearest_source_frames((start or 0.0) + f / CLIP_FPS, rate, frames)
+        assert index in expected, f"clip frame {f}: shows source frame {index}, not {expected}"
+    assert list(out.parent.iterdir()) == [out]
+
+
+def test_clip_is_avi_h264_without_b_frames_with_a_keyframe_every_second(tmp_path, source):
+    path, _, _ = source
+    out = tmp_path / "v1.avi"
+    make_clip(path, out, video_id="v1", start=0.5, end=3.5)
+    header = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True
+    ).stderr
+    assert "Input #0, avi" in header
+    assert "Video: h264 (High)" in header and "yuv420p" in header
+    assert "Audio: mp3" in header
+    showinfo = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(out), "-vf", "showinfo", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    ).stderr
+    frames = re.findall(r" iskey:(\d) type:(\w)", showinfo)
+    assert len(frames) == 75
+    assert {picture for _, picture in frames} == {"I", "P"}
+    keyframes = [f for f, (key, _) in enumerate(frames) if key == "1"]
+    assert keyframes[0] == 0 and max(np.diff(keyframes)) <= CLIP_FPS
+
+
+def test_silent_source_gives_silent_clip(tmp_path):
+    path = make_source(tmp_path / "silent.mp4", Fraction(25), 50, audio=False)
+    out = tmp_path / "v1.avi"
+    assert make_clip(path, out, video_id="v1", start=0.2, end=1.0) == 20
+    assert not probe_video(out).has_audio
+    assert [read_index(rgb) for rgb in iter_frames(out)] == list(range(5, 25))
+
+
+def test_end_past_duration_names_video_and_both_durations(tmp_path):
+    path = make_source(tmp_path / "short.mp4", Fraction(25), 50)
+    with pytest.raises(Affect4kError, match=r"video v7: end 2\.5 s is past the end .* lasts 2\.0"):
+        make_clip(path, tmp_path / "v7.avi", video_id="v7", start=1.0, end=2.5)
+    with pytest.raises(Affect4kError, match=r"video v7: start 3\.0 s is not before the end"):
+        make_clip(path, tmp_path / "v7.avi", video_id="v7", start=3.0, end=None)
+    with pytest.raises(Affect4kError, match=r"video v7: 1\.0 s to 1\.01 s is shorter than one"):
+        make_clip(path, tmp_path / "v7.avi", video_id="v7", start=1.0, end=1.01)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_garbage_source_is_named(tmp_path):
+    garbage = tmp_path / "garbage.mkv"
+    garbage.write_bytes(np.random.default_rng(0).bytes(20_000))
+    with pytest.raises(Affect4kError, match=r"video v1: .*garbage\.mkv: not a readable video"):
+        make_clip(garbage, tmp_path / "v1.avi", video_id="v1", start=None, end=None)
+    assert list(tmp_path.iterdir()) == [garbage]
+
+
+def test_truncated_source_is_refused(tmp_path):
+    whole = make_source(tmp_path / "whole.mkv", Fraction(25), 100)
+    truncated = tmp_path / "truncated.mkv"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    with pytest.raises(Affect4kError, match=r"video v1: .*truncated\.mkv"):
+        make_clip(truncated, tmp_path / "out" / "v1.avi", video_id="v1", start=0.0, end=3.5)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_rejects_bad_encoder_settings(tmp_path):
+    with pytest.raises(Affect4kError, match="crf must be between 0 and 51, got 60"):
+        make_clip(
+            tmp_path / "x.mp4", tmp_path / "v.avi", video_id="v", start=None, end=None, crf=60
+        )
+    with pytest.raises(Affect4kError, match="preset must be one of .* got 'quick'"):
+        make_clip(
+            tmp_path / "x.mp4",
+            tmp_path / "v.avi",
+            video_id="v",
+            start=None,
+            end=None,
+            preset="quick",
+        )
+
+
+def test_audio_is_cut_at_the_same_times_as_video(tmp_path):
+    """A tone starting at 2 s of the source starts at 2 - start s of the clip."""
+    video = ffmpeg.input("testsrc=size=64x48:rate=25", f="lavfi", t=4)
+    tone = ffmpeg.input("aevalsrc=if(gte(t\\,2)\\,sin(2*PI*440*t)\\,0):s=44100", f="lavfi", t=4)
+    source = tmp_path / "tone.mkv"
+    subprocess.run(
+        ffmpeg.output(video, tone, str(source), vcodec="libx264", acodec="flac").compile(
+            cmd=ffmpeg_exe(), overwrite_output=True
+        ),
+        capture_output=True,
+        check=True,
+    )
+    clip = tmp_path / "v1.avi"
+    make_clip(source, clip, video_id="v1", start=1.3, end=3.5)
+    pcm = subprocess.run(
+        ffmpeg.input(str(clip))
+        .output("pipe:", format="s16le", ac=1, ar=44100)
+        .compile(cmd=ffmpeg_exe()),
+        capture_output=True,
+        check=True,
+    ).stdout
+    samples = np.abs(np.frombuffer(pcm, np.int16).astype(float))
+    onset_s = np.flatnonzero(samples > 0.2 * samples.max())[0] / 44100
+    assert 0.7 <= onset_s < 0.7 + 0.03  # late by at most the MP3 encoder delay
+    assert abs(len(samples) / 44100 - 2.2) < 0.06

@@ -1,0 +1,206 @@
+import functools
+import http.server
+import socket
+import threading
+from pathlib import Path
+
+import ffmpeg
+import pytest
+
+from affect4k.download import download_video, local_source
+from affect4k.errors import Affect4kError
+from affect4k.media import count_frames, probe_video, run_ffmpeg
+
+FRAMES = 30
+
+
+@pytest.fixture(scope="module")
+def source_video(tmp_path_factory) -> Path:
+    """A 1.2 s, 25 fps, 64x48 MP4 with a sine tone: tiny, so each download takes a moment."""
+    path = tmp_path_factory.mktemp("source") / "source.mp4"
+    video = ffmpeg.input("testsrc=size=64x48:rate=25", f="lavfi")
+    audio = ffmpeg.input("sine=frequency=440", f="lavfi")
+    stream = ffmpeg.output(
+        video,
+        audio,
+        str(path),
+        vcodec="libx264",
+        pix_fmt="yuv420p",
+        acodec="aac",
+        **{"frames:v": FRAMES, "t": FRAMES / 25},
+    )
+    run_ffmpeg(stream, "test source")
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, source_video) -> Path:
+    """A current directory holding a copy of the source, so relative paths and strays show."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "source.mp4").write_bytes(source_video.read_bytes())
+    return tmp_path
+
+
+@pytest.fixture
+def http_url(workdir):
+    """Base URL of a loopback HTTP server serving ``workdir``."""
+    handler = functools.partial(QuietHandler, directory=str(workdir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
+        pass
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def assert_is_the_source(path: Path) -> None:
+    assert path.suffix == ".mkv"
+    assert path.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"  # EBML magic: really Matroska
+    info = probe_video(path)
+    assert (info.width, info.height, info.has_audio) == (64, 48, True)
+    assert count_frames(path) == FRAMES
+
+
+@pytest.mark.parametrize("how", ["file_url", "relative_path", "absolute_path", "http"])
+def test_downloads_into_matroska_at_out_path(workdir, http_url, how):
+    url = {
+        "file_url": (workdir / "source.mp4").as_uri(),
+        "relative_path": "source.mp4",
+        "absolute_path": str(workdir / "source.mp4"),
+        "http": f"{http_url}/source.mp4",
+    }[how]
+    out = workdir / "downloads" / "v1.mkv"
+    assert download_video("v1", url, out) == out
+    assert_is_the_source(out)
+    assert files_under(workdir) == {"source.mp4", "downloads", "downloads/v1.mkv"}
+
+
+MASTER_PLAYLIST = """#EXTM3U
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="en",DEFAULT=YES,URI="audio/index.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=100000,RESOLUTION=64x48,CODECS="avc1.64000a",AUDIO="aud"
+small/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=200000,RESOLUTION=128x96,CODECS="avc1.64000b",AUDIO="aud"
+large/index.m3u8
+"""
+
+
+@pytest.mark.parametrize(("max_height", "height"), [(48, 48), (95, 48), (2160, 96)])
+def test_merges_best_separate_streams_up_to_max_height(workdir, http_url, max_height, height):
+    """Like YouTube's DASH: video-only renditions and a separate audio stream to merge."""
+    for name, size in (("small", "64x48"), ("large", "128x96")):
+        (workdir / name).mkdir()
+        video = ffmpeg.input(f"testsrc=size={size}:rate=25", f="lavfi")
+        hls = video.output(
+            f"{name}/index.m3u8",
+            vcodec="libx264",
+            pix_fmt="yuv420p",
+            f="hls",
+            hls_playlist_type="vod",
+            **{"frames:v": FRAMES},
+        )
+        run_ffmpeg(hls, f"test {name} rendition")
+    (workdir / "audio").mkdir()
+    tone = ffmpeg.input("sine", f="lavfi", t=FRAMES / 25)
+    run_ffmpeg(tone.output("audio/index.m3u8", f="hls", hls_playlist_type="vod"), "test audio")
+    (workdir / "master.m3u8").write_text(MASTER_PLAYLIST)
+    out = workdir / "v1.mkv"
+    download_video("v1", f"{http_url}/master.m3u8", out, max_height=max_height)
+    info = probe_video(out)
+    assert (info.height, info.has_audio) == (height, True)
+    assert count_frames(out) == FRAMES
+
+
+XSPF_PLAYLIST = """<?xml version="1.0" encoding="UTF-8"?>
+<playlist version="1" xmlns="http://xspf.org/ns/0/"><trackList>
+<track><location>source.mp4</location></track><track><location>source.mp4</location></track>
+</trackList></playlist>
+"""
+
+
+def test_playlist_is_refused_before_downloading(workdir, http_url):
+    (workdir / "list.xspf").write_text(XSPF_PLAYLIST)
+    out = workdir / "downloads" / "v1.mkv"
+    with pytest.raises(Affect4kError, match=r"video v1: .*list\.xspf is a playlist"):
+        download_video("v1", f"{http_url}/list.xspf", out)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_rerun_replaces_existing_output(workdir):
+    out = workdir / "v1.mkv"
+    out.write_bytes(b"stale")
+    download_video("v1", "source.mp4", out)
+    assert_is_the_source(out)
+
+
+def test_local_source():
+    assert local_source("https://www.youtube.com/watch?v=x") is None
+    assert local_source("http://127.0.0.1:8000/a.mp4") is None
+    assert local_source("file:///data/a%20b.mp4") == Path("/data/a b.mp4")
+    assert local_source("file://localhost/data/a.mp4") == Path("/data/a.mp4")
+    assert local_source("videos/a.mp4") == Path.cwd() / "videos" / "a.mp4"
+    with pytest.raises(Affect4kError, match="must name a file on this machine"):
+        local_source("file://otherhost/data/a.mp4")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("missing.mp4", "No such file or directory"),
+        ("file:///nonexistent/missing.mp4", "No such file or directory"),
+        (f"http://127.0.0.1:{closed_port()}/source.mp4", "Connection refused"),
+        ("{http}/missing.mp4", "404"),
+        ("notes.txt", ""),
+    ],
+)
+def test_failure_names_video_url_and_reason(workdir, http_url, url, reason):
+    (workdir / "notes.txt").write_text("not a video\n")
+    url = url.format(http=http_url)
+    out = workdir / "downloads" / "v1.mkv"
+    with pytest.raises(Affect4kError) as caught:
+        download_video("v1", url, out)
+    message = str(caught.value)
+    assert message.startswith("video v1: ") and url in message and reason in message
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_audio_only_file_is_not_a_video(workdir):
+    run_ffmpeg(ffmpeg.input("sine", f="lavfi", t=1).output("tone.mp3"), "test audio")
+    with pytest.raises(Affect4kError, match=r"video v1: tone\.mp3 is not a video"):
+        download_video("v1", "tone.mp3", workdir / "downloads" / "v1.mkv")
+
+
+HOSTILE = "$(touch {marker})`touch {marker}`;touch {marker}"
+
+
+def test_hostile_urls_never_reach_a_shell(workdir, http_url):
+    marker = workdir / "pwned"
+    hostile = HOSTILE.format(marker=marker)
+    # A local file really named like a command: downloaded as data.
+    named = workdir / f"a;b {hostile.replace('/', '_')}.mp4"
+    named.write_bytes((workdir / "source.mp4").read_bytes())
+    download_video("v1", named.name, workdir / "out" / "v1.mkv")
+    assert_is_the_source(workdir / "out" / "v1.mkv")
+    # The query string is ignored by the server: the download must succeed, nothing runs.
+    download_video("v2", f"{http_url}/source.mp4?x={hostile}", workdir / "out" / "v2.mkv")
+    assert_is_the_source(workdir / "out" / "v2.mkv")
+    for url in (f"{http_url}/{hostile}", hostile, f"file://{hostile}"):
+        with pytest.raises(Affect4kError, match="^video v3: "):
+            download_video("v3", url, workdir / "out" / "v3.mkv")
+    assert not marker.exists()
+    assert files_under(workdir) == {"source.mp4", named.name, "out", "out/v1.mkv", "out/v2.mkv"}

@@ -1,0 +1,98 @@
+import re
+
+import pytest
+
+from affect4k.errors import Affect4kError
+from affect4k.manifest import VIDEO_ID_PATTERN, VideoEntry, read_videos
+
+HEADER = "video_id\turl\tstart\tend\n"
+
+
+def write(tmp_path, text):
+    path = tmp_path / "videos.tsv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_entries_in_order_skipping_comments_and_blank_lines(tmp_path):
+    path = write(
+        tmp_path,
+        "# the study's videos\n"
+        + HEADER
+        + "\n"
+        + "v01\thttps://www.youtube.com/watch?v=abc\t12.5\t70\n"
+        + "# whole video next\n"
+        + "v-02_b\tresources/demo/sources/v02.mp4\t\t\n"
+        + "v03\tfile:///data/v03.mp4\t3\t\r\n",
+    )
+    assert read_videos(path) == [
+        VideoEntry("v01", "https://www.youtube.com/watch?v=abc", 12.5, 70.0),
+        VideoEntry("v-02_b", "resources/demo/sources/v02.mp4", None, None),
+        VideoEntry("v03", "file:///data/v03.mp4", 3.0, None),
+    ]
+
+
+def test_entries_are_immutable(tmp_path):
+    (entry,) = read_videos(write(tmp_path, HEADER + "v1\thttp://x/v.mp4\t\t\n"))
+    with pytest.raises(AttributeError):
+        entry.video_id = "other"
+
+
+@pytest.mark.parametrize("video_id", ["../x", "a;b", "$(touch x)", "`id`", "a/b", ".", "a b", "é"])
+def test_rejects_ids_that_are_not_plain_file_names(tmp_path, video_id):
+    path = write(tmp_path, HEADER + f"{video_id}\thttp://x/v.mp4\t\t\n")
+    with pytest.raises(Affect4kError, match=r"videos\.tsv:2: video_id .* may only use"):
+        read_videos(path)
+
+
+def test_pattern_is_usable_as_snakemake_wildcard_constraint():
+    assert re.fullmatch(VIDEO_ID_PATTERN, "v-01_A")
+    assert not re.fullmatch(VIDEO_ID_PATTERN, "v/01")
+    assert not VIDEO_ID_PATTERN.startswith("^") and not VIDEO_ID_PATTERN.endswith("$")
+
+
+def test_duplicate_id_names_both_lines(tmp_path):
+    path = write(tmp_path, HEADER + "v1\thttp://x/a.mp4\t\t\n#\nv1\thttp://x/b.mp4\t\t\n")
+    with pytest.raises(Affect4kError, match=r"videos\.tsv:4: video_id v1 already used on line 2"):
+        read_videos(path)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("v1\t\t\t", r":2: video v1 has an empty url"),
+        ("v1\thttp://x/a.mp4\tabc\t", r":2: start 'abc' is not a number"),
+        ("v1\thttp://x/a.mp4\t\t1:30", r":2: end '1:30' is not a number"),
+        ("v1\thttp://x/a.mp4\t-1\t", r":2: start '-1' must be a finite number >= 0"),
+        ("v1\thttp://x/a.mp4\t\tnan", r":2: end 'nan' must be a finite number"),
+        ("v1\thttp://x/a.mp4\t5\t5", r":2: video v1 has end 5.0 s <= start 5.0 s"),
+        ("v1\thttp://x/a.mp4\t6\t5", r":2: video v1 has end 5.0 s <= start 6.0 s"),
+        ("v1\thttp://x/a.mp4\t\t0", r":2: video v1 has end 0.0 s <= start 0 s"),
+        ("v1\thttp://x/a.mp4\t1", r":2: expected 4 tab-separated columns .* found 3"),
+        ("v1 http://x/a.mp4 1 2", r":2: expected 4 tab-separated columns .* found 1"),
+        ("v1\thttp://x/a.mp4\t1\t2\textra", r":2: expected 4 .* found 5"),
+    ],
+)
+def test_bad_rows_name_file_and_line(tmp_path, row, message):
+    with pytest.raises(Affect4kError, match=r"videos\.tsv" + message):
+        read_videos(write(tmp_path, HEADER + row + "\n"))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["video_id\turl\tstart\n", "id\turl\tstart\tend\n", "video_id url start end\n", ""],
+)
+def test_wrong_or_missing_header(tmp_path, header):
+    path = write(tmp_path, "# comment\n" + header + "v1\thttp://x/a.mp4\t\t\n")
+    with pytest.raises(Affect4kError, match=r"videos\.tsv:2: header must be"):
+        read_videos(path)
+
+
+def test_list_without_videos_is_refused(tmp_path):
+    with pytest.raises(Affect4kError, match="lists no videos"):
+        read_videos(write(tmp_path, "# nothing yet\n" + HEADER))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(Affect4kError, match=r"absent\.tsv: cannot read"):
+        read_videos(tmp_path / "absent.tsv")
