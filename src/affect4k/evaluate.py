@@ -1,0 +1,151 @@
+"""Per-frame predictions and the results table, on our test split or an imported corpus.
+
+Predictions are stored per ``(video, frame)`` next to the labels, with NaN where no face was
+found, so every number of the results table can be recomputed from the parquet alone by
+dropping rows with a NaN (the ABAW evaluation convention: all frames of the set pooled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+import affect4k.models  # noqa: F401  (registers the custom layers load_model needs)
+from affect4k.errors import Affect4kError
+from affect4k.external import write_atomic
+from affect4k.metrics import va_metrics
+from affect4k.sequences import Video, iter_eval_windows, load_split
+
+PREDICTION_COLUMNS = ("video", "frame", "valence", "arousal", "valence_pred", "arousal_pred")
+TABLE_COLUMNS = (
+    "run",
+    "model",
+    "resolution",
+    "eval_set",
+    "valence_ccc",
+    "arousal_ccc",
+    "mean_ccc",
+    "valence_mse",
+    "arousal_mse",
+    "frames",
+    "videos",
+)
+
+
+def predict_frames(
+    model: keras.Model, videos: Sequence[Video], *, sequence_length: int, batch_size: int
+) -> pd.DataFrame:
+    """Run ``model`` over every in-split frame once: a table of :data:`PREDICTION_COLUMNS`.
+
+    Shared by :func:`predict` and the per-epoch scores of training, so both see the same
+    windows. Frames without a face keep their label but get NaN predictions (their crop is
+    still fed, as in training, to keep the sequence's time steps).
+    """
+    predictions = [np.full((len(video.labels), 2), np.nan, dtype=np.float32) for video in videos]
+    for batch in iter_eval_windows(videos, sequence_length=sequence_length, batch_size=batch_size):
+        output = np.asarray(model.predict_on_batch(batch.x), dtype=np.float32)
+        for row in np.flatnonzero(batch.video >= 0):
+            steps = batch.frames[row] >= 0
+            predictions[batch.video[row]][batch.frames[row, steps]] = output[row, steps]
+    tables = []
+    for video, predicted in zip(videos, predictions, strict=True):
+        frames = np.flatnonzero(video.in_split)
+        predicted[~video.face] = np.nan
+        tables.append(
+            pd.DataFrame(
+                {
+                    "video": video.name,
+                    "frame": frames,
+                    "valence": video.labels[frames, 0],
+                    "arousal": video.labels[frames, 1],
+                    "valence_pred": predicted[frames, 0],
+                    "arousal_pred": predicted[frames, 1],
+                }
+            )
+        )
+    if not tables:
+        return pd.DataFrame({name: [] for name in PREDICTION_COLUMNS})
+    return pd.concat(tables, ignore_index=True)
+
+
+def score(predictions: pd.DataFrame) -> dict[str, float]:
+    """:func:`affect4k.metrics.va_metrics` over all rows pooled, plus the number of videos.
+
+    ``videos`` counts videos with at least one scored frame (label and prediction finite).
+    """
+    labels = predictions[["valence", "arousal"]].to_numpy(np.float64)
+    predicted = predictions[["valence_pred", "arousal_pred"]].to_numpy(np.float64)
+    metrics = va_metrics(labels, predicted)
+    scored = np.isfinite(labels).all(axis=1) & np.isfinite(predicted).all(axis=1)
+    metrics["videos"] = int(predictions.loc[scored, "video"].nunique())
+    return metrics
+
+
+def predict(
+    model_path: Path,
+    annotations: Path,
+    faces_dir: Path,
+    out_path: Path,
+    *,
+    split: str | None,
+    sequence_length: int,
+    batch_size: int,
+) -> None:
+    """Write the predictions parquet of ``model_path`` on ``split`` (None = every frame).
+
+    Use the final ``model.keras`` of a run for reported numbers: ``best.keras`` was chosen on
+    the test split, so scoring it on that split is optimistic.
+    """
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise Affect4kError(f"model file {model_path} does not exist")
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except Exception as exc:  # keras raises several types for a bad archive
+        raise Affect4kError(f"cannot load model {model_path} ({exc})") from None
+    videos = load_split(annotations, faces_dir, split)
+    table = predict_frames(model, videos, sequence_length=sequence_length, batch_size=batch_size)
+    write_atomic(Path(out_path), lambda tmp: table.to_parquet(tmp, index=False))
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """One row of the results table: what was evaluated, and its predictions parquet."""
+
+    run: str
+    model: str
+    resolution: str
+    eval_set: str
+    predictions: Path
+
+
+def build_table(entries: Sequence[TableEntry], out_csv: Path) -> pd.DataFrame:
+    """Recompute every row's scores from its predictions parquet and write :data:`TABLE_COLUMNS`."""
+    if not entries:
+        raise Affect4kError("build_table: no entries given")
+    rows = []
+    for entry in entries:
+        path = Path(entry.predictions)
+        try:
+            predictions = pd.read_parquet(path, columns=list(PREDICTION_COLUMNS))
+        except Exception as exc:  # pyarrow raises several types for missing/corrupt files
+            raise Affect4kError(
+                f"run {entry.run}: cannot read predictions {path} ({exc})"
+            ) from None
+        rows.append(
+            {
+                "run": entry.run,
+                "model": entry.model,
+                "resolution": entry.resolution,
+                "eval_set": entry.eval_set,
+                **score(predictions),
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    write_atomic(Path(out_csv), lambda tmp: table.to_csv(tmp, index=False))
+    return table

@@ -1,0 +1,342 @@
+"""Import the external evaluation corpora (Aff-Wild2, AffectNet) into the database layout.
+
+The seed study tested its models on Aff-Wild and AffectNet. Converting each corpus once into
+the same layout as our own database (``annotations.parquet`` plus ``faces/{video}.npy`` and
+``faces/{video}.parquet``, see docs/design.md) lets one loader and one ``predict`` serve all
+three, so a table row for an external set is computed exactly like one for our own test split.
+
+Evaluation uses every row of an imported corpus; the ``split`` column still divides it into
+train and test (:func:`affect4k.annotations.assign_split`: whole videos for Aff-Wild2, single
+images for AffectNet) so that the same corpus can pretrain a model with ``training.train``.
+AffectNet is a set of unrelated still images: it becomes ONE pseudo-video ``affectnet`` whose
+frame ``i`` is line ``i + 2`` of ``labels.csv``, so 400k images are one memory map rather than
+400k files, and its annotation rows carry ``static == True`` (a boolean column both importers
+write), which tells the loader to feed each image as its own sequence instead of as a clip.
+
+:func:`write_toy_corpus` writes a synthetic corpus in the same layout for tests and benchmarks.
+The atomic-write helpers live here because the importers are the first writers of the layout;
+training and evaluation reuse them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from affect4k.affwild import read_affwild2_va
+from affect4k.annotations import assign_split
+from affect4k.errors import Affect4kError
+
+log = logging.getLogger(__name__)
+
+#: Boolean annotation column: True rows are still images, not frames of a clip.
+STATIC_COLUMN = "static"
+#: The pseudo-video holding all of AffectNet.
+AFFECTNET_VIDEO = "affectnet"
+#: AffectNet's valence/arousal value for "no valid label" (classes None/Uncertain/No-Face).
+AFFECTNET_INVALID = -2.0
+AFFECTNET_COLUMNS = ("subDirectory_filePath", "expression", "valence", "arousal")
+#: Images decoded per batch of the thread pool: bounds memory on a 400k-image corpus.
+_DECODE_CHUNK = 512
+# Video ids become file names under faces/, so they must not contain path separators.
+_VIDEO_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temp path in ``path``'s directory, ``os.replace`` it onto ``path`` on success.
+
+    The temp name ends with ``path``'s own name so writers that dispatch on the extension
+    (``np.save``, ``model.save``, ``save_weights``) behave as for the real file; on any error
+    the temp file is removed, so a killed or failed job never leaves a file a rerun would trust.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp)`` and move ``tmp`` onto ``path``: the file is complete or absent."""
+    with atomic_path(path) as tmp:
+        write(tmp)
+
+
+def _decode(path: Path | None, crop_size: int, where: str) -> np.ndarray | None:
+    """RGB uint8 ``(crop_size, crop_size, 3)`` of ``path``; None when ``path`` is None."""
+    if path is None:
+        return None
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise Affect4kError(f"{where}: cannot read image {path}")
+    if image.shape[:2] != (crop_size, crop_size):
+        image = cv2.resize(image, (crop_size, crop_size), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _write_crops(
+    images: Sequence[Path | None], wheres: Sequence[str], npy_path: Path, crop_size: int
+) -> np.ndarray:
+    """Decode ``images`` into an ``(n, crop, crop, 3)`` npy written through a memory map.
+
+    Returns the face mask (False where the image is None: a zero crop is stored). Decoding
+    runs on a thread pool (OpenCV releases the GIL) in bounded chunks, and the array is filled
+    in place, so memory stays flat however large the corpus.
+    """
+    face = np.array([image is not None for image in images], dtype=bool)
+    with atomic_path(npy_path) as tmp:
+        crops = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.uint8, shape=(len(images), crop_size, crop_size, 3)
+        )
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            rows = iter(range(len(images)))
+            while chunk := list(itertools.islice(rows, _DECODE_CHUNK)):
+                decoded = pool.map(lambda i: _decode(images[i], crop_size, wheres[i]), chunk)
+                for i, crop in zip(chunk, decoded, strict=True):
+                    if crop is not None:
+                        crops[i] = crop
+        crops.flush()
+        del crops
+    return face
+
+
+def _write_faces(faces_dir: Path, video: str, face: np.ndarray) -> None:
+    table = pd.DataFrame({"frame": np.arange(len(face)), "face": face})
+    write_atomic(faces_dir / f"{video}.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+
+
+def _corpus_split(table: pd.DataFrame, test_fraction: float, seed: int) -> np.ndarray:
+    """Train/test per row of an imported corpus (see :func:`affect4k.annotations.assign_split`).
+
+    Videos are split whole when there are several (faces in test are people never trained
+    on); a single clip is cut into the seed's chunks of 80 frames, and a static corpus into
+    single images, which show unrelated people anyway.
+    """
+    static = bool(table[STATIC_COLUMN].all())
+    if table["video"].nunique() > 1 and not static:
+        return assign_split(table, "video", test_fraction, seed, 1)
+    return assign_split(table, "sequence", test_fraction, seed, 1 if static else 80)
+
+
+def _write_annotations(out_dir: Path, table: pd.DataFrame) -> Path:
+    """Write ``annotations.parquet`` last, so its presence means every crop file is complete."""
+    path = out_dir / "annotations.parquet"
+    write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
+    return path
+
+
+def _annotation_rows(video: str, labels: np.ndarray, face: np.ndarray, static: bool) -> dict:
+    n = len(labels)
+    return {
+        "video": video,
+        "frame": np.arange(n),
+        # Neither corpus states a frame rate next to its images, so times are unknown.
+        "time_s": np.full(n, np.nan),
+        "valence": labels[:, 0],
+        "arousal": labels[:, 1],
+        "face": face,
+        STATIC_COLUMN: static,
+    }
+
+
+def _affwild2_images(folder: Path, n_frames: int, video: str) -> list[Path | None]:
+    """Image of each annotated frame (``0000k.jpg`` is frame ``k - 1``), None where absent."""
+    images: list[Path | None] = [None] * n_frames
+    extra = 0
+    for path in folder.glob("*.jpg"):
+        if not path.stem.isdigit() or int(path.stem) < 1:
+            raise Affect4kError(f"Aff-Wild2 video {video}: unexpected image name {path}")
+        frame = int(path.stem) - 1
+        if frame < n_frames:
+            images[frame] = path
+        else:
+            extra += 1
+    if extra:
+        log.warning("Aff-Wild2 video %s: %d image(s) beyond its %d labels", video, extra, n_frames)
+    return images
+
+
+def import_affwild2(
+    root: Path,
+    out_dir: Path,
+    *,
+    crop_size: int = 112,
+    test_fraction: float = 1 / 3,
+    seed: int = 0,
+) -> Path:
+    """Convert Aff-Wild2's VA set under ``root`` into the layout under ``out_dir``.
+
+    Reads ``root/annotations/VA_Estimation_Challenge/*/{video}.txt`` (-5 -> NaN, see
+    :func:`affect4k.affwild.read_affwild2_va`) and ``root/cropped_aligned/{video}/*.jpg``; a
+    frame without an image is a frame without a face (zero crop, ``face`` False), as in our own
+    database. The annotation subfolder (e.g. ``Train_Set``) is kept in a ``subset`` column.
+    Returns the path of the written ``annotations.parquet``.
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    label_files = sorted((root / "annotations" / "VA_Estimation_Challenge").glob("*/*.txt"))
+    if not label_files:
+        raise Affect4kError(
+            f"{root}: no annotations/VA_Estimation_Challenge/*/*.txt files (not Aff-Wild2?)"
+        )
+    seen: dict[str, Path] = {}
+    tables = []
+    for label_file in label_files:
+        video = label_file.stem
+        if not _VIDEO_RE.fullmatch(video):
+            raise Affect4kError(f"{label_file}: video name {video!r} is not a plain file name")
+        if video in seen:
+            raise Affect4kError(
+                f"Aff-Wild2 video {video} is labelled in {seen[video]} and {label_file}"
+            )
+        seen[video] = label_file
+        folder = root / "cropped_aligned" / video
+        if not folder.is_dir():
+            raise Affect4kError(f"{label_file}: no image folder {folder}")
+        labels = read_affwild2_va(label_file)[["valence", "arousal"]].to_numpy(np.float32)
+        images = _affwild2_images(folder, len(labels), video)
+        face = _write_crops(
+            images, [str(label_file)] * len(images), out_dir / "faces" / f"{video}.npy", crop_size
+        )
+        _write_faces(out_dir / "faces", video, face)
+        rows = _annotation_rows(video, labels, face, static=False)
+        tables.append(pd.DataFrame({**rows, "subset": label_file.parent.name}))
+        log.info("Aff-Wild2 %s: %d frames, %d with a face", video, len(face), int(face.sum()))
+    table = pd.concat(tables, ignore_index=True)
+    table["split"] = _corpus_split(table, test_fraction, seed)
+    return _write_annotations(out_dir, table)
+
+
+def _read_affectnet_labels(path: Path) -> pd.DataFrame:
+    """``labels.csv`` with valence/arousal as float (-2 -> NaN), refusing other bad values."""
+    if not path.is_file():
+        raise Affect4kError(f"AffectNet label file {path} does not exist")
+    try:
+        # Blank lines are kept as rows so that row i is always line i + 2 in error messages.
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise Affect4kError(f"{path}: not a readable CSV table ({exc})") from None
+    missing = [name for name in AFFECTNET_COLUMNS if name not in table.columns]
+    if missing:
+        raise Affect4kError(
+            f"{path}, line 1: header lacks column(s) {', '.join(missing)} "
+            f"(expected at least {', '.join(AFFECTNET_COLUMNS)})"
+        )
+    if table.empty:
+        raise Affect4kError(f"{path}: no image lines after the header")
+    for dim in ("valence", "arousal"):
+        values = pd.to_numeric(table[dim].str.strip(), errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(values) | ((np.abs(values) > 1) & (values != AFFECTNET_INVALID))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise Affect4kError(
+                f"{path}, line {row + 2}: {dim} {table[dim].iat[row]!r} is neither in [-1, 1] "
+                f"nor the invalid marker {AFFECTNET_INVALID:g}"
+            )
+        table[dim] = np.where(values == AFFECTNET_INVALID, np.nan, values).astype(np.float32)
+    return table
+
+
+def import_affectnet(
+    root: Path,
+    out_dir: Path,
+    *,
+    crop_size: int = 112,
+    test_fraction: float = 1 / 3,
+    seed: int = 0,
+) -> Path:
+    """Convert AffectNet (``root/labels.csv`` + ``root/images/...``) into one static pseudo-video.
+
+    Images are resized to ``crop_size`` square (AffectNet's crops are roughly square faces of
+    varying size); -2 labels become NaN. Every listed image must exist and decode, since a
+    missing AffectNet image is a broken download, not a frame without a face. The source path
+    and expression class are kept as ``source`` and ``expression`` columns. Returns the path
+    of the written ``annotations.parquet``.
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    labels_path = root / "labels.csv"
+    table = _read_affectnet_labels(labels_path)
+    images_root = (root / "images").resolve()
+    images: list[Path | None] = []
+    wheres = []
+    for row, relative in enumerate(table["subDirectory_filePath"]):
+        where = f"{labels_path}, line {row + 2}"
+        image = (images_root / relative).resolve()
+        if not image.is_relative_to(images_root) or not image.is_file():
+            raise Affect4kError(f"{where}: no image {relative!r} under {images_root}")
+        images.append(image)
+        wheres.append(where)
+    face = _write_crops(images, wheres, out_dir / "faces" / f"{AFFECTNET_VIDEO}.npy", crop_size)
+    _write_faces(out_dir / "faces", AFFECTNET_VIDEO, face)
+    labels = table[["valence", "arousal"]].to_numpy(np.float32)
+    rows = _annotation_rows(AFFECTNET_VIDEO, labels, face, static=True)
+    annotations = pd.DataFrame(
+        {**rows, "expression": table["expression"], "source": table["subDirectory_filePath"]}
+    )
+    log.info("AffectNet: %d images", len(annotations))
+    annotations["split"] = _corpus_split(annotations, test_fraction, seed)
+    return _write_annotations(out_dir, annotations)
+
+
+def write_toy_corpus(
+    out_dir: Path,
+    *,
+    videos: int,
+    frames: int,
+    test_videos: int = 1,
+    crop_size: int = 112,
+    seed: int = 0,
+) -> Path:
+    """A synthetic database whose crop colour encodes the label; returns its annotations path.
+
+    Crops are flat colours, red = valence and green = arousal (128 + 100 * value), so a model
+    that reads its inputs in sync with its labels learns them within a few epochs and one fed
+    shuffled labels cannot: the tests' and benchmark's stand-in for a real database. Labels are
+    slow random sinusoids; each video has a span without a face (zero crop) and a span without
+    labels (NaN), and its last ``test_videos`` videos form the test split.
+    """
+    if videos < 2 or frames < 20 or not 0 < test_videos < videos:
+        raise Affect4kError(
+            f"toy corpus needs videos >= 2, frames >= 20 and 0 < test_videos < videos, got "
+            f"{videos}, {frames}, {test_videos}"
+        )
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    tables = []
+    for index in range(videos):
+        video = f"toy{index:03d}"
+        time = np.arange(frames) / 25
+        period, phase = rng.uniform(2, 6, 2), rng.uniform(0, 2 * np.pi, 2)
+        labels = (0.8 * np.sin(2 * np.pi * time[:, None] / period + phase)).astype(np.float32)
+        face = np.ones(frames, dtype=bool)
+        no_face, unlabelled = rng.choice(frames - frames // 10, size=2, replace=False)
+        face[no_face : no_face + frames // 10] = False
+        labels[unlabelled : unlabelled + frames // 20] = np.nan
+        colour = np.stack([128 + 100 * labels[:, 0], 128 + 100 * labels[:, 1]], axis=1)
+        crops = np.zeros((frames, crop_size, crop_size, 3), dtype=np.uint8)
+        crops[..., :2] = np.nan_to_num(colour, nan=128)[:, None, None, :].astype(np.uint8)
+        crops[..., 2] = 128
+        crops[~face] = 0
+        write_atomic(out_dir / "faces" / f"{video}.npy", lambda tmp, c=crops: np.save(tmp, c))
+        _write_faces(out_dir / "faces", video, face)
+        rows = _annotation_rows(video, labels, face, static=False)
+        rows["time_s"] = time
+        rows["split"] = "test" if index >= videos - test_videos else "train"
+        tables.append(pd.DataFrame(rows))
+    return _write_annotations(out_dir, pd.concat(tables, ignore_index=True))

@@ -1,0 +1,389 @@
+"""Sequence loader: batches of consecutive face crops with per-frame labels for the CNN-RNNs.
+
+The seed cut each video into sequences of 80 frames and fed 4 of them per batch, taking care
+that they come from different videos: the 1-CCC loss pools the batch's frames, and the frames
+of one short stretch of one video barely vary, which leaves the CCC near 0/0 (seed, 6.2).
+
+Crops are never loaded whole: each video's ``{video}.npy`` is memory-mapped and a batch copies
+only its own frames (one contiguous slice per sequence), so resident memory does not grow with
+the database. Only the per-frame labels and masks (10 bytes a frame) are held in RAM.
+
+A frame is trained and scored only when it belongs to the requested split, its faces parquet
+says a face was found and its label is finite; every other frame gets a NaN target that the
+loss and metrics mask (it is never fed as a zero label). Sequences never straddle the split: a
+video cut into train and test chunks (``split="sequence"``) is read as separate segments, so
+no test image is ever part of a training sequence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from affect4k.errors import Affect4kError
+from affect4k.external import STATIC_COLUMN
+
+#: Columns the loader needs from annotations.parquet.
+ANNOTATION_COLUMNS = ("video", "frame", "valence", "arousal", "split")
+
+
+@dataclass(frozen=True)
+class Video:
+    """One video of a split: memory-mapped crops and per-frame arrays of equal length.
+
+    ``labels`` are the annotation's [valence, arousal] (NaN = unlabelled; another video's
+    trace under ``shuffle_labels``). ``targets`` are what training and scoring use: ``labels``
+    where the frame is in the split and has a face, NaN elsewhere. ``static`` videos are
+    collections of still images (AffectNet): each frame is a sequence of its own.
+    """
+
+    name: str
+    crops: np.ndarray
+    labels: np.ndarray
+    face: np.ndarray
+    in_split: np.ndarray
+    static: bool
+
+    @cached_property
+    def targets(self) -> np.ndarray:
+        usable = self.in_split & self.face
+        return np.where(usable[:, None], self.labels, np.float32(np.nan))
+
+
+def _read_annotations(path: Path, split: str | None) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise Affect4kError(f"annotations file {path} does not exist")
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise Affect4kError(f"cannot read {path} as parquet ({exc})") from None
+    missing = [name for name in ANNOTATION_COLUMNS if name not in table.columns]
+    if missing:
+        raise Affect4kError(f"{path} lacks column(s) {', '.join(missing)}")
+    if split is not None and not (table["split"] == split).any():
+        found = ", ".join(sorted(map(str, table["split"].unique())))
+        raise Affect4kError(f"{path} has no frame in split {split!r} (splits: {found})")
+    return table
+
+
+def _load_video(name: str, rows: pd.DataFrame, faces_dir: Path, split: str | None) -> Video:
+    npy, parquet = faces_dir / f"{name}.npy", faces_dir / f"{name}.parquet"
+    for path in (npy, parquet):
+        if not path.is_file():
+            raise Affect4kError(f"video {name}: {path} does not exist")
+    try:
+        crops = np.load(npy, mmap_mode="r")
+        faces = pd.read_parquet(parquet, columns=["frame", "face"])
+    except Exception as exc:  # numpy/pyarrow raise several types for corrupt files
+        raise Affect4kError(f"video {name}: cannot read {npy} / {parquet} ({exc})") from None
+    n = len(crops)
+    if crops.ndim != 4 or crops.shape[-1] != 3 or crops.dtype != np.uint8:
+        raise Affect4kError(
+            f"{npy}: expected uint8 (frames, h, w, 3), got {crops.dtype} {crops.shape}"
+        )
+    if not np.array_equal(faces["frame"].to_numpy(), np.arange(n)):
+        raise Affect4kError(f"{parquet}: rows must be frames 0..{n - 1}, one per row of {npy}")
+    frames = rows["frame"].to_numpy()
+    if frames.min() < 0 or frames.max() >= n:
+        raise Affect4kError(
+            f"video {name}: annotations reach frame {frames.max()} but {npy} has {n} frames"
+        )
+    labels = np.full((n, 2), np.nan, dtype=np.float32)
+    labels[frames] = rows[["valence", "arousal"]].to_numpy(np.float32)
+    in_split = np.zeros(n, dtype=bool)
+    in_split[frames] = True if split is None else (rows["split"] == split).to_numpy()
+    static = bool(rows[STATIC_COLUMN].any()) if STATIC_COLUMN in rows else False
+    return Video(name, crops, labels, faces["face"].to_numpy(bool), in_split, static)
+
+
+def _shuffle_labels(videos: list[Video], seed: int) -> list[Video]:
+    """Give every video the in-split label trace of another one (truncated / NaN-padded).
+
+    A cyclic shift of a seeded permutation is a derangement, so no video keeps its own labels:
+    the negative control of the sync test, where a model must not beat chance on test.
+    """
+    if len(videos) < 2:
+        raise Affect4kError("shuffle_labels needs at least 2 videos in the split")
+    order = np.random.default_rng(seed).permutation(len(videos))
+    shuffled = list(videos)
+    for receiver, donor in zip(order, np.roll(order, 1), strict=True):
+        trace = np.where(videos[donor].in_split[:, None], videos[donor].labels, np.nan)
+        labels = np.full_like(videos[receiver].labels, np.nan)
+        n = min(len(labels), len(trace))
+        labels[:n] = trace[:n]
+        shuffled[receiver] = dataclasses.replace(videos[receiver], labels=labels)
+    return shuffled
+
+
+def load_split(
+    annotations: Path,
+    faces_dir: Path,
+    split: str | None,
+    *,
+    shuffle_labels: bool = False,
+    seed: int = 0,
+) -> list[Video]:
+    """The videos with at least one frame in ``split`` (None = every frame), crops memory-mapped.
+
+    The face mask comes from ``faces_dir`` (not from the annotations' ``face`` column) so one
+    annotation table serves crops of several resolutions, each with its own detections.
+    """
+    table = _read_annotations(annotations, split)
+    if split is not None:
+        table = table[table["video"].isin(table.loc[table["split"] == split, "video"])]
+    videos = [
+        _load_video(str(name), rows, Path(faces_dir), split)
+        for name, rows in table.groupby("video", sort=True)
+    ]
+    shapes = {video.crops.shape[1:] for video in videos}
+    if len(shapes) > 1:
+        raise Affect4kError(f"{faces_dir}: crops of different sizes {sorted(shapes)}")
+    return _shuffle_labels(videos, seed) if shuffle_labels else videos
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Sequences as parallel arrays: ``video`` index, first ``start`` frame, ``length`` frames.
+
+    A static video's window has length 1: the image is repeated over all T steps.
+    """
+
+    video: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.video)
+
+    def take(self, index: np.ndarray) -> Windows:
+        return Windows(self.video[index], self.start[index], self.length[index])
+
+
+def _segments(in_split: np.ndarray) -> np.ndarray:
+    """(start, stop) of each run of consecutive in-split frames."""
+    edges = np.diff(np.concatenate([[0], in_split.astype(np.int8), [0]]))
+    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1)
+
+
+def _windows(videos: Sequence[Video], length: int, rng: np.random.Generator | None) -> Windows:
+    """Tile every segment with windows of ``length``; with ``rng``, keep only trainable ones.
+
+    Evaluation (``rng`` None) tiles from each segment's start, the last window shorter, so every
+    in-split frame is in exactly one window. Training shifts the grid by a random offset per
+    segment and epoch (windows clipped to the segment, so the two ends overlap a little) so
+    sequence boundaries move between epochs, and drops windows without a labelled face.
+    """
+    parts = []
+    for index, video in enumerate(videos):
+        labelled = np.concatenate([[0], np.cumsum(np.isfinite(video.targets[:, 0]))])
+        for first, stop in _segments(video.in_split):
+            if video.static:
+                starts = np.arange(first, stop)
+                lengths = np.ones_like(starts)
+            else:
+                size = stop - first
+                starts = np.arange(0, size, length)
+                if rng is not None and size > length:
+                    shifted = np.arange(-int(rng.integers(length)), size, length)
+                    starts = np.unique(np.clip(shifted, 0, size - length))
+                lengths = np.minimum(length, size - starts)
+                starts = starts + first
+            if rng is not None:
+                keep = labelled[starts + lengths] > labelled[starts]
+                starts, lengths = starts[keep], lengths[keep]
+            parts.append((np.full(len(starts), index), starts, lengths))
+    if not parts:
+        return Windows(*(np.zeros(0, dtype=np.int64) for _ in range(3)))
+    return Windows(
+        *(np.concatenate(column).astype(np.int64) for column in zip(*parts, strict=True))
+    )
+
+
+def _gather(
+    videos: Sequence[Video], windows: Windows, sequence_length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crops ``(B, T, h, w, 3)`` uint8 of ``windows`` and the frame of each step ``(B, T)``.
+
+    Steps past a window's end (padding) are zero crops with frame -1. A static window repeats
+    its image T times and only the last step carries the frame: predictions take the last step.
+    """
+    crop_shape = videos[int(windows.video[0])].crops.shape[1:]
+    x = np.zeros((len(windows), sequence_length, *crop_shape), dtype=np.uint8)
+    frames = np.full((len(windows), sequence_length), -1, dtype=np.int64)
+    for row, (index, start, length) in enumerate(
+        zip(windows.video, windows.start, windows.length, strict=True)
+    ):
+        video = videos[index]
+        if video.static:
+            x[row] = video.crops[start]
+            frames[row, -1] = start
+        else:
+            x[row, :length] = video.crops[start : start + length]
+            frames[row, :length] = np.arange(start, start + length)
+    return x, frames
+
+
+def _frame_targets(videos: Sequence[Video], windows: Windows, frames: np.ndarray) -> np.ndarray:
+    """``(B, T, 2)`` float32 targets of gathered ``frames``; NaN for padding and masked frames."""
+    y = np.full((*frames.shape, 2), np.nan, dtype=np.float32)
+    for row, index in enumerate(windows.video):
+        steps = frames[row] >= 0
+        y[row, steps] = videos[index].targets[frames[row, steps]]
+    return y
+
+
+def _distinct_video_batches(
+    windows: Windows, batch_size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Group window indices into batches whose windows all come from different videos.
+
+    Greedy: each batch takes one window from each of the ``batch_size`` videos with the most
+    windows left (ties broken at random), which empties the videos evenly; once fewer videos
+    than ``batch_size`` remain, the batch is completed with random windows of other videos.
+    With fewer videos than ``batch_size`` in total distinctness is impossible and windows are
+    simply chunked in random order, the last batch topped up with random windows.
+    """
+    order = rng.permutation(len(windows))
+    video_ids = np.unique(windows.video)
+    if len(video_ids) < batch_size:
+        order = np.concatenate([order, rng.choice(len(order), -len(order) % batch_size)])
+        return list(order.reshape(-1, batch_size))
+    queues = {int(v): list(order[windows.video[order] == v]) for v in video_ids}
+    batches = []
+    while any(queues.values()):
+        left = np.array([len(queues[int(v)]) for v in video_ids])
+        ranked = video_ids[np.lexsort((rng.random(len(video_ids)), -left))]
+        chosen = [int(v) for v in ranked[:batch_size] if queues[int(v)]]
+        batch = [queues[v].pop() for v in chosen]
+        fillers = rng.choice(np.setdiff1d(video_ids, chosen), batch_size - len(batch), False)
+        for video in fillers:
+            batch.append(int(rng.choice(np.flatnonzero(windows.video == video))))
+        batches.append(np.array(batch))
+    rng.shuffle(batches)
+    return batches
+
+
+class SequenceDataset(keras.utils.PyDataset):
+    """Training batches ``(x uint8 (B, T, h, w, 3), y float32 (B, T, 2))`` for ``model.fit``.
+
+    Epoch ``e``'s sequences are a pure function of ``(seed, e)``: a random grid offset per
+    segment, windows in random order grouped by :func:`_distinct_video_batches`. An epoch has a
+    fixed number of batches (``steps_per_epoch``, default: enough to cover epoch 0's windows
+    once), so Keras sees a stable length; later epochs truncate or top up with repeats.
+    The caller selects the epoch with :meth:`set_epoch` before each ``fit`` call (so a resumed
+    run continues the sequence). Keras' epoch hooks are deliberately not used: Keras 3 also
+    calls ``on_epoch_end`` when ``fit`` starts, and its worker threads start fetching before
+    ``on_epoch_begin``, so neither marks an epoch boundary reliably.
+    """
+
+    def __init__(
+        self,
+        videos: Sequence[Video],
+        *,
+        sequence_length: int,
+        batch_size: int,
+        seed: int = 0,
+        steps_per_epoch: int | None = None,
+        workers: int = 1,
+    ):
+        super().__init__(workers=workers, use_multiprocessing=False)
+        if sequence_length < 1 or batch_size < 1:
+            raise Affect4kError(
+                f"sequence_length and batch_size must be >= 1, got {sequence_length}, {batch_size}"
+            )
+        if steps_per_epoch is not None and steps_per_epoch < 1:
+            raise Affect4kError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+        self.videos = list(videos)
+        self.sequence_length = sequence_length
+        self.batch_size = batch_size
+        self.seed = seed
+        _, first_batches = self._plan(0, None)
+        if not first_batches:
+            raise Affect4kError("no training sequence has a labelled face")
+        self._num_batches = steps_per_epoch or len(first_batches)
+        self.set_epoch(0)
+
+    @property
+    def num_batches(self) -> int:
+        return self._num_batches
+
+    def __len__(self) -> int:
+        return self._num_batches
+
+    def _plan(self, epoch: int, num_batches: int | None) -> tuple[Windows, list[np.ndarray]]:
+        """Epoch ``epoch``'s windows and batches, cut or topped up to ``num_batches``."""
+        rng = np.random.default_rng([self.seed, epoch])
+        windows = _windows(self.videos, self.sequence_length, rng)
+        if not len(windows):
+            return windows, []
+        batches = _distinct_video_batches(windows, self.batch_size, rng)
+        if num_batches is not None:
+            while len(batches) < num_batches:
+                batches.append(batches[int(rng.integers(len(batches)))])
+            batches = batches[:num_batches]
+        return windows, batches
+
+    def set_epoch(self, epoch: int) -> None:
+        """Plan epoch ``epoch`` (0-based); call it before the ``fit`` that trains that epoch."""
+        self._epoch_plan = self._plan(epoch, self._num_batches)
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        all_windows, batches = self._epoch_plan
+        windows = all_windows.take(batches[index])
+        x, frames = _gather(self.videos, windows, self.sequence_length)
+        return x, _frame_targets(self.videos, windows, frames)
+
+
+@dataclass(frozen=True)
+class EvalBatch:
+    """``x`` crops, ``video`` index per row (-1 = padding row), ``frames`` per step (-1 = none)."""
+
+    x: np.ndarray
+    video: np.ndarray
+    frames: np.ndarray
+
+
+def iter_eval_windows(
+    videos: Sequence[Video], *, sequence_length: int, batch_size: int
+) -> Iterator[EvalBatch]:
+    """Batches covering every in-split frame of every video exactly once, in a fixed order.
+
+    Sequences start at each segment's first frame; the last one of a segment is padded (its
+    padding has frame -1 and is discarded) and the last batch is padded with empty rows, so
+    every batch has the same shape and a jitted predict step compiles once. The next batch is
+    gathered on a thread while the caller runs the model on the current one.
+    """
+    windows = _windows(videos, sequence_length, rng=None)
+    if not len(windows):
+        return
+    n_batches = math.ceil(len(windows) / batch_size)
+
+    def make(batch: int) -> EvalBatch:
+        rows = np.arange(batch * batch_size, min((batch + 1) * batch_size, len(windows)))
+        part = windows.take(rows)
+        x, frames = _gather(videos, part, sequence_length)
+        pad = batch_size - len(rows)
+        return EvalBatch(
+            x=np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)),
+            video=np.pad(part.video, (0, pad), constant_values=-1),
+            frames=np.pad(frames, [(0, pad), (0, 0)], constant_values=-1),
+        )
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(make, 0)
+        for batch in range(n_batches):
+            current = pending.result()
+            if batch + 1 < n_batches:
+                pending = pool.submit(make, batch + 1)
+            yield current

@@ -1,0 +1,294 @@
+"""Training a CNN-RNN on the database with the seed's protocol, resumable after a kill.
+
+Seed sections 6.2-6.4: Adam at 1e-5, 1-CCC loss, batches of 4 sequences of 80 frames from
+different videos, 96x96 inputs from the 112x112 crops, 50 epochs, train and test CCC/MSE after
+every epoch, a checkpoint every 10 epochs. The seed kept the epoch with the best *test* CCC;
+we still write it (``best.keras``) for comparison, but reported numbers come from the final
+``model.keras``, since choosing an epoch on the test split makes its score optimistic.
+
+A run lives in one directory and is resumable: after every epoch the weights and optimizer
+state go to ``backup/`` (atomically, the state file last), so calling :func:`train` again
+after a kill continues at the next epoch with the same data order, and ``history.csv`` keeps
+one row per finished epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from affect4k.errors import Affect4kError
+from affect4k.evaluate import predict_frames, score
+from affect4k.external import atomic_path, write_atomic
+from affect4k.metrics import ccc_loss
+from affect4k.models import build_model
+from affect4k.sequences import SequenceDataset, Video, load_split
+
+log = logging.getLogger(__name__)
+
+METRIC_NAMES = ("valence_ccc", "arousal_ccc", "mean_ccc", "valence_mse", "arousal_mse")
+SPLITS = ("train", "test")
+HISTORY_COLUMNS = ("epoch", "loss", *(f"{s}_{m}" for s in SPLITS for m in METRIC_NAMES))
+#: Fields that may differ when a run is resumed: they do not change what an epoch computes.
+RESUMABLE_FIELDS = ("epochs", "checkpoint_every", "eval_every")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run; the defaults are the seed's settings (sections 6.2-6.3)."""
+
+    model: str
+    epochs: int = 50
+    batch_size: int = 4
+    sequence_length: int = 80
+    learning_rate: float = 1e-5
+    input_size: int = 96
+    width: float = 1.0
+    gru_units: int = 128
+    fc_units: int = 4096
+    pretrained: str | None = None
+    seed: int = 0
+    checkpoint_every: int = 10
+    shuffle_labels: bool = False
+    steps_per_epoch: int | None = None
+    eval_every: int = 1
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], ignore: Sequence[str] = ("resolution", "corpus")
+    ) -> TrainConfig:
+        """A config from a workflow run entry, minus ``ignore`` (keys other stages read).
+
+        Any other key that is not a field is refused by name, so a typo in the config cannot
+        silently fall back to a default.
+        """
+        if "model" not in settings:
+            raise Affect4kError("training settings: no model given")
+        fields = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - fields - set(ignore))
+        if unknown:
+            raise Affect4kError(f"training settings: unknown key(s) {', '.join(unknown)}")
+        return cls(**{key: value for key, value in settings.items() if key in fields})
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "sequence_length", "checkpoint_every", "eval_every"):
+            if getattr(self, name) < 1:
+                raise Affect4kError(f"training {name} must be >= 1, got {getattr(self, name)}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise Affect4kError(
+                f"training steps_per_epoch must be >= 1, got {self.steps_per_epoch}"
+            )
+        if not self.learning_rate > 0:
+            raise Affect4kError(f"training learning_rate must be > 0, got {self.learning_rate}")
+
+
+def accelerator_available() -> bool:
+    """Whether the Keras backend sees a GPU (each backend answers differently when it does not)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    try:
+        return bool(keras.distribution.list_devices("gpu"))
+    except RuntimeError:  # JAX raises when it has no GPU platform
+        return False
+
+
+def configure_precision() -> bool:
+    """bfloat16 compute on a GPU (tensor cores, no loss scaling needed), float32 on a CPU.
+
+    Returns whether a GPU was found.
+    """
+    gpu = accelerator_available()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if gpu else "float32")
+    return gpu
+
+
+def compile_model(config: TrainConfig, crop_size: int) -> keras.Model:
+    """``config.model`` compiled with Adam and the 1-CCC loss, jitted where it pays off.
+
+    JAX always compiles with XLA, and TensorFlow on a GPU does too; TensorFlow on a CPU runs
+    its graph mode instead, since XLA there took 10 s to compile the tests' tiny model and
+    then stepped 2x slower. (torch's "auto" leaves it eager.)
+    """
+    model = build_model(
+        config.model,
+        input_size=config.input_size,
+        crop_size=crop_size,
+        width=config.width,
+        gru_units=config.gru_units,
+        fc_units=config.fc_units,
+        pretrained=config.pretrained,
+        seed=config.seed,
+    )
+    cpu_tensorflow = keras.backend.backend() == "tensorflow" and not accelerator_available()
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=ccc_loss,
+        jit_compile=False if cpu_tensorflow else "auto",
+    )
+    return model
+
+
+def training_dataset(config: TrainConfig, videos: list[Video], *, gpu: bool) -> SequenceDataset:
+    """The loader :func:`train` feeds ``fit`` with (also what bench/train.py times)."""
+    return SequenceDataset(
+        videos,
+        sequence_length=config.sequence_length,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        steps_per_epoch=config.steps_per_epoch,
+        # Worker threads gather the next batches while the GPU trains; on a CPU they would
+        # only compete with the model for the cores.
+        workers=2 if gpu else 1,
+    )
+
+
+def _check_same_run(config: TrainConfig, path: Path) -> None:
+    """Refuse to resume a directory written by a different experiment."""
+    saved = json.loads(path.read_text())
+    current = dataclasses.asdict(config)
+    changed = [
+        f"{name} {saved.get(name)!r} -> {value!r}"
+        for name, value in current.items()
+        if name not in RESUMABLE_FIELDS and saved.get(name) != value
+    ]
+    if changed:
+        raise Affect4kError(
+            f"{path.parent} holds a run with other settings ({'; '.join(changed)}); "
+            "use a new output directory or delete it"
+        )
+
+
+def _read_state(backup_dir: Path) -> tuple[int, Path | None]:
+    """Last finished epoch and its weights file, or (0, None) for a fresh run."""
+    path = backup_dir / "state.json"
+    if not path.is_file():
+        return 0, None
+    state = json.loads(path.read_text())
+    return int(state["epoch"]), backup_dir / state["weights"]
+
+
+def _save_state(model: keras.Model, backup_dir: Path, epoch: int) -> None:
+    """Weights + optimizer under an epoch-specific name, then the state file pointing to them.
+
+    A kill between the two leaves the previous state file, which still names the previous
+    (untouched) weights, so the state on disk is always consistent.
+    """
+    weights = backup_dir / f"epoch_{epoch:03d}.weights.h5"
+    with atomic_path(weights) as tmp:
+        model.save_weights(tmp)
+    state = json.dumps({"epoch": epoch, "weights": weights.name})
+    write_atomic(backup_dir / "state.json", lambda tmp: tmp.write_text(state))
+    for old in backup_dir.glob("epoch_*.weights.h5"):
+        if old != weights:
+            old.unlink()
+
+
+def _save_model(model: keras.Model, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def _is_best(test_ccc: float, history: list[dict[str, float]]) -> bool:
+    """Whether ``test_ccc`` beats every earlier epoch's (NaN, an unscored epoch, never does)."""
+    earlier = [row.get("test_mean_ccc", math.nan) for row in history]
+    return bool(np.isfinite(test_ccc)) and not any(value >= test_ccc for value in earlier)
+
+
+def _evaluate(
+    model: keras.Model, videos: Mapping[str, list[Video]], config: TrainConfig
+) -> dict[str, float]:
+    """Scores of both splits, each pooled over all its frames as the ABAW scripts do."""
+    row = {}
+    for split in SPLITS:
+        predictions = predict_frames(
+            model,
+            videos[split],
+            sequence_length=config.sequence_length,
+            batch_size=config.batch_size,
+        )
+        scores = score(predictions)
+        row.update({f"{split}_{name}": scores[name] for name in METRIC_NAMES})
+    return row
+
+
+def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path) -> Path:
+    """Train (or resume) the run in ``out_dir``; return the path of its final ``model.keras``.
+
+    Writes ``history.csv`` (:data:`HISTORY_COLUMNS`, after every epoch; metrics pooled over all
+    frames of each split, NaN on epochs skipped by ``eval_every``),
+    ``checkpoints/epoch_{e:03d}.keras`` every ``checkpoint_every`` epochs, ``best.keras`` (best
+    test mean CCC so far, the seed's choice) and ``model.keras`` after the last epoch.
+    ``shuffle_labels`` trains on labels moved across videos (the negative control); its
+    ``train_*`` scores use those shuffled labels, its ``test_*`` scores the true ones.
+    """
+    out_dir = Path(out_dir)
+    backup_dir = out_dir / "backup"
+    config_path = out_dir / "config.json"
+    final_path = out_dir / "model.keras"
+    if config_path.is_file():
+        _check_same_run(config, config_path)
+    done, weights = _read_state(backup_dir)
+    if done >= config.epochs and final_path.is_file():
+        log.info("%s: already trained for %d epochs", out_dir, done)
+        return final_path
+    config_json = json.dumps(dataclasses.asdict(config), indent=2)
+    write_atomic(config_path, lambda tmp: tmp.write_text(config_json))
+
+    keras.utils.set_random_seed(config.seed)
+    gpu = configure_precision()
+    videos = {
+        "train": load_split(
+            annotations,
+            faces_dir,
+            "train",
+            shuffle_labels=config.shuffle_labels,
+            seed=config.seed,
+        ),
+        "test": load_split(annotations, faces_dir, "test"),
+    }
+    dataset = training_dataset(config, videos["train"], gpu=gpu)
+    model = compile_model(config, crop_size=videos["train"][0].crops.shape[1])
+    history: list[dict[str, float]] = []
+    if weights is not None:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(weights)
+        # A kill after writing history.csv but before the state leaves one row too many.
+        history = pd.read_csv(out_dir / "history.csv").to_dict("records")[:done]
+        log.info("%s: resuming after epoch %d", out_dir, done)
+
+    for epoch in range(done + 1, config.epochs + 1):
+        dataset.set_epoch(epoch - 1)
+        fit = model.fit(dataset, epochs=epoch, initial_epoch=epoch - 1, shuffle=False, verbose=0)
+        row = {"epoch": epoch, "loss": float(fit.history["loss"][-1])}
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            row.update(_evaluate(model, videos, config))
+        test_ccc = row.get("test_mean_ccc", math.nan)
+        log.info(
+            "epoch %d/%d: loss %.4f, test mean CCC %.4f",
+            epoch,
+            config.epochs,
+            row["loss"],
+            test_ccc,
+        )
+        if _is_best(test_ccc, history):
+            _save_model(model, out_dir / "best.keras")
+        if epoch % config.checkpoint_every == 0:
+            _save_model(model, out_dir / "checkpoints" / f"epoch_{epoch:03d}.keras")
+        history.append(row)
+        table = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
+        write_atomic(out_dir / "history.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
+        _save_state(model, backup_dir, epoch)
+    _save_model(model, final_path)
+    return final_path

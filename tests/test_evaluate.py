@@ -1,0 +1,145 @@
+"""Tests of per-frame prediction and the results table, with a tiny untrained GRU model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from affect4k.errors import Affect4kError
+from affect4k.evaluate import TABLE_COLUMNS, TableEntry, build_table, predict
+from affect4k.external import write_toy_corpus
+from affect4k.metrics import va_metrics
+from affect4k.models import build_model
+
+CROP = 16
+T = 16
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = build_model(
+        "alexnet_gru", input_size=40, crop_size=CROP, width=0.0625, gru_units=4, fc_units=8
+    )
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("db")
+    write_toy_corpus(root, videos=4, frames=45, test_videos=2, crop_size=CROP, seed=2)
+    return root
+
+
+def _predict(model_path: Path, root: Path, out: Path, split: str | None) -> pd.DataFrame:
+    predict(
+        model_path,
+        root / "annotations.parquet",
+        root / "faces",
+        out,
+        split=split,
+        sequence_length=T,
+        batch_size=3,
+    )
+    return pd.read_parquet(out)
+
+
+def test_predictions_cover_each_frame_once_with_nan_without_face(
+    model_path: Path, database: Path, tmp_path: Path
+) -> None:
+    table = _predict(model_path, database, tmp_path / "test.parquet", "test")
+    annotations = pd.read_parquet(database / "annotations.parquet")
+    expected = annotations[annotations["split"] == "test"]
+    assert not table.duplicated(["video", "frame"]).any()
+    merged = expected.merge(table, on=["video", "frame"], suffixes=("", "_out"), validate="1:1")
+    assert len(merged) == len(expected) == len(table)
+    np.testing.assert_array_equal(merged["valence_out"], merged["valence"])
+    np.testing.assert_array_equal(merged["arousal_out"], merged["arousal"])
+    no_face = ~merged["face"].to_numpy()
+    assert no_face.any()
+    assert merged.loc[no_face, ["valence_pred", "arousal_pred"]].isna().all().all()
+    assert np.isfinite(merged.loc[~no_face, ["valence_pred", "arousal_pred"]]).all().all()
+
+
+def test_predictions_are_the_models_output_on_consecutive_windows(
+    model_path: Path, database: Path, tmp_path: Path
+) -> None:
+    import keras
+
+    table = _predict(model_path, database, tmp_path / "all.parquet", None)
+    model = keras.models.load_model(model_path, compile=False)
+    for video, rows in table.groupby("video"):
+        crops = np.load(database / "faces" / f"{video}.npy")
+        face = pd.read_parquet(database / "faces" / f"{video}.parquet")["face"].to_numpy()
+        expected = np.concatenate(
+            [model.predict_on_batch(crops[None, s : s + T])[0] for s in range(0, len(crops), T)]
+        )
+        expected[~face] = np.nan
+        got = rows.sort_values("frame")[["valence_pred", "arousal_pred"]].to_numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_static_corpus_takes_the_last_step(model_path: Path, tmp_path: Path) -> None:
+    import keras
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (5, CROP, CROP, 3), dtype=np.uint8)
+    np.save(faces / "stills.npy", crops)
+    pd.DataFrame({"frame": range(5), "face": True}).to_parquet(faces / "stills.parquet")
+    pd.DataFrame(
+        {
+            "video": "stills",
+            "frame": range(5),
+            "valence": rng.uniform(-1, 1, 5),
+            "arousal": rng.uniform(-1, 1, 5),
+            "split": "test",
+            "static": True,
+        }
+    ).to_parquet(tmp_path / "annotations.parquet")
+    table = _predict(model_path, tmp_path, tmp_path / "p.parquet", None)
+    model = keras.models.load_model(model_path, compile=False)
+    repeated = np.repeat(crops[:, None], T, axis=1)
+    expected = model.predict_on_batch(repeated)[:, -1]
+    np.testing.assert_allclose(table[["valence_pred", "arousal_pred"]], expected, atol=1e-5)
+
+
+def test_table_recomputes_the_metrics_from_the_parquets(
+    model_path: Path, database: Path, tmp_path: Path
+) -> None:
+    paths = {split: tmp_path / f"{split}.parquet" for split in ("train", "test")}
+    for split, path in paths.items():
+        _predict(model_path, database, path, split)
+    entries = [TableEntry("r1", "alexnet_gru", "112", split, path) for split, path in paths.items()]
+    out = tmp_path / "table.csv"
+    build_table(entries, out)
+    table = pd.read_csv(out)
+    assert tuple(table.columns) == TABLE_COLUMNS
+    for (_, row), (split, path) in zip(table.iterrows(), paths.items(), strict=True):
+        assert row["eval_set"] == split
+        predictions = pd.read_parquet(path).dropna()
+        expected = va_metrics(
+            predictions[["valence", "arousal"]].to_numpy(),
+            predictions[["valence_pred", "arousal_pred"]].to_numpy(),
+        )
+        for name, value in expected.items():
+            assert row[name] == pytest.approx(value, rel=1e-9, nan_ok=True)
+        assert row["frames"] == len(predictions)
+        assert row["videos"] == predictions["video"].nunique() == 2
+
+
+def test_table_names_a_missing_predictions_file(tmp_path: Path) -> None:
+    entry = TableEntry("run7", "vgg16_gru", "112", "test", tmp_path / "missing.parquet")
+    with pytest.raises(Affect4kError, match="run run7"):
+        build_table([entry], tmp_path / "table.csv")
+    assert not (tmp_path / "table.csv").exists()
+
+
+def test_predict_refuses_a_missing_model(database: Path, tmp_path: Path) -> None:
+    with pytest.raises(Affect4kError, match="nothing.keras"):
+        _predict(tmp_path / "nothing.keras", database, tmp_path / "p.parquet", "test")

@@ -1,0 +1,136 @@
+"""Tests of the training loop: its outputs, and resuming after a kill."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from affect4k.errors import Affect4kError
+from affect4k.external import write_toy_corpus
+from affect4k.training import HISTORY_COLUMNS, TrainConfig, train
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+CONFIG = TrainConfig(
+    model="alexnet_gru",
+    epochs=3,
+    batch_size=2,
+    sequence_length=8,
+    learning_rate=1e-3,
+    input_size=40,
+    width=0.0625,
+    gru_units=4,
+    fc_units=8,
+    checkpoint_every=1,
+)
+
+# Runs train() and SIGKILLs itself while gathering the 3rd batch of the 2nd epoch, i.e. in the
+# middle of that epoch's training steps, after epoch 1 was fully saved.
+KILLED_RUN = """
+import json, os, signal, sys
+from pathlib import Path
+from affect4k import sequences, training
+
+getitem = sequences.SequenceDataset.__getitem__
+
+def killing_getitem(self, index):
+    if self.epoch == 1 and index == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return getitem(self, index)
+
+sequences.SequenceDataset.__getitem__ = killing_getitem
+config = training.TrainConfig(**json.loads(sys.argv[1]))
+training.train(config, Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+"""
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("db")
+    write_toy_corpus(root, videos=4, frames=48, test_videos=1, crop_size=16, seed=0)
+    return root
+
+
+def _train(config: TrainConfig, database: Path, out: Path) -> Path:
+    return train(config, database / "annotations.parquet", database / "faces", out)
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    import keras
+
+    return [np.asarray(w) for w in keras.models.load_model(path, compile=False).weights]
+
+
+def test_run_writes_history_checkpoints_and_models(database: Path, tmp_path: Path) -> None:
+    config = dataclasses.replace(CONFIG, checkpoint_every=2, eval_every=2)
+    final = _train(config, database, tmp_path)
+    assert final == tmp_path / "model.keras" and final.is_file()
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert tuple(history.columns) == HISTORY_COLUMNS
+    assert list(history["epoch"]) == [1, 2, 3]
+    assert np.isfinite(history["loss"]).all()
+    # eval_every=2: epoch 1 is not scored, epoch 2 is, the last epoch always is.
+    assert history.loc[0, "test_mean_ccc":].isna().all()
+    assert history.loc[1:, "train_valence_ccc":].notna().all().all()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_002.keras"]
+    assert (tmp_path / "best.keras").is_file()
+    assert not list(tmp_path.rglob(".tmp-*")), "no temp file left behind"
+    mtime = final.stat().st_mtime_ns
+    assert _train(config, database, tmp_path) == final
+    assert final.stat().st_mtime_ns == mtime, "a finished run is not retrained"
+
+
+def test_changed_settings_are_refused(database: Path, tmp_path: Path) -> None:
+    _train(dataclasses.replace(CONFIG, epochs=1), database, tmp_path)
+    with pytest.raises(Affect4kError, match="learning_rate 0.001 -> 0.01"):
+        _train(dataclasses.replace(CONFIG, learning_rate=1e-2), database, tmp_path)
+
+
+def test_killed_run_resumes_at_the_next_epoch(database: Path, tmp_path: Path) -> None:
+    killed, uninterrupted = tmp_path / "killed", tmp_path / "uninterrupted"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}  # same Keras backend as this process
+    args = [json.dumps(dataclasses.asdict(CONFIG)), database / "annotations.parquet"]
+    args += [database / "faces", killed]
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, *map(str, args)], env=env, capture_output=True
+    )
+    assert result.returncode == -9, result.stderr.decode()[-2000:]
+    assert json.loads((killed / "backup" / "state.json").read_text())["epoch"] == 1
+    first = killed / "checkpoints" / "epoch_001.keras"
+    first_mtime = first.stat().st_mtime_ns
+    first_loss = pd.read_csv(killed / "history.csv")["loss"].tolist()
+    assert len(first_loss) == 1 and not (killed / "model.keras").exists()
+
+    _train(CONFIG, database, killed)
+    history = pd.read_csv(killed / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3]
+    assert history.loc[0, "loss"] == first_loss[0]
+    assert first.stat().st_mtime_ns == first_mtime, "epoch 1 was not trained again"
+    # Weights, optimizer state and data order were restored: same result as no kill at all.
+    _train(CONFIG, database, uninterrupted)
+    expected = pd.read_csv(uninterrupted / "history.csv")
+    np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-5)
+    for got, want in zip(
+        _weights(killed / "model.keras"), _weights(uninterrupted / "model.keras"), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_bad_config_names_the_field() -> None:
+    with pytest.raises(Affect4kError, match="sequence_length"):
+        TrainConfig(model="vgg16_gru", sequence_length=0)
+
+
+def test_settings_keep_fields_skip_workflow_keys_and_refuse_typos() -> None:
+    settings = {"model": "alexnet_gru", "epochs": 4, "resolution": "native", "corpus": "x"}
+    assert TrainConfig.from_settings(settings) == TrainConfig(model="alexnet_gru", epochs=4)
+    with pytest.raises(Affect4kError, match=r"unknown key\(s\) epoch$"):
+        TrainConfig.from_settings({"model": "alexnet_gru", "epoch": 4})
