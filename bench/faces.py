@@ -1,0 +1,174 @@
+"""Benchmark the face stage against plain decoding of the same 4K clip; prints JSON.
+
+Each measurement runs in a fresh process (so peak RSS is the stage's own and nothing is warm):
+
+- ``ffmpeg_decode_fps``: ffmpeg alone, decoding and converting to raw RGB into a null sink;
+- ``decode_fps``: :func:`affect4k.media.iter_frames` with nothing done per frame (the face
+  stage's own floor: decoding plus the 24 MB per frame pipe into Python);
+- ``faces_fps``: :func:`affect4k.faces.extract_faces` end to end, model loading excluded,
+  with its peak RSS.
+
+Without ``--clip`` a synthetic 4K clip (scikit-image's astronaut, face ~550 px wide, moving
+over a grainy textured background, H.264 in AVI like the pipeline's clips) is generated for
+each ``--seconds`` value, so memory can be compared across clip lengths.
+
+    PYTHONPATH=src python bench/faces.py --detector insightface --seconds 10 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import ffmpeg
+import numpy as np
+import skimage.data
+
+from affect4k.media import ffmpeg_exe, iter_frames, probe_video, run_ffmpeg
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SCRFD = REPO.parent / "shared" / "models" / "scrfd_500m_bnkps.onnx"
+
+
+def synthetic_clip(path: Path, seconds: float, width: int = 3840, height: int = 2160) -> Path:
+    """A 25 fps 4K H.264 AVI of the astronaut drifting across a grainy textured background."""
+    frames = round(seconds * 25)
+    person = skimage.data.astronaut()[:400]  # head and shoulders
+    person = cv2.resize(person, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (height // 8, (width + frames * 4) // 8 + 1, 3), np.uint8)
+    texture = cv2.resize(texture, (texture.shape[1] * 8, texture.shape[0] * 8))
+    grain = [rng.normal(0, 3, (height, width, 3)).astype(np.int16) for _ in range(5)]
+    argv = (
+        ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", r=25)
+        .output(str(path), vcodec="libx264", preset="veryfast", crf=18, pix_fmt="yuv420p")
+        .global_args("-hide_banner", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    )
+    span = width - person.shape[1] - 600
+    encoder = subprocess.Popen(argv, stdin=subprocess.PIPE)
+    assert encoder.stdin is not None
+    for i in range(frames):
+        frame = texture[:, i * 4 : i * 4 + width].copy()
+        x = 300 + span - abs(6 * i % (2 * span) - span)  # back and forth, 6 px per frame
+        y = height - person.shape[0] - int(40 + 40 * np.sin(i / 10))
+        frame[y : y + person.shape[0], x : x + person.shape[1]] = person
+        frame = np.clip(frame + grain[i % len(grain)], 0, 255).astype(np.uint8)
+        encoder.stdin.write(frame.tobytes())
+    encoder.stdin.close()
+    if encoder.wait() != 0:
+        raise SystemExit(f"ffmpeg could not encode the synthetic clip {path}")
+    return path
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. Linux keeps ``ru_maxrss`` across exec, so a spawned child would
+    report its parent's peak; ``VmHWM`` belongs to the process's own address space."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ffmpeg_decode(clip: str) -> dict:
+    stream = ffmpeg.input(clip).output("-", format="null", vcodec="rawvideo", pix_fmt="rgb24")
+    start = time.perf_counter()
+    run_ffmpeg(stream, clip)
+    return {"seconds": time.perf_counter() - start}
+
+
+def python_decode(clip: str) -> dict:
+    start = time.perf_counter()
+    frames = sum(1 for _ in iter_frames(clip))
+    return {"seconds": time.perf_counter() - start, "frames": frames, "rss_mb": _peak_rss_mb()}
+
+
+def face_stage(clip: str, detector: str, model: str | None, detect_width: int) -> dict:
+    from affect4k.detectors import make_detector
+    from affect4k.faces import extract_faces
+
+    # SCRFD scores real faces ~0.8-0.9 (insightface's own threshold is 0.5); MTCNN's ~0.99.
+    found = make_detector(detector, model)
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        summary = extract_faces(
+            Path(clip),
+            Path(out, "faces.parquet"),
+            Path(out, "faces.npy"),
+            detector=found,
+            video_id="bench",
+            detect_width=detect_width,
+            progress=False,
+        )
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "face_frames": summary.face_frames, "rss_mb": _peak_rss_mb()}
+
+
+def in_fresh_process(function: Callable[..., dict], *args: object) -> dict:
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def measure(clip: Path, args: argparse.Namespace) -> dict:
+    ffmpeg_s, decode_s, faces_s, faces_rss = [], [], [], []
+    for _ in range(args.repeat):  # interleaved, so drifts in machine load hit all three alike
+        ffmpeg_s.append(in_fresh_process(ffmpeg_decode, str(clip))["seconds"])
+        decoded = in_fresh_process(python_decode, str(clip))
+        decode_s.append(decoded["seconds"])
+        faces = in_fresh_process(face_stage, str(clip), args.detector, args.model, args.width)
+        faces_s.append(faces["seconds"])
+        faces_rss.append(faces["rss_mb"])
+    frames = decoded["frames"]
+    info = probe_video(clip)
+    decode_fps = frames / statistics.median(decode_s)
+    faces_fps = frames / statistics.median(faces_s)
+    return {
+        "clip": str(clip),
+        "size": f"{info.width}x{info.height}",
+        "frames": frames,
+        "face_frames": faces["face_frames"],
+        "ffmpeg_decode_fps": round(frames / statistics.median(ffmpeg_s), 1),
+        "decode_fps": round(decode_fps, 1),
+        "faces_fps": round(faces_fps, 1),
+        "faces_over_decode": round(faces_fps / decode_fps, 2),
+        "faces_over_ffmpeg_decode": round(faces_fps * statistics.median(ffmpeg_s) / frames, 2),
+        "decode_peak_rss_mb": round(decoded["rss_mb"]),
+        "faces_peak_rss_mb": round(max(faces_rss)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--detector", choices=["mtcnn", "insightface"], default="insightface")
+    parser.add_argument("--model", help=f"insightface model (default {DEFAULT_SCRFD})")
+    parser.add_argument("--clip", type=Path, help="clip to use instead of synthetic ones")
+    parser.add_argument("--seconds", type=float, nargs="+", default=[10.0, 20.0])
+    parser.add_argument("--width", type=int, default=640, help="detect_width")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median)")
+    args = parser.parse_args()
+    if args.detector == "insightface" and args.model is None:
+        args.model = str(DEFAULT_SCRFD)
+    with tempfile.TemporaryDirectory() as scratch:
+        clips = (
+            [args.clip]
+            if args.clip
+            else [synthetic_clip(Path(scratch, f"synthetic_{s:g}s.avi"), s) for s in args.seconds]
+        )
+        results = [measure(clip, args) for clip in clips]
+    print(json.dumps({"detector": args.detector, "model": args.model, "runs": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The face stage: per-frame detection, subject tracking and aligned 112x112 crops of a clip.
+
+Each frame is decoded once. Faces are detected on a small copy (detectors gain nothing from
+4K and cost ~36x more on it), the subject's landmarks are mapped back to full resolution and
+its crop is sampled from the full-resolution frame, which is what recording in 4K buys.
+Decoding runs in ffmpeg's own process and the detection copy is made in a reader thread, so
+the detector, the pipe and ffmpeg keep the CPU cores busy together.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from affect4k import CLIP_FPS
+from affect4k.align import align_face
+from affect4k.detectors import Detector
+from affect4k.errors import Affect4kError
+from affect4k.media import count_frames, iter_frames, prefetch
+from affect4k.tracking import SubjectTracker
+
+#: Parquet columns after ``frame``, ``time_s`` and ``face``, in the order of a row's geometry.
+GEOMETRY_COLUMNS = ["score", "x1", "y1", "x2", "y2"] + [
+    f"lm{i}_{axis}" for i in range(5) for axis in ("x", "y")
+]
+
+
+@dataclass(frozen=True)
+class FaceSummary:
+    """What :func:`extract_faces` wrote for one video."""
+
+    video_id: str
+    frames: int
+    face_frames: int
+
+
+def extract_faces(
+    clip: Path,
+    parquet_path: Path,
+    npy_path: Path,
+    *,
+    detector: Detector,
+    video_id: str,
+    detect_width: int = 640,
+    crop_size: int = 112,
+    source_size: tuple[int, int] | None = None,
+    progress: bool = True,
+) -> FaceSummary:
+    """Detect, track and crop the subject in every frame of ``clip``.
+
+    Writes ``parquet_path`` (one row per frame: ``frame``, ``time_s``, ``face``, then
+    :data:`GEOMETRY_COLUMNS` in full-resolution pixels, NaN where ``face`` is False) and
+    ``npy_path`` (uint8 RGB ``(frames, crop_size, crop_size, 3)``, row i = frame i, zeros where
+    there is no face), both atomically. ``source_size=(width, height)`` first scales every
+    frame to that size (the resolution ablation); all outputs then refer to that size.
+    Faces are detected on a copy ``detect_width`` pixels wide.
+    """
+    if crop_size <= 0 or crop_size % 112:
+        raise Affect4kError(f"crop_size must be a multiple of 112 (ArcFace), got {crop_size}")
+    if detect_width < 32:
+        raise Affect4kError(f"detect_width must be at least 32 pixels, got {detect_width}")
+    parquet_temp, npy_temp = _temp_path(parquet_path), _temp_path(npy_path)
+    try:
+        total = count_frames(clip)
+        if total == 0:
+            raise Affect4kError(f"{clip} has no video frames")
+        geometry = np.full((total, len(GEOMETRY_COLUMNS)), np.nan)
+        npy_path.parent.mkdir(parents=True, exist_ok=True)
+        parquet_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(npy_temp, "wb") as crops, _progress_bar(video_id, total, progress) as bar:
+            frames = _frames_and_detection_copies(clip, source_size, detect_width)
+            decoded = _write_crops(crops, geometry, frames, detector, crop_size, bar)
+        if decoded != total:
+            raise Affect4kError(f"decoded {decoded} frames of {clip}, but it counts {total}")
+        face = ~np.isnan(geometry[:, 0])
+        if not face.any():
+            raise Affect4kError(f"no face found in any of {total} frames of {clip}")
+        pq.write_table(_table(geometry, face), parquet_temp)
+        os.replace(npy_temp, npy_path)
+        os.replace(parquet_temp, parquet_path)
+    except Affect4kError as error:
+        _remove(parquet_temp, npy_temp)
+        raise Affect4kError(f"video {video_id}: {error}") from error
+    except BaseException:
+        _remove(parquet_temp, npy_temp)
+        raise
+    return FaceSummary(video_id=video_id, frames=total, face_frames=int(face.sum()))
+
+
+def _frames_and_detection_copies(
+    clip: Path, source_size: tuple[int, int] | None, detect_width: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each frame with its copy ``detect_width`` wide (the frame itself if not wider)."""
+    for frame in iter_frames(clip, source_size):
+        height, width = frame.shape[:2]
+        if width <= detect_width:
+            yield frame, frame
+            continue
+        size = (detect_width, max(1, round(height * detect_width / width)))
+        yield frame, cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def _write_crops(
+    crops_file: BinaryIO,
+    geometry: np.ndarray,
+    frames: Iterator[tuple[np.ndarray, np.ndarray]],
+    detector: Detector,
+    crop_size: int,
+    bar: tqdm,
+) -> int:
+    """Fill ``geometry`` and stream the crops into a new ``.npy``; return the frames decoded.
+
+    Rows go straight to the file: a memory map of the output would keep every written page
+    resident, so memory would grow with the clip's length.
+    """
+    total = len(geometry)
+    np.lib.format.write_array_header_1_0(
+        crops_file,
+        {"descr": "|u1", "fortran_order": False, "shape": (total, crop_size, crop_size, 3)},
+    )
+    no_face = np.zeros((crop_size, crop_size, 3), np.uint8)
+    tracker = SubjectTracker()
+    decoded = 0
+    for frame, small in prefetch(frames):
+        if decoded == total:
+            raise Affect4kError(f"decoded more frames than the {total} counted")
+        subject = tracker.update(detector.detect(small))
+        crop = no_face
+        if subject is not None:
+            height, width = frame.shape[:2]
+            subject = subject.scaled(width / small.shape[1], height / small.shape[0])
+            geometry[decoded, 0] = subject.score
+            geometry[decoded, 1:5] = subject.bbox
+            geometry[decoded, 5:] = subject.landmarks.ravel()
+            crop = align_face(frame, subject.landmarks, crop_size)
+        crops_file.write(crop.data)
+        decoded += 1
+        bar.update()
+    return decoded
+
+
+def _progress_bar(video_id: str, total: int, enabled: bool) -> tqdm:
+    """One bar per video on stderr (the job's log), updated rarely so logs stay short."""
+    return tqdm(
+        total=total,
+        desc=f"faces {video_id}",
+        unit="frame",
+        mininterval=5.0,
+        file=sys.stderr,
+        disable=not enabled,
+    )
+
+
+def _table(geometry: np.ndarray, face: np.ndarray) -> pa.Table:
+    frame = np.arange(len(face), dtype=np.int64)
+    columns = {"frame": frame, "time_s": frame / CLIP_FPS, "face": face}
+    columns.update({name: geometry[:, i] for i, name in enumerate(GEOMETRY_COLUMNS)})
+    return pa.table(columns)
+
+
+def _temp_path(path: Path) -> Path:
+    """A name in ``path``'s directory, so the final ``os.replace`` is atomic."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,85 @@
+"""align_face: ArcFace template geometry, and anti-aliasing when shrinking a 4K face."""
+
+import cv2
+import numpy as np
+from insightface.utils.face_align import arcface_dst, estimate_norm, norm_crop
+
+from affect4k.align import align_face
+
+COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255]])
+
+
+def similarity(scale: float, degrees: float, shift: tuple[float, float]) -> np.ndarray:
+    """2x3 matrix: template coordinates -> frame coordinates."""
+    angle = np.deg2rad(degrees)
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return np.hstack([rotation, np.array(shift)[:, None]])
+
+
+def template_in_frame(matrix: np.ndarray) -> np.ndarray:
+    return np.hstack([arcface_dst, np.ones((5, 1))]) @ matrix.T
+
+
+def dot_centres(crop: np.ndarray) -> np.ndarray:
+    """Centroid of each coloured dot, found by its colour."""
+    centres = []
+    for colour in COLOURS:
+        weight = np.clip(
+            np.min(np.where(colour > 0, crop, 255 - crop.astype(int)), axis=2) - 128, 0, None
+        )
+        ys, xs = np.nonzero(weight)
+        w = weight[ys, xs]
+        centres.append([np.average(xs, weights=w), np.average(ys, weights=w)])
+    return np.array(centres)
+
+
+def test_landmarks_land_on_the_template_like_norm_crop():
+    matrix = similarity(6.0, 23.0, (900.0, 250.0))  # a face ~6x the crop size, tilted
+    landmarks = template_in_frame(matrix)
+    frame = np.zeros((1500, 1600, 3), np.uint8)
+    for (x, y), colour in zip(landmarks, COLOURS, strict=True):
+        cv2.circle(frame, (round(x * 16), round(y * 16)), 15 * 16, colour.tolist(), -1, shift=4)
+
+    ours = dot_centres(align_face(frame, landmarks))
+    reference = dot_centres(norm_crop(frame, landmarks))
+
+    np.testing.assert_allclose(ours, arcface_dst, atol=0.75)
+    np.testing.assert_allclose(ours, reference, atol=0.5)
+
+
+def test_face_partly_outside_the_frame_is_black_there():
+    matrix = similarity(4.0, 0.0, (-150.0, 100.0))  # the left part of the crop is off-frame
+    frame = np.full((800, 800, 3), 200, np.uint8)
+    crop = align_face(frame, template_in_frame(matrix))
+    assert crop.shape == (112, 112, 3) and crop.dtype == np.uint8
+    assert crop[:, :30].max() == 0
+    assert crop[:, 45:].min() == 200
+
+
+def supersampled_crop(frame: np.ndarray, landmarks: np.ndarray, factor: int = 8) -> np.ndarray:
+    """Ground truth: warp at ``factor`` times the crop size (no aliasing), then box-average."""
+    matrix = np.vstack([estimate_norm(landmarks, 112), [0, 0, 1]])
+    upscale = np.array([[factor, 0, (factor - 1) / 2], [0, factor, (factor - 1) / 2], [0, 0, 1]])
+    big = cv2.warpAffine(frame, (upscale @ matrix)[:2], (112 * factor, 112 * factor))
+    return cv2.resize(big, (112, 112), interpolation=cv2.INTER_AREA)
+
+
+def test_shrinking_a_high_frequency_texture_does_not_alias():
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (1400, 1400, 3), np.uint8)  # pixel-level detail, as 4K skin
+    landmarks = template_in_frame(similarity(6.5, -12.0, (500.0, 420.0)))
+    truth = supersampled_crop(frame, landmarks).astype(float)
+
+    ours = align_face(frame, landmarks).astype(float)
+    naive = norm_crop(frame, landmarks).astype(float)
+
+    ours_error = np.sqrt(np.mean((ours - truth) ** 2))
+    naive_error = np.sqrt(np.mean((naive - truth) ** 2))
+    assert ours_error < naive_error / 3
+
+
+def test_low_resolution_source_is_plainly_warped():
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (200, 200, 3), np.uint8)
+    landmarks = template_in_frame(similarity(0.7, 5.0, (60.0, 40.0)))  # face smaller than crop
+    np.testing.assert_array_equal(align_face(frame, landmarks), norm_crop(frame, landmarks))

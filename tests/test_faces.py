@@ -1,0 +1,203 @@
+"""extract_faces: the parquet/npy contract, subject tracking on real detections, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import cv2
+import ffmpeg
+import numpy as np
+import pandas as pd
+import pytest
+import skimage.data
+
+from affect4k import faces
+from affect4k.detectors import Detection, make_detector
+from affect4k.errors import Affect4kError
+from affect4k.faces import GEOMETRY_COLUMNS, extract_faces
+from affect4k.media import count_frames, ffmpeg_exe
+
+SCRFD = Path(__file__).resolve().parents[2] / "shared" / "models" / "scrfd_500m_bnkps.onnx"
+HEAD = skimage.data.astronaut()[:260, 120:340]  # head and shoulders, face ~110 px wide
+
+
+def write_clip(path: Path, frames: list[np.ndarray]) -> Path:
+    height, width = frames[0].shape[:2]
+    argv = (
+        ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", r=25)
+        .output(str(path), vcodec="libx264", preset="ultrafast", crf=16, pix_fmt="yuv420p")
+        .global_args("-hide_banner", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    )
+    subprocess.run(argv, input=b"".join(f.tobytes() for f in frames), check=True)
+    return path
+
+
+def scene(width: int, height: int, heads: list[tuple[int, int, float]]) -> np.ndarray:
+    """A grey frame with the astronaut's head pasted at each (x, y, scale)."""
+    frame = np.full((height, width, 3), 110, np.uint8)
+    for x, y, scale in heads:
+        head = cv2.resize(HEAD, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        frame[y : y + head.shape[0], x : x + head.shape[1]] = head
+    return frame
+
+
+def check_contract(clip: Path, table_path: Path, crops_path: Path) -> pd.DataFrame:
+    table = pd.read_parquet(table_path)
+    crops = np.load(crops_path, mmap_mode="r")
+    frames = count_frames(clip)
+    assert list(table.columns) == ["frame", "time_s", "face", *GEOMETRY_COLUMNS]
+    assert len(table) == frames == len(crops)
+    np.testing.assert_array_equal(table["frame"], np.arange(frames))
+    np.testing.assert_allclose(table["time_s"], np.arange(frames) / 25)
+    assert table["face"].dtype == bool
+    assert all(table[c].dtype == np.float64 for c in GEOMETRY_COLUMNS)
+    assert crops.dtype == np.uint8 and crops.shape[1:] == (112, 112, 3)
+    with_face, without = table[table["face"]], table[~table["face"]]
+    assert without[GEOMETRY_COLUMNS].isna().all().all()
+    assert not with_face[GEOMETRY_COLUMNS].isna().any().any()
+    assert (crops[~table["face"].to_numpy()] == 0).all()
+    assert all(crops[i].std() > 10 for i in with_face.index)  # a real image, not a blank
+    for i in range(5):
+        x, y = with_face[f"lm{i}_x"], with_face[f"lm{i}_y"]
+        assert ((x > with_face["x1"]) & (x < with_face["x2"])).all()
+        assert ((y > with_face["y1"]) & (y < with_face["y2"])).all()
+    return table
+
+
+@pytest.mark.skipif(not SCRFD.is_file(), reason=f"{SCRFD} absent (../shared)")
+def test_scrfd_face_stage_writes_full_resolution_geometry_and_crops(tmp_path: Path):
+    # A 720p clip detected at 320 px wide: coordinates must come back in 720p pixels.
+    clip = write_clip(
+        tmp_path / "v.avi", [scene(1280, 720, [(400 + 8 * i, 120, 2.0)]) for i in range(12)]
+    )
+    detector = make_detector("insightface", str(SCRFD), min_score=0.5)
+    summary = extract_faces(
+        clip,
+        tmp_path / "v.parquet",
+        tmp_path / "v.npy",
+        detector=detector,
+        video_id="v",
+        detect_width=320,
+        progress=False,
+    )
+    table = check_contract(clip, tmp_path / "v.parquet", tmp_path / "v.npy")
+    assert summary.frames == summary.face_frames == 12 == table["face"].sum()
+    # The face is in the head's upper middle: x 400+8i+[~140, ~360] at scale 2 in 720p pixels.
+    centre_x = (table["x1"] + table["x2"]) / 2 - 8 * table["frame"]
+    assert centre_x.between(500, 700).all()
+    assert ((table["x2"] - table["x1"]) > 150).all()
+
+
+def test_background_face_never_replaces_the_missing_subject(tmp_path: Path):
+    subject, background = (20, 10, 1.3), (480, 30, 0.5)  # faces ~125 and ~47 px
+    frames = (
+        [scene(640, 360, [subject, background])] * 8
+        + [scene(640, 360, [background])] * 30  # longer than the tracker's max_gap
+        + [scene(640, 360, [(200, 10, 1.3), background])] * 8  # back, elsewhere
+    )
+    clip = write_clip(tmp_path / "two.avi", frames)
+    detector = make_detector("mtcnn")
+    assert len(detector.detect(frames[0])) == 2  # the background face is detectable
+    extract_faces(
+        clip,
+        tmp_path / "two.parquet",
+        tmp_path / "two.npy",
+        detector=detector,
+        video_id="two",
+        progress=False,
+    )
+    table = check_contract(clip, tmp_path / "two.parquet", tmp_path / "two.npy")
+    assert not table["face"][8:38].any()
+    assert table["face"][:8].all() and table["face"][38:].all()
+    assert (table["x2"] < 450).where(table["face"], True).all()  # never the face at x > 500
+
+
+class FixedDetector:
+    """Finds one face at the same place of every detection image, given as fractions."""
+
+    def __init__(self, found: bool = True):
+        self.found = found
+        self.image_sizes: list[tuple[int, int]] = []
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        height, width = rgb.shape[:2]
+        self.image_sizes.append((width, height))
+        if not self.found:
+            return []
+        scale = np.array([width, height])
+        landmarks = (
+            np.array([[0.4, 0.4], [0.6, 0.4], [0.5, 0.5], [0.42, 0.6], [0.58, 0.6]])
+        ) * scale
+        bbox = np.concatenate([[0.3, 0.25] * scale, [0.7, 0.75] * scale])
+        return [Detection(bbox, 0.95, landmarks)]
+
+
+@pytest.fixture(scope="module")
+def plain_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (360, 640, 3), np.uint8) for _ in range(6)]
+    return write_clip(tmp_path_factory.mktemp("faces") / "plain.avi", frames)
+
+
+def test_source_size_downscales_before_detection_and_cropping(plain_clip: Path, tmp_path: Path):
+    detector = FixedDetector()
+    extract_faces(
+        plain_clip,
+        tmp_path / "p.parquet",
+        tmp_path / "p.npy",
+        detector=detector,
+        video_id="p",
+        detect_width=160,
+        source_size=(320, 180),
+        progress=False,
+    )
+    table = check_contract(plain_clip, tmp_path / "p.parquet", tmp_path / "p.npy")
+    assert set(detector.image_sizes) == {(160, 90)}
+    np.testing.assert_allclose(table[["x1", "y1", "x2", "y2"]].iloc[0], [96, 45, 224, 135])
+
+
+def test_no_face_in_any_frame_is_an_error_and_writes_nothing(plain_clip: Path, tmp_path: Path):
+    with pytest.raises(Affect4kError, match="video p: no face found in any of 6 frames"):
+        extract_faces(
+            plain_clip,
+            tmp_path / "p.parquet",
+            tmp_path / "p.npy",
+            detector=FixedDetector(found=False),
+            video_id="p",
+            progress=False,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_clip_is_an_error_naming_the_video(tmp_path: Path):
+    clip = tmp_path / "bad.avi"
+    clip.write_bytes(b"RIFF" + bytes(5000))
+    with pytest.raises(Affect4kError, match="video bad: .*bad.avi"):
+        extract_faces(
+            clip,
+            tmp_path / "b.parquet",
+            tmp_path / "b.npy",
+            detector=FixedDetector(),
+            video_id="bad",
+            progress=False,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.avi"]
+
+
+@pytest.mark.parametrize(("claimed", "message"), [(7, "decoded 6 frames"), (5, "more frames")])
+def test_decoded_count_must_match_the_counted_one(
+    plain_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, claimed: int, message: str
+):
+    monkeypatch.setattr(faces, "count_frames", lambda clip: claimed)
+    with pytest.raises(Affect4kError, match=message):
+        extract_faces(
+            plain_clip,
+            tmp_path / "p.parquet",
+            tmp_path / "p.npy",
+            detector=FixedDetector(),
+            video_id="p",
+            progress=False,
+        )
+    assert list(tmp_path.iterdir()) == []
