@@ -39,3 +39,12 @@ def test_nearest_subject_sized_face_is_reacquired_first():
     tracker.update([])
     near, far = face(150, 120, 200), face(900, 100, 220)
     assert tracker.update([far, near]) is near
+
+
+def test_a_moving_subject_missed_for_a_few_frames_is_picked_up_where_it_went():
+    tracker = SubjectTracker(max_gap=25)
+    tracker.update([face(100, 100, 100)])
+    for _ in range(3):  # undetected while it keeps moving 60 px a frame
+        assert tracker.update([]) is None
+    moved = face(100 + 4 * 60, 100, 100)
+    assert tracker.update([moved]) is moved, "must not wait max_gap frames to re-acquire"
