@@ -1,0 +1,550 @@
+"""The offline stand-in for YouTube: synthetic 4K sources, their annotators, and test sets.
+
+The default config must build a whole database with no network, so each demo "video" is
+generated: a shipped face photo (see :mod:`affect4k.synthetic_faces`) moves, scales and rolls
+over a drifting textured background while a latent valence/arousal trajectory changes its
+expression; a few short spans show no face so the face stage has something to reject. Four
+synthetic annotators react to the latent with their own lag, bias, gain and noise and log it
+at irregular times, like a joystick tool. Two small external sets in the Aff-Wild2 and
+AffectNet layouts reuse the same rendering so a model trained on the demo can be evaluated
+"on other databases".
+
+Everything is a pure function of the arguments and ``seed``: reruns give byte-identical CSVs
+and images and bit-identical decoded frames.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import ffmpeg
+import numpy as np
+
+from affect4k.errors import Affect4kError
+from affect4k.media import ffmpeg_exe
+from affect4k.synthetic_faces import (
+    DEMO_FACES,
+    FACE_FRACTION,
+    PORTRAIT_SIZE,
+    face_portrait,
+    latent_va,
+    portrait_alpha,
+    render_face,
+    seeded_rng,
+    slow_wave,
+)
+
+__all__ = [
+    "DEMO_FACES",
+    "FaceTrack",
+    "annotator_trace",
+    "demo_frames",
+    "exact_frame_rate",
+    "face_track",
+    "latent_va",
+    "make_affectnet_set",
+    "make_affwild2_set",
+    "make_demo_video",
+    "render_face",
+]
+
+#: x264 thread count, fixed because x264's output depends on it: with the pinned ffmpeg build,
+#: every machine writes the same bytes.
+X264_THREADS = 2
+
+
+def exact_frame_rate(fps: float | Fraction) -> Fraction:
+    """``fps`` as the exact rational a camera writes: 29.97 -> 30000/1001, 50 -> 50/1."""
+    if not fps > 0:
+        raise Affect4kError(f"frame rate must be positive, got {fps}")
+    ntsc = Fraction(round(float(fps) * 1.001) * 1000, 1001)
+    if float(fps) != round(float(fps)) and abs(float(ntsc) - float(fps)) < 0.005:
+        return ntsc
+    return Fraction(fps).limit_denominator(1001)
+
+
+@dataclass(frozen=True)
+class FaceTrack:
+    """Ground-truth placement of the demo face at some frame times (arrays of equal length).
+
+    ``centre_x``/``centre_y`` locate the centre of the ArcFace square in frame pixels,
+    ``face_height`` is that square's side in pixels, ``angle_deg`` is the in-plane roll
+    (positive = counter-clockwise on screen) and ``visible`` is False where no face is drawn.
+    """
+
+    centre_x: np.ndarray
+    centre_y: np.ndarray
+    face_height: np.ndarray
+    angle_deg: np.ndarray
+    visible: np.ndarray
+
+
+def _hidden_spans(seed: int, seconds: float) -> list[tuple[float, float]]:
+    """Two or three 0.3-0.7 s spans without a face, one in each slot of the clip's middle."""
+    rng = seeded_rng(seed, "hidden")
+    count = int(rng.integers(2, 4))
+    slot = 0.85 * seconds / count
+    spans = []
+    for index in range(count):
+        length = min(rng.uniform(0.3, 0.7), slot / 2)
+        start = 0.1 * seconds + index * slot + rng.uniform(0, slot - length)
+        spans.append((start, start + length))
+    return spans
+
+
+def face_track(
+    seed: int, times: np.ndarray, *, seconds: float, width: int, height: int
+) -> FaceTrack:
+    """Where the face of the demo clip made with ``seed`` is at ``times`` (seconds)."""
+    times = np.asarray(times, dtype=np.float64)
+    rng = seeded_rng(seed, "head")
+    face_height = height * (0.25 + 0.10 * slow_wave(rng, times, (2.0, 8.0)))
+    angle = 30 * np.clip(1.5 * slow_wave(rng, times, (2.0, 8.0)), -1, 1)
+    # Keep the rotated face square (half-diagonal 0.71 of its side) inside the frame.
+    margin = 0.75 * face_height
+    centre_x = width / 2 + (width / 2 - margin) * slow_wave(rng, times, (3.0, 10.0))
+    centre_y = height / 2 + (height / 2 - margin) * slow_wave(rng, times, (3.0, 10.0))
+    visible = np.ones(times.shape, dtype=bool)
+    for start, end in _hidden_spans(seed, seconds):
+        visible &= ~((times >= start) & (times < end))
+    return FaceTrack(centre_x, centre_y, face_height, angle, visible)
+
+
+def _background(seed: int, width: int, height: int, pad: int) -> np.ndarray:
+    """Muted blotchy texture larger than the frame by ``pad`` on each side, to drift over.
+
+    Blobs are sized relative to the frame so every resolution shows the same scene. It is
+    drawn at a quarter of the size and upscaled: only low and middle spatial frequencies,
+    since fine noise would take most of x264's time.
+    """
+    rng = seeded_rng(seed, "background")
+    size = (width + 2 * pad, height + 2 * pad)
+    small = (max(2, size[0] // 4), max(2, size[1] // 4))
+
+    def blobs(across: int, channels: int) -> np.ndarray:
+        rows = max(2, round(across * size[1] / size[0]))
+        grid = rng.normal(size=(rows + 1, across + 1, channels)).astype(np.float32)
+        return cv2.resize(grid, small, interpolation=cv2.INTER_CUBIC).reshape(
+            small[1], small[0], channels
+        )
+
+    shade = blobs(8, 1) + 0.4 * blobs(40, 1)
+    tint = rng.uniform(80, 170, size=3).astype(np.float32)
+    texture = np.clip(tint + 40 * shade + 15 * blobs(5, 3), 0, 255).astype(np.uint8)
+    return cv2.resize(texture, size, interpolation=cv2.INTER_LINEAR)
+
+
+def _paste_portrait(
+    frame: np.ndarray,
+    portrait: np.ndarray,
+    alpha: np.ndarray,
+    *,
+    centre_x: float,
+    centre_y: float,
+    face_height: float,
+    angle_deg: float,
+) -> None:
+    """Blend ``portrait`` into ``frame`` in place, its face square placed as the track says."""
+    size = portrait.shape[0]
+    matrix = cv2.getRotationMatrix2D(
+        (size / 2, size / 2), angle_deg, face_height / (FACE_FRACTION * size)
+    )
+    matrix[:, 2] += (centre_x - size / 2, centre_y - size / 2)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+    placed = corners @ matrix.T
+    x0, y0 = np.maximum(np.floor(placed.min(axis=0)).astype(int), 0)
+    x1 = min(int(np.ceil(placed[:, 0].max())), frame.shape[1])
+    y1 = min(int(np.ceil(placed[:, 1].max())), frame.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    matrix[:, 2] -= (x0, y0)
+    roi_size = (x1 - x0, y1 - y0)
+    face = cv2.warpAffine(portrait, matrix, roi_size, flags=cv2.INTER_LINEAR)
+    weight = cv2.warpAffine(alpha, matrix, roi_size, flags=cv2.INTER_LINEAR)
+    roi = frame[y0:y1, x0:x1]
+    roi[...] = cv2.blendLinear(face, roi, weight, 1 - weight)
+
+
+def demo_frames(
+    seed: int, face: str, *, fps: Fraction, seconds: float, width: int, height: int
+) -> Iterator[np.ndarray]:
+    """The RGB frames of a demo clip, rendered one at a time (a 4K clip never sits in memory)."""
+    count = round(seconds * fps)
+    times = np.arange(count) / float(fps)
+    track = face_track(seed, times, seconds=seconds, width=width, height=height)
+    valence, arousal = latent_va(seed, times)
+    pad = max(width, height) // 32
+    background = _background(seed, width, height, pad)
+    drift = seeded_rng(seed, "drift")
+    offset_x = np.rint(pad * (1 + slow_wave(drift, times, (6.0, 15.0)))).astype(int)
+    offset_y = np.rint(pad * (1 + slow_wave(drift, times, (6.0, 15.0)))).astype(int)
+    portrait = face_portrait(face, PORTRAIT_SIZE)
+    alpha = portrait_alpha(face, PORTRAIT_SIZE)
+    for index in range(count):
+        frame = background[
+            offset_y[index] : offset_y[index] + height, offset_x[index] : offset_x[index] + width
+        ].copy()
+        if track.visible[index]:
+            _paste_portrait(
+                frame,
+                render_face(portrait, float(valence[index]), float(arousal[index])),
+                alpha,
+                centre_x=track.centre_x[index],
+                centre_y=track.centre_y[index],
+                face_height=track.face_height[index],
+                angle_deg=track.angle_deg[index],
+            )
+        yield frame
+
+
+def annotator_trace(
+    seed: int, seconds: float, annotator: str, dimension: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic annotator's joystick log ``(times_s, values)`` for one dimension.
+
+    The annotator follows the latent with a personal reaction lag (0.2-1.0 s), gain and bias,
+    plus slow tremor and jitter. Samples come every 20-60 ms (whole milliseconds, so the CSV's
+    three decimals keep times strictly increasing) from 0 to ``seconds``. The noise scales with
+    how much the latent moves within the clip, so agreement between annotators lands in the
+    0.6-0.9 range real databases report whether the clip is lively or calm.
+    """
+    if dimension not in ("valence", "arousal"):
+        raise Affect4kError(f"annotation dimension must be valence or arousal, got {dimension!r}")
+    person = seeded_rng(seed, "annotator", annotator)
+    lag, gain = person.uniform(0.2, 1.0), person.uniform(0.8, 1.15)
+    rng = seeded_rng(seed, "annotator", annotator, dimension)
+    end_ms = round(seconds * 1000)
+    steps = rng.integers(20, 61, size=end_ms // 20 + 1)
+    times_ms = np.concatenate([[0], np.cumsum(steps)])
+    times_ms = times_ms[times_ms < end_ms]
+    times = np.append(times_ms, end_ms) / 1000
+    pick = 0 if dimension == "valence" else 1
+    latent = latent_va(seed, times - lag)[pick]
+    spread = latent_va(seed, np.linspace(0, seconds, 256))[pick].std()
+    noise = spread * (1.05 * slow_wave(rng, times, (0.8, 3.0)) + rng.normal(0, 0.15, times.size))
+    values = gain * latent + rng.uniform(-0.12, 0.12) + noise
+    return times, np.clip(values, -1, 1)
+
+
+def _temp_name(path: Path) -> Path:
+    """A name beside ``path`` that no other process writes to and no rule ever trusts."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``."""
+    temp = _temp_name(path)
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _trace_csv(times: np.ndarray, values: np.ndarray) -> bytes:
+    lines = ["time_s,value"] + [f"{t:.3f},{v:.4f}" for t, v in zip(times, values, strict=True)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _check_demo_args(
+    video_id: str,
+    *,
+    face: str,
+    fps: float,
+    width: int,
+    height: int,
+    seconds: float,
+    annotators: Sequence[str],
+) -> Fraction:
+    """Refuse bad arguments naming ``video_id``; return the exact frame rate."""
+    if not (fps > 0 and math.isfinite(fps)):
+        raise Affect4kError(f"{video_id}: frame rate must be positive, got {fps}")
+    rate = exact_frame_rate(fps)
+    if face not in DEMO_FACES:
+        raise Affect4kError(
+            f"{video_id}: unknown demo face {face!r}; choose one of {', '.join(DEMO_FACES)}"
+        )
+    if width < 64 or height < 64 or width % 2 or height % 2:
+        raise Affect4kError(f"{video_id}: size {width}x{height} must be even and at least 64x64")
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise Affect4kError(f"{video_id}: seconds must be positive, got {seconds}")
+    if round(seconds * rate) < 1:
+        raise Affect4kError(f"{video_id}: {seconds} s at {rate} fps holds no frame")
+    names = list(annotators)
+    if not names or len(set(names)) != len(names):
+        raise Affect4kError(f"{video_id}: annotators must be distinct and non-empty: {names}")
+    for name in names:
+        if not name or name.startswith(".") or os.sep in name or "/" in name:
+            raise Affect4kError(f"{video_id}: annotator name {name!r} is not a plain file name")
+    return rate
+
+
+def make_demo_video(
+    video_id: str,
+    video_path: Path,
+    annotation_dir: Path,
+    *,
+    fps: float,
+    face: str,
+    width: int = 3840,
+    height: int = 2160,
+    seconds: float = 10.0,
+    seed: int = 0,
+    annotators: Sequence[str] = ("a1", "a2", "a3", "a4"),
+) -> None:
+    """Generate one demo source: an H.264/AAC MP4 and each annotator's valence/arousal CSVs.
+
+    The MP4 is ``width x height`` at ``fps`` (fractional rates written exactly, 29.97 as
+    30000/1001) with ``round(seconds * fps)`` frames and a quiet tone as audio. Traces go to
+    ``annotation_dir/{annotator}.{valence,arousal}.csv`` with columns ``time_s,value``.
+    """
+    rate = _check_demo_args(
+        video_id,
+        face=face,
+        fps=fps,
+        width=width,
+        height=height,
+        seconds=seconds,
+        annotators=annotators,
+    )
+    video_path, annotation_dir = Path(video_path), Path(annotation_dir)
+    video_path.parent.mkdir(parents=True, exist_ok=True)
+    annotation_dir.mkdir(parents=True, exist_ok=True)
+    _encode(
+        demo_frames(seed, face, fps=rate, seconds=seconds, width=width, height=height),
+        video_path,
+        video_id=video_id,
+        rate=rate,
+        seconds=seconds,
+        width=width,
+        height=height,
+    )
+    for annotator in annotators:
+        for dimension in ("valence", "arousal"):
+            times, values = annotator_trace(seed, seconds, annotator, dimension)
+            _write_atomic(
+                annotation_dir / f"{annotator}.{dimension}.csv", _trace_csv(times, values)
+            )
+
+
+def _encode(
+    frames: Iterator[np.ndarray],
+    video_path: Path,
+    *,
+    video_id: str,
+    rate: Fraction,
+    seconds: float,
+    width: int,
+    height: int,
+) -> None:
+    """Pipe raw RGB ``frames`` through x264 (ultrafast: a generated source, not a product)."""
+    temp = _temp_name(video_path)
+    video = ffmpeg.input(
+        "pipe:", format="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", framerate=str(rate)
+    )
+    tone = ffmpeg.input(f"sine=frequency=440:sample_rate=48000:duration={seconds}", f="lavfi")
+    argv = (
+        ffmpeg.output(
+            video,
+            tone.filter("volume", 0.05),
+            str(temp),
+            format="mp4",
+            vcodec="libx264",
+            preset="ultrafast",
+            crf=18,
+            pix_fmt="yuv420p",
+            threads=X264_THREADS,
+            acodec="aac",
+            audio_bitrate="64k",
+            fflags="+bitexact",
+            map_metadata=-1,
+            **{"flags:v": "+bitexact", "flags:a": "+bitexact"},
+        )
+        .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    )
+    try:
+        _pipe_frames(argv, frames, f"{video_id}: ffmpeg failed writing {video_path}")
+        os.replace(temp, video_path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _pipe_frames(argv: list[str], frames: Iterator[np.ndarray], what: str) -> None:
+    """Feed RGB ``frames`` to ffmpeg's stdin as I420; raise with ``what`` and ffmpeg's reason."""
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=stderr, bufsize=0)
+        assert process.stdin is not None
+        try:
+            try:
+                for frame in frames:
+                    # OpenCV's I420 is BT.601 limited range, what decoders assume for untagged
+                    # H.264; converting here halves the bytes piped and spares ffmpeg's swscale.
+                    process.stdin.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).data)
+            except BrokenPipeError:
+                pass  # ffmpeg stopped reading; its exit status and stderr say why
+            finally:
+                process.stdin.close()
+            returncode = process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if returncode != 0:
+            stderr.seek(0)
+            reason = stderr.read().decode("utf-8", "replace").strip()[-2000:]
+            raise Affect4kError(f"{what}:\n{reason}")
+
+
+def _aligned_crop(
+    portrait: np.ndarray,
+    size: int,
+    *,
+    margin: float,
+    rng: np.random.Generator,
+    roll_deg: float,
+    shift: float,
+) -> np.ndarray:
+    """Warp the portrait's face square (times ``margin``) to ``size`` px with a little jitter."""
+    side = portrait.shape[0]
+    scale = size / (FACE_FRACTION * side * margin) * rng.uniform(0.97, 1.03)
+    matrix = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(-roll_deg, roll_deg), scale)
+    matrix[:, 2] += size / 2 - side / 2 + rng.uniform(-shift, shift, size=2) * size
+    return cv2.warpAffine(
+        portrait, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
+    )
+    if not ok:
+        raise Affect4kError("OpenCV could not encode a JPEG")
+    return buffer.tobytes()
+
+
+def _build_directory(root: Path, fill: Callable[[Path], None]) -> None:
+    """Build a dataset folder under a temp name beside ``root``, then rename it into place."""
+    root = Path(root)
+    if root.exists() and any(root.iterdir()):
+        raise Affect4kError(f"{root}: already exists and is not empty; remove it to regenerate")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_name(root)
+    shutil.rmtree(temp, ignore_errors=True)  # left by a killed run of this same process id
+    try:
+        temp.mkdir()
+        fill(temp)
+        os.replace(temp, root)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def _check_count(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise Affect4kError(f"{name} must be a positive integer, got {value!r}")
+
+
+#: Frame rate the synthetic Aff-Wild2 videos' latent is sampled at (most of Aff-Wild2 is 30 fps).
+AFFWILD2_FPS = 30
+
+
+def make_affwild2_set(root: Path, *, videos: int, frames: int, seed: int) -> None:
+    """Write a small synthetic Aff-Wild2-style validation set under ``root``.
+
+    Layout as released: ``cropped_aligned/{video}/{frame:05d}.jpg`` (112x112, 1-based: 00001.jpg
+    is the first annotation line) and
+    ``annotations/VA_Estimation_Challenge/Validation_Set/{video}.txt`` (header ``valence,arousal``,
+    one line per frame). As in the real release a span of lines is ``-5,-5`` (unannotated) and a
+    few frames have no jpg.
+    """
+    _check_count("videos", videos)
+    _check_count("frames", frames)
+
+    def fill(folder: Path) -> None:
+        labels = folder / "annotations" / "VA_Estimation_Challenge" / "Validation_Set"
+        labels.mkdir(parents=True)
+        for index in range(videos):
+            rng = seeded_rng(seed, "affwild2", str(index))
+            video, video_seed = f"video{index + 1}", int(rng.integers(2**31))
+            portrait = face_portrait(DEMO_FACES[int(rng.integers(len(DEMO_FACES)))])
+            valence, arousal = latent_va(video_seed, np.arange(frames) / AFFWILD2_FPS)
+            unannotated = np.zeros(frames, dtype=bool)
+            span = max(1, frames // 20)
+            start = int(rng.integers(0, frames - span + 1))
+            unannotated[start : start + span] = True
+            missing = set(rng.choice(frames, size=max(1, frames // 50), replace=False).tolist())
+            crops = folder / "cropped_aligned" / video
+            crops.mkdir(parents=True)
+            lines = ["valence,arousal"]
+            for frame in range(frames):
+                lines.append(
+                    "-5,-5" if unannotated[frame] else f"{valence[frame]:.3f},{arousal[frame]:.3f}"
+                )
+                if frame in missing:
+                    continue
+                face = render_face(portrait, float(valence[frame]), float(arousal[frame]))
+                crop = _aligned_crop(face, 112, margin=1.0, rng=rng, roll_deg=3, shift=0.02)
+                (crops / f"{frame + 1:05d}.jpg").write_bytes(_jpeg(crop))
+            (labels / f"{video}.txt").write_text("\n".join(lines) + "\n")
+
+    _build_directory(root, fill)
+
+
+#: AffectNet's code for "Uncertain"; its rows carry valence = arousal = -2.
+AFFECTNET_UNCERTAIN = 9
+
+
+def _affectnet_expression(valence: float, arousal: float) -> int:
+    """A plausible AffectNet category for a point of the circumplex (codes 0-7)."""
+    if abs(valence) <= 0.3:
+        return 3 if arousal > 0.4 else 0  # surprise, neutral
+    if valence > 0.3:
+        return 1  # happy
+    if arousal > 0.65:
+        return 4  # fear
+    return 6 if arousal > 0.3 else 2  # anger, sad
+
+
+def make_affectnet_set(root: Path, *, images: int, seed: int) -> None:
+    """Write a small synthetic AffectNet-style set under ``root``.
+
+    ``images/{n}.jpg`` (n from 1) are static upright face crops of 150-300 px with the face
+    roughly centred; ``labels.csv`` has columns ``subDirectory_filePath,expression,valence,
+    arousal`` (paths relative to ``images``) and, as in AffectNet, a few rows of the Uncertain
+    category with valence and arousal -2.
+    """
+    _check_count("images", images)
+
+    def fill(folder: Path) -> None:
+        (folder / "images").mkdir()
+        rng = seeded_rng(seed, "affectnet")
+        uncertain = set(rng.choice(images, size=max(1, images // 12), replace=False).tolist())
+        lines = ["subDirectory_filePath,expression,valence,arousal"]
+        for number in range(1, images + 1):
+            face = DEMO_FACES[int(rng.integers(len(DEMO_FACES)))]
+            valence, arousal = rng.uniform(-0.9, 0.9, size=2)
+            rendered = render_face(face_portrait(face), float(valence), float(arousal))
+            size = int(rng.integers(150, 301))
+            crop = _aligned_crop(rendered, size, margin=1.2, rng=rng, roll_deg=8, shift=0.04)
+            (folder / "images" / f"{number}.jpg").write_bytes(_jpeg(crop))
+            if number - 1 in uncertain:
+                lines.append(f"{number}.jpg,{AFFECTNET_UNCERTAIN},-2,-2")
+            else:
+                code = _affectnet_expression(valence, arousal)
+                lines.append(f"{number}.jpg,{code},{valence:.6f},{arousal:.6f}")
+        (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+
+    _build_directory(root, fill)
