@@ -26,6 +26,7 @@ from affect4k.demo import (
     make_affwild2_set,
     make_demo_video,
     render_face,
+    video_seed,
 )
 from affect4k.errors import Affect4kError
 from affect4k.synthetic_faces import PORTRAIT_LANDMARKS, face_portrait
@@ -76,9 +77,13 @@ def small_times() -> np.ndarray:
     return np.arange(round(SMALL["seconds"] * rate)) / float(rate)
 
 
+#: The seed make_small's video is drawn from (each video of a corpus gets its own).
+SMALL_SEED = video_seed(SMALL["seed"], "demo1")
+
+
 def small_track():
     return face_track(
-        SMALL["seed"],
+        SMALL_SEED,
         small_times(),
         seconds=SMALL["seconds"],
         width=SMALL["width"],
@@ -209,7 +214,7 @@ def test_face_colour_follows_the_latent(small_frames: list[np.ndarray]) -> None:
     """
     track = small_track()
     visible = track.visible
-    valence, arousal = (dim[visible] for dim in latent_va(SMALL["seed"], small_times()))
+    valence, arousal = (dim[visible] for dim in latent_va(SMALL_SEED, small_times()))
     warmth, brightness = [], []
     for index in np.flatnonzero(visible):
         half = int(0.12 * track.face_height[index])
@@ -412,3 +417,21 @@ def test_affectnet_set_layout(tmp_path: Path) -> None:
     assert len(sizes) > 5
     happy = valid[valid["expression"] == 1]
     assert (happy["valence"] > 0).all()
+
+
+def test_videos_of_one_corpus_have_their_own_label_traces(tmp_path: Path) -> None:
+    """Shuffled labels (the sync test control) only differ if the videos traces differ."""
+    for video_id in ("first", "second"):
+        make_demo_video(
+            video_id,
+            tmp_path / f"{video_id}.mp4",
+            tmp_path / video_id,
+            fps=25,
+            face="astronaut",
+            width=64,
+            height=64,
+            seconds=1.0,
+            seed=0,
+        )
+    first, second = ((tmp_path / v / "a1.valence.csv").read_text() for v in ("first", "second"))
+    assert first != second

@@ -289,6 +289,11 @@ def _check_demo_args(
     return rate
 
 
+def video_seed(seed: int, video_id: str) -> int:
+    """The seed of one video of a corpus generated with ``seed``."""
+    return int(seeded_rng(seed, video_id).integers(2**31))
+
+
 def make_demo_video(
     video_id: str,
     video_path: Path,
@@ -307,7 +312,11 @@ def make_demo_video(
     The MP4 is ``width x height`` at ``fps`` (fractional rates written exactly, 29.97 as
     30000/1001) with ``round(seconds * fps)`` frames and a quiet tone as audio. Traces go to
     ``annotation_dir/{annotator}.{valence,arousal}.csv`` with columns ``time_s,value``.
+    Motion, latent trajectory and annotators are drawn from ``(seed, video_id)``: every video
+    of a corpus has its own label trace, or shuffling labels across videos would change nothing
+    and a model could learn the clock instead of the face.
     """
+    seed = video_seed(seed, video_id)
     rate = _check_demo_args(
         video_id,
         face=face,

@@ -24,6 +24,9 @@ def job(snakemake: Any) -> Iterator[Any]:
     ``training.backend`` config keys (before anything imports keras), and turn
     :class:`Affect4kError` into ``error: <rule> <wildcards>: ...`` plus exit status 1.
     """
+    # Native libraries (TensorFlow, onnxruntime) and child processes write to file descriptor 2,
+    # not to sys.stderr: point it at the job's log too, so the console shows only Snakemake.
+    os.dup2(sys.stderr.fileno(), 2)
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )

@@ -12,7 +12,7 @@ rule predict:
             **{corpus: corpus_inputs(corpus) for corpus in CORPORA},
         },
         faces_dir=lambda wildcards: faces_dir(RUNS[wildcards.run]["resolution"]),
-        sequence_length=lambda wildcards: RUNS[wildcards.run].get("sequence_length", 80),
+        settings=lambda wildcards: RUNS[wildcards.run],
         batch_size=config["evaluation"]["batch_size"],
     log:
         "logs/predict/{run}.log",

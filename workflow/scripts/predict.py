@@ -9,7 +9,9 @@ from affect4k.workflow import job  # noqa: E402
 
 with job(snakemake) as sm:  # noqa: F821
     from affect4k.evaluate import predict
+    from affect4k.training import TrainConfig
 
+    sequence_length = TrainConfig.from_settings(sm.params.settings).sequence_length
     for out_path, corpus in zip(sm.output, sm.params.eval_sets.values(), strict=True):
         predict(
             Path(sm.input.model),
@@ -17,6 +19,6 @@ with job(snakemake) as sm:  # noqa: F821
             Path(corpus["faces"] if corpus else sm.params.faces_dir),
             Path(out_path),
             split="test" if corpus is None else None,
-            sequence_length=sm.params.sequence_length,
+            sequence_length=sequence_length,
             batch_size=sm.params.batch_size,
         )
