@@ -109,6 +109,7 @@ def test_killed_run_resumes_at_the_next_epoch(database: Path, tmp_path: Path) ->
     first_loss = pd.read_csv(killed / "history.csv")["loss"].tolist()
     assert len(first_loss) == 1 and not (killed / "model.keras").exists()
 
+    (killed / "history.csv").unlink()  # as Snakemake does with a killed job's declared outputs
     _train(CONFIG, database, killed)
     history = pd.read_csv(killed / "history.csv")
     assert list(history["epoch"]) == [1, 2, 3]

@@ -264,8 +264,10 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
     if weights is not None:
         model.optimizer.build(model.trainable_variables)
         model.load_weights(weights)
-        # A kill after writing history.csv but before the state leaves one row too many.
-        history = pd.read_csv(out_dir / "history.csv").to_dict("records")[:done]
+        # The backup keeps its own history: Snakemake deletes a killed job's declared outputs
+        # (history.csv among them) before rerunning it. A kill after writing the history but
+        # before the state leaves one row too many.
+        history = pd.read_csv(backup_dir / "history.csv").to_dict("records")[:done]
         log.info("%s: resuming after epoch %d", out_dir, done)
 
     for epoch in range(done + 1, config.epochs + 1):
@@ -288,7 +290,8 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
             _save_model(model, out_dir / "checkpoints" / f"epoch_{epoch:03d}.keras")
         history.append(row)
         table = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
-        write_atomic(out_dir / "history.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
+        for path in (backup_dir / "history.csv", out_dir / "history.csv"):
+            write_atomic(path, lambda tmp, t=table: t.to_csv(tmp, index=False))
         _save_state(model, backup_dir, epoch)
     _save_model(model, final_path)
     return final_path
