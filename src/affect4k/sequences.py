@@ -17,7 +17,6 @@ no test image is ever part of a training sequence.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,9 +39,9 @@ ANNOTATION_COLUMNS = ("video", "frame", "valence", "arousal", "split")
 class Video:
     """One video of a split: memory-mapped crops and per-frame arrays of equal length.
 
-    ``labels`` are the annotation's [valence, arousal] (NaN = unlabelled; another video's
-    trace under ``shuffle_labels``). ``targets`` are what training and scoring use: ``labels``
-    where the frame is in the split and has a face, NaN elsewhere. ``static`` videos are
+    ``labels`` are the annotation's [valence, arousal] (NaN = unlabelled). ``targets`` are what
+    training and scoring use: ``labels`` where the frame is in the split and has a face, NaN
+    elsewhere. ``static`` videos are
     collections of still images (AffectNet): each frame is a sequence of its own.
     """
 
@@ -106,32 +105,10 @@ def _load_video(name: str, rows: pd.DataFrame, faces_dir: Path, split: str | Non
     return Video(name, crops, labels, faces["face"].to_numpy(bool), in_split, static)
 
 
-def _shuffle_labels(videos: list[Video], seed: int) -> list[Video]:
-    """Give every video the in-split label trace of another one (truncated / NaN-padded).
-
-    A cyclic shift of a seeded permutation is a derangement, so no video keeps its own labels:
-    the negative control of the sync test, where a model must not beat chance on test.
-    """
-    if len(videos) < 2:
-        raise Affect4kError("shuffle_labels needs at least 2 videos in the split")
-    order = np.random.default_rng(seed).permutation(len(videos))
-    shuffled = list(videos)
-    for receiver, donor in zip(order, np.roll(order, 1), strict=True):
-        trace = np.where(videos[donor].in_split[:, None], videos[donor].labels, np.nan)
-        labels = np.full_like(videos[receiver].labels, np.nan)
-        n = min(len(labels), len(trace))
-        labels[:n] = trace[:n]
-        shuffled[receiver] = dataclasses.replace(videos[receiver], labels=labels)
-    return shuffled
-
-
 def load_split(
     annotations: Path,
     faces_dir: Path,
     split: str | None,
-    *,
-    shuffle_labels: bool = False,
-    seed: int = 0,
 ) -> list[Video]:
     """The videos with at least one frame in ``split`` (None = every frame), crops memory-mapped.
 
@@ -148,7 +125,7 @@ def load_split(
     shapes = {video.crops.shape[1:] for video in videos}
     if len(shapes) > 1:
         raise Affect4kError(f"{faces_dir}: crops of different sizes {sorted(shapes)}")
-    return _shuffle_labels(videos, seed) if shuffle_labels else videos
+    return videos
 
 
 @dataclass(frozen=True)
@@ -242,6 +219,27 @@ def _frame_targets(videos: Sequence[Video], windows: Windows, frames: np.ndarray
     return y
 
 
+def _foreign_targets(
+    videos: Sequence[Video], windows: Windows, y: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """``y`` with each sequence's labels replaced by a random stretch of another video's trace.
+
+    The negative control of the sync test. Whole traces swapped once between videos are not
+    enough: short smooth traces of different videos correlate by chance (|r| ~ 0.5 over a
+    10 s clip), and a fixed pairing lets a model learn that chance correlation. Drawing donor
+    video and start afresh for every sequence of every epoch averages it out, while the labels
+    keep their own smoothness and range. Frames masked in ``y`` (no face) stay masked.
+    """
+    steps = y.shape[1]
+    foreign = np.full_like(y, np.nan)
+    for row, receiver in enumerate(windows.video):
+        donor = videos[rng.choice(np.setdiff1d(np.arange(len(videos)), [receiver]))]
+        start = int(rng.integers(max(1, len(donor.targets) - steps + 1)))
+        stretch = donor.targets[start : start + steps]
+        foreign[row, : len(stretch)] = stretch
+    return np.where(np.isnan(y), np.float32(np.nan), foreign)
+
+
 def _distinct_video_batches(
     windows: Windows, batch_size: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
@@ -294,6 +292,7 @@ class SequenceDataset(keras.utils.PyDataset):
         batch_size: int,
         seed: int = 0,
         steps_per_epoch: int | None = None,
+        shuffle_labels: bool = False,
         workers: int = 1,
     ):
         super().__init__(workers=workers, use_multiprocessing=False)
@@ -307,6 +306,9 @@ class SequenceDataset(keras.utils.PyDataset):
         self.sequence_length = sequence_length
         self.batch_size = batch_size
         self.seed = seed
+        if shuffle_labels and len(self.videos) < 2:
+            raise Affect4kError("shuffle_labels needs at least 2 videos in the split")
+        self.shuffle_labels = shuffle_labels
         _, first_batches = self._plan(0, None)
         if not first_batches:
             raise Affect4kError("no training sequence has a labelled face")
@@ -342,7 +344,11 @@ class SequenceDataset(keras.utils.PyDataset):
         all_windows, batches = self._epoch_plan
         windows = all_windows.take(batches[index])
         x, frames = _gather(self.videos, windows, self.sequence_length)
-        return x, _frame_targets(self.videos, windows, frames)
+        y = _frame_targets(self.videos, windows, frames)
+        if self.shuffle_labels:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            y = _foreign_targets(self.videos, windows, y, rng)
+        return x, y
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,7 @@ def training_dataset(config: TrainConfig, videos: list[Video], *, gpu: bool) -> 
         batch_size=config.batch_size,
         seed=config.seed,
         steps_per_epoch=config.steps_per_epoch,
+        shuffle_labels=config.shuffle_labels,
         # Worker threads gather the next batches while the GPU trains; on a CPU they would
         # only compete with the model for the cores.
         workers=2 if gpu else 1,
@@ -230,8 +231,8 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
     frames of each split, NaN on epochs skipped by ``eval_every``),
     ``checkpoints/epoch_{e:03d}.keras`` every ``checkpoint_every`` epochs, ``best.keras`` (best
     test mean CCC so far, the seed's choice) and ``model.keras`` after the last epoch.
-    ``shuffle_labels`` trains on labels moved across videos (the negative control); its
-    ``train_*`` scores use those shuffled labels, its ``test_*`` scores the true ones.
+    ``shuffle_labels`` trains every sequence on a random stretch of another video's labels
+    (the negative control); all scores use the true labels.
     """
     out_dir = Path(out_dir)
     backup_dir = out_dir / "backup"
@@ -249,13 +250,7 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
     keras.utils.set_random_seed(config.seed)
     gpu = configure_precision()
     videos = {
-        "train": load_split(
-            annotations,
-            faces_dir,
-            "train",
-            shuffle_labels=config.shuffle_labels,
-            seed=config.seed,
-        ),
+        "train": load_split(annotations, faces_dir, "train"),
         "test": load_split(annotations, faces_dir, "test"),
     }
     dataset = training_dataset(config, videos["train"], gpu=gpu)
