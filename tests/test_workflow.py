@@ -147,7 +147,7 @@ def test_frames_folder_is_an_explicit_target(workspace):
     work = workspace["dir"]
     assert not (work / "results/frames").exists()
     run_snakemake(work, "results/frames/clip_a")
-    images = sorted((work / "results/frames/clip_a").iterdir())
+    images = sorted((work / "results/frames/clip_a").glob("*.jpg"))
     assert images[0].name == "000000.jpg"
     assert len(images) == count_frames(work / "results/clips/clip_a.avi")
     shutil.rmtree(work / "results/frames")
