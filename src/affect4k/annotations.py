@@ -17,10 +17,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import os
 import re
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ import pandas as pd
 
 from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
+from affect4k.files import read_table, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -156,34 +155,6 @@ def resample_trace(
     return resampled
 
 
-def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
-    """Write via a temp file in the same directory and ``os.replace`` it: all or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _read_table(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise Affect4kError(f"{what}: {path} does not exist")
-    try:
-        table = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise Affect4kError(f"{what}: cannot read {path} as parquet ({exc})") from None
-    missing = [name for name in columns if name not in table.columns]
-    if missing:
-        raise Affect4kError(f"{what}: {path} lacks column(s) {', '.join(missing)}")
-    return table
-
-
 def _check_annotators(annotators: Sequence[str]) -> None:
     if not annotators:
         raise Affect4kError("annotators: the list is empty")
@@ -234,7 +205,7 @@ def annotate_video(
         raise Affect4kError(
             f"min_annotators must be between 1 and {len(annotators)}, got {min_annotators}"
         )
-    faces = _read_table(faces_parquet, ("frame", "time_s", "face"), f"video {video_id}")
+    faces = read_table(faces_parquet, ("frame", "time_s", "face"), f"video {video_id}")
     n_frames = len(faces)
     if not np.array_equal(faces["frame"].to_numpy(), np.arange(n_frames)):
         raise Affect4kError(f"video {video_id}: {faces_parquet} rows are not frames 0..n-1")
@@ -266,7 +237,7 @@ def annotate_video(
             )
     for (dim, name), trace in traces.items():
         table[f"{dim}_{name}"] = trace
-    _write_atomic(out_path, lambda tmp: table.to_parquet(tmp, index=False))
+    write_atomic(out_path, lambda tmp: table.to_parquet(tmp, index=False))
 
 
 def _test_keys(keys: Sequence[str], test_fraction: float, seed: int) -> set[str]:
@@ -355,7 +326,7 @@ def build_database(
     _check_annotators(annotators)
     required = ("video", "frame", "time_s", "face", *DIMENSIONS)
     required += tuple(f"{dim}_{name}" for dim in DIMENSIONS for name in annotators)
-    tables = [_read_table(path, required, "database input") for path in video_parquets]
+    tables = [read_table(path, required, "database input") for path in video_parquets]
     if not tables:
         raise Affect4kError("build_database: no per-video tables given")
     seen: dict[str, Path] = {}
@@ -370,5 +341,5 @@ def build_database(
     agreement = agreement_table(database, annotators)
     for dim, pairs in agreement.groupby("dimension"):
         log.info("mean pairwise %s agreement: r = %.3f", dim, pairs["pearson_r"].mean())
-    _write_atomic(out_parquet, lambda tmp: database.to_parquet(tmp, index=False))
-    _write_atomic(out_agreement, lambda tmp: agreement.to_csv(tmp, index=False))
+    write_atomic(out_parquet, lambda tmp: database.to_parquet(tmp, index=False))
+    write_atomic(out_agreement, lambda tmp: agreement.to_csv(tmp, index=False))

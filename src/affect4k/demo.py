@@ -30,6 +30,7 @@ import ffmpeg
 import numpy as np
 
 from affect4k.errors import Affect4kError
+from affect4k.files import atomic_path, write_atomic
 from affect4k.media import ffmpeg_exe
 from affect4k.synthetic_faces import (
     DEMO_FACES,
@@ -235,22 +236,6 @@ def annotator_trace(
     return times, np.clip(values, -1, 1)
 
 
-def _temp_name(path: Path) -> Path:
-    """A name beside ``path`` that no other process writes to and no rule ever trusts."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``."""
-    temp = _temp_name(path)
-    try:
-        temp.write_bytes(data)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def _trace_csv(times: np.ndarray, values: np.ndarray) -> bytes:
     lines = ["time_s,value"] + [f"{t:.3f},{v:.4f}" for t, v in zip(times, values, strict=True)]
     return ("\n".join(lines) + "\n").encode()
@@ -341,8 +326,10 @@ def make_demo_video(
     for annotator in annotators:
         for dimension in ("valence", "arousal"):
             times, values = annotator_trace(seed, seconds, annotator, dimension)
-            _write_atomic(
-                annotation_dir / f"{annotator}.{dimension}.csv", _trace_csv(times, values)
+            csv = _trace_csv(times, values)
+            write_atomic(
+                annotation_dir / f"{annotator}.{dimension}.csv",
+                lambda tmp, data=csv: tmp.write_bytes(data),
             )
 
 
@@ -357,16 +344,24 @@ def _encode(
     height: int,
 ) -> None:
     """Pipe raw RGB ``frames`` through x264 (ultrafast: a generated source, not a product)."""
-    temp = _temp_name(video_path)
+    with atomic_path(video_path) as temp:
+        argv = _encoder_argv(temp, rate=rate, seconds=seconds, width=width, height=height)
+        _pipe_frames(argv, frames, f"{video_id}: ffmpeg failed writing {video_path}")
+
+
+def _encoder_argv(
+    out: Path, *, rate: Fraction, seconds: float, width: int, height: int
+) -> list[str]:
+    """ffmpeg reading I420 frames on stdin, adding a quiet tone, writing a bit-exact MP4."""
     video = ffmpeg.input(
         "pipe:", format="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", framerate=str(rate)
     )
     tone = ffmpeg.input(f"sine=frequency=440:sample_rate=48000:duration={seconds}", f="lavfi")
-    argv = (
+    return (
         ffmpeg.output(
             video,
             tone.filter("volume", 0.05),
-            str(temp),
+            str(out),
             format="mp4",
             vcodec="libx264",
             preset="ultrafast",
@@ -382,12 +377,6 @@ def _encode(
         .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
         .compile(cmd=ffmpeg_exe(), overwrite_output=True)
     )
-    try:
-        _pipe_frames(argv, frames, f"{video_id}: ffmpeg failed writing {video_path}")
-        os.replace(temp, video_path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def _pipe_frames(argv: list[str], frames: Iterator[np.ndarray], what: str) -> None:
@@ -450,10 +439,8 @@ def _build_directory(root: Path, fill: Callable[[Path], None]) -> None:
     if root.exists() and any(root.iterdir()):
         raise Affect4kError(f"{root}: already exists and is not empty; remove it to regenerate")
     root.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_name(root)
-    shutil.rmtree(temp, ignore_errors=True)  # left by a killed run of this same process id
+    temp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".tmp-", suffix=f"-{root.name}"))
     try:
-        temp.mkdir()
         fill(temp)
         os.replace(temp, root)
     except BaseException:

@@ -17,7 +17,7 @@ import pandas as pd
 
 import affect4k.models  # noqa: F401  (registers the custom layers load_model needs)
 from affect4k.errors import Affect4kError
-from affect4k.external import write_atomic
+from affect4k.files import write_atomic
 from affect4k.metrics import va_metrics
 from affect4k.sequences import Video, iter_eval_windows, load_split
 

@@ -24,10 +24,8 @@ import itertools
 import logging
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -37,6 +35,7 @@ import pandas as pd
 from affect4k.affwild import read_affwild2_va
 from affect4k.annotations import assign_split
 from affect4k.errors import Affect4kError
+from affect4k.files import atomic_path, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -51,32 +50,6 @@ AFFECTNET_COLUMNS = ("subDirectory_filePath", "expression", "valence", "arousal"
 _DECODE_CHUNK = 512
 # Video ids become file names under faces/, so they must not contain path separators.
 _VIDEO_RE = re.compile(r"[A-Za-z0-9_.-]+")
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path in ``path``'s directory, ``os.replace`` it onto ``path`` on success.
-
-    The temp name ends with ``path``'s own name so writers that dispatch on the extension
-    (``np.save``, ``model.save``, ``save_weights``) behave as for the real file; on any error
-    the temp file is removed, so a killed or failed job never leaves a file a rerun would trust.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp)`` and move ``tmp`` onto ``path``: the file is complete or absent."""
-    with atomic_path(path) as tmp:
-        write(tmp)
 
 
 def _decode(path: Path | None, crop_size: int, where: str) -> np.ndarray | None:

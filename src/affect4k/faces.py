@@ -9,7 +9,6 @@ the detector, the pipe and ffmpeg keep the CPU cores busy together.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from affect4k import CLIP_FPS
 from affect4k.align import align_face
 from affect4k.detectors import Detector
 from affect4k.errors import Affect4kError
+from affect4k.files import atomic_path
 from affect4k.media import count_frames, iter_frames, prefetch
 from affect4k.tracking import SubjectTracker
 
@@ -69,31 +69,23 @@ def extract_faces(
         raise Affect4kError(f"crop_size must be a multiple of 112 (ArcFace), got {crop_size}")
     if detect_width < 32:
         raise Affect4kError(f"detect_width must be at least 32 pixels, got {detect_width}")
-    parquet_temp, npy_temp = _temp_path(parquet_path), _temp_path(npy_path)
     try:
-        total = count_frames(clip)
-        if total == 0:
-            raise Affect4kError(f"{clip} has no video frames")
-        geometry = np.full((total, len(GEOMETRY_COLUMNS)), np.nan)
-        npy_path.parent.mkdir(parents=True, exist_ok=True)
-        parquet_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(npy_temp, "wb") as crops, _progress_bar(video_id, total, progress) as bar:
-            frames = _frames_and_detection_copies(clip, source_size, detect_width)
-            decoded = _write_crops(crops, geometry, frames, detector, crop_size, bar)
-        if decoded != total:
-            raise Affect4kError(f"decoded {decoded} frames of {clip}, but it counts {total}")
-        face = ~np.isnan(geometry[:, 0])
-        if not face.any():
-            raise Affect4kError(f"no face found in any of {total} frames of {clip}")
-        pq.write_table(_table(geometry, face), parquet_temp)
-        os.replace(npy_temp, npy_path)
-        os.replace(parquet_temp, parquet_path)
+        with atomic_path(parquet_path) as parquet_temp, atomic_path(npy_path) as npy_temp:
+            total = count_frames(clip)
+            if total == 0:
+                raise Affect4kError(f"{clip} has no video frames")
+            geometry = np.full((total, len(GEOMETRY_COLUMNS)), np.nan)
+            with open(npy_temp, "wb") as crops, _progress_bar(video_id, total, progress) as bar:
+                frames = _frames_and_detection_copies(clip, source_size, detect_width)
+                decoded = _write_crops(crops, geometry, frames, detector, crop_size, bar)
+            if decoded != total:
+                raise Affect4kError(f"decoded {decoded} frames of {clip}, but it counts {total}")
+            face = ~np.isnan(geometry[:, 0])
+            if not face.any():
+                raise Affect4kError(f"no face found in any of {total} frames of {clip}")
+            pq.write_table(_table(geometry, face), parquet_temp)
     except Affect4kError as error:
-        _remove(parquet_temp, npy_temp)
         raise Affect4kError(f"video {video_id}: {error}") from error
-    except BaseException:
-        _remove(parquet_temp, npy_temp)
-        raise
     return FaceSummary(video_id=video_id, frames=total, face_frames=int(face.sum()))
 
 
@@ -166,13 +158,3 @@ def _table(geometry: np.ndarray, face: np.ndarray) -> pa.Table:
     columns = {"frame": frame, "time_s": frame / CLIP_FPS, "face": face}
     columns.update({name: geometry[:, i] for i, name in enumerate(GEOMETRY_COLUMNS)})
     return pa.table(columns)
-
-
-def _temp_path(path: Path) -> Path:
-    """A name in ``path``'s directory, so the final ``os.replace`` is atomic."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _remove(*paths: Path) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)

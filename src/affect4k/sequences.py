@@ -30,6 +30,7 @@ import pandas as pd
 
 from affect4k.errors import Affect4kError
 from affect4k.external import STATIC_COLUMN
+from affect4k.files import read_table
 
 #: Columns the loader needs from annotations.parquet.
 ANNOTATION_COLUMNS = ("video", "frame", "valence", "arousal", "split")
@@ -59,16 +60,7 @@ class Video:
 
 
 def _read_annotations(path: Path, split: str | None) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise Affect4kError(f"annotations file {path} does not exist")
-    try:
-        table = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise Affect4kError(f"cannot read {path} as parquet ({exc})") from None
-    missing = [name for name in ANNOTATION_COLUMNS if name not in table.columns]
-    if missing:
-        raise Affect4kError(f"{path} lacks column(s) {', '.join(missing)}")
+    table = read_table(path, ANNOTATION_COLUMNS, "annotations")
     if split is not None and not (table["split"] == split).any():
         found = ", ".join(sorted(map(str, table["split"].unique())))
         raise Affect4kError(f"{path} has no frame in split {split!r} (splits: {found})")

@@ -29,7 +29,7 @@ import pandas as pd
 
 from affect4k.errors import Affect4kError
 from affect4k.evaluate import predict_frames, score
-from affect4k.external import atomic_path, write_atomic
+from affect4k.files import atomic_path, write_atomic
 from affect4k.metrics import ccc_loss
 from affect4k.models import build_model
 from affect4k.sequences import SequenceDataset, Video, load_split
