@@ -19,7 +19,8 @@ def run_snakemake(
     """Run this repo's Snakefile with ``workdir`` as working directory; output as text."""
     argv = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
     argv += ["--directory", str(workdir), "--cores", "2"]
-    argv += ["--configfile", str(config or workdir / "config.yaml"), *args]
+    # --configfile takes several values: it goes last so it cannot swallow a target.
+    argv += [*args, "--configfile", str(config or workdir / "config.yaml")]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -30,6 +31,22 @@ def write_config(workdir: Path, config: dict) -> Path:
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def demo_config(videos: dict[str, tuple[float, str]], *, seconds: float, **keys: object) -> dict:
+    """A config generating ``videos`` ({id: (fps, face)}) as small 640x360 demo sources."""
+    return {
+        "videos": "videos.tsv",
+        "annotations": "resources/demo/annotations",
+        "clips": {"preset": "ultrafast"},
+        "demo": {
+            "width": 640,
+            "height": 360,
+            "seconds": seconds,
+            "videos": {video: {"fps": fps, "face": face} for video, (fps, face) in videos.items()},
+        },
+        **keys,
+    }
 
 
 def planned_jobs(output: str) -> dict[str, int]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, planned_jobs, run_snakemake, write_config
+from conftest import REPO, demo_config, planned_jobs, run_snakemake, write_config
 from slurm import cluster as slurm  # tests/slurm/cluster.py
 
 from affect4k.media import iter_frames
@@ -36,18 +36,11 @@ DEMO = {"clip_a": (25, "astronaut"), "clip_b": (30, "tom_hanks")}
 BROKEN_URL = "http://127.0.0.1:9/late.mp4"
 FIXED_SOURCE = "incoming/late.mp4"
 ANNOTATORS = ["a1", "a2", "a3", "a4"]
-CONFIG = {
-    "videos": "videos.tsv",
-    "annotations": "resources/demo/annotations",
-    "annotators": ANNOTATORS,
-    "clips": {"preset": "ultrafast"},
-    "demo": {
-        "width": 640,
-        "height": 360,
-        "seconds": 2,
-        "videos": {video: {"fps": fps, "face": face} for video, (fps, face) in DEMO.items()},
-    },
-    "training": {
+CONFIG = demo_config(
+    DEMO,
+    seconds=2,
+    annotators=ANNOTATORS,
+    training={
         "runs": {
             "tiny": {
                 "model": "vgg16_gru",
@@ -60,7 +53,7 @@ CONFIG = {
             }
         }
     },
-}
+)
 GPU_RULES = {"train", "pretrain", "predict"}
 # After the fix only the late video's chain and everything that merges all videos rerun.
 RERUN = {"download", "clip", "faces", "annotate", "database", "train", "predict", "tables"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import run_snakemake, write_config
+from conftest import demo_config, run_snakemake, write_config
 
 from affect4k.demo import DEMO_FACES
 
@@ -22,23 +22,15 @@ RUN = {"model": "alexnet_gru"}
 def table(tmp_path_factory) -> pd.DataFrame:
     work = tmp_path_factory.mktemp("sync")
     # Every identity the demo has: the test split holds people the model never saw.
-    videos = {f"sync{i}": {"fps": 30, "face": face} for i, face in enumerate(DEMO_FACES)}
+    videos = {f"sync{i}": (30, face) for i, face in enumerate(DEMO_FACES)}
     rows = ["video_id\turl\tstart\tend"]
     rows += [f"{video}\tresources/demo/sources/{video}.mp4\t\t" for video in videos]
     (work / "videos.tsv").write_text("\n".join(rows) + "\n")
-    write_config(
-        work,
-        {
-            "videos": "videos.tsv",
-            "annotations": "resources/demo/annotations",
-            "clips": {"preset": "ultrafast"},
-            "demo": {"width": 640, "height": 360, "seconds": 8, "videos": videos},
-            "training": {
-                "defaults": SYNC_TRAINING,
-                "runs": {"learned": RUN, "shuffled": {**RUN, "shuffle_labels": True}},
-            },
-        },
-    )
+    training = {
+        "defaults": SYNC_TRAINING,
+        "runs": {"learned": RUN, "shuffled": {**RUN, "shuffle_labels": True}},
+    }
+    write_config(work, demo_config(videos, seconds=8, training=training))
     run_snakemake(work, "results/tables.csv")
     return pd.read_csv(work / "results/tables.csv").set_index("run")
 

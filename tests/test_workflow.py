@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, planned_jobs, run_snakemake, write_config
+from conftest import REPO, demo_config, planned_jobs, run_snakemake, write_config
 
 from affect4k import CLIP_FPS
 from affect4k.media import count_frames, probe_video
@@ -42,21 +42,7 @@ def workspace(tmp_path_factory):
     for annotator in ANNOTATORS:
         for dimension in ("valence", "arousal"):
             (broken_traces / f"{annotator}.{dimension}.csv").write_text("time_s,value\n0,0\n9,0\n")
-    write_config(
-        work,
-        {
-            "videos": "videos.tsv",
-            "annotations": "resources/demo/annotations",
-            "annotators": ANNOTATORS,
-            "clips": {"preset": "ultrafast"},
-            "demo": {
-                "width": 640,
-                "height": 360,
-                "seconds": 4,
-                "videos": {v: {"fps": fps, "face": face} for v, (fps, face) in DEMO.items()},
-            },
-        },
-    )
+    write_config(work, demo_config(DEMO, seconds=4, annotators=ANNOTATORS))
     failed = run_snakemake(work, "--keep-going", "results/annotations.parquet", check=False)
     (work / "videos.tsv").write_text(_videos_tsv(include_broken=False))
     plan = run_snakemake(work, "--dry-run", "results/annotations.parquet")
