@@ -162,7 +162,9 @@ def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, init: _Seeded
         kernel_initializer=init.glorot(),
         name=f"{name}_conv",
     )(x)
-    return layers.BatchNormalization(epsilon=1.001e-5, name=f"{name}_bn")(x)
+    # momentum 0.9 (PyTorch's 0.1): with Keras' 0.99 the moving statistics lag a few hundred
+    # steps behind, and a short run (the demo's) then predicts a constant at inference.
+    return layers.BatchNormalization(momentum=0.9, epsilon=1.001e-5, name=f"{name}_bn")(x)
 
 
 def _bottleneck(x, filters: int, stride: int, project: bool, name: str, init: _SeededInit):
