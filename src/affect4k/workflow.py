@@ -30,12 +30,10 @@ def job(snakemake: Any) -> Iterator[Any]:
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
-    if snakemake.config.get("ffmpeg"):
+    # The config was validated against the schema, which fills in every default.
+    if snakemake.config["ffmpeg"]:
         os.environ[FFMPEG_ENV] = snakemake.config["ffmpeg"]
-    if "KERAS_BACKEND" not in os.environ:
-        os.environ["KERAS_BACKEND"] = snakemake.config.get("training", {}).get(
-            "backend", "tensorflow"
-        )
+    os.environ.setdefault("KERAS_BACKEND", snakemake.config["training"]["backend"])
     name = " ".join([snakemake.rule, *(f"{k}={v}" for k, v in snakemake.wildcards.items())])
     logging.info("%s: started", name)
     try:
