@@ -1,0 +1,7 @@
+"""``python -m affect4k``: the same as the ``affect4k`` command."""
+
+import sys
+
+from affect4k.cli import main
+
+sys.exit(main())

@@ -1,0 +1,36 @@
+"""The ``affect4k`` command (also ``python -m affect4k``): the tools around the workflow.
+
+Each subcommand lives in its own module with ``add_arguments(parser)`` and ``run(args) -> int``;
+heavy imports (keras, the detectors) happen inside ``run`` so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from affect4k.errors import Affect4kError
+
+#: Subcommand -> (module, one-line help).
+COMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, run the subcommand; a refused input prints one line and exits 1."""
+    parser = argparse.ArgumentParser(
+        prog="affect4k", description="Tools around the affect4k workflow."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    modules = {}
+    for name, (module_name, summary) in COMMANDS.items():
+        modules[name] = importlib.import_module(module_name)
+        modules[name].add_arguments(commands.add_parser(name, help=summary, description=summary))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return modules[args.command].run(args)
+    except Affect4kError as error:
+        print(f"affect4k {args.command}: error: {error}", file=sys.stderr)
+        return 1
