@@ -5,7 +5,12 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# Without --configfile the demo runs (config/config.yaml); a user's --configfile stands alone,
+# on the schema's defaults (the study's settings), and inherits nothing from the demo.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
+
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,14 @@ SHARED = REPO.parent / "shared"
 
 
 def run_snakemake(
-    workdir: Path, *args: str, check: bool = True, config: Path | None = None
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    config: Path | None = None,
+    snakefile: Path = REPO / "Snakefile",
 ) -> subprocess.CompletedProcess[str]:
-    """Run this repo's Snakefile with ``workdir`` as working directory; output as text."""
-    argv = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    """Run ``snakefile`` (this repo's) with ``workdir`` as working directory; output as text."""
+    argv = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile)]
     argv += ["--directory", str(workdir), "--cores", "2"]
     # --configfile takes several values: it goes last so it cannot swallow a target.
     argv += [*args, "--configfile", str(config or workdir / "config.yaml")]
@@ -25,6 +30,20 @@ def run_snakemake(
     if check and result.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A scratch copy of the workflow (Snakefile, rules, scripts, package, configs, profiles),
+    for tests that edit its code or run it as a user's clone; returns its Snakefile."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "workflow", "src", "config", "profiles", "envs"):
+        source = REPO / name
+        if source.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+            shutil.copytree(source, dest / name, ignore=ignore)
+        else:
+            shutil.copy2(source, dest / name)
+    return dest / "Snakefile"
 
 
 def write_config(workdir: Path, config: dict) -> Path:

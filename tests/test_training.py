@@ -88,10 +88,19 @@ def test_run_writes_history_checkpoints_and_models(database: Path, tmp_path: Pat
     assert final.stat().st_mtime_ns == mtime, "a finished run is not retrained"
 
 
-def test_changed_settings_are_refused(database: Path, tmp_path: Path) -> None:
-    _train(dataclasses.replace(CONFIG, epochs=1), database, tmp_path)
-    with pytest.raises(Affect4kError, match="learning_rate 0.001 -> 0.01"):
-        _train(dataclasses.replace(CONFIG, learning_rate=1e-2), database, tmp_path)
+def test_changed_settings_retrain_from_scratch(database: Path, tmp_path: Path) -> None:
+    _train(dataclasses.replace(CONFIG, epochs=2), database, tmp_path)
+    changed = dataclasses.replace(CONFIG, epochs=1, learning_rate=1e-2)
+    _train(changed, database, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["learning_rate"] == 1e-2
+    assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [1]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_001.keras"]
+    # Nothing of the old run survives: the same settings in a fresh directory give the same model.
+    _train(changed, database, tmp_path / "fresh")
+    for got, want in zip(
+        _weights(tmp_path / "model.keras"), _weights(tmp_path / "fresh/model.keras"), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
 def test_killed_run_resumes_at_the_next_epoch(database: Path, tmp_path: Path) -> None:

@@ -15,6 +15,9 @@ from affect4k.errors import Affect4kError
 
 #: Resolution of runs trained on the crops of the clips as downloaded.
 NATIVE = "native"
+#: The study's settings that differ by model (section 6.3: ResNet-50 trained for 60 epochs);
+#: ``training.defaults`` and the run entry override them.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"resnet50_gru": {"epochs": 60}}
 
 
 def expand_runs(
@@ -25,23 +28,25 @@ def expand_runs(
 ) -> dict[str, dict[str, Any]]:
     """Flatten run entries into ``{run name: settings}``.
 
-    Each settings dict is ``defaults`` overlaid with the entry, plus ``resolution`` (NATIVE, or
-    ``ablation_resolution`` for the copies named ``<run>-<resolution>`` of ``ablation_runs``).
-    Grid runs are named ``<name>-<option><value>-...`` in the entry's option order.
+    Each settings dict is the model's :data:`MODEL_DEFAULTS` overlaid with ``defaults`` and
+    then the entry, plus ``resolution`` (NATIVE, or ``ablation_resolution`` for the copies
+    named ``<run>-<resolution>`` of the runs of each entry in ``ablation_runs``). Grid runs are
+    named ``<name>-<option><value>-...`` in the entry's option order.
     """
     expanded: dict[str, dict[str, Any]] = {}
+    of_entry: dict[str, list[str]] = {}
     for name, entry in runs.items():
-        settings = {**(defaults or {}), **entry}
+        settings = {**MODEL_DEFAULTS.get(entry["model"], {}), **(defaults or {}), **entry}
         grid = {key: value for key, value in settings.items() if isinstance(value, list)}
         for combination in itertools.product(*grid.values()):
             chosen = dict(zip(grid, combination, strict=True))
-            suffix = "".join(f"-{key}{value}" for key, value in chosen.items())
-            expanded[name + suffix] = {**settings, **chosen, "resolution": NATIVE}
+            run = name + "".join(f"-{key}{value}" for key, value in chosen.items())
+            expanded[run] = {**settings, **chosen, "resolution": NATIVE}
+            of_entry.setdefault(name, []).append(run)
     for name in ablation_runs or []:
-        matches = [run for run in expanded if run == name or run.startswith(f"{name}-")]
-        if not matches:
+        if name not in of_entry:
             raise Affect4kError(f"training.ablation.runs names {name!r}, which is no training run")
-        for run in matches:
+        for run in of_entry[name]:
             copy = {**expanded[run], "resolution": ablation_resolution}
             expanded[f"{run}-{ablation_resolution}"] = copy
     return expanded

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import logging
 import math
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,20 +156,28 @@ def training_dataset(config: TrainConfig, videos: list[Video], *, gpu: bool) -> 
     )
 
 
-def _check_same_run(config: TrainConfig, path: Path) -> None:
-    """Refuse to resume a directory written by a different experiment."""
-    saved = json.loads(path.read_text())
-    current = dataclasses.asdict(config)
+def _discard_other_run(config: TrainConfig, out_dir: Path) -> None:
+    """Clear ``out_dir`` if it holds a run with other settings: a changed setting retrains
+    from scratch, and only a run with the same settings (or more epochs) is resumed."""
+    config_path = out_dir / "config.json"
+    if not config_path.is_file():
+        return
+    saved = json.loads(config_path.read_text())
     changed = [
         f"{name} {saved.get(name)!r} -> {value!r}"
-        for name, value in current.items()
+        for name, value in dataclasses.asdict(config).items()
         if name not in RESUMABLE_FIELDS and saved.get(name) != value
     ]
-    if changed:
-        raise Affect4kError(
-            f"{path.parent} holds a run with other settings ({'; '.join(changed)}); "
-            "use a new output directory or delete it"
-        )
+    done, _ = _read_state(out_dir / "backup")
+    if done > config.epochs:
+        changed.append(f"epochs {done} trained -> {config.epochs}")
+    if not changed:
+        return
+    log.info("%s: settings changed (%s): training from scratch", out_dir, "; ".join(changed))
+    for folder in ("backup", "checkpoints"):
+        shutil.rmtree(out_dir / folder, ignore_errors=True)
+    for name in ("config.json", "best.keras", "model.keras", "history.csv"):
+        (out_dir / name).unlink(missing_ok=True)
 
 
 def _read_state(backup_dir: Path) -> tuple[int, Path | None]:
@@ -238,8 +247,7 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
     backup_dir = out_dir / "backup"
     config_path = out_dir / "config.json"
     final_path = out_dir / "model.keras"
-    if config_path.is_file():
-        _check_same_run(config, config_path)
+    _discard_other_run(config, out_dir)
     done, weights = _read_state(backup_dir)
     if done >= config.epochs and final_path.is_file():
         log.info("%s: already trained for %d epochs", out_dir, done)

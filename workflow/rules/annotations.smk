@@ -6,6 +6,7 @@ rule annotate:
     output:
         "results/annotations/{video}.parquet",
     params:
+        code=package_code("annotate.py"),
         trace_dir=lambda wildcards: ANNOTATIONS / wildcards.video,
         annotators=config["annotators"],
         max_gap_s=config["annotation"]["max_gap_s"],
@@ -27,6 +28,7 @@ rule database:
         table="results/annotations.parquet",
         agreement="results/agreement.csv",
     params:
+        code=package_code("database.py"),
         annotators=config["annotators"],
         split=config["database"]["split"],
         test_fraction=config["database"]["test_fraction"],

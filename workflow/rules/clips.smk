@@ -5,6 +5,7 @@ rule clip:
     output:
         "results/clips/{video}.avi",
     params:
+        code=package_code("clip.py"),
         start=lambda wildcards: video_entry(wildcards.video).start,
         end=lambda wildcards: video_entry(wildcards.video).end,
         crf=config["clips"]["crf"],

@@ -4,19 +4,31 @@ from pathlib import Path
 
 # The workflow always runs the package code that sits next to it (scripts do the same through
 # workflow/scripts/affect4k_path.py).
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from affect4k.errors import Affect4kError
 from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
 from affect4k.download import local_source
-from affect4k.runs import NATIVE, expand_runs, frame_size
+from affect4k.provenance import code_digest
+from affect4k.runs import NATIVE, frame_size
+from affect4k.settings import check_config, resolve_training
 
+# Everything that can be checked before a job runs is checked here, naming the config key.
 try:
-    VIDEOS = {entry.video_id: entry for entry in read_videos(config["videos"])}
+    check_config(config)
+    TRAINING = resolve_training(config)
+    try:
+        VIDEOS = {entry.video_id: entry for entry in read_videos(config["videos"])}
+    except Affect4kError as error:
+        raise Affect4kError(f"videos: {error}") from None
 except Affect4kError as error:
-    raise WorkflowError(f"config key 'videos': {error}") from None
+    raise WorkflowError(f"config key {error}") from None
+for warning in TRAINING.warnings:
+    logger.warning(f"config key {warning}")
 ANNOTATIONS = Path(config["annotations"])
 DIMENSIONS = ["valence", "arousal"]
 
@@ -28,6 +40,18 @@ wildcard_constraints:
 def video_entry(video):
     """The TSV row of one video (KeyError here means a target names an unlisted video)."""
     return VIDEOS[video]
+
+
+def package_code(script):
+    """Digest of the package code a workflow script runs (affect4k.provenance): as a param of
+    its rule, editing a module the job imports makes the rule's outputs stale."""
+    return code_digest(Path(workflow.basedir) / "workflow/scripts" / script, SRC)
+
+
+def all_cores():
+    """Every core given with --cores (the GPU rules take them all, so a workstation runs one
+    at a time); 1 where none are given, as for --dag, --summary or --report."""
+    return workflow.resource_settings.cores or 1
 
 
 def download_inputs(wildcards):
@@ -48,14 +72,8 @@ def raw_traces(wildcards):
     ]
 
 
-TRAINING = config["training"]
-RUNS = expand_runs(
-    TRAINING["runs"],
-    TRAINING["defaults"],
-    TRAINING["ablation"]["runs"],
-    TRAINING["ablation"]["resolution"],
-)
-PRETRAIN = {name: {**TRAINING["defaults"], **entry} for name, entry in TRAINING["pretrain"].items()}
+RUNS = TRAINING.runs
+PRETRAIN = TRAINING.pretrain
 CORPORA = config["evaluation"]["corpora"]
 EVAL_SETS = ["test", *CORPORA]
 
@@ -81,15 +99,20 @@ def corpus_inputs(corpus):
     }
 
 
+def eval_sets(wildcards):
+    """Each evaluation set of a run by name: its annotation table, crops and scored split."""
+    test = {
+        "annotations": "results/annotations.parquet",
+        "faces": faces_dir(RUNS[wildcards.run]["resolution"]),
+        "split": "test",
+    }
+    return {"test": test, **{corpus: {**corpus_inputs(corpus), "split": None} for corpus in CORPORA}}
+
+
 def pretrained_input(settings):
-    """A "pretrain:<name>" initialisation is the model file of that pretraining run."""
+    """A weights file (a pretraining run's model or the user's own) is an input of the job."""
     source = settings.get("pretrained")
-    if source and source.startswith("pretrain:"):
-        name = source.removeprefix("pretrain:")
-        if name not in PRETRAIN:
-            raise WorkflowError(f"pretrained: {source!r} names no entry of training.pretrain")
-        return {"pretrained": f"results/pretrained/{name}/model.keras"}
-    return {}
+    return {} if source in (None, "imagenet") else {"pretrained": source}
 
 
 def train_inputs(wildcards):
@@ -99,8 +122,4 @@ def train_inputs(wildcards):
 
 def pretrain_inputs(wildcards):
     settings = PRETRAIN[wildcards.name]
-    if settings.get("corpus") not in CORPORA:
-        raise WorkflowError(
-            f"training.pretrain.{wildcards.name}.corpus must name one of evaluation.corpora"
-        )
     return {**corpus_inputs(settings["corpus"]), **pretrained_input(settings)}

@@ -1,3 +1,5 @@
+# Only a config with a `demo:` section (config/config.yaml) has these rules, and they write
+# only under resources/demo/: a user's video or trace is never generated, whatever its id.
 DEMO = config.get("demo")
 
 
@@ -8,13 +10,14 @@ if DEMO:
         output:
             video="resources/demo/sources/{video}.mp4",
             traces=expand(
-                ANNOTATIONS / "{{video}}" / "{annotator}.{dimension}.csv",
+                "resources/demo/annotations/{{video}}/{annotator}.{dimension}.csv",
                 annotator=config["annotators"],
                 dimension=DIMENSIONS,
             ),
         wildcard_constraints:
             video="|".join(DEMO["videos"]),
         params:
+            code=package_code("demo_video.py"),
             spec=lambda wildcards: DEMO["videos"][wildcards.video],
             width=DEMO["width"],
             height=DEMO["height"],
@@ -40,6 +43,7 @@ if DEMO:
         wildcard_constraints:
             corpus="|".join(DEMO["corpora"]),
         params:
+            code=package_code("demo_corpus.py"),
             spec=lambda wildcards: DEMO["corpora"][wildcards.corpus],
             seed=DEMO["seed"],
         log:

@@ -5,6 +5,7 @@ rule download:
     output:
         "resources/downloads/{video}.mkv",
     params:
+        code=package_code("download.py"),
         url=lambda wildcards: video_entry(wildcards.video).url,
         max_height=config["download"]["max_height"],
     log:

@@ -5,20 +5,20 @@ rule predict:
         model="results/models/{run}/model.keras",
         corpora=[f"results/external/{corpus}/annotations.parquet" for corpus in CORPORA],
     output:
-        [f"results/predictions/{{run}}/{eval_set}.parquet" for eval_set in EVAL_SETS],
-    params:
-        eval_sets={
-            "test": None,
-            **{corpus: corpus_inputs(corpus) for corpus in CORPORA},
+        **{
+            eval_set: f"results/predictions/{{run}}/{eval_set}.parquet"
+            for eval_set in EVAL_SETS
         },
-        faces_dir=lambda wildcards: faces_dir(RUNS[wildcards.run]["resolution"]),
+    params:
+        code=package_code("predict.py"),
+        eval_sets=eval_sets,
         settings=lambda wildcards: RUNS[wildcards.run],
         batch_size=config["evaluation"]["batch_size"],
     log:
         "logs/predict/{run}.log",
     benchmark:
         "benchmarks/predict/{run}.tsv"
-    threads: workflow.cores
+    threads: all_cores()
     resources:
         gpu=1,
         mem_mb=16000,
@@ -36,6 +36,7 @@ rule tables:
     output:
         "results/tables.csv",
     params:
+        code=package_code("tables.py"),
         entries=[
             {
                 "run": run,

@@ -12,6 +12,7 @@ rule faces:
     wildcard_constraints:
         lowres="(_[0-9]+x[0-9]+)?",
     params:
+        code=package_code("faces.py"),
         detector=config["faces"]["detector"],
         model=config["faces"]["model"],
         min_score=config["faces"]["min_score"],

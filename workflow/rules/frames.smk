@@ -5,6 +5,7 @@ rule frames:
     output:
         directory("results/frames/{video}"),
     params:
+        code=package_code("frames.py"),
         quality=config["frames"]["jpeg_quality"],
     log:
         "logs/frames/{video}.log",

@@ -6,6 +6,7 @@ rule import_corpus:
         table="results/external/{corpus}/annotations.parquet",
         faces=directory("results/external/{corpus}/faces"),
     params:
+        code=package_code("import_corpus.py"),
         format=lambda wildcards: CORPORA[wildcards.corpus]["format"],
     log:
         "logs/import_corpus/{corpus}.log",
@@ -24,13 +25,14 @@ rule pretrain:
         model="results/pretrained/{name}/model.keras",
         history="results/pretrained/{name}/history.csv",
     params:
+        code=package_code("train.py"),
         settings=lambda wildcards: PRETRAIN[wildcards.name],
         faces_dir=lambda wildcards: corpus_inputs(PRETRAIN[wildcards.name]["corpus"])["faces"],
     log:
         "logs/pretrain/{name}.log",
     benchmark:
         "benchmarks/pretrain/{name}.tsv"
-    threads: workflow.cores
+    threads: all_cores()
     resources:
         gpu=1,
         mem_mb=16000,
@@ -49,13 +51,14 @@ rule train:
         model="results/models/{run}/model.keras",
         history="results/models/{run}/history.csv",
     params:
+        code=package_code("train.py"),
         settings=lambda wildcards: RUNS[wildcards.run],
         faces_dir=lambda wildcards: faces_dir(RUNS[wildcards.run]["resolution"]),
     log:
         "logs/train/{run}.log",
     benchmark:
         "benchmarks/train/{run}.tsv"
-    threads: workflow.cores
+    threads: all_cores()
     resources:
         gpu=1,
         mem_mb=16000,

@@ -12,13 +12,14 @@ with job(snakemake) as sm:  # noqa: F821
     from affect4k.training import TrainConfig
 
     sequence_length = TrainConfig.from_settings(sm.params.settings).sequence_length
-    for out_path, corpus in zip(sm.output, sm.params.eval_sets.values(), strict=True):
+    for eval_set, out_path in sm.output.items():
+        source = sm.params.eval_sets[eval_set]
         predict(
             Path(sm.input.model),
-            Path(corpus["annotations"] if corpus else sm.input.annotations),
-            Path(corpus["faces"] if corpus else sm.params.faces_dir),
+            Path(source["annotations"]),
+            Path(source["faces"]),
             Path(out_path),
-            split="test" if corpus is None else None,
+            split=source["split"],
             sequence_length=sequence_length,
             batch_size=sm.params.batch_size,
         )

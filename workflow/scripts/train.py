@@ -10,11 +10,9 @@ from affect4k.workflow import job  # noqa: E402
 with job(snakemake) as sm:  # noqa: F821
     from affect4k.training import TrainConfig, train
 
-    # A "pretrain:<name>" initialisation arrives as that run's model file.
-    settings = dict(sm.params.settings)
-    settings["pretrained"] = sm.input.get("pretrained", settings.get("pretrained"))
+    # The workflow resolved the settings (a "pretrain:<name>" is that run's model file).
     train(
-        TrainConfig.from_settings(settings),
+        TrainConfig.from_settings(sm.params.settings),
         Path(sm.input.annotations),
         Path(sm.params.faces_dir),
         Path(sm.output.model).parent,

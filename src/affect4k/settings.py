@@ -1,0 +1,142 @@
+"""The workflow's config, checked and resolved once, before any job is planned.
+
+The JSON schema checks each key on its own; this module checks what the schema cannot (keys
+that must agree with each other, a backend that must be installed) and turns the training
+section into the final settings of every job: defaults merged, grids and the ablation
+expanded, ``pretrain:<name>`` references resolved to the model file they name. A run whose
+initialisation needs a file the config does not name is left out with a warning that names the
+key to set, so a study config that lists only its videos still plans the study's other models.
+Every message names the config key, and nothing here touches a video or a model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from affect4k.errors import Affect4kError
+from affect4k.runs import expand_runs
+
+#: ``pretrained`` values that name no file of this workflow: a keras.applications download.
+DOWNLOADED_WEIGHTS = ("imagenet",)
+#: Models whose conv stack must start from ``pretrained`` weights; the value says which.
+NEEDS_PRETRAINED = {"vgg16_affwild_gru": "the Aff-Wild VGG16 weights file"}
+#: The Python module each ``training.backend`` imports.
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+@dataclass(frozen=True)
+class Training:
+    """Every training job's final settings.
+
+    ``runs`` and ``pretrain`` map a job name to the settings its script hands to
+    :class:`affect4k.training.TrainConfig`; ``pretrained`` is ``None``, ``"imagenet"`` or the
+    path of a weights file (a pretraining run's ``model.keras`` or the user's own).
+    """
+
+    runs: dict[str, dict[str, Any]]
+    pretrain: dict[str, dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+
+
+def pretrain_model(name: str) -> str:
+    """The model file a pretraining run writes (the path a ``pretrain:<name>`` run loads)."""
+    return f"results/pretrained/{name}/model.keras"
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Refuse settings that are valid one by one but cannot work together."""
+    faces = config["faces"]
+    if faces["detector"] == "insightface" and not faces["model"]:
+        raise Affect4kError(
+            "faces.model: faces.detector insightface needs a detector, a local .onnx file "
+            "(e.g. scrfd_500m_bnkps.onnx) or a model pack name such as buffalo_l"
+        )
+    annotators = config["annotators"]
+    min_annotators = config["annotation"]["min_annotators"]
+    if min_annotators is not None and min_annotators > len(annotators):
+        raise Affect4kError(
+            f"annotation.min_annotators: {min_annotators} is more than the "
+            f"{len(annotators)} annotator(s) listed in annotators"
+        )
+    width, height = (int(side) for side in config["training"]["ablation"]["resolution"].split("x"))
+    if width < 2 or height < 2:
+        raise Affect4kError(
+            f"training.ablation.resolution: {width}x{height} has no pixels to detect faces in"
+        )
+
+
+def check_backend(backend: str) -> None:
+    """A training backend must be importable before any job is planned on it."""
+    if importlib.util.find_spec(BACKEND_MODULES[backend]) is None:
+        raise Affect4kError(
+            f"training.backend: {backend} is not installed in this environment "
+            f"(pip install {BACKEND_MODULES[backend]}, or choose another backend)"
+        )
+
+
+def _resolve_pretrained(
+    key: str, settings: dict[str, Any], pretrain: Mapping[str, Any], warnings: list[str]
+) -> dict[str, Any] | None:
+    """``settings`` with ``pretrained`` resolved, or None where the run must be left out."""
+    source = settings.get("pretrained")
+    if source is None:
+        needs = NEEDS_PRETRAINED.get(settings["model"])
+        if needs:
+            warnings.append(
+                f"{key}: left out, {settings['model']} needs {needs}; set {key}.pretrained to "
+                f"its path (or to pretrain:<name> for a pretraining run of this workflow)"
+            )
+            return None
+        return settings
+    if source in DOWNLOADED_WEIGHTS:
+        return settings
+    if source.startswith("pretrain:"):
+        name = source.removeprefix("pretrain:")
+        if name not in pretrain:
+            raise Affect4kError(
+                f"{key}.pretrained: {source!r} names no entry of training.pretrain "
+                f"(entries: {', '.join(pretrain) or 'none'})"
+            )
+        return {**settings, "pretrained": pretrain_model(name)}
+    if not Path(source).is_file():
+        raise Affect4kError(f"{key}.pretrained: weights file {source} does not exist")
+    return settings
+
+
+def resolve_training(config: Mapping[str, Any]) -> Training:
+    """The final settings of every pretraining and training job of ``config``."""
+    training = config["training"]
+    corpora = config["evaluation"]["corpora"]
+    warnings: list[str] = []
+    pretrain: dict[str, dict[str, Any]] = {}
+    for name, entry in training["pretrain"].items():
+        key = f"training.pretrain.{name}"
+        if entry.get("corpus") not in corpora:
+            raise Affect4kError(
+                f"{key}.corpus: must name one of evaluation.corpora "
+                f"({', '.join(corpora) or 'none configured'}), got {entry.get('corpus')!r}"
+            )
+        settings = {**training["defaults"], **entry}
+        if any(isinstance(value, list) for value in settings.values()):
+            raise Affect4kError(f"{key}: a pretraining run cannot be a grid")
+        resolved = _resolve_pretrained(key, settings, training["pretrain"], warnings)
+        if resolved is not None:
+            pretrain[name] = resolved
+    expanded = expand_runs(
+        training["runs"],
+        training["defaults"],
+        training["ablation"]["runs"],
+        training["ablation"]["resolution"],
+    )
+    runs = {}
+    for name, settings in expanded.items():
+        resolved = _resolve_pretrained(f"training.runs.{name}", settings, pretrain, warnings)
+        if resolved is not None:
+            runs[name] = resolved
+    if runs or pretrain:
+        check_backend(training["backend"])
+    return Training(runs=runs, pretrain=pretrain, warnings=warnings)

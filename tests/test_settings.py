@@ -1,0 +1,129 @@
+"""The config checked and resolved at parse time (affect4k.settings), without Snakemake jobs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from conftest import REPO
+from snakemake.utils import validate
+
+from affect4k.errors import Affect4kError
+from affect4k.settings import check_backend, check_config, resolve_training
+from affect4k.training import TrainConfig
+
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+
+def validated(**keys: object) -> dict:
+    """A config as the workflow sees it: the schema fills in every default."""
+    config = copy.deepcopy({"videos": "videos.tsv", "annotations": "annotations", **keys})
+    validate(config, str(SCHEMA))
+    return config
+
+
+def test_a_config_naming_only_its_data_plans_the_studys_models_at_the_studys_settings():
+    training = resolve_training(validated())
+    assert sorted(training.runs) == [
+        "alexnet_gru",
+        "resnet50_gru",
+        "vgg16_cnn",
+        "vgg16_gru",
+        "vgg16_imagenet_gru",
+    ]
+    assert training.pretrain == {}
+    for name, settings in training.runs.items():
+        config = TrainConfig.from_settings(settings)
+        assert config.epochs == (60 if name == "resnet50_gru" else 50), name
+        assert (config.sequence_length, config.batch_size) == (80, 4)
+        assert (config.learning_rate, config.width, config.input_size) == (1e-5, 1.0, 96)
+        assert settings["resolution"] == "native"
+    assert training.runs["vgg16_imagenet_gru"]["pretrained"] == "imagenet"
+    # The Aff-Wild model needs a file nobody named: left out, and the warning names the key.
+    assert len(training.warnings) == 1
+    assert "training.runs.vgg16_affwild_gru.pretrained" in training.warnings[0]
+
+
+def test_runs_given_replace_the_default_list_and_an_empty_list_trains_nothing():
+    runs = resolve_training(validated(training={"runs": {"mine": {"model": "alexnet_gru"}}})).runs
+    assert list(runs) == ["mine"]
+    assert resolve_training(validated(training={"runs": {}})).runs == {}
+
+
+def test_defaults_override_the_models_own_but_a_run_entry_overrides_both():
+    training = {
+        "defaults": {"epochs": 3},
+        "runs": {"r": {"model": "resnet50_gru"}, "s": {"model": "resnet50_gru", "epochs": 7}},
+    }
+    runs = resolve_training(validated(training=training)).runs
+    assert (runs["r"]["epochs"], runs["s"]["epochs"]) == (3, 7)
+
+
+def test_pretrain_references_resolve_to_the_pretraining_runs_model_file(tmp_path):
+    weights = tmp_path / "affwild_vgg16.weights.h5"
+    weights.write_bytes(b"")
+    config = validated(
+        evaluation={"corpora": {"aw": {"format": "affwild2", "root": "aw"}}},
+        training={
+            "pretrain": {"p": {"model": "vgg16_cnn", "corpus": "aw"}},
+            "runs": {
+                "a": {"model": "vgg16_imagenet_gru", "pretrained": "pretrain:p"},
+                "b": {"model": "vgg16_affwild_gru", "pretrained": str(weights)},
+            },
+        },
+    )
+    training = resolve_training(config)
+    assert training.runs["a"]["pretrained"] == "results/pretrained/p/model.keras"
+    assert training.runs["b"]["pretrained"] == str(weights)
+    assert training.pretrain["p"]["corpus"] == "aw" and training.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"faces": {"detector": "insightface"}}, "faces.model"),
+        ({"annotators": ["a1", "a2"], "annotation": {"min_annotators": 3}}, "min_annotators"),
+        ({"training": {"ablation": {"resolution": "0x360"}}}, "training.ablation.resolution"),
+    ],
+)
+def test_settings_that_cannot_work_together_name_the_key(keys, message):
+    with pytest.raises(Affect4kError, match=message):
+        check_config(validated(**keys))
+
+
+@pytest.mark.parametrize(
+    ("training", "message"),
+    [
+        (
+            {"runs": {"x": {"model": "vgg16_imagenet_gru", "pretrained": "pretrain:nope"}}},
+            r"training\.runs\.x\.pretrained: 'pretrain:nope' names no entry",
+        ),
+        (
+            {"runs": {"x": {"model": "vgg16_affwild_gru", "pretrained": "missing.h5"}}},
+            r"training\.runs\.x\.pretrained: weights file missing\.h5 does not exist",
+        ),
+        (
+            {"pretrain": {"p": {"model": "vgg16_cnn", "corpus": "nowhere"}}},
+            r"training\.pretrain\.p\.corpus",
+        ),
+        ({"ablation": {"runs": ["nope"]}}, r"training\.ablation\.runs names 'nope'"),
+    ],
+)
+def test_bad_training_references_name_the_key(training, message):
+    with pytest.raises(Affect4kError, match=message):
+        resolve_training(validated(training=training))
+
+
+def test_ablation_copies_exactly_the_named_entry():
+    training = {
+        "runs": {"vgg16_gru": {"model": "vgg16_gru"}, "vgg16_gru-wide": {"model": "vgg16_gru"}},
+        "ablation": {"runs": ["vgg16_gru"]},
+    }
+    runs = resolve_training(validated(training=training)).runs
+    assert sorted(runs) == ["vgg16_gru", "vgg16_gru-640x360", "vgg16_gru-wide"]
+
+
+def test_a_backend_that_is_not_installed_is_refused(monkeypatch):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(Affect4kError, match="training.backend: jax is not installed"):
+        check_backend("jax")

@@ -1,0 +1,211 @@
+"""A user's own config stands alone: it plans the study, never the demo, and every change
+(settings, package code) reruns what it affects, while bad settings stop before any job.
+
+The demo is what runs without --configfile; these tests give one, as a user does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import (
+    copy_workflow,
+    demo_config,
+    planned_jobs,
+    run_snakemake,
+    write_config,
+)
+
+DIMENSIONS = ("valence", "arousal")
+ANNOTATORS = ("a1", "a2", "a3", "a4")
+
+
+def user_study(root: Path, videos: dict[str, str], **keys: object) -> Path:
+    """A user's folder: videos.tsv, a trace per annotator and dimension, a config naming them."""
+    rows = ["video_id\turl\tstart\tend", *(f"{v}\t{url}\t\t" for v, url in videos.items())]
+    (root / "videos.tsv").write_text("\n".join(rows) + "\n")
+    for video in videos:
+        (root / "annotations" / video).mkdir(parents=True)
+        for annotator in ANNOTATORS:
+            for dimension in DIMENSIONS:
+                trace = root / "annotations" / video / f"{annotator}.{dimension}.csv"
+                trace.write_text("time_s,value\n0,0.1\n10,0.2\n")
+    return write_config(root, {"videos": "videos.tsv", "annotations": "annotations", **keys})
+
+
+def test_a_config_naming_only_videos_and_annotations_plans_the_study_and_no_demo(tmp_path):
+    user_study(tmp_path, {"v1": "https://example.org/v1.mp4", "v2": "https://example.org/2"})
+    result = run_snakemake(tmp_path, "--dry-run", "results/tables.csv")
+    assert planned_jobs(result.stdout) == {
+        "download": 2,
+        "clip": 2,
+        "faces": 2,
+        "annotate": 2,
+        "database": 1,
+        # The study's six models but the Aff-Wild one, whose weights the user has not named.
+        "train": 5,
+        "predict": 5,
+        "tables": 1,
+    }
+    output = result.stdout + result.stderr
+    assert "training.runs.vgg16_affwild_gru.pretrained" in output, "the warning names the key"
+    for run in ("vgg16_gru", "resnet50_gru", "alexnet_gru", "vgg16_cnn", "vgg16_imagenet_gru"):
+        assert f"results/models/{run}/model.keras" in output
+    assert "Shell command: None" not in output
+
+
+def test_a_users_video_with_a_demo_id_is_never_generated(tmp_path):
+    """Even a config that copies the demo section cannot make the demo write the user's data."""
+    demo = demo_config({"demo_hanks": (29.97, "tom_hanks")}, seconds=2)["demo"]
+    user_study(tmp_path, {"demo_hanks": "https://example.org/mine.mp4"}, demo=demo)
+    result = run_snakemake(tmp_path, "--dry-run", "results/annotations.parquet")
+    jobs = planned_jobs(result.stdout)
+    assert "demo_video" not in jobs and jobs["download"] == 1
+    assert "resources/demo/annotations" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        ({"faces": {"detector": "insightface"}}, "faces.model"),
+        ({"annotation": {"min_annotators": 5}}, "annotation.min_annotators"),
+        ({"training": {"ablation": {"resolution": "0x360"}}}, "training.ablation.resolution"),
+        (
+            {"training": {"runs": {"x": {"model": "vgg16_gru", "pretrained": "pretrain:p"}}}},
+            "training.runs.x.pretrained",
+        ),
+        ({"training": {"backend": "torch"}}, "backend"),
+    ],
+)
+def test_settings_that_cannot_work_stop_before_any_job_and_name_the_key(tmp_path, keys, named):
+    if "torch" in str(keys) and importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed here, so the torch backend is valid")
+    user_study(tmp_path, {"v1": "https://example.org/v1.mp4"}, **keys)
+    result = run_snakemake(tmp_path, "results/tables.csv", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert named in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_a_broken_config_file_is_refused_before_any_job(tmp_path):
+    user_study(tmp_path, {"v1": "https://example.org/v1.mp4"})
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("videos: videos.tsv\nannotations: [annotations\n")
+    result = run_snakemake(tmp_path, "results/tables.csv", config=broken, check=False)
+    assert result.returncode != 0
+    assert "not valid JSON or YAML" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--dag"],
+        ["--rulegraph"],
+        ["--summary"],
+        ["--list-changes", "params"],
+        ["--list-changes", "code"],
+        ["--report", "report.html"],
+    ],
+)
+def test_inspection_commands_need_no_cores(tmp_path, args):
+    """The bare demo, as a user first meets it, from a copy of the repository."""
+    snakefile = copy_workflow(tmp_path)
+    argv = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), *args]
+    result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "number of cores" not in result.stdout + result.stderr
+
+
+# --- a real small study, run through a copy of the workflow whose code the tests edit --------
+
+TINY_RUN = {
+    "model": "alexnet_gru",
+    "epochs": 1,
+    "sequence_length": 10,
+    "width": 0.0625,
+    "gru_units": 4,
+    "fc_units": 8,
+    "input_size": 48,
+    "learning_rate": 1.0e-3,
+}
+VIDEOS = {"u1": (30, "astronaut"), "u2": (25, "t1:1"), "u3": (29.97, "tom_hanks")}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("study")
+    snakefile = copy_workflow(root / "workflow_copy")
+    work = root / "work"
+    work.mkdir()
+    rows = ["video_id\turl\tstart\tend"]
+    rows += [f"{video}\tresources/demo/sources/{video}.mp4\t\t" for video in VIDEOS]
+    (work / "videos.tsv").write_text("\n".join(rows) + "\n")
+    config = demo_config(VIDEOS, seconds=2, training={"runs": {"tiny": TINY_RUN}})
+    write_config(work, config)
+    run_snakemake(work, "results/tables.csv", snakefile=snakefile)
+    return {"work": work, "snakefile": snakefile, "config": config}
+
+
+def _dry_run(study: dict, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_snakemake(
+        study["work"], "--dry-run", *args, "results/tables.csv", snakefile=study["snakefile"]
+    )
+
+
+def test_a_changed_learning_rate_retrains_and_succeeds(study):
+    work = study["work"]
+    changed = {**TINY_RUN, "learning_rate": 3.0e-4}
+    config = {**study["config"], "training": {"runs": {"tiny": changed}}}
+    write_config(work, config)
+    try:
+        assert planned_jobs(_dry_run(study).stdout) == {"train": 1, "predict": 1, "tables": 1}
+        run_snakemake(work, "results/tables.csv", snakefile=study["snakefile"])
+        saved = json.loads((work / "results/models/tiny/config.json").read_text())
+        assert saved["learning_rate"] == 3.0e-4
+        assert "Nothing to be done" in _dry_run(study).stdout
+    finally:
+        write_config(work, study["config"])
+        run_snakemake(work, "results/tables.csv", snakefile=study["snakefile"])
+
+
+def test_editing_package_code_marks_exactly_the_stages_that_import_it_stale(study):
+    module = study["snakefile"].parent / "src/affect4k/annotations.py"
+    original = module.read_text()
+    try:
+        # A docstring or comment is not code: nothing reruns.
+        module.write_text(original.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n")
+        assert "Nothing to be done" in _dry_run(study).stdout
+        module.write_text(original + "\n\ndef added() -> int:\n    return 1\n")
+        plan = planned_jobs(_dry_run(study).stdout)
+        assert plan["annotate"] == len(VIDEOS) and plan["database"] == 1
+        for untouched in ("demo_video", "download", "clip", "faces"):
+            assert untouched not in plan, untouched
+        changes = run_snakemake(
+            study["work"], "--list-changes", "params", snakefile=study["snakefile"]
+        )
+        assert "results/annotations/u1.parquet" in changes.stdout
+    finally:
+        module.write_text(original)
+    assert "Nothing to be done" in _dry_run(study).stdout
+
+
+def test_the_demo_is_the_default_only_without_a_configfile(tmp_path):
+    snakefile = copy_workflow(tmp_path)
+    argv = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--dry-run"]
+    result = subprocess.run(
+        [*argv, "--cores", "2", "results/tables.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    jobs = planned_jobs(result.stdout)
+    assert jobs["demo_video"] == 6 and jobs["pretrain"] == 2 and jobs["import_corpus"] == 2
