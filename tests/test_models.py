@@ -187,3 +187,45 @@ def test_mixed_bfloat16_model_still_predicts_float32(rng):
     out = model(crops(rng, 2, 3))
     assert ops.dtype(out) == "float32"
     assert ops.convert_to_numpy(out).shape == (2, 3, 2)
+
+
+def _first_layer_input(model, pixels):
+    """What the first conv layer receives for uint8 ``pixels`` (N, crop, crop, 3)."""
+    probe = keras.Model(model.input, model.get_layer("normalise").output)
+    return np.asarray(probe(pixels[:, None].astype("float32")))
+
+
+def test_imagenet_weights_get_imagenets_caffe_input(tmp_path, rng):
+    """BGR, 0-255, ImageNet's mean pixel subtracted: keras' own preprocess_input, pixel for
+    pixel (the weights file is local; 'imagenet' itself would download)."""
+    size = {**SMALL, "input_size": SMALL["crop_size"]}
+    path = tmp_path / "vgg.keras"
+    build_model("vgg16_gru", **size).save(path)
+    model = build_model("vgg16_imagenet_gru", **size, pretrained=str(path), convention="caffe")
+    pixels = crops(rng, 3, 1)[:, 0]
+    expected = keras.applications.vgg16.preprocess_input(pixels.astype("float32"))
+    np.testing.assert_allclose(_first_layer_input(model, pixels), expected, atol=1e-4)
+    # The convention is part of the saved model: predict needs no flag to agree with it.
+    model.save(tmp_path / "caffe.keras")
+    reloaded = keras.saving.load_model(tmp_path / "caffe.keras", compile=False)
+    np.testing.assert_allclose(_first_layer_input(reloaded, pixels), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["vgg16_gru", "vgg16_affwild_gru"])
+def test_scratch_and_affwild_weights_get_the_studys_input(tmp_path, rng, name):
+    size = {**SMALL, "input_size": SMALL["crop_size"]}
+    path = tmp_path / "vgg.keras"
+    build_model("vgg16_gru", **size).save(path)
+    pretrained = str(path) if name == "vgg16_affwild_gru" else None
+    model = build_model(name, **size, pretrained=pretrained)
+    pixels = crops(rng, 2, 1)[:, 0]
+    expected = (pixels.astype("float32") - 128) / 128
+    np.testing.assert_allclose(_first_layer_input(model, pixels), expected, atol=1e-6)
+
+
+def test_frame_level_vgg16_has_the_studys_two_fc_layers():
+    model = build_model("vgg16_cnn", **SMALL)
+    fc = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert fc == ["fc", "fc2", "va"]
+    gru_model = build_model("vgg16_gru", **SMALL)
+    assert [layer.name for layer in gru_model.layers if layer.name.startswith("fc")] == ["fc"]

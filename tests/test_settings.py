@@ -9,7 +9,7 @@ from conftest import REPO
 from snakemake.utils import validate
 
 from affect4k.errors import Affect4kError
-from affect4k.settings import check_backend, check_config, resolve_training
+from affect4k.settings import check_backend, check_config, resolve_training, scored_parts
 from affect4k.training import TrainConfig
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -127,3 +127,73 @@ def test_a_backend_that_is_not_installed_is_refused(monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(Affect4kError, match="training.backend: jax is not installed"):
         check_backend("jax")
+
+
+def test_each_initialisation_brings_its_input_convention(tmp_path):
+    weights = tmp_path / "imagenet_vgg16.h5"
+    weights.write_bytes(b"")
+    config = validated(
+        evaluation={"corpora": {"aw": {"format": "affwild2", "root": "aw"}}},
+        training={
+            "pretrain": {"p": {"model": "vgg16_cnn", "corpus": "aw"}},
+            "runs": {
+                "scratch": {"model": "vgg16_gru"},
+                "imagenet": {"model": "vgg16_imagenet_gru", "pretrained": "imagenet"},
+                "from_p": {"model": "vgg16_imagenet_gru", "pretrained": "pretrain:p"},
+                "file": {"model": "vgg16_imagenet_gru", "pretrained": str(weights)},
+                "declared": {
+                    "model": "vgg16_imagenet_gru",
+                    "pretrained": str(weights),
+                    "input_convention": "caffe",
+                },
+            },
+        },
+    )
+    runs = resolve_training(config).runs
+    conventions = {name: settings["input_convention"] for name, settings in runs.items()}
+    assert conventions == {
+        "scratch": "study",
+        "imagenet": "caffe",
+        "from_p": "study",
+        "file": "study",
+        "declared": "caffe",
+    }
+    clash = {"runs": {"x": {"model": "vgg16_imagenet_gru", "input_convention": "study"}}}
+    clash["runs"]["x"]["pretrained"] = "imagenet"
+    with pytest.raises(Affect4kError, match=r"training\.runs\.x\.input_convention"):
+        resolve_training(validated(training=clash))
+
+
+def test_still_images_pretrain_one_labelled_image_per_sequence():
+    config = validated(
+        evaluation={
+            "corpora": {
+                "an": {"format": "affectnet", "root": "an"},
+                "aw": {"format": "affwild2", "root": "aw"},
+            }
+        },
+        training={
+            "defaults": {"sequence_length": 20, "batch_size": 4},
+            "pretrain": {
+                "still": {"model": "vgg16_cnn", "corpus": "an"},
+                "tuned": {"model": "vgg16_cnn", "corpus": "an", "batch_size": 32},
+                "video": {"model": "vgg16_cnn", "corpus": "aw"},
+            },
+        },
+    )
+    pretrain = resolve_training(config).pretrain
+    assert (pretrain["still"]["sequence_length"], pretrain["still"]["batch_size"]) == (1, 64)
+    assert pretrain["tuned"]["batch_size"] == 32
+    assert (pretrain["video"]["sequence_length"], pretrain["video"]["batch_size"]) == (20, 4)
+
+
+def test_a_corpus_is_scored_on_its_held_out_part_only_where_a_pretraining_trains_on_it():
+    corpora = {
+        "an": {"format": "affectnet", "root": "an"},
+        "aw": {"format": "affwild2", "root": "aw"},
+    }
+    config = validated(
+        evaluation={"corpora": corpora},
+        training={"pretrain": {"p": {"model": "vgg16_cnn", "corpus": "aw"}}},
+    )
+    assert scored_parts(config) == {"test": "test", "an": "all", "aw": "held_out"}

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import (
     copy_workflow,
@@ -137,6 +138,14 @@ TINY_RUN = {
     "learning_rate": 1.0e-3,
 }
 VIDEOS = {"u1": (30, "astronaut"), "u2": (25, "t1:1"), "u3": (29.97, "tom_hanks")}
+TINY_VGG = {**TINY_RUN, "model": "vgg16_cnn"}
+# A corpus that a pretraining trains on, and a run initialised from that pretraining.
+TRAINING = {
+    "runs": {"tiny": TINY_RUN, "from_aw": {**TINY_VGG, "model": "vgg16_affwild_gru"}},
+    "pretrain": {"aw": {**TINY_VGG, "corpus": "aw"}},
+}
+TRAINING["runs"]["from_aw"]["pretrained"] = "pretrain:aw"
+EVALUATION = {"corpora": {"aw": {"format": "affwild2", "root": "resources/demo/corpora/aw"}}}
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +157,8 @@ def study(tmp_path_factory) -> dict:
     rows = ["video_id\turl\tstart\tend"]
     rows += [f"{video}\tresources/demo/sources/{video}.mp4\t\t" for video in VIDEOS]
     (work / "videos.tsv").write_text("\n".join(rows) + "\n")
-    config = demo_config(VIDEOS, seconds=2, training={"runs": {"tiny": TINY_RUN}})
+    config = demo_config(VIDEOS, seconds=2, training=TRAINING, evaluation=EVALUATION)
+    config["demo"]["corpora"] = {"aw": {"format": "affwild2", "videos": 3, "frames": 40}}
     write_config(work, config)
     run_snakemake(work, "results/tables.csv", snakefile=snakefile)
     return {"work": work, "snakefile": snakefile, "config": config}
@@ -163,7 +173,8 @@ def _dry_run(study: dict, *args: str) -> subprocess.CompletedProcess[str]:
 def test_a_changed_learning_rate_retrains_and_succeeds(study):
     work = study["work"]
     changed = {**TINY_RUN, "learning_rate": 3.0e-4}
-    config = {**study["config"], "training": {"runs": {"tiny": changed}}}
+    config = {**study["config"], "training": {**TRAINING, "runs": {**TRAINING["runs"]}}}
+    config["training"]["runs"]["tiny"] = changed
     write_config(work, config)
     try:
         assert planned_jobs(_dry_run(study).stdout) == {"train": 1, "predict": 1, "tables": 1}
@@ -195,6 +206,21 @@ def test_editing_package_code_marks_exactly_the_stages_that_import_it_stale(stud
     finally:
         module.write_text(original)
     assert "Nothing to be done" in _dry_run(study).stdout
+
+
+def test_no_table_scores_a_frame_its_run_or_initialisation_trained_on(study):
+    work = study["work"]
+    corpus = pd.read_parquet(work / "results/external/aw/annotations.parquet")
+    trained_on = set(corpus.loc[corpus["split"] == "train", ["video", "frame"]].itertuples(False))
+    held_out = set(corpus.loc[corpus["split"] == "test", ["video", "frame"]].itertuples(False))
+    assert trained_on and held_out
+    for run in ("tiny", "from_aw"):
+        scored = pd.read_parquet(work / f"results/predictions/{run}/aw.parquet")
+        keys = set(scored[["video", "frame"]].itertuples(index=False))
+        assert keys and keys <= held_out and not keys & trained_on, run
+    table = pd.read_csv(work / "results/tables.csv").set_index(["run", "eval_set"])
+    assert table.loc[("from_aw", "aw"), "scored"] == "held_out"
+    assert table.loc[("tiny", "test"), "scored"] == "test"
 
 
 def test_the_demo_is_the_default_only_without_a_configfile(tmp_path):

@@ -27,6 +27,7 @@ TABLE_COLUMNS = (
     "model",
     "resolution",
     "eval_set",
+    "scored",
     "valence_ccc",
     "arousal_ccc",
     "mean_ccc",
@@ -122,6 +123,9 @@ class TableEntry:
     resolution: str
     eval_set: str
     predictions: Path
+    #: Which frames of the set were scored: ``test`` (the database's test split), ``held_out``
+    #: (a corpus's held-out part, when a pretraining trained on the rest) or ``all``.
+    scored: str = "all"
 
 
 def build_table(entries: Sequence[TableEntry], out_csv: Path) -> pd.DataFrame:
@@ -143,6 +147,7 @@ def build_table(entries: Sequence[TableEntry], out_csv: Path) -> pd.DataFrame:
                 "model": entry.model,
                 "resolution": entry.resolution,
                 "eval_set": entry.eval_set,
+                "scored": entry.scored,
                 **score(predictions),
             }
         )

@@ -5,9 +5,11 @@ the same layout as our own database (``annotations.parquet`` plus ``faces/{video
 ``faces/{video}.parquet``, see docs/design.md) lets one loader and one ``predict`` serve all
 three, so a table row for an external set is computed exactly like one for our own test split.
 
-Evaluation uses every row of an imported corpus; the ``split`` column still divides it into
-train and test (:func:`affect4k.annotations.assign_split`: whole videos for Aff-Wild2, single
-images for AffectNet) so that the same corpus can pretrain a model with ``training.train``.
+The ``split`` column divides a corpus once, at import, into train and a held-out test part
+(Aff-Wild2's official Train_Set / Validation_Set where both are present, otherwise
+:func:`affect4k.annotations.assign_split`: whole videos for Aff-Wild2, single images for
+AffectNet). A pretraining trains on the train part, and then every run is scored on the
+held-out part only; a corpus nothing trains on is scored whole.
 AffectNet is a set of unrelated still images: it becomes ONE pseudo-video ``affectnet`` whose
 frame ``i`` is line ``i + 2`` of ``labels.csv``, so 400k images are one memory map rather than
 400k files, and its annotation rows carry ``static == True`` (a boolean column both importers
@@ -159,7 +161,8 @@ def import_affwild2(
     Reads ``root/annotations/VA_Estimation_Challenge/*/{video}.txt`` (-5 -> NaN, see
     :func:`affect4k.affwild.read_affwild2_va`) and ``root/cropped_aligned/{video}/*.jpg``; a
     frame without an image is a frame without a face (zero crop, ``face`` False), as in our own
-    database. The annotation subfolder (e.g. ``Train_Set``) is kept in a ``subset`` column.
+    database. The annotation subfolder (e.g. ``Train_Set``) is kept in a ``subset`` column; with
+    both Train_Set and Validation_Set present, Validation_Set is the ``test`` split.
     Returns the path of the written ``annotations.parquet``.
     """
     root, out_dir = Path(root), Path(out_dir)
@@ -192,7 +195,11 @@ def import_affwild2(
         tables.append(pd.DataFrame({**rows, "subset": label_file.parent.name}))
         log.info("Aff-Wild2 %s: %d frames, %d with a face", video, len(face), int(face.sum()))
     table = pd.concat(tables, ignore_index=True)
-    table["split"] = _corpus_split(table, test_fraction, seed)
+    if {"Train_Set", "Validation_Set"} <= set(table["subset"]):
+        # The official division: Validation_Set is the held-out part.
+        table["split"] = np.where(table["subset"] == "Validation_Set", "test", "train")
+    else:
+        table["split"] = _corpus_split(table, test_fraction, seed)
     return _write_annotations(out_dir, table)
 
 

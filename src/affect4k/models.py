@@ -1,9 +1,10 @@
 """The study's CNN(-RNN) valence/arousal models, built with Keras 3 for any backend.
 
 Every model maps uint8 face crops (B, T, crop, crop, 3) to (B, T, 2) [valence, arousal] in
-(-1, 1). Resizing and the seed's (x - 128) / 128 normalisation happen inside the model so the
-data loader only gathers uint8 crops and all arithmetic runs on the accelerator. Frames are
-folded into the batch (B*T images) for the CNN and unfolded for the GRU instead of wrapping the
+(-1, 1). Resizing and the input convention of the initial weights (``affect4k.runs``) happen
+inside the model, so the data loader only gathers uint8 crops, all arithmetic runs on the
+accelerator, and a saved model carries the preprocessing its weights were trained with. Frames
+are folded into the batch (B*T images) for the CNN and unfolded for the GRU instead of wrapping the
 CNN in TimeDistributed, which on an H100 was 60x slower on torch and 4x on JAX.
 
 ``width`` scales every channel count and FC size (1.0 is the seed's models) so the CPU demo can
@@ -22,6 +23,7 @@ import numpy as np
 from keras import layers, ops
 
 from affect4k.errors import Affect4kError
+from affect4k.runs import input_convention
 
 MODEL_NAMES = (
     "vgg16_gru",
@@ -34,6 +36,9 @@ MODEL_NAMES = (
 
 #: Models whose VGG16 conv stack starts from ``pretrained`` weights instead of a random init.
 PRETRAINED_MODELS = ("vgg16_imagenet_gru", "vgg16_affwild_gru")
+
+#: ImageNet's mean pixel in BGR order, as caffe (and keras.applications) subtract it.
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 #: (channels, convolutions) of VGG16's five blocks.
 _VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -79,6 +84,15 @@ class UnfoldFrames(layers.Layer):
         return (frames_shape[0], frames_shape[1], features_shape[-1])
 
 
+@keras.saving.register_keras_serializable(package="affect4k")
+class CaffeInput(layers.Layer):
+    """RGB 0-255 -> BGR minus ImageNet's mean pixel: the input ImageNet VGG16 weights expect."""
+
+    def call(self, images):
+        bgr = ops.flip(images, axis=-1)
+        return bgr - ops.convert_to_tensor(CAFFE_BGR_MEAN, dtype=images.dtype)
+
+
 class _SeededInit:
     """Hands each layer its own seeded initializer so ``build_model(seed=s)`` is reproducible
     without touching the global random state."""
@@ -100,8 +114,9 @@ def _scaled(size: int, width: float) -> int:
     return max(1, round(size * width))
 
 
-def _vgg16_features(x, width: float, fc_units: int, init: _SeededInit):
-    """VGG16's 13 conv layers and 5 pools, flattened, then one FC layer (Kollias' AffWildNet)."""
+def _vgg16_features(x, width: float, fc_units: int, init: _SeededInit, fc_layers: int = 1):
+    """VGG16's 13 conv layers and 5 pools, flattened, then ``fc_layers`` FC layers: one before
+    a GRU (Kollias' AffWildNet), two in the frame-level VGG16 (the study's, as VGG16's own)."""
     for block, (channels, convs) in enumerate(_VGG16_BLOCKS, start=1):
         for conv in range(1, convs + 1):
             x = layers.Conv2D(
@@ -114,9 +129,14 @@ def _vgg16_features(x, width: float, fc_units: int, init: _SeededInit):
             )(x)
         x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
     x = layers.Flatten(name="flatten")(x)
-    return layers.Dense(
-        _scaled(fc_units, width), activation="relu", kernel_initializer=init.glorot(), name="fc"
-    )(x)
+    for index in range(fc_layers):
+        x = layers.Dense(
+            _scaled(fc_units, width),
+            activation="relu",
+            kernel_initializer=init.glorot(),
+            name="fc" if index == 0 else f"fc{index + 1}",
+        )(x)
+    return x
 
 
 def _alexnet_features(x, width: float, fc_units: int, init: _SeededInit):
@@ -217,6 +237,7 @@ def build_model(
     gru_units: int = 128,
     fc_units: int = 4096,
     pretrained: str | None = None,
+    convention: str | None = None,
     seed: int = 0,
 ) -> keras.Model:
     """Build one of :data:`MODEL_NAMES`: (B, T, crop, crop, 3) crops -> (B, T, 2) float32 tanh.
@@ -224,7 +245,9 @@ def build_model(
     ``*_gru`` models end in a 2-layer GRU over the T frames; ``vgg16_cnn`` predicts every frame
     on its own. ``vgg16_imagenet_gru`` initialises its conv stack from ``pretrained`` (default
     ``"imagenet"``, which downloads); ``vgg16_affwild_gru`` requires ``pretrained`` to be a
-    weights file (see :func:`load_conv_weights`). The GRUs and the output layer run in float32
+    weights file (see :func:`load_conv_weights`). ``convention`` is the input convention of
+    those weights (:func:`input_convention`: by default caffe for ImageNet, the study's
+    otherwise). The GRUs and the output layer run in float32
     under a mixed-precision policy: an 80-step recurrence compounds bfloat16 rounding and the
     loss needs float32 predictions.
     """
@@ -260,8 +283,12 @@ def build_model(
     x = FoldFrames(dtype="float32", name="fold_frames")(frames)
     if input_size != crop_size:
         x = layers.Resizing(input_size, input_size, dtype="float32", name="resize")(x)
-    x = layers.Rescaling(1 / 128, offset=-1.0, dtype="float32", name="normalise")(x)
-    x = _BACKBONES[backbone](x, width, fc_units, init)
+    if input_convention(pretrained, convention) == "caffe":
+        x = CaffeInput(dtype="float32", name="normalise")(x)
+    else:
+        x = layers.Rescaling(1 / 128, offset=-1.0, dtype="float32", name="normalise")(x)
+    extra = {"fc_layers": 2} if name == "vgg16_cnn" else {}
+    x = _BACKBONES[backbone](x, width, fc_units, init, **extra)
     x = UnfoldFrames(name="unfold_frames")([x, frames])
     if name != "vgg16_cnn":
         for layer in ("gru1", "gru2"):

@@ -15,6 +15,11 @@ from affect4k.errors import Affect4kError
 
 #: Resolution of runs trained on the crops of the clips as downloaded.
 NATIVE = "native"
+#: How pixels reach a model's first layer. ``study``: RGB scaled by (x - 128) / 128, the
+#: study's own models and every model trained from scratch. ``caffe``: BGR on the 0-255 scale
+#: minus ImageNet's mean pixel, what keras.applications' ImageNet VGG16 weights expect
+#: (``keras.applications.vgg16.preprocess_input``).
+INPUT_CONVENTIONS = ("study", "caffe")
 #: The study's settings that differ by model (section 6.3: ResNet-50 trained for 60 epochs);
 #: ``training.defaults`` and the run entry override them.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"resnet50_gru": {"epochs": 60}}
@@ -50,6 +55,21 @@ def expand_runs(
             copy = {**expanded[run], "resolution": ablation_resolution}
             expanded[f"{run}-{ablation_resolution}"] = copy
     return expanded
+
+
+def input_convention(pretrained: str | None, declared: str | None = None) -> str:
+    """The input convention of an initialisation (:data:`INPUT_CONVENTIONS`): ImageNet's own,
+    else what the weights' owner declared, else the study's (training from scratch, and every
+    model this workflow trains from scratch)."""
+    if declared is not None:
+        if declared not in INPUT_CONVENTIONS:
+            raise Affect4kError(
+                f"input convention {declared!r}: expected one of {', '.join(INPUT_CONVENTIONS)}"
+            )
+        if pretrained == "imagenet" and declared != "caffe":
+            raise Affect4kError("pretrained 'imagenet' weights need the caffe input convention")
+        return declared
+    return "caffe" if pretrained == "imagenet" else "study"
 
 
 def frame_size(resolution: str) -> tuple[int, int] | None:

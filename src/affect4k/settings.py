@@ -18,12 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from affect4k.errors import Affect4kError
-from affect4k.runs import expand_runs
+from affect4k.runs import expand_runs, input_convention
 
 #: ``pretrained`` values that name no file of this workflow: a keras.applications download.
 DOWNLOADED_WEIGHTS = ("imagenet",)
 #: Models whose conv stack must start from ``pretrained`` weights; the value says which.
 NEEDS_PRETRAINED = {"vgg16_affwild_gru": "the Aff-Wild VGG16 weights file"}
+#: Pretraining on a corpus of still images (AffectNet's layout): each image is a sequence of its
+#: own, every one labelled, in batches large enough for a CCC pooled over the batch. They
+#: override ``training.defaults``; the pretraining entry overrides them.
+STILL_IMAGE_SETTINGS = {"sequence_length": 1, "batch_size": 64}
+STILL_IMAGE_FORMATS = ("affectnet",)
 #: The Python module each ``training.backend`` imports.
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
@@ -40,6 +45,21 @@ class Training:
     runs: dict[str, dict[str, Any]]
     pretrain: dict[str, dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+
+
+def scored_parts(config: Mapping[str, Any]) -> dict[str, str]:
+    """Which frames of each evaluation set the tables score: the database's ``test`` split;
+    an external corpus ``all`` of it, or its ``held_out`` part where a pretraining trains on
+    it (the rest), so no evaluation set holds a frame a run or its initialisation trained on."""
+    pretrained_on = {entry.get("corpus") for entry in config["training"]["pretrain"].values()}
+    parts = {"test": "test"}
+    for corpus in config["evaluation"]["corpora"]:
+        parts[corpus] = "held_out" if corpus in pretrained_on else "all"
+    return parts
+
+
+#: The split value of the frames each scored part takes (None: every frame).
+SCORED_SPLIT = {"test": "test", "held_out": "test", "all": None}
 
 
 def pretrain_model(name: str) -> str:
@@ -83,6 +103,7 @@ def _resolve_pretrained(
 ) -> dict[str, Any] | None:
     """``settings`` with ``pretrained`` resolved, or None where the run must be left out."""
     source = settings.get("pretrained")
+    declared = settings.get("input_convention")
     if source is None:
         needs = NEEDS_PRETRAINED.get(settings["model"])
         if needs:
@@ -91,9 +112,7 @@ def _resolve_pretrained(
                 f"its path (or to pretrain:<name> for a pretraining run of this workflow)"
             )
             return None
-        return settings
-    if source in DOWNLOADED_WEIGHTS:
-        return settings
+        return {**settings, "input_convention": input_convention(None, declared)}
     if source.startswith("pretrain:"):
         name = source.removeprefix("pretrain:")
         if name not in pretrain:
@@ -101,10 +120,17 @@ def _resolve_pretrained(
                 f"{key}.pretrained: {source!r} names no entry of training.pretrain "
                 f"(entries: {', '.join(pretrain) or 'none'})"
             )
-        return {**settings, "pretrained": pretrain_model(name)}
-    if not Path(source).is_file():
+        # The pretraining run's weights bring the convention it was trained with.
+        parent = pretrain[name]
+        inherited = input_convention(parent.get("pretrained"), parent.get("input_convention"))
+        settings = {**settings, "pretrained": pretrain_model(name)}
+        declared = declared or inherited
+    elif source not in DOWNLOADED_WEIGHTS and not Path(source).is_file():
         raise Affect4kError(f"{key}.pretrained: weights file {source} does not exist")
-    return settings
+    try:
+        return {**settings, "input_convention": input_convention(source, declared)}
+    except Affect4kError as error:
+        raise Affect4kError(f"{key}.input_convention: {error}") from None
 
 
 def resolve_training(config: Mapping[str, Any]) -> Training:
@@ -120,7 +146,8 @@ def resolve_training(config: Mapping[str, Any]) -> Training:
                 f"{key}.corpus: must name one of evaluation.corpora "
                 f"({', '.join(corpora) or 'none configured'}), got {entry.get('corpus')!r}"
             )
-        settings = {**training["defaults"], **entry}
+        still = corpora[entry["corpus"]]["format"] in STILL_IMAGE_FORMATS
+        settings = {**training["defaults"], **(STILL_IMAGE_SETTINGS if still else {}), **entry}
         if any(isinstance(value, list) for value in settings.values()):
             raise Affect4kError(f"{key}: a pretraining run cannot be a grid")
         resolved = _resolve_pretrained(key, settings, training["pretrain"], warnings)

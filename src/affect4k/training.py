@@ -58,6 +58,7 @@ class TrainConfig:
     gru_units: int = 128
     fc_units: int = 4096
     pretrained: str | None = None
+    input_convention: str | None = None
     seed: int = 0
     checkpoint_every: int = 10
     shuffle_labels: bool = False
@@ -130,6 +131,7 @@ def compile_model(config: TrainConfig, crop_size: int) -> keras.Model:
         gru_units=config.gru_units,
         fc_units=config.fc_units,
         pretrained=config.pretrained,
+        convention=config.input_convention,
         seed=config.seed,
     )
     cpu_tensorflow = keras.backend.backend() == "tensorflow" and not accelerator_available()

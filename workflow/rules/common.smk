@@ -15,7 +15,7 @@ from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
 from affect4k.download import local_source
 from affect4k.provenance import code_digest
 from affect4k.runs import NATIVE, frame_size
-from affect4k.settings import check_config, resolve_training
+from affect4k.settings import SCORED_SPLIT, check_config, resolve_training, scored_parts
 
 # Everything that can be checked before a job runs is checked here, naming the config key.
 try:
@@ -75,7 +75,8 @@ def raw_traces(wildcards):
 RUNS = TRAINING.runs
 PRETRAIN = TRAINING.pretrain
 CORPORA = config["evaluation"]["corpora"]
-EVAL_SETS = ["test", *CORPORA]
+SCORED = scored_parts(config)
+EVAL_SETS = list(SCORED)
 
 
 def faces_dir(resolution):
@@ -101,12 +102,16 @@ def corpus_inputs(corpus):
 
 def eval_sets(wildcards):
     """Each evaluation set of a run by name: its annotation table, crops and scored split."""
-    test = {
-        "annotations": "results/annotations.parquet",
-        "faces": faces_dir(RUNS[wildcards.run]["resolution"]),
-        "split": "test",
+    sources = {
+        "test": {
+            "annotations": "results/annotations.parquet",
+            "faces": faces_dir(RUNS[wildcards.run]["resolution"]),
+        },
+        **{corpus: corpus_inputs(corpus) for corpus in CORPORA},
     }
-    return {"test": test, **{corpus: {**corpus_inputs(corpus), "split": None} for corpus in CORPORA}}
+    return {
+        name: {**source, "split": SCORED_SPLIT[SCORED[name]]} for name, source in sources.items()
+    }
 
 
 def pretrained_input(settings):

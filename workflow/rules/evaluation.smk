@@ -43,6 +43,7 @@ rule tables:
                 "model": settings["model"],
                 "resolution": settings["resolution"],
                 "eval_set": eval_set,
+                "scored": SCORED[eval_set],
                 "predictions": f"results/predictions/{run}/{eval_set}.parquet",
             }
             for run, settings in RUNS.items()
