@@ -128,9 +128,16 @@ def write_trace(path: Path, times: np.ndarray, values: np.ndarray) -> None:
 
 
 def framewise(path: Path, n_frames: int, max_gap_s: float) -> list[float | None]:
-    """A saved trace on the clip's frame grid (``None`` where not covered), for resuming."""
+    """A saved trace on the clip's frame grid, for resuming: ``None`` where not covered.
+
+    Resampled as the ``annotate`` stage does, except that no frame before the first sample or
+    after the last counts as annotated: on the page such a frame would look played when it was
+    not, and saving would then write it as a real sample.
+    """
     times, values = read_trace(path)
     resampled = resample_trace(times, values, n_frames, max_gap_s=max_gap_s)
+    frame_times = np.arange(n_frames) / CLIP_FPS
+    resampled[(frame_times < times[0] - 1e-9) | (frame_times > times[-1] + 1e-9)] = np.nan
     return [None if math.isnan(x) else round(float(x), VALUE_DECIMALS) for x in resampled]
 
 

@@ -24,6 +24,7 @@ let slots = new Float64Array(0); // NaN = not annotated
 let value = 0;
 let run = null; // {lastFrame, held}: the recording since playback (re)started
 let changes = []; // [videoTime, value] since the last recorded frame
+let paused = null; // the run a pause ended, until playback resumes or the position changes
 let dirty = false;
 let saving = Promise.resolve();
 let gamepad = { axis: null, button: false };
@@ -60,12 +61,18 @@ function recordUntil(frame) {
 }
 
 function startRun() {
-  run = { lastFrame: frameAt(video.currentTime) - 1, held: value };
+  const first = frameAt(video.currentTime);
+  // Resuming from a pause: playback restarts after the last frame shown, which the position
+  // read at the pause can lag by a frame or two; those frames played with the pause's value.
+  if (paused) for (let k = paused.lastFrame + 1; k < first; k++) slots[k] = paused.held;
+  paused = null;
+  run = { lastFrame: first - 1, held: value };
   changes = [];
 }
 
 function stopRun() {
   recordUntil(frameAt(video.currentTime));
+  paused = run;
   run = null;
 }
 
@@ -76,6 +83,7 @@ function onFrame(_now, metadata) {
 
 function seekTo(time) {
   if (run) stopRun();
+  paused = null;
   video.currentTime = Math.max(0, Math.min(video.duration || 0, time));
 }
 
@@ -142,7 +150,7 @@ timeline.addEventListener("click", (event) => {
 
 video.addEventListener("play", startRun);
 video.addEventListener("pause", stopRun); // also fires at the end, filling the last frames
-video.addEventListener("seeking", () => { run = null; });
+video.addEventListener("seeking", () => { run = null; paused = null; });
 video.addEventListener("seeked", () => { if (playing()) startRun(); });
 video.addEventListener("play", () => { document.getElementById("play").textContent = "Pause"; });
 video.addEventListener("pause", () => {
