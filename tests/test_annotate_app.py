@@ -297,6 +297,25 @@ def test_the_list_shows_every_video_and_dimension(annotated, browser, server):
     assert all(cell.text == "done" for cell in browser.find_elements("css selector", "td a"))
 
 
+def test_dragging_the_bar_sets_the_value_and_records_nothing_while_paused(
+    annotated, browser, server, workspace
+):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser.get(f"{server.url}annotate/clip_b/valence")
+    Annotator(browser).wait_for("document.body.dataset.state !== 'loading'", timeout=300)
+    before = snapshot(workspace / "resources")
+    bar = browser.find_element("id", "bar")
+    height = bar.size["height"]
+    # From a quarter above the middle (+0.5) down to a quarter below it (-0.5).
+    ActionChains(browser).move_to_element_with_offset(bar, 0, -height // 4).click().perform()
+    assert float(bar.get_attribute("aria-valuenow")) == pytest.approx(0.5, abs=VALUE_TOL)
+    drag = ActionChains(browser).move_to_element_with_offset(bar, 0, -height // 4)
+    drag.click_and_hold().move_by_offset(0, height // 2).release().perform()
+    assert float(bar.get_attribute("aria-valuenow")) == pytest.approx(-0.5, abs=VALUE_TOL)
+    assert snapshot(workspace / "resources") == before
+
+
 def test_saved_trace_follows_the_scripted_path_in_video_time(annotated, workspace):
     trace = workspace / "resources/demo/annotations/clip_a" / f"{ME}.valence.csv"
     assert trace.read_text().startswith("time_s,value\n")

@@ -95,6 +95,7 @@ class WebCopies:
         self._lock = threading.Lock()
 
     def path(self, video_id: str) -> Path:
+        """Where Snakemake puts the web copy of ``video_id``."""
         return self.workdir / "results" / "web" / f"{video_id}.mp4"
 
     def frames(self, video_id: str) -> int:
@@ -167,6 +168,7 @@ class AnnotationApp:
         )
 
     def files(self, video_id: str, dimension: str) -> TraceFiles:
+        """This annotator's trace and draft of one video and dimension."""
         return TraceFiles.of(self.annotations, video_id, self.annotator, dimension)
 
     def overview(self) -> dict[str, Any]:
@@ -286,6 +288,7 @@ class Handler(BaseHTTPRequestHandler):
             self._check_host()
             self._route(method, self._segments())
         except HttpError as error:
+            self.close_connection = True  # a refused request's body may still be unread
             self._send_json(error.status, {"error": str(error)})
         except Affect4kError as error:
             self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(error)})

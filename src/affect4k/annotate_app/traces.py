@@ -43,6 +43,7 @@ def check_video_id(video_id: str) -> str:
 
 
 def check_dimension(dimension: str) -> str:
+    """``dimension`` if it is valence or arousal: it becomes part of a file name."""
     if dimension not in DIMENSIONS:
         raise Affect4kError(f"dimension {dimension!r} must be one of {', '.join(DIMENSIONS)}")
     return dimension
@@ -57,6 +58,7 @@ class TraceFiles:
 
     @classmethod
     def of(cls, annotations: Path, video_id: str, annotator: str, dimension: str) -> TraceFiles:
+        """The files under ``annotations``, after checking the id and dimension they embed."""
         folder = Path(annotations) / check_video_id(video_id)
         stem = f"{annotator}.{check_dimension(dimension)}"
         return cls(final=folder / f"{stem}.csv", draft=folder / f"{stem}.draft.csv")
