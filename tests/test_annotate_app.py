@@ -430,6 +430,7 @@ GOOD = {"time_s": [f / CLIP_FPS for f in range(100)], "value": [0.0] * 100, "don
         ("GET", "/media/clip_a.avi", None, None, 404),
         ("GET", "/media/unknown.mp4", None, None, 404),
         ("GET", "/media/..%5C..%5Cconfig.mp4", None, None, 400),
+        ("GET", "/media/%ff%fe.mp4", None, None, 400),
         ("GET", "/annotate/clip_a/dominance", None, None, 404),
         ("GET", "/api/traces/..%2F..%2Fconfig/valence", None, None, 400),
         ("GET", "/", None, {"Host": "evil.example:80"}, 403),
@@ -457,6 +458,7 @@ GOOD = {"time_s": [f / CLIP_FPS for f in range(100)], "value": [0.0] * 100, "don
 def test_hostile_requests_get_4xx_and_write_nothing(
     annotated, server, workspace, method, path, body, headers, status
 ):
+    # After the browser session, so clip_a's web copy exists and no build touches the files.
     before = snapshot(workspace)
     answer_status, answer = request(server, method, path, body, headers)
     assert answer_status == status, answer

@@ -304,7 +304,10 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if not path.startswith("/"):
             raise HttpError(HTTPStatus.BAD_REQUEST, "malformed path")
-        segments = [unquote(part, errors="strict") for part in path.split("/")[1:]]
+        try:
+            segments = [unquote(part, errors="strict") for part in path.split("/")[1:]]
+        except UnicodeDecodeError:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "path is not UTF-8") from None
         for segment in segments:
             if segment in (".", "..") or re.search(r"[/\\\x00]", segment):
                 raise HttpError(HTTPStatus.BAD_REQUEST, "path segments must be plain names")
