@@ -379,7 +379,7 @@ def test_web_copy_refuses_a_clip_that_is_not_25_fps(workspace, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_draft_resumes_and_never_reaches_the_pipeline(annotated, server, workspace):
+def test_a_draft_resumes_and_never_reaches_the_pipeline(annotated, browser, server, workspace):
     folder = workspace / "resources/demo/annotations/clip_b"
     final = folder / f"{ME}.arousal.csv"
     before = final.read_bytes()
@@ -395,6 +395,12 @@ def test_a_draft_resumes_and_never_reaches_the_pipeline(annotated, server, works
         status, answer = request(server, "GET", url)
         assert status == 200
         assert answer["values"][:30] == [0.1] * 30 and answer["values"][30:] == [None] * 70
+        # The page continues where the draft stops, with the bar at the draft's last value.
+        browser.get(f"{server.url}annotate/clip_b/arousal")
+        Annotator(browser).wait_for("document.body.dataset.state !== 'loading'", timeout=300)
+        position = browser.execute_script("return document.getElementById('video').currentTime")
+        assert position == pytest.approx(30 / CLIP_FPS, abs=1e-3)
+        assert float(browser.find_element("id", "bar").get_attribute("aria-valuenow")) == 0.1
         plan = run_snakemake(workspace, "--dry-run", "results/annotations.parquet")
         assert planned_jobs(plan.stdout) == plan_before, "a draft is no input of the workflow"
         status, answer = request(server, "PUT", url, {**partial, "done": True})

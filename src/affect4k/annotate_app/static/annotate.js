@@ -128,10 +128,10 @@ function pollGamepad() {
   if (!pad) return;
   document.getElementById("input").textContent = `input: gamepad ${pad.id}, keyboard, mouse`;
   const axis = pad.axes[1];
-  if (gamepad.axis === null || Math.abs(axis - gamepad.axis) > 0.002) {
-    gamepad.axis = axis;
-    setValue(-axis); // stick up is negative on the standard mapping: up = higher value
-  }
+  // The stick sets the value once it moves (not on detection: a resting stick would reset a
+  // resumed value). Up is negative on the standard mapping: pushed up = a higher value.
+  if (gamepad.axis !== null && Math.abs(axis - gamepad.axis) > 0.002) setValue(-axis);
+  if (gamepad.axis === null || Math.abs(axis - gamepad.axis) > 0.002) gamepad.axis = axis;
   const pressed = Boolean(pad.buttons && pad.buttons[0] && pad.buttons[0].pressed);
   if (pressed && !gamepad.button) togglePlay();
   gamepad.button = pressed;
@@ -282,6 +282,14 @@ window.addEventListener("beforeunload", (event) => {
   if (dirty) event.preventDefault();
 });
 
+// Continue an unfinished trace where it stops, with the bar at its last value.
+function resume() {
+  const next = slots.findIndex((v) => Number.isNaN(v));
+  if (next <= 0) return;
+  video.currentTime = next / fps;
+  setValue(slots[next - 1]);
+}
+
 async function start() {
   document.getElementById("title").textContent = `${VIDEO} \u2014 ${DIMENSION}`;
   show("preparing the video\u2026");
@@ -300,6 +308,7 @@ async function start() {
     video.addEventListener("error", () => reject(new Error("the video cannot be played")), { once: true });
   });
   drawBar();
+  if (state.values) resume();
   requestAnimationFrame(animate);
   show(state.values ? "resumed the saved trace" : "ready: press space to play");
   document.body.dataset.state = "ready";
