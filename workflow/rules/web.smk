@@ -7,7 +7,7 @@ rule web_copy:
     log:
         "logs/web_copy/{video}.log",
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/web.yaml"
     threads: 1
     script:
         "../scripts/web_copy.py"
