@@ -14,7 +14,9 @@ import sys
 from affect4k.errors import Affect4kError
 
 #: Subcommand -> (module, one-line help).
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "annotate": ("affect4k.annotate_app.cli", "Annotate valence/arousal in the browser."),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,35 @@
+// The list of the config's videos with this annotator's status per dimension.
+"use strict";
+
+const DIMENSIONS = ["valence", "arousal"];
+
+function statusText(status) {
+  if (status.done) return status.draft ? "done (draft newer)" : "done";
+  return status.draft ? "in progress" : "not started";
+}
+
+async function showVideos() {
+  const response = await fetch("/api/videos");
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.error);
+  document.getElementById("who").textContent = `annotator: ${answer.annotator}`;
+  const body = document.querySelector("#videos tbody");
+  for (const entry of answer.videos) {
+    const row = body.insertRow();
+    row.dataset.video = entry.video;
+    row.insertCell().textContent = entry.video;
+    for (const dimension of DIMENSIONS) {
+      const link = document.createElement("a");
+      link.href = `/annotate/${encodeURIComponent(entry.video)}/${dimension}`;
+      link.textContent = statusText(entry[dimension]);
+      link.className = entry[dimension].done ? "done" : entry[dimension].draft ? "draft" : "todo";
+      const cell = row.insertCell();
+      cell.dataset.dimension = dimension;
+      cell.append(link);
+    }
+  }
+}
+
+showVideos().catch((error) => {
+  document.getElementById("message").textContent = `error: ${error.message}`;
+});

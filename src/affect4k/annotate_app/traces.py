@@ -1,0 +1,163 @@
+"""Where the app keeps one annotator's traces, and how it checks what the page sends.
+
+A finished trace is ``{annotations}/{video}/{annotator}.{dimension}.csv``, the file the
+``annotate`` stage reads, so saving one reruns that video's ``annotate`` job. An unfinished one
+is a draft next to it, ``{annotator}.{dimension}.draft.csv``, which no stage reads: a half-done
+trace never reaches the database, yet the annotator can close the page and resume. Annotator
+names cannot hold a ``.``, so a draft never shadows another annotator's trace.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from affect4k import CLIP_FPS
+from affect4k.annotations import (
+    DIMENSIONS,
+    TRACE_HEADER,
+    agreement_table,
+    read_trace,
+    resample_trace,
+)
+from affect4k.errors import Affect4kError
+from affect4k.files import write_atomic
+from affect4k.manifest import VIDEO_ID_PATTERN
+
+#: Decimals written: 0.1 ms in time (frame times f / 25 are exact) and 1e-4 in value.
+TIME_DECIMALS = 4
+VALUE_DECIMALS = 4
+
+
+def check_video_id(video_id: str) -> str:
+    """``video_id`` if it is one plain file name (the manifest's rule), else an error."""
+    if not re.fullmatch(VIDEO_ID_PATTERN, video_id):
+        raise Affect4kError(f"video id {video_id!r} may only use letters, digits, '_' and '-'")
+    return video_id
+
+
+def check_dimension(dimension: str) -> str:
+    """``dimension`` if it is valence or arousal: it becomes part of a file name."""
+    if dimension not in DIMENSIONS:
+        raise Affect4kError(f"dimension {dimension!r} must be one of {', '.join(DIMENSIONS)}")
+    return dimension
+
+
+@dataclass(frozen=True)
+class TraceFiles:
+    """The finished trace and the draft of one (video, annotator, dimension)."""
+
+    final: Path
+    draft: Path
+
+    @classmethod
+    def of(cls, annotations: Path, video_id: str, annotator: str, dimension: str) -> TraceFiles:
+        """The files under ``annotations``, after checking the id and dimension they embed."""
+        folder = Path(annotations) / check_video_id(video_id)
+        stem = f"{annotator}.{check_dimension(dimension)}"
+        return cls(final=folder / f"{stem}.csv", draft=folder / f"{stem}.draft.csv")
+
+    def status(self) -> dict[str, bool]:
+        """``done``: the pipeline has this annotator's trace; ``draft``: unsaved-as-done work."""
+        return {"done": self.final.is_file(), "draft": self.draft.is_file()}
+
+    def resumable(self) -> Path | None:
+        """The trace to continue from: the draft if there is one, else the finished trace."""
+        for path in (self.draft, self.final):
+            if path.is_file():
+                return path
+        return None
+
+
+def trace_from_payload(payload: object, duration_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(times, values)`` of a trace the page sent as ``{"time_s": [...], "value": [...]}``.
+
+    Refused unless it is what :func:`affect4k.annotations.read_trace` will accept once written:
+    at least 2 samples, finite, values in [-1, 1], times strictly increasing (after rounding to
+    what is written) and within the clip (``duration_s``, plus one frame).
+    """
+    if not isinstance(payload, dict):
+        raise Affect4kError("the trace must be a JSON object with time_s and value lists")
+    times, values = payload.get("time_s"), payload.get("value")
+    if not isinstance(times, list) or not isinstance(values, list):
+        raise Affect4kError("the trace needs lists time_s and value")
+    if len(times) != len(values):
+        raise Affect4kError(f"time_s has {len(times)} entries but value has {len(values)}")
+    if len(times) < 2:
+        raise Affect4kError("the trace has fewer than 2 samples: play the video to annotate it")
+    numbers = [
+        x for x in (*times, *values) if isinstance(x, int | float) and not isinstance(x, bool)
+    ]
+    if len(numbers) != 2 * len(times) or not all(math.isfinite(x) for x in numbers):
+        raise Affect4kError("time_s and value may only hold finite numbers")
+    time_s = np.round(np.asarray(times, np.float64), TIME_DECIMALS)
+    value = np.round(np.asarray(values, np.float64), VALUE_DECIMALS)
+    if np.abs(value).max() > 1:
+        raise Affect4kError(f"value {value[np.argmax(np.abs(value))]} is outside [-1, 1]")
+    latest = duration_s + 1 / CLIP_FPS
+    if time_s[0] < 0 or time_s[-1] > latest:
+        raise Affect4kError(f"times must lie within the clip, 0 to {duration_s:.2f} s")
+    if (np.diff(time_s) <= 0).any():
+        raise Affect4kError("time_s must increase strictly from sample to sample")
+    return time_s, value
+
+
+def uncovered_frames(times: np.ndarray, n_frames: int, max_gap_s: float) -> np.ndarray:
+    """Frames the ``annotate`` stage would leave without this trace's value (NaN)."""
+    resampled = resample_trace(times, np.zeros_like(times), n_frames, max_gap_s=max_gap_s)
+    return np.flatnonzero(np.isnan(resampled))
+
+
+def write_trace(path: Path, times: np.ndarray, values: np.ndarray) -> None:
+    """Write ``time_s,value`` atomically, refusing a file the ``annotate`` stage would refuse."""
+
+    def write(tmp: Path) -> None:
+        lines = [",".join(TRACE_HEADER)]
+        lines += [
+            f"{t:.{TIME_DECIMALS}f},{v:.{VALUE_DECIMALS}f}"
+            for t, v in zip(times, values, strict=True)
+        ]
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        read_trace(tmp)
+
+    write_atomic(path, write)
+
+
+def framewise(path: Path, n_frames: int, max_gap_s: float) -> list[float | None]:
+    """A saved trace on the clip's frame grid, for resuming: ``None`` where not covered.
+
+    Resampled as the ``annotate`` stage does, except that no frame before the first sample or
+    after the last counts as annotated: on the page such a frame would look played when it was
+    not, and saving would then write it as a real sample.
+    """
+    times, values = read_trace(path)
+    resampled = resample_trace(times, values, n_frames, max_gap_s=max_gap_s)
+    frame_times = np.arange(n_frames) / CLIP_FPS
+    resampled[(frame_times < times[0] - 1e-9) | (frame_times > times[-1] + 1e-9)] = np.nan
+    return [None if math.isnan(x) else round(float(x), VALUE_DECIMALS) for x in resampled]
+
+
+def video_agreement(
+    trace_dir: Path, annotators: Sequence[str], n_frames: int, max_gap_s: float
+) -> pd.DataFrame:
+    """The ``database`` stage's agreement table restricted to one video's finished traces.
+
+    Each trace is resampled as the ``annotate`` stage does; an annotator without a finished
+    trace contributes NaN, so its pairs get no ``pearson_r`` and 0 frames.
+    """
+    columns = {}
+    for dimension in DIMENSIONS:
+        for name in annotators:
+            path = Path(trace_dir) / f"{name}.{dimension}.csv"
+            columns[f"{dimension}_{name}"] = (
+                resample_trace(*read_trace(path), n_frames, max_gap_s=max_gap_s)
+                if path.is_file()
+                else np.full(n_frames, np.nan)
+            )
+    return agreement_table(pd.DataFrame(columns), annotators)

@@ -1,0 +1,62 @@
+"""The browser-playable copy of a clip: ``results/web/{video}.mp4``.
+
+Browsers do not play AVI, but they do play the clip's own H.264 stream (yuv420p, no B-frames).
+So the video is stream-copied into MP4, bit for bit, with frame ``f`` stamped ``f / 25`` s:
+the frame an annotator sees at video time ``t`` is exactly clip frame ``floor(t * 25)``, the
+one whose crop gets the label (docs/design.md's frame-index contract), and even a 4K clip is
+copied in seconds. Only the sound is re-encoded, from the AVI's MP3 to AAC.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ffmpeg
+
+from affect4k import CLIP_FPS
+from affect4k.errors import Affect4kError
+from affect4k.files import atomic_path
+from affect4k.media import count_frames, probe_video, run_ffmpeg
+
+AUDIO_BITRATE = "128k"
+
+
+def make_web_copy(clip: Path, out_path: Path, *, video_id: str) -> int:
+    """Write ``clip`` as an H.264/AAC MP4 on the same 25 fps frame grid; return its frame count.
+
+    The copy is refused (and nothing written) unless it has as many frames as the clip.
+    """
+    clip, out_path = Path(clip), Path(out_path)
+    try:
+        info = probe_video(clip)
+    except Affect4kError as error:
+        raise Affect4kError(f"video {video_id}: {error}") from error
+    if info.fps != CLIP_FPS:
+        raise Affect4kError(
+            f"video {video_id}: {clip} runs at {info.fps} fps, expected a {CLIP_FPS} fps clip"
+        )
+    expected = count_frames(clip)
+    source = ffmpeg.input(str(clip))
+    streams = [source.video]
+    args: dict[str, object] = {
+        "vcodec": "copy",
+        # AVI stores no presentation times: take them from the decode order (no B-frames), so
+        # frame f is stamped f / 25 (genpts would start at one frame and shift every label).
+        "bsf:v": "setts=pts=DTS",
+        # The index first, so the browser can start playing and seek before the whole download.
+        "movflags": "+faststart",
+    }
+    if info.has_audio:
+        streams.append(source.audio)
+        args |= {"acodec": "aac", "audio_bitrate": AUDIO_BITRATE}
+    with atomic_path(out_path) as tmp:
+        encode = ffmpeg.output(*streams, str(tmp), format="mp4", **args)
+        run_ffmpeg(
+            encode.global_args("-hide_banner", "-nostdin", "-xerror"), f"video {video_id} ({clip})"
+        )
+        written = count_frames(tmp)
+        if written != expected:
+            raise Affect4kError(
+                f"video {video_id}: web copy of {clip} has {written} frames, expected {expected}"
+            )
+    return written
