@@ -34,3 +34,4 @@ rule all:
         "results/annotations.parquet",
         "results/agreement.csv",
         ["results/tables.csv"] if RUNS else [],
+        ["results/ablation.csv"] if ABLATION else [],

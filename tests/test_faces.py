@@ -15,8 +15,8 @@ import skimage.data
 from affect4k import faces
 from affect4k.detectors import Detection, make_detector
 from affect4k.errors import Affect4kError
-from affect4k.faces import GEOMETRY_COLUMNS, extract_faces
-from affect4k.media import count_frames, ffmpeg_exe
+from affect4k.faces import GEOMETRY_COLUMNS, extract_faces, scaled_size
+from affect4k.media import VideoInfo, count_frames, ffmpeg_exe
 
 SCRFD = Path(__file__).resolve().parents[2] / "shared" / "models" / "scrfd_500m_bnkps.onnx"
 HEAD = skimage.data.astronaut()[:260, 120:340]  # head and shoulders, face ~110 px wide
@@ -141,7 +141,7 @@ def plain_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_clip(tmp_path_factory.mktemp("faces") / "plain.avi", frames)
 
 
-def test_source_size_downscales_before_detection_and_cropping(plain_clip: Path, tmp_path: Path):
+def test_source_height_downscales_before_detection_and_cropping(plain_clip: Path, tmp_path: Path):
     detector = FixedDetector()
     extract_faces(
         plain_clip,
@@ -150,12 +150,27 @@ def test_source_size_downscales_before_detection_and_cropping(plain_clip: Path, 
         detector=detector,
         video_id="p",
         detect_width=160,
-        source_size=(320, 180),
+        source_height=180,
         progress=False,
     )
     table = check_contract(plain_clip, tmp_path / "p.parquet", tmp_path / "p.npy")
     assert set(detector.image_sizes) == {(160, 90)}
     np.testing.assert_allclose(table[["x1", "y1", "x2", "y2"]].iloc[0], [96, 45, 224, 135])
+
+
+@pytest.mark.parametrize(
+    ("size", "height", "scaled"),
+    [
+        ((3840, 2160), 360, (640, 360)),
+        ((1080, 1920), 360, (202, 360)),  # portrait: scaled by height, never stretched
+        ((641, 361), 180, (320, 180)),
+        ((640, 360), 720, None),  # never upscaled
+        ((640, 360), None, None),
+    ],
+)
+def test_scaling_by_height_keeps_the_aspect_ratio(size, height, scaled):
+    info = VideoInfo(width=size[0], height=size[1], fps=25.0, duration_s=1.0, has_audio=False)
+    assert scaled_size(info, height) == scaled
 
 
 def test_no_face_in_any_frame_is_an_error_and_writes_nothing(plain_clip: Path, tmp_path: Path):

@@ -9,7 +9,13 @@ from conftest import REPO
 from snakemake.utils import validate
 
 from affect4k.errors import Affect4kError
-from affect4k.settings import check_backend, check_config, resolve_training, scored_parts
+from affect4k.settings import (
+    check_backend,
+    check_config,
+    job_settings,
+    resolve_training,
+    scored_parts,
+)
 from affect4k.training import TrainConfig
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -33,7 +39,7 @@ def test_a_config_naming_only_its_data_plans_the_studys_models_at_the_studys_set
     ]
     assert training.pretrain == {}
     for name, settings in training.runs.items():
-        config = TrainConfig.from_settings(settings)
+        config = TrainConfig.from_settings(job_settings(settings))
         assert config.epochs == (60 if name == "resnet50_gru" else 50), name
         assert (config.sequence_length, config.batch_size) == (80, 4)
         assert (config.learning_rate, config.width, config.input_size) == (1e-5, 1.0, 96)
@@ -83,7 +89,6 @@ def test_pretrain_references_resolve_to_the_pretraining_runs_model_file(tmp_path
     [
         ({"faces": {"detector": "insightface"}}, "faces.model"),
         ({"annotators": ["a1", "a2"], "annotation": {"min_annotators": 3}}, "min_annotators"),
-        ({"training": {"ablation": {"resolution": "0x360"}}}, "training.ablation.resolution"),
     ],
 )
 def test_settings_that_cannot_work_together_name_the_key(keys, message):
@@ -120,7 +125,17 @@ def test_ablation_copies_exactly_the_named_entry():
         "ablation": {"runs": ["vgg16_gru"]},
     }
     runs = resolve_training(validated(training=training)).runs
-    assert sorted(runs) == ["vgg16_gru", "vgg16_gru-640x360", "vgg16_gru-wide"]
+    assert sorted(runs) == [
+        "vgg16_gru",
+        "vgg16_gru-h180-in112",
+        "vgg16_gru-h180-in96",
+        "vgg16_gru-h360-in112",
+        "vgg16_gru-h360-in96",
+        "vgg16_gru-h720-in112",
+        "vgg16_gru-h720-in96",
+        "vgg16_gru-native-in112",
+        "vgg16_gru-wide",
+    ]
 
 
 def test_a_backend_that_is_not_installed_is_refused(monkeypatch):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
@@ -21,6 +22,8 @@ from conftest import (
     run_snakemake,
     write_config,
 )
+
+from affect4k.ablation import AblationCell, build_ablation
 
 DIMENSIONS = ("valence", "arousal")
 ANNOTATORS = ("a1", "a2", "a3", "a4")
@@ -75,7 +78,7 @@ def test_a_users_video_with_a_demo_id_is_never_generated(tmp_path):
     [
         ({"faces": {"detector": "insightface"}}, "faces.model"),
         ({"annotation": {"min_annotators": 5}}, "annotation.min_annotators"),
-        ({"training": {"ablation": {"resolution": "0x360"}}}, "training.ablation.resolution"),
+        ({"training": {"ablation": {"heights": [0]}}}, "heights"),
         (
             {"training": {"runs": {"x": {"model": "vgg16_gru", "pretrained": "pretrain:p"}}}},
             "training.runs.x.pretrained",
@@ -143,6 +146,8 @@ TINY_VGG = {**TINY_RUN, "model": "vgg16_cnn"}
 TRAINING = {
     "runs": {"tiny": TINY_RUN, "from_aw": {**TINY_VGG, "model": "vgg16_affwild_gru"}},
     "pretrain": {"aw": {**TINY_VGG, "corpus": "aw"}},
+    # The resolution ablation, shrunk: the tiny run again on the clips scaled to 180 lines.
+    "ablation": {"runs": ["tiny"], "heights": ["native", 180], "input_sizes": [48]},
 }
 TRAINING["runs"]["from_aw"]["pretrained"] = "pretrain:aw"
 EVALUATION = {"corpora": {"aw": {"format": "affwild2", "root": "resources/demo/corpora/aw"}}}
@@ -160,7 +165,7 @@ def study(tmp_path_factory) -> dict:
     config = demo_config(VIDEOS, seconds=2, training=TRAINING, evaluation=EVALUATION)
     config["demo"]["corpora"] = {"aw": {"format": "affwild2", "videos": 3, "frames": 40}}
     write_config(work, config)
-    run_snakemake(work, "results/tables.csv", snakefile=snakefile)
+    run_snakemake(work, "results/tables.csv", "results/ablation.csv", snakefile=snakefile)
     return {"work": work, "snakefile": snakefile, "config": config}
 
 
@@ -177,7 +182,9 @@ def test_a_changed_learning_rate_retrains_and_succeeds(study):
     config["training"]["runs"]["tiny"] = changed
     write_config(work, config)
     try:
-        assert planned_jobs(_dry_run(study).stdout) == {"train": 1, "predict": 1, "tables": 1}
+        # The run and its ablation copy retrain; nothing upstream does.
+        plan = planned_jobs(_dry_run(study, "results/ablation.csv").stdout)
+        assert plan == {"train": 2, "predict": 2, "tables": 1, "ablation": 1}
         run_snakemake(work, "results/tables.csv", snakefile=study["snakefile"])
         saved = json.loads((work / "results/models/tiny/config.json").read_text())
         assert saved["learning_rate"] == 3.0e-4
@@ -221,6 +228,38 @@ def test_no_table_scores_a_frame_its_run_or_initialisation_trained_on(study):
     table = pd.read_csv(work / "results/tables.csv").set_index(["run", "eval_set"])
     assert table.loc[("from_aw", "aw"), "scored"] == "held_out"
     assert table.loc[("tiny", "test"), "scored"] == "test"
+
+
+def test_the_ablation_scales_by_height_and_scores_every_cell_per_face_size(study):
+    work = study["work"]
+    crops = np.load(work / "results/faces_h180/u1.npy", mmap_mode="r")
+    native = pd.read_parquet(work / "results/faces/u1.parquet")
+    low = pd.read_parquet(work / "results/faces_h180/u1.parquet")
+    assert crops.shape[1:] == (112, 112, 3) and len(crops) == len(native) == len(low)
+    # Coordinates are in the 320x180 frame (the 640x360 demo clip halved, not stretched).
+    assert low[["x1", "x2"]].max().max() <= 320 and low[["y1", "y2"]].max().max() <= 180
+    both = native["face"] & low["face"]
+    ratio = (low["x2"] - low["x1"])[both] / (native["x2"] - native["x1"])[both]
+    assert ratio.median() == pytest.approx(0.5, abs=0.1)
+    table = pd.read_csv(work / "results/ablation.csv")
+    assert sorted(table["resolution"].unique()) == ["h180", "native"]
+    assert set(table["run"]) == {"tiny"} and set(table["input_size"]) == {48}
+    cells = [
+        AblationCell(
+            "tiny", "alexnet_gru", "native", 48, work / "results/predictions/tiny/test.parquet"
+        ),
+        AblationCell(
+            "tiny",
+            "alexnet_gru",
+            "h180",
+            48,
+            work / "results/predictions/tiny-h180-in48/test.parquet",
+        ),
+    ]
+    bins = study["config"]["training"]["ablation"].get("face_bins", [0, 100, 200, 400, 800, 1600])
+    again = build_ablation(cells, work / "results/faces", bins, work / "again.csv")
+    pd.testing.assert_frame_equal(again, table, check_dtype=False)
+    assert (table.loc[table["face_bin"] == "all", "frames"] > 0).all()
 
 
 def test_the_demo_is_the_default_only_without_a_configfile(tmp_path):

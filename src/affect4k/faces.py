@@ -26,7 +26,7 @@ from affect4k.align import align_face
 from affect4k.detectors import Detector
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path
-from affect4k.media import count_frames, iter_frames, prefetch
+from affect4k.media import VideoInfo, count_frames, iter_frames, prefetch, probe_video
 from affect4k.tracking import SubjectTracker
 
 #: Parquet columns after ``frame``, ``time_s`` and ``face``, in the order of a row's geometry.
@@ -53,7 +53,7 @@ def extract_faces(
     video_id: str,
     detect_width: int = 640,
     crop_size: int = 112,
-    source_size: tuple[int, int] | None = None,
+    source_height: int | None = None,
     progress: bool = True,
 ) -> FaceSummary:
     """Detect, track and crop the subject in every frame of ``clip``.
@@ -61,8 +61,9 @@ def extract_faces(
     Writes ``parquet_path`` (one row per frame: ``frame``, ``time_s``, ``face``, then
     :data:`GEOMETRY_COLUMNS` in full-resolution pixels, NaN where ``face`` is False) and
     ``npy_path`` (uint8 RGB ``(frames, crop_size, crop_size, 3)``, row i = frame i, zeros where
-    there is no face), both atomically. ``source_size=(width, height)`` first scales every
-    frame to that size (the resolution ablation); all outputs then refer to that size.
+    there is no face), both atomically. ``source_height`` first scales every frame to that many
+    lines, aspect ratio kept (the resolution ablation; never upscaled); all outputs then refer
+    to that size.
     Faces are detected on a copy ``detect_width`` pixels wide.
     """
     if crop_size <= 0 or crop_size % 112:
@@ -76,7 +77,8 @@ def extract_faces(
                 raise Affect4kError(f"{clip} has no video frames")
             geometry = np.full((total, len(GEOMETRY_COLUMNS)), np.nan)
             with open(npy_temp, "wb") as crops, _progress_bar(video_id, total, progress) as bar:
-                frames = _frames_and_detection_copies(clip, source_size, detect_width)
+                size = scaled_size(probe_video(clip), source_height)
+                frames = _frames_and_detection_copies(clip, size, detect_width)
                 decoded = _write_crops(crops, geometry, frames, detector, crop_size, bar)
             if decoded != total:
                 raise Affect4kError(f"decoded {decoded} frames of {clip}, but it counts {total}")
@@ -87,6 +89,15 @@ def extract_faces(
     except Affect4kError as error:
         raise Affect4kError(f"video {video_id}: {error}") from error
     return FaceSummary(video_id=video_id, frames=total, face_frames=int(face.sum()))
+
+
+def scaled_size(info: VideoInfo, height: int | None) -> tuple[int, int] | None:
+    """(width, height) of ``info``'s frames scaled to ``height`` lines with the aspect ratio
+    kept (width rounded to even, as encoders and scalers want); None to keep them as they are."""
+    if height is None or height >= info.height:
+        return None
+    width = max(2, 2 * round(info.width * height / info.height / 2))
+    return width, height
 
 
 def _frames_and_detection_copies(

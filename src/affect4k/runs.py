@@ -1,4 +1,4 @@
-"""Training runs as config entries: defaults, grids and the resolution ablation.
+"""Training runs as config entries: defaults, grids and the resolution x input-size ablation.
 
 A run entry names a model and any options; options given as lists form a grid, so the seed's
 search (batch 2/4/6 x sequence 60/80/100) is two lines of config. The result is a flat mapping
@@ -20,23 +20,32 @@ NATIVE = "native"
 #: minus ImageNet's mean pixel, what keras.applications' ImageNet VGG16 weights expect
 #: (``keras.applications.vgg16.preprocess_input``).
 INPUT_CONVENTIONS = ("study", "caffe")
+#: The study's network input side (section 6.3), the default of every run's ``input_size``.
+DEFAULT_INPUT_SIZE = 96
 #: The study's settings that differ by model (section 6.3: ResNet-50 trained for 60 epochs);
 #: ``training.defaults`` and the run entry override them.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"resnet50_gru": {"epochs": 60}}
 
 
+def ablation_name(run: str, resolution: str, input_size: int) -> str:
+    """The grid run of ``run`` at one source height and network input size."""
+    return f"{run}-{resolution}-in{input_size}"
+
+
 def expand_runs(
     runs: Mapping[str, Mapping[str, Any]],
     defaults: Mapping[str, Any] | None = None,
-    ablation_runs: list[str] | None = None,
-    ablation_resolution: str = "640x360",
+    ablation: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Flatten run entries into ``{run name: settings}``.
 
     Each settings dict is the model's :data:`MODEL_DEFAULTS` overlaid with ``defaults`` and
-    then the entry, plus ``resolution`` (NATIVE, or ``ablation_resolution`` for the copies
-    named ``<run>-<resolution>`` of the runs of each entry in ``ablation_runs``). Grid runs are
-    named ``<name>-<option><value>-...`` in the entry's option order.
+    then the entry, plus ``resolution`` (NATIVE, or ``h<height>`` for a run on clips scaled to
+    that height) and ``ablation_of`` (the run a grid cell repeats, else None). Grid options
+    (lists) expand to runs named ``<name>-<option><value>-...`` in the entry's option order.
+    ``ablation`` (``runs``, ``heights``, ``input_sizes``) repeats every run of each named entry
+    at every source height x input size, named by :func:`ablation_name`; the cell at the
+    native height and the run's own input size is the run itself.
     """
     expanded: dict[str, dict[str, Any]] = {}
     of_entry: dict[str, list[str]] = {}
@@ -46,14 +55,20 @@ def expand_runs(
         for combination in itertools.product(*grid.values()):
             chosen = dict(zip(grid, combination, strict=True))
             run = name + "".join(f"-{key}{value}" for key, value in chosen.items())
-            expanded[run] = {**settings, **chosen, "resolution": NATIVE}
+            expanded[run] = {**settings, **chosen, "resolution": NATIVE, "ablation_of": None}
             of_entry.setdefault(name, []).append(run)
-    for name in ablation_runs or []:
+    ablation = ablation or {}
+    for name in ablation.get("runs", []):
         if name not in of_entry:
             raise Affect4kError(f"training.ablation.runs names {name!r}, which is no training run")
         for run in of_entry[name]:
-            copy = {**expanded[run], "resolution": ablation_resolution}
-            expanded[f"{run}-{ablation_resolution}"] = copy
+            base = expanded[run]
+            for height, size in itertools.product(ablation["heights"], ablation["input_sizes"]):
+                resolution = NATIVE if height == NATIVE else f"h{height}"
+                if resolution == NATIVE and size == base.get("input_size", DEFAULT_INPUT_SIZE):
+                    continue
+                cell = {**base, "resolution": resolution, "input_size": size, "ablation_of": run}
+                expanded[ablation_name(run, resolution, size)] = cell
     return expanded
 
 
@@ -72,9 +87,6 @@ def input_convention(pretrained: str | None, declared: str | None = None) -> str
     return "caffe" if pretrained == "imagenet" else "study"
 
 
-def frame_size(resolution: str) -> tuple[int, int] | None:
-    """``"640x360"`` -> ``(640, 360)``; NATIVE -> None (no downscaling)."""
-    if resolution == NATIVE:
-        return None
-    width, height = resolution.split("x")
-    return int(width), int(height)
+def source_height(resolution: str) -> int | None:
+    """``"h360"`` -> 360; NATIVE -> None (the clips as they are)."""
+    return None if resolution == NATIVE else int(resolution.removeprefix("h"))

@@ -47,6 +47,16 @@ class Training:
     warnings: list[str] = field(default_factory=list)
 
 
+#: Keys of a run's settings that the workflow reads (which crops, which corpus, which grid cell)
+#: and a training job does not.
+WORKFLOW_KEYS = ("resolution", "corpus", "ablation_of")
+
+
+def job_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What a training job gets: its settings less :data:`WORKFLOW_KEYS`."""
+    return {key: value for key, value in settings.items() if key not in WORKFLOW_KEYS}
+
+
 def scored_parts(config: Mapping[str, Any]) -> dict[str, str]:
     """Which frames of each evaluation set the tables score: the database's ``test`` split;
     an external corpus ``all`` of it, or its ``held_out`` part where a pretraining trains on
@@ -81,11 +91,6 @@ def check_config(config: Mapping[str, Any]) -> None:
         raise Affect4kError(
             f"annotation.min_annotators: {min_annotators} is more than the "
             f"{len(annotators)} annotator(s) listed in annotators"
-        )
-    width, height = (int(side) for side in config["training"]["ablation"]["resolution"].split("x"))
-    if width < 2 or height < 2:
-        raise Affect4kError(
-            f"training.ablation.resolution: {width}x{height} has no pixels to detect faces in"
         )
 
 
@@ -153,12 +158,7 @@ def resolve_training(config: Mapping[str, Any]) -> Training:
         resolved = _resolve_pretrained(key, settings, training["pretrain"], warnings)
         if resolved is not None:
             pretrain[name] = resolved
-    expanded = expand_runs(
-        training["runs"],
-        training["defaults"],
-        training["ablation"]["runs"],
-        training["ablation"]["resolution"],
-    )
+    expanded = expand_runs(training["runs"], training["defaults"], training["ablation"])
     runs = {}
     for name, settings in expanded.items():
         resolved = _resolve_pretrained(f"training.runs.{name}", settings, pretrain, warnings)

@@ -14,8 +14,14 @@ from affect4k.errors import Affect4kError
 from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
 from affect4k.download import local_source
 from affect4k.provenance import code_digest
-from affect4k.runs import NATIVE, frame_size
-from affect4k.settings import SCORED_SPLIT, check_config, resolve_training, scored_parts
+from affect4k.runs import DEFAULT_INPUT_SIZE, NATIVE, source_height
+from affect4k.settings import (
+    SCORED_SPLIT,
+    check_config,
+    job_settings,
+    resolve_training,
+    scored_parts,
+)
 
 # Everything that can be checked before a job runs is checked here, naming the config key.
 try:
@@ -77,6 +83,25 @@ PRETRAIN = TRAINING.pretrain
 CORPORA = config["evaluation"]["corpora"]
 SCORED = scored_parts(config)
 EVAL_SETS = list(SCORED)
+
+
+def ablation_cells():
+    """Every cell of the resolution ablation: the grid runs and the runs they repeat."""
+    cells = [name for name, settings in RUNS.items() if settings["ablation_of"]]
+    cells = sorted({RUNS[name]["ablation_of"] for name in cells}) + cells
+    return [
+        {
+            "run": RUNS[name]["ablation_of"] or name,
+            "model": RUNS[name]["model"],
+            "resolution": RUNS[name]["resolution"],
+            "input_size": RUNS[name].get("input_size", DEFAULT_INPUT_SIZE),
+            "predictions": f"results/predictions/{name}/test.parquet",
+        }
+        for name in cells
+    ]
+
+
+ABLATION = ablation_cells()
 
 
 def faces_dir(resolution):

@@ -12,7 +12,7 @@ rule predict:
     params:
         code=package_code("predict.py"),
         eval_sets=eval_sets,
-        settings=lambda wildcards: RUNS[wildcards.run],
+        settings=lambda wildcards: job_settings(RUNS[wildcards.run]),
         batch_size=config["evaluation"]["batch_size"],
     log:
         "logs/predict/{run}.log",
@@ -56,3 +56,23 @@ rule tables:
         "../../envs/annotations.yaml"
     script:
         "../scripts/tables.py"
+
+
+rule ablation:
+    """Every cell of the resolution x input-size grid scored per face-size bin."""
+    input:
+        predictions=[cell["predictions"] for cell in ABLATION],
+        faces=expand("results/faces/{video}.parquet", video=VIDEOS),
+    output:
+        "results/ablation.csv",
+    params:
+        code=package_code("ablation.py"),
+        cells=ABLATION,
+        face_bins=config["training"]["ablation"]["face_bins"],
+    log:
+        "logs/ablation.log",
+    threads: 1
+    conda:
+        "../../envs/annotations.yaml"
+    script:
+        "../scripts/ablation.py"

@@ -1,8 +1,8 @@
 rule faces:
     """Detect on a downscaled copy, align and crop 112x112 from the full-resolution frame.
 
-    results/faces/ holds the crops of the clips as they are; results/faces_<W>x<H>/ those of
-    the same clips first downscaled to WxH (the resolution ablation).
+    results/faces/ holds the crops of the clips as they are; results/faces_h<H>/ those of the
+    same clips first scaled to H lines, aspect ratio kept (the resolution ablation).
     """
     input:
         "results/clips/{video}.avi",
@@ -10,14 +10,14 @@ rule faces:
         table="results/faces{lowres}/{video}.parquet",
         crops="results/faces{lowres}/{video}.npy",
     wildcard_constraints:
-        lowres="(_[0-9]+x[0-9]+)?",
+        lowres="(_h[0-9]+)?",
     params:
         code=package_code("faces.py"),
         detector=config["faces"]["detector"],
         model=config["faces"]["model"],
         min_score=config["faces"]["min_score"],
         detect_width=config["faces"]["detect_width"],
-        source_size=lambda wildcards: frame_size(wildcards.lowres.lstrip("_") or NATIVE),
+        source_height=lambda wildcards: source_height(wildcards.lowres.lstrip("_") or NATIVE),
     log:
         "logs/faces{lowres}/{video}.log",
     benchmark:

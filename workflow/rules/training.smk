@@ -26,7 +26,7 @@ rule pretrain:
         history="results/pretrained/{name}/history.csv",
     params:
         code=package_code("train.py"),
-        settings=lambda wildcards: PRETRAIN[wildcards.name],
+        settings=lambda wildcards: job_settings(PRETRAIN[wildcards.name]),
         faces_dir=lambda wildcards: corpus_inputs(PRETRAIN[wildcards.name]["corpus"])["faces"],
     log:
         "logs/pretrain/{name}.log",
@@ -52,7 +52,7 @@ rule train:
         history="results/models/{run}/history.csv",
     params:
         code=package_code("train.py"),
-        settings=lambda wildcards: RUNS[wildcards.run],
+        settings=lambda wildcards: job_settings(RUNS[wildcards.run]),
         faces_dir=lambda wildcards: faces_dir(RUNS[wildcards.run]["resolution"]),
     log:
         "logs/train/{run}.log",

@@ -4,6 +4,8 @@ rule web_copy:
         "results/clips/{video}.avi",
     output:
         "results/web/{video}.mp4",
+    params:
+        code=package_code("web_copy.py"),
     log:
         "logs/web_copy/{video}.log",
     conda:

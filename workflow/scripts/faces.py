@@ -18,5 +18,5 @@ with job(snakemake) as sm:  # noqa: F821
         detector=make_detector(sm.params.detector, sm.params.model, min_score=sm.params.min_score),
         video_id=sm.wildcards.video,
         detect_width=sm.params.detect_width,
-        source_size=sm.params.source_size,
+        source_height=sm.params.source_height,
     )
