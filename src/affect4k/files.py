@@ -108,7 +108,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
 @contextmanager
 def scratch_dir(path: Path) -> Iterator[Path]:
     """A temp folder beside ``path`` for tools that write several files before the output
-    exists (yt-dlp's separate streams); removed afterwards, whatever happens."""
+    exists (yt-dlp's separate streams); removed afterwards, whatever happens. Move the finished
+    file onto ``path`` from inside it with ``os.replace`` (same folder, so atomic), not with
+    :func:`atomic_path`, which would clear this folder as a leftover of ``path``."""
     with _temp_sibling(Path(path), lambda temp: temp.mkdir()) as folder:
         yield folder
 

@@ -135,30 +135,41 @@ _FPS_RE = re.compile(r"([\d.]+) (?:fps|tbr)")
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 
 
-def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
-    """Read size, frame rate, duration and audio presence; raise naming ``path`` if unreadable.
-
-    imageio-ffmpeg ships no ffprobe, so this parses the header that ``ffmpeg -i`` prints. The
-    duration is the container's, which is the longest stream's: :func:`stream_times` gives the
-    video's own.
-    """
-    path = Path(path)
+def _header(path: Path) -> str:
+    """What ``ffmpeg -i`` prints about ``path`` (imageio-ffmpeg ships no ffprobe)."""
     if not path.is_file():
         raise Affect4kError(f"{path}: no such video file")
     argv = [ffmpeg_exe(), *_LOG_ARGS, "-i", str(path)]
     result = subprocess.run(argv, capture_output=True, check=False)
-    header = result.stderr.decode("utf-8", "replace")
+    return result.stderr.decode("utf-8", "replace")
+
+
+def _duration_s(match: re.Match[str]) -> float:
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Read size, frame rate, duration and audio presence; raise naming ``path`` if unreadable.
+
+    The duration is the container's, which is the longest stream's: :func:`stream_times`
+    gives the video's own.
+    """
+    path = Path(path)
+    header = _header(path)
     video = _VIDEO_RE.search(header)
     fps = _FPS_RE.search(header[video.end() :]) if video else None
     duration = _DURATION_RE.search(header)
     if not (video and fps and duration):
-        raise Affect4kError(f"{path}: not a readable video ({first_error(header)})")
-    hours, minutes, seconds = duration.groups()
+        # `ffmpeg -i` without an output always ends complaining about that: not the reason.
+        text = header.replace("At least one output file must be specified", "")
+        reason = "no video stream" if "Stream #" in header and not video else first_error(text)
+        raise Affect4kError(f"{path}: not a readable video ({reason})")
     return VideoInfo(
         width=int(video.group(1)),
         height=int(video.group(2)),
         fps=float(fps.group(1)),
-        duration_s=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
+        duration_s=_duration_s(duration),
         has_audio="Audio:" in header,
     )
 
@@ -167,12 +178,13 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
 class StreamTimes:
     """How long a file's streams really last, from the timestamps of every packet or frame."""
 
-    frames: int  #: frames of the first video stream
+    frames: int  #: frames of the first video stream (0 without one)
     video_end_s: float  #: end of its last frame (time + duration), seconds from the file start
     end_s: float  #: end of the last packet of that video and of every audio stream
 
 
 _TIME_BASE_RE = re.compile(r"^#tb (\d+): (\d+)/(\d+)$", re.MULTILINE)
+_MEDIA_TYPE_RE = re.compile(r"^#media_type (\d+): (\w+)$", re.MULTILINE)
 _PACKET_RE = re.compile(r"^(\d+),\s*(?:-?\d+|NOPTS),\s*(-?\d+|NOPTS),\s*(-?\d+),", re.MULTILINE)
 
 
@@ -198,7 +210,7 @@ def stream_times(path: str | os.PathLike[str], *, decode: bool = False) -> Strea
         "level+error",
         "-i",
         str(path),
-        *("-map", "0:V:0", "-map", "0:a?", "-c:a", "copy", "-c:v", *video_codec),
+        *("-map", "0:V:0?", "-map", "0:a?", "-c:a", "copy", "-c:v", *video_codec),
         *("-fps_mode", "passthrough", "-f", "framecrc", "pipe:1"),
     ]
     result = subprocess.run(argv, capture_output=True, check=False)
@@ -207,13 +219,14 @@ def stream_times(path: str | os.PathLike[str], *, decode: bool = False) -> Strea
         what = "does not decode" if decode else "cannot be read"
         raise Affect4kError(f"{path}: {what}: {first_error(result.stderr)}")
     time_base = {int(i): Fraction(int(a), int(b)) for i, a, b in _TIME_BASE_RE.findall(listing)}
+    video = {int(i) for i, kind in _MEDIA_TYPE_RE.findall(listing) if kind == "video"}
     frames, video_end, end = 0, Fraction(0), Fraction(0)
     for stream, pts, duration in _PACKET_RE.findall(listing):
         if pts == "NOPTS":
             continue
         stop = (int(pts) + int(duration)) * time_base[int(stream)]
         end = max(end, stop)
-        if stream == "0":
+        if int(stream) in video:
             frames += 1
             video_end = max(video_end, stop)
     return StreamTimes(frames=frames, video_end_s=float(video_end), end_s=float(end))
@@ -233,23 +246,32 @@ def count_frames(path: str | os.PathLike[str]) -> int:
 END_TOLERANCE_S = 0.5
 
 
-def verify_video(path: str | os.PathLike[str]) -> VideoInfo:
-    """The header of ``path`` once every video frame has decoded and its streams last as long
-    as the container says; otherwise :class:`Affect4kError` naming ``path`` and why.
+def check_whole(path: str | os.PathLike[str]) -> StreamTimes:
+    """Refuse a media file (video, or audio only) that does not decode to its end or whose
+    streams end before the duration its container declares.
 
     A file cut short whose index sits at its front (an MP4 written with ``faststart``, a
     Matroska file with its duration in the header) opens and probes like a whole one; only
     reading it to the end shows the missing part.
     """
-    info = probe_video(path)
+    path = Path(path)
+    duration = _DURATION_RE.search(_header(path))
     times = stream_times(path, decode=True)
-    if times.frames == 0:
-        raise Affect4kError(f"{path}: no video frame decodes")
-    if times.end_s < info.duration_s - END_TOLERANCE_S:
+    if duration is None:
+        raise Affect4kError(f"{path}: declares no duration")
+    if times.end_s < _duration_s(duration) - END_TOLERANCE_S:
         raise Affect4kError(
             f"{path}: truncated: its streams end at {times.end_s:.2f} s, but its container "
-            f"declares {info.duration_s:.2f} s"
+            f"declares {_duration_s(duration):.2f} s"
         )
+    return times
+
+
+def verify_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """The header of ``path`` once :func:`check_whole` passed and a video frame decoded."""
+    info = probe_video(path)
+    if check_whole(path).frames == 0:
+        raise Affect4kError(f"{path}: no video frame decodes")
     return info
 
 
