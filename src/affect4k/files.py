@@ -111,7 +111,9 @@ def scratch_dir(path: Path) -> Iterator[Path]:
     exists (yt-dlp's separate streams); removed afterwards, whatever happens. Move the finished
     file onto ``path`` from inside it with ``os.replace`` (same folder, so atomic), not with
     :func:`atomic_path`, which would clear this folder as a leftover of ``path``."""
-    with _temp_sibling(Path(path), lambda temp: temp.mkdir()) as folder:
+    # Absolute, because tools that take it as a base folder (yt-dlp) resolve relative names
+    # against it a second time.
+    with _temp_sibling(Path(path).absolute(), lambda temp: temp.mkdir()) as folder:
         yield folder
 
 
