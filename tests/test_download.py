@@ -10,7 +10,7 @@ import ffmpeg
 import pytest
 from conftest import planned_jobs, run_snakemake, write_config
 
-from affect4k.download import download_video, local_source
+from affect4k.download import download_video, local_source, tracked_source
 from affect4k.errors import Affect4kError
 from affect4k.media import count_frames, probe_video, run_ffmpeg
 
@@ -300,6 +300,25 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_tracked_source_is_the_file_itself_or_a_brace_free_link(workdir, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "v.mp4"
+    outside.write_bytes(b"x")
+    assert tracked_source("v1", "source.mp4") == "source.mp4"
+    assert tracked_source("v1", (workdir / "source.mp4").as_uri()) == "source.mp4"
+    assert tracked_source("v1", str(outside)) == str(outside)
+    assert tracked_source("v1", "https://www.youtube.com/watch?v=x") is None
+    assert tracked_source("v1", "clip{1}.mp4") is None  # no such file: the job names it
+    braced = workdir / "clip{video}.mp4"
+    braced.write_bytes(b"y")
+    for url in ("clip{video}.mp4", braced.as_uri()):
+        link = tracked_source("v1", url)
+        assert link == "resources/sources/v1" and "{" not in link
+        assert Path(link).is_symlink() and Path(link).resolve() == braced
+    other = workdir / "clip{2}.mp4"
+    other.write_bytes(b"z")
+    assert Path(tracked_source("v1", "clip{2}.mp4")).read_bytes() == b"z"  # repointed
 
 
 def test_local_paths_with_braces_are_taken_literally(tmp_path, source_video):

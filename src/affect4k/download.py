@@ -74,6 +74,42 @@ def local_source(url: str) -> Path | None:
     return Path(url).absolute()
 
 
+#: Folder of the links through which Snakemake tracks local sources with braces in their path.
+SOURCE_LINKS = Path("resources/sources")
+
+
+def tracked_source(video_id: str, url: str) -> str | None:
+    """The file Snakemake should track as the download's input, or ``None`` for a remote URL.
+
+    A local source is an input so that Snakemake makes it (the demo's) and a replaced file
+    reruns its download; a path inside the working directory is given relative to it, so it
+    matches the rule that makes it. Snakemake reads braces in an input path as wildcards and
+    has no escape for them (``clip{1}.mp4`` is an error, ``clip{video}.mp4`` would silently be
+    ``clipv1.mp4``), so such a source is tracked through a brace-free symbolic link,
+    ``resources/sources/{video_id}``, made or repointed here (Snakemake follows links for
+    modification times). The download itself always reads the path as written. ``None`` too
+    for a braced path that does not exist: the download job then fails naming video and url.
+    The workflow calls this for every video while it loads, because Snakemake does not see
+    files made while it builds the DAG.
+    """
+    source = local_source(url)
+    if source is None:
+        return None
+    if "{" not in str(source) and "}" not in str(source):
+        relative = os.path.relpath(source)
+        return str(source) if relative.startswith("..") else relative
+    if not source.is_file():
+        return None
+    link = SOURCE_LINKS / video_id
+    if not (link.is_symlink() and Path(os.readlink(link)) == source):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        temp = link.with_name(f".{video_id}.{os.getpid()}.link")
+        temp.unlink(missing_ok=True)
+        temp.symlink_to(source)
+        os.replace(temp, link)
+    return str(link)
+
+
 #: Protocols an ffmpeg started by yt-dlp (HLS/DASH it does not fetch itself) may use for a
 #: remote source: the network only, never ``file``.
 _REMOTE_PROTOCOLS = "http,https,tcp,tls,crypto"

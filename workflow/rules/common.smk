@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 
 from affect4k.errors import Affect4kError
 from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
-from affect4k.download import local_source
+from affect4k.download import tracked_source
 from affect4k.runs import NATIVE, expand_runs, frame_size
 
 try:
@@ -31,46 +30,10 @@ def video_entry(video):
 
 
 def download_inputs(wildcards):
-    """Local sources (the demo's, or files a user lists) are inputs, so Snakemake makes them and
-    a replaced file reruns its download.
-
-    Snakemake reads braces in an input path as wildcards and has no escape for them, so a file
-    named like ``clip{1}.mp4`` would be an error or, worse, another file (``clip{video}.mp4``
-    becomes ``clipv1.mp4``). Such a file is tracked through a brace-free symbolic link to it
-    (:func:`source_link`; Snakemake follows links for modification times); the download itself
-    reads the path exactly as written in the list.
-    """
-    source = local_source(video_entry(wildcards.video).url)
-    if source is None:
-        return []
-    if "{" in str(source) or "}" in str(source):
-        link = source_link(wildcards.video)
-        return (
-            [link] if link else []
-        )  # no file: the download job fails naming video and url
-    # Relative to the working directory, so it matches the demo rule's output path.
-    relative = os.path.relpath(source)
-    return [source if relative.startswith("..") else relative]
-
-
-def source_link(video):
-    """``resources/sources/{video}``, a link to the video's local source whose path has braces,
-    made (or repointed) now; None if that source does not exist. download.smk calls this for
-    every video while the workflow loads, because Snakemake does not see files created while
-    it builds the DAG."""
-    source = local_source(video_entry(video).url)
-    if source is None or not ("{" in str(source) or "}" in str(source)):
-        return None
-    if not source.is_file():
-        return None
-    link = Path("resources/sources") / video
-    if not (link.is_symlink() and Path(os.readlink(link)) == source):
-        link.parent.mkdir(parents=True, exist_ok=True)
-        temp = link.with_name(f".{video}.{os.getpid()}.link")
-        temp.unlink(missing_ok=True)
-        temp.symlink_to(source)
-        os.replace(temp, link)
-    return str(link)
+    """Local sources (the demo's, or files a user lists) are inputs, so Snakemake makes them;
+    one whose path has braces is tracked through a link (see tracked_source)."""
+    source = tracked_source(wildcards.video, video_entry(wildcards.video).url)
+    return [source] if source else []
 
 
 def raw_traces(wildcards):
@@ -88,10 +51,7 @@ RUNS = expand_runs(
     TRAINING["ablation"]["runs"],
     TRAINING["ablation"]["resolution"],
 )
-PRETRAIN = {
-    name: {**TRAINING["defaults"], **entry}
-    for name, entry in TRAINING["pretrain"].items()
-}
+PRETRAIN = {name: {**TRAINING["defaults"], **entry} for name, entry in TRAINING["pretrain"].items()}
 CORPORA = config["evaluation"]["corpora"]
 EVAL_SETS = ["test", *CORPORA]
 
@@ -105,9 +65,7 @@ def database_inputs(resolution):
     return {
         "annotations": "results/annotations.parquet",
         "faces": [
-            f"{faces_dir(resolution)}/{video}.{ext}"
-            for video in VIDEOS
-            for ext in ("npy", "parquet")
+            f"{faces_dir(resolution)}/{video}.{ext}" for video in VIDEOS for ext in ("npy", "parquet")
         ],
     }
 
@@ -125,9 +83,7 @@ def pretrained_input(settings):
     if source and source.startswith("pretrain:"):
         name = source.removeprefix("pretrain:")
         if name not in PRETRAIN:
-            raise WorkflowError(
-                f"pretrained: {source!r} names no entry of training.pretrain"
-            )
+            raise WorkflowError(f"pretrained: {source!r} names no entry of training.pretrain")
         return {"pretrained": f"results/pretrained/{name}/model.keras"}
     return {}
 

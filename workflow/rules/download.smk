@@ -1,7 +1,7 @@
-# Local sources with braces in their path are tracked through links made before the DAG is
-# built (see download_inputs in common.smk).
-for _video in VIDEOS:
-    source_link(_video)
+# Links to local sources with braces in their path are made while the workflow loads, before
+# the DAG is built (see affect4k.download.tracked_source).
+for _video, _entry in VIDEOS.items():
+    tracked_source(_video, _entry.url)
 
 
 rule download:
@@ -10,14 +10,14 @@ rule download:
         download_inputs,
     output:
         "resources/downloads/{video}.mkv",
-    log:
-        "logs/download/{video}.log",
-    retries: 1
-    conda:
-        "../../envs/ingest.yaml"
-    threads: 1
     params:
         url=lambda wildcards: video_entry(wildcards.video).url,
         max_height=config["download"]["max_height"],
+    log:
+        "logs/download/{video}.log",
+    threads: 1
+    retries: 1
+    conda:
+        "../../envs/ingest.yaml"
     script:
         "../scripts/download.py"
