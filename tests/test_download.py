@@ -230,18 +230,25 @@ def rewrite_segments(playlist: str, base: str) -> str:
     )
 
 
-@pytest.mark.parametrize("level", ["segments", "media_playlist"])
+@pytest.mark.parametrize("level", ["segments", "media_playlist", "web_page"])
 def test_remote_manifest_cannot_read_local_files(workdir, http_url, private_hls, level):
-    """A served playlist naming file:// segments (or a file:// media playlist) is refused."""
+    """A served playlist naming file:// segments (or a file:// media playlist, or a web page
+    whose video is a file:// URL) is refused."""
     local = private_hls.as_uri()
     media = rewrite_segments((private_hls / "index.m3u8").read_text(), local)
-    if level == "segments":
-        (workdir / "evil.m3u8").write_text(media)
-    else:
-        (workdir / "evil.m3u8").write_text(
-            f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000,RESOLUTION=64x48\n{local}/index.m3u8\n"
-        )
-    url = f"{http_url}/evil.m3u8"
+    name, text = {
+        "segments": ("evil.m3u8", media),
+        "media_playlist": (
+            "evil.m3u8",
+            f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000,RESOLUTION=64x48\n{local}/index.m3u8\n",
+        ),
+        "web_page": (
+            "evil.html",
+            f'<html><body><video src="{local}/index.m3u8"></video></body></html>',
+        ),
+    }[level]
+    (workdir / name).write_text(text)
+    url = f"{http_url}/{name}"
     out = workdir / "downloads" / "v1.mkv"
     with pytest.raises(Affect4kError) as caught:
         download_video("v1", url, out)
