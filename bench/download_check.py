@@ -1,12 +1,12 @@
 """What checking a download costs, against plain decoding of the same 4K file; prints JSON.
 
-A download is published only once :func:`affect4k.media.verify_video` has decoded every frame
-(see docs/design.md, "What each stage refuses"). This measures, on a synthetic 4K Matroska
-file like a remuxed YouTube download (H.264 + AAC):
+A download is published only once :func:`affect4k.media.check_whole` has decoded every frame
+yt-dlp fetched (see docs/design.md, "What each stage refuses"). This measures, on a synthetic
+4K Matroska file like a remuxed YouTube download (H.264 + AAC):
 
 - ``count_s``: :func:`affect4k.media.count_frames` (packets only, no decoding; what the clip
   stage spends to find the video stream's own end);
-- ``verify_s``: :func:`affect4k.media.verify_video` (header, then every frame decoded);
+- ``check_s``: :func:`affect4k.media.check_whole` (header, then every frame decoded);
 - ``ffmpeg_decode_s``: ffmpeg alone decoding the video into a null sink, the floor.
 
     PYTHONPATH=src python bench/download_check.py --seconds 10
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from affect4k.media import count_frames, ffmpeg_exe, run_ffmpeg, verify_video
+from affect4k.media import check_whole, count_frames, ffmpeg_exe, run_ffmpeg
 
 
 def synthetic_download(path: Path, seconds: float) -> Path:
@@ -60,12 +60,12 @@ def main() -> None:
             "frames": count_frames(path),
             "size_mb": round(path.stat().st_size / 1e6, 1),
             "count_s": best_of(args.runs, lambda: count_frames(path)),
-            "verify_s": best_of(args.runs, lambda: verify_video(path)),
+            "check_s": best_of(args.runs, lambda: check_whole(path)),
             "ffmpeg_decode_s": best_of(
                 args.runs, lambda: subprocess.run(decode, check=True, capture_output=True)
             ),
         }
-    result["verify_over_decode"] = round(result["verify_s"] / result["ffmpeg_decode_s"], 2)
+    result["check_over_decode"] = round(result["check_s"] / result["ffmpeg_decode_s"], 2)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
 
 

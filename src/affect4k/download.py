@@ -31,7 +31,7 @@ import yt_dlp
 
 from affect4k.errors import Affect4kError
 from affect4k.files import scratch_dir
-from affect4k.media import check_whole, ffmpeg_exe, verify_video
+from affect4k.media import StreamTimes, check_whole, ffmpeg_exe
 from affect4k.progress import progress
 
 _log = logging.getLogger(__name__)
@@ -222,15 +222,35 @@ def download_video(video_id: str, url: str, out_path: Path, *, max_height: int =
         result = Path(downloads[0]["filepath"]) if len(downloads) == 1 else None
         if result is None or result.suffix != ".mkv" or not result.is_file():
             raise Affect4kError(f"video {video_id}: {url} did not yield one Matroska video file")
-        fetched = sorted(path for path in work.iterdir() if path != result)
-        for path in (*fetched, result):
-            try:
-                check = verify_video if path == result else check_whole
-                check(path)
-            except Affect4kError as error:
-                reason = str(error).removeprefix(f"{path}: ")
-                raise Affect4kError(
-                    f"video {video_id}: {url} is not a whole video: {reason}"
-                ) from error
+        _check_download(video_id, url, result, sorted(set(work.iterdir()) - {result}))
         os.replace(result, out_path)  # the scratch folder is beside out_path: an atomic rename
     return out_path
+
+
+def _check_download(video_id: str, url: str, result: Path, fetched: list[Path]) -> None:
+    """Refuse ``result`` unless what yt-dlp fetched decodes to its end and ``result`` holds it.
+
+    The files as fetched (``fetched``; none when yt-dlp kept the file as it came) are decoded
+    frame by frame: merging or remuxing a file cut short would copy what is there and hide the
+    missing part. The Matroska file made from them by stream copy then only has to last as
+    long as its header says and hold exactly the video frames they decoded to.
+    """
+
+    def checked(path: Path, decode: bool) -> StreamTimes:
+        try:
+            return check_whole(path, decode=decode)
+        except Affect4kError as error:
+            reason = str(error).removeprefix(f"{path}: ")
+            raise Affect4kError(
+                f"video {video_id}: {url} is not a whole video: {reason}"
+            ) from error
+
+    decoded = sum(checked(path, decode=True).frames for path in fetched)
+    frames = checked(result, decode=not fetched).frames
+    if frames == 0:
+        raise Affect4kError(f"video {video_id}: {url} has no video frame")
+    if fetched and frames != decoded:
+        raise Affect4kError(
+            f"video {video_id}: {url} gave {frames} video frames after merging, but the "
+            f"downloaded files decode to {decoded}"
+        )

@@ -246,17 +246,18 @@ def count_frames(path: str | os.PathLike[str]) -> int:
 END_TOLERANCE_S = 0.5
 
 
-def check_whole(path: str | os.PathLike[str]) -> StreamTimes:
+def check_whole(path: str | os.PathLike[str], *, decode: bool = True) -> StreamTimes:
     """Refuse a media file (video, or audio only) that does not decode to its end or whose
     streams end before the duration its container declares.
 
     A file cut short whose index sits at its front (an MP4 written with ``faststart``, a
     Matroska file with its duration in the header) opens and probes like a whole one; only
-    reading it to the end shows the missing part.
+    reading it to the end shows the missing part. ``decode=False`` reads the packets only, for
+    a file made by stream copy from files already checked.
     """
     path = Path(path)
     duration = _DURATION_RE.search(_header(path))
-    times = stream_times(path, decode=True)
+    times = stream_times(path, decode=decode)
     if duration is None:
         raise Affect4kError(f"{path}: declares no duration")
     if times.end_s < _duration_s(duration) - END_TOLERANCE_S:
@@ -265,14 +266,6 @@ def check_whole(path: str | os.PathLike[str]) -> StreamTimes:
             f"declares {_duration_s(duration):.2f} s"
         )
     return times
-
-
-def verify_video(path: str | os.PathLike[str]) -> VideoInfo:
-    """The header of ``path`` once :func:`check_whole` passed and a video frame decoded."""
-    info = probe_video(path)
-    if check_whole(path).frames == 0:
-        raise Affect4kError(f"{path}: no video frame decodes")
-    return info
 
 
 def iter_frames(
