@@ -16,6 +16,7 @@ from affect4k.annotations import (
     annotate_video,
     assign_split,
     build_database,
+    is_skipped,
     read_trace,
     resample_trace,
 )
@@ -245,6 +246,60 @@ def test_annotate_video_refuses_bad_parameters(
             tmp_path / "o.parquet",
             min_annotators=min_annotators,
         )
+
+
+def test_annotate_video_warns_about_trace_files_of_no_listed_annotator(tmp_path, video, caplog):
+    faces, trace_dir, n_frames = video
+    (trace_dir / "ann1.valance.csv").write_text(GOOD)  # misspelt dimension
+    (trace_dir / "ann9.arousal.csv").write_text(GOOD)  # an annotator the config does not list
+    (trace_dir / "notes.txt").write_text("not a trace\n")
+    out = tmp_path / "vid1.parquet"
+    with caplog.at_level(logging.WARNING, logger="affect4k.annotations"):
+        annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=2)
+    warnings = [r.getMessage() for r in caplog.records if "no listed annotator" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "video vid1" in warnings[0] and str(trace_dir) in warnings[0]
+    assert "ann1.valance.csv, ann9.arousal.csv (" in warnings[0] and "notes.txt" not in warnings[0]
+    assert "ann9" not in "".join(pd.read_parquet(out).columns)
+
+
+def test_annotator_who_skipped_a_video_is_left_out_of_its_labels(tmp_path, video, caplog):
+    """An explicit ``skipped`` trace: the others label the video (min_annotators applies)."""
+    faces, trace_dir, n_frames = video
+    (trace_dir / "ann2.valence.csv").write_text("skipped\nwas away that week\n")
+    out = tmp_path / "vid1.parquet"
+    with caplog.at_level(logging.WARNING, logger="affect4k.annotations"):
+        annotate_video("vid1", faces, trace_dir, ANNOTATORS, out)
+    table = pd.read_parquet(out)
+    assert table["valence_ann2"].isna().all()
+    both = table[["valence_ann1", "valence_ann3"]].to_numpy()
+    np.testing.assert_allclose(table["valence"], both.mean(axis=1))  # all 3 others cover it
+    assert any(
+        "ann2.valence.csv" in r.getMessage() and "skipped" in r.getMessage() for r in caplog.records
+    )
+    # Asking for all three annotators cannot be met on this video: refused, saying why.
+    with pytest.raises(
+        Affect4kError,
+        match=r"video vid1: no frame has a valence label from at "
+        r"least 3 annotator\(s\) .*\(ann2 skipped it\)",
+    ):
+        annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=3)
+    assert not is_skipped(trace_dir / "ann1.valence.csv")
+    with pytest.raises(Affect4kError, match="line 1: header is 'skipped'"):
+        read_trace(trace_dir / "ann2.valence.csv")  # never read as samples
+
+
+def test_a_video_every_annotator_skipped_is_refused(tmp_path, video):
+    faces, trace_dir, _ = video
+    for name in ANNOTATORS:
+        (trace_dir / f"{name}.arousal.csv").write_text("\ufeffskipped\n", encoding="utf-8")
+    with pytest.raises(
+        Affect4kError,
+        match=r"video vid1: every annotator's arousal trace .* "
+        r"is marked skipped",
+    ):
+        annotate_video("vid1", faces, trace_dir, ANNOTATORS, tmp_path / "vid1.parquet")
+    assert not (tmp_path / "vid1.parquet").exists()
 
 
 # --- build_database: agreement ----------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_truncated_source_is_refused(tmp_path):
     truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
     with pytest.raises(Affect4kError, match=r"video v1: .*truncated\.mkv"):
         make_clip(truncated, tmp_path / "out" / "v1.avi", video_id="v1", start=0.0, end=3.5)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
 def test_rejects_bad_encoder_settings(tmp_path):
@@ -199,3 +199,109 @@ def test_audio_is_cut_at_the_same_times_as_video(tmp_path):
     onset_s = np.flatnonzero(samples > 0.2 * samples.max())[0] / 44100
     assert 0.7 <= onset_s < 0.7 + 0.03  # late by at most the MP3 encoder delay
     assert abs(len(samples) / 44100 - 2.2) < 0.06
+
+
+def packet_times(path: Path) -> np.ndarray:
+    """Presentation times (s from the file start) of every video packet, as the file stores them."""
+    listing = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy"]
+        + ["-f", "framecrc", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (num, den), *_ = re.findall(r"^#tb 0: (\d+)/(\d+)$", listing, re.MULTILINE)
+    pts = [int(p) for p in re.findall(r"^0,\s*-?\d+,\s*(-?\d+),", listing, re.MULTILINE)]
+    return np.sort(pts) * int(num) / int(den)
+
+
+#: Gaps between the frames of the variable-frame-rate source, in ms: a phone that keeps
+#: changing its rate (about 24 fps on average, but never at 24 fps).
+VFR_GAPS_MS = (20, 50, 30, 70, 40)
+
+
+def test_vfr_source_every_clip_frame_is_the_source_frame_nearest_by_timestamp(tmp_path):
+    frames = 100
+    period = sum(VFR_GAPS_MS) / 1000
+    offsets = np.cumsum((0, *VFR_GAPS_MS[:-1])) / 1000
+    offset = "+".join(f"{o}*eq(mod(N,5),{i})" for i, o in enumerate(offsets))
+    source = tmp_path / "vfr.mkv"
+    argv = (
+        ffmpeg.input("pipe:", format="rawvideo", pix_fmt="gray", s=f"{BITS * STRIPE}x16", r=25)
+        .filter("settb", "1/1000")
+        .filter("setpts", f"(floor(N/5)*{period}+{offset})/TB")
+        .output(
+            str(source),
+            vcodec="libx264",
+            crf=8,
+            pix_fmt="yuv420p",
+            fps_mode="passthrough",
+            enc_time_base="1/1000",
+        )
+        .global_args("-hide_banner", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    )
+    subprocess.run(
+        argv, input=b"".join(index_frame(i).tobytes() for i in range(frames)), check=True
+    )
+    times = packet_times(source)
+    assert len(times) == frames
+    np.testing.assert_allclose(np.diff(times)[:5], np.array(VFR_GAPS_MS) / 1000, atol=1e-3)
+    out = tmp_path / "v1.avi"
+    for start, end in ((None, None), (0.61, 1.9)):
+        written = make_clip(source, out, video_id="v1", start=start, end=end)
+        shown = [read_index(rgb) for rgb in iter_frames(out)]
+        assert len(shown) == written == round(((end or times[-1] + 0.04) - (start or 0)) * 25)
+        for f, index in enumerate(shown):
+            distance = np.abs(times - ((start or 0.0) + f / CLIP_FPS))
+            nearest = set(np.flatnonzero(distance <= distance.min() + 1e-3).tolist())
+            assert index in nearest, f"clip frame {f} shows source frame {index}, not {nearest}"
+
+
+def test_video_shorter_than_its_audio_is_clipped_to_its_last_frame(tmp_path):
+    """Audio outlasting the picture sets the container's duration; the clip ends with the video."""
+    video = ffmpeg.input("testsrc=size=64x48:rate=25:duration=2", f="lavfi")
+    audio = ffmpeg.input("sine=duration=3.5", f="lavfi")
+    source = tmp_path / "talk.mkv"
+    subprocess.run(
+        ffmpeg.output(video, audio, str(source), vcodec="libx264", pix_fmt="yuv420p")
+        .global_args("-loglevel", "error")
+        .compile(cmd=ffmpeg_exe(), overwrite_output=True),
+        check=True,
+    )
+    assert probe_video(source).duration_s == pytest.approx(3.5, abs=0.05)
+    out = tmp_path / "v1.avi"
+    assert make_clip(source, out, video_id="v1", start=0.4, end=None) == 40 == count_frames(out)
+    with pytest.raises(Affect4kError, match=r"v1: end 3\.0 s is past the end of the video .* 2\.0"):
+        make_clip(source, out, video_id="v1", start=0.4, end=3.0)
+
+
+@pytest.mark.parametrize(("width", "height"), [(641, 361), (640, 361), (95, 64)])
+def test_odd_frame_sizes_are_padded_in_the_source_pixel_grid(tmp_path, width, height):
+    """One black column/row on the right/bottom: clip pixel (x, y) is source pixel (x, y)."""
+    frame = np.full((height, width), 128, np.uint8)
+    frame[:8, :8] = 255  # top-left corner
+    frame[-8:, -8:] = 255  # bottom-right corner, up to the last (odd) column and row
+    source = tmp_path / "odd.mkv"
+    argv = (
+        ffmpeg.input("pipe:", format="rawvideo", pix_fmt="gray", s=f"{width}x{height}", r=25)
+        .output(str(source), vcodec="libx264", crf=0, pix_fmt="yuv444p")
+        .global_args("-loglevel", "error")
+        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    )
+    subprocess.run(argv, input=frame.tobytes() * 10, check=True)
+    out = tmp_path / "v1.avi"
+    assert make_clip(source, out, video_id="v1", start=None, end=None, crf=0) == 10
+    info = probe_video(out)
+    assert (info.width, info.height) == (width + width % 2, height + height % 2)
+    clip = next(iter(iter_frames(out))).mean(axis=2)
+    np.testing.assert_allclose(clip[:height, :width], frame, atol=12)
+    assert (clip[height:, :] < 20).all() and (clip[:, width:] < 20).all()
+
+
+def test_encoding_reports_progress_lines(tmp_path, capsys):
+    path = make_source(tmp_path / "s.mp4", Fraction(25), 50)
+    make_clip(path, tmp_path / "v1.avi", video_id="v1", start=0.2, end=1.8)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith(f"clip v1 ({path}): ") for line in lines)
+    assert "40/40" in lines[-1] and "frame" in lines[-1]

@@ -1,13 +1,16 @@
 import functools
 import http.server
+import os
+import re
 import socket
 import threading
 from pathlib import Path
 
 import ffmpeg
 import pytest
+from conftest import planned_jobs, run_snakemake, write_config
 
-from affect4k.download import download_video, local_source
+from affect4k.download import download_video, local_source, tracked_source
 from affect4k.errors import Affect4kError
 from affect4k.media import count_frames, probe_video, run_ffmpeg
 
@@ -181,7 +184,7 @@ def test_failure_names_video_url_and_reason(workdir, http_url, url, reason):
 
 def test_audio_only_file_is_not_a_video(workdir):
     run_ffmpeg(ffmpeg.input("sine", f="lavfi", t=1).output("tone.mp3"), "test audio")
-    with pytest.raises(Affect4kError, match=r"video v1: tone\.mp3 is not a video"):
+    with pytest.raises(Affect4kError, match=r"video v1: tone\.mp3 has no video frame"):
         download_video("v1", "tone.mp3", workdir / "downloads" / "v1.mkv")
 
 
@@ -204,3 +207,144 @@ def test_hostile_urls_never_reach_a_shell(workdir, http_url):
             download_video("v3", url, workdir / "out" / "v3.mkv")
     assert not marker.exists()
     assert files_under(workdir) == {"source.mp4", named.name, "out", "out/v1.mkv", "out/v2.mkv"}
+
+
+@pytest.fixture(scope="module")
+def private_hls(tmp_path_factory, source_video) -> Path:
+    """An HLS rendition of the source in a folder no server serves: this machine's files."""
+    folder = tmp_path_factory.mktemp("private")
+    hls = ffmpeg.input(str(source_video)).output(
+        str(folder / "index.m3u8"), c="copy", f="hls", hls_playlist_type="vod", hls_time=10
+    )
+    run_ffmpeg(hls, "private rendition")
+    return folder
+
+
+def rewrite_segments(playlist: str, base: str) -> str:
+    """``playlist`` with every segment line pointing into ``base``."""
+    return "".join(
+        line if line.startswith("#") or not line.strip() else f"{base}/{line}"
+        for line in playlist.splitlines(keepends=True)
+    )
+
+
+@pytest.mark.parametrize("level", ["segments", "media_playlist", "web_page"])
+def test_remote_manifest_cannot_read_local_files(workdir, http_url, private_hls, level):
+    """A served playlist naming file:// segments (or a file:// media playlist, or a web page
+    whose video is a file:// URL) is refused."""
+    local = private_hls.as_uri()
+    media = rewrite_segments((private_hls / "index.m3u8").read_text(), local)
+    name, text = {
+        "segments": ("evil.m3u8", media),
+        "media_playlist": (
+            "evil.m3u8",
+            f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000,RESOLUTION=64x48\n{local}/index.m3u8\n",
+        ),
+        "web_page": (
+            "evil.html",
+            f'<html><body><video src="{local}/index.m3u8"></video></body></html>',
+        ),
+    }[level]
+    (workdir / name).write_text(text)
+    url = f"{http_url}/{name}"
+    out = workdir / "downloads" / "v1.mkv"
+    with pytest.raises(Affect4kError) as caught:
+        download_video("v1", url, out)
+    message = str(caught.value)
+    assert message.startswith(f"video v1: cannot download {url}: ")
+    assert "lists a file on this machine" in message
+    assert not out.exists() and list(out.parent.iterdir()) == []
+    # The same segments through a local playlist are the user's own files: allowed.
+    (workdir / "mine.m3u8").write_text(media)
+    download_video("v2", "mine.m3u8", workdir / "downloads" / "v2.mkv")
+    assert_is_the_source(workdir / "downloads" / "v2.mkv")
+
+
+@pytest.fixture(scope="module")
+def cut_source(tmp_path_factory) -> Path:
+    """A 4 s MP4 with its index at the front, cut after a third: it opens like a whole one."""
+    folder = tmp_path_factory.mktemp("cut")
+    whole = folder / "whole.mp4"
+    video = ffmpeg.input("testsrc=size=64x48:rate=25:duration=4", f="lavfi")
+    audio = ffmpeg.input("sine=duration=4", f="lavfi")
+    run_ffmpeg(
+        ffmpeg.output(video, audio, str(whole), vcodec="libx264", movflags="+faststart"), "whole"
+    )
+    cut = folder / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    assert probe_video(cut).duration_s == pytest.approx(4, abs=0.05)
+    return cut
+
+
+@pytest.mark.parametrize("how", ["http", "path"])
+def test_a_download_cut_short_is_refused_and_not_cached(workdir, http_url, cut_source, how):
+    (workdir / "cut.mp4").write_bytes(cut_source.read_bytes())
+    url = f"{http_url}/cut.mp4" if how == "http" else "cut.mp4"
+    out = workdir / "downloads" / "v1.mkv"
+    with pytest.raises(Affect4kError) as caught:
+        download_video("v1", url, out)
+    message = str(caught.value)
+    assert message.startswith(f"video v1: {url} is not a whole video: does not decode: ")
+    # ffmpeg's first error (the demuxer or decoder hitting the missing part), no statistics.
+    assert re.search(r"(mov,mp4,m4a,3gp,3g2,mj2: .*partial file|h264: )", message)
+    assert "\n" not in message and "frame=" not in message and "kb/s" not in message
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_download_reports_bytes_as_progress_lines(workdir, http_url, capsys):
+    out = workdir / "downloads" / "v1.mkv"
+    download_video("v1", f"{http_url}/source.mp4", out)
+    lines = capsys.readouterr().err.splitlines()
+    size = (workdir / "source.mp4").stat().st_size
+    assert lines and all(line.startswith("download v1 (video.mp4): ") for line in lines)
+    assert "100%" in lines[-1] and f"{size / 1000:.1f}k/{size / 1000:.1f}k" in lines[-1]
+    assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # group-readable
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_tracked_source_is_the_file_itself_or_a_brace_free_link(workdir, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "v.mp4"
+    outside.write_bytes(b"x")
+    assert tracked_source("v1", "source.mp4") == "source.mp4"
+    assert tracked_source("v1", (workdir / "source.mp4").as_uri()) == "source.mp4"
+    assert tracked_source("v1", str(outside)) == str(outside)
+    assert tracked_source("v1", "https://www.youtube.com/watch?v=x") is None
+    assert tracked_source("v1", "clip{1}.mp4") is None  # no such file: the job names it
+    braced = workdir / "clip{video}.mp4"
+    braced.write_bytes(b"y")
+    for url in ("clip{video}.mp4", braced.as_uri()):
+        link = tracked_source("v1", url)
+        assert link == "resources/sources/v1" and "{" not in link
+        assert Path(link).is_symlink() and Path(link).resolve() == braced
+    other = workdir / "clip{2}.mp4"
+    other.write_bytes(b"z")
+    assert Path(tracked_source("v1", "clip{2}.mp4")).read_bytes() == b"z"  # repointed
+
+
+def test_local_paths_with_braces_are_taken_literally(tmp_path, source_video):
+    """Snakemake reads braces as wildcards: ``clip{video}.mp4`` must not become clipv2.mp4."""
+    for name in ("clip{1}.mp4", "clip{video}.mp4"):
+        (tmp_path / name).write_bytes(source_video.read_bytes())
+    decoy = ffmpeg.input("testsrc=size=32x32:rate=25:duration=0.4", f="lavfi")
+    run_ffmpeg(decoy.output(str(tmp_path / "clipv2.mp4"), vcodec="libx264"), "decoy")
+    (tmp_path / "videos.tsv").write_text(
+        "video_id\turl\tstart\tend\nv1\tclip{1}.mp4\t\t\nv2\tclip{video}.mp4\t\t\n"
+    )
+    write_config(tmp_path, {"videos": "videos.tsv", "annotations": "annotations"})
+    targets = ("resources/downloads/v1.mkv", "resources/downloads/v2.mkv")
+    run_snakemake(tmp_path, *targets)
+    for target in targets:
+        assert_is_the_source(tmp_path / target)
+    assert planned_jobs(run_snakemake(tmp_path, "-n", *targets).stdout) == {}
+    # Replacing clipv2.mp4 (not v2's source) changes nothing; replacing clip{1}.mp4 redoes v1.
+    decoy_bytes = (tmp_path / "clipv2.mp4").read_bytes()
+    (tmp_path / "clipv2.mp4").write_bytes(source_video.read_bytes())
+    assert planned_jobs(run_snakemake(tmp_path, "-n", *targets).stdout) == {}
+    (tmp_path / "clip{1}.mp4").write_bytes(decoy_bytes)
+    plan = run_snakemake(tmp_path, "-n", *targets).stdout
+    assert planned_jobs(plan) == {"download": 1} and "resources/downloads/v1.mkv" in plan

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from affect4k.errors import Affect4kError
-from affect4k.manifest import VIDEO_ID_PATTERN, VideoEntry, read_videos
+from affect4k.manifest import MAX_VIDEO_ID_LENGTH, VIDEO_ID_PATTERN, VideoEntry, read_videos
 
 HEADER = "video_id\turl\tstart\tend\n"
 
@@ -61,10 +61,10 @@ def test_duplicate_id_names_both_lines(tmp_path):
     ("row", "message"),
     [
         ("v1\t\t\t", r":2: video v1 has an empty url"),
-        ("v1\thttp://x/a.mp4\tabc\t", r":2: start 'abc' is not a number"),
-        ("v1\thttp://x/a.mp4\t\t1:30", r":2: end '1:30' is not a number"),
-        ("v1\thttp://x/a.mp4\t-1\t", r":2: start '-1' must be a finite number >= 0"),
-        ("v1\thttp://x/a.mp4\t\tnan", r":2: end 'nan' must be a finite number"),
+        ("v1\thttp://x/a.mp4\tabc\t", r":2: start 'abc' is not a plain decimal number"),
+        ("v1\thttp://x/a.mp4\t\t1:30", r":2: end '1:30' is not a plain decimal number"),
+        ("v1\thttp://x/a.mp4\t-1\t", r":2: start '-1' is not a plain decimal number"),
+        ("v1\thttp://x/a.mp4\t\tnan", r":2: end 'nan' is not a plain decimal number"),
         ("v1\thttp://x/a.mp4\t5\t5", r":2: video v1 has end 5.0 s <= start 5.0 s"),
         ("v1\thttp://x/a.mp4\t6\t5", r":2: video v1 has end 5.0 s <= start 6.0 s"),
         ("v1\thttp://x/a.mp4\t\t0", r":2: video v1 has end 0.0 s <= start 0 s"),
@@ -96,3 +96,36 @@ def test_list_without_videos_is_refused(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(Affect4kError, match=r"absent\.tsv: cannot read"):
         read_videos(tmp_path / "absent.tsv")
+
+
+def test_byte_order_mark_is_accepted(tmp_path):
+    """Spreadsheet programs start UTF-8 exports with a BOM; trace files accept it too."""
+    path = tmp_path / "videos.tsv"
+    path.write_text(HEADER + "v1\thttp://x/a.mp4\t1\t2\n", encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert read_videos(path) == [VideoEntry("v1", "http://x/a.mp4", 1.0, 2.0)]
+
+
+@pytest.mark.parametrize("text", ["1_0", "1e3", "inf", "0x10", "+5", "1.", "١٢", "1,5"])
+def test_seconds_are_plain_decimals(tmp_path, text):
+    """float() reads '1_0' as 10 and '1e3' as 1000: a typo must not become another trim."""
+    with pytest.raises(
+        Affect4kError, match=rf":2: start {re.escape(repr(text))} is not a plain decimal"
+    ):
+        read_videos(write(tmp_path, HEADER + f"v1\thttp://x/a.mp4\t{text}\t\n"))
+
+
+@pytest.mark.parametrize("text", ["0", "12", "12.5", ".5", "007.250"])
+def test_plain_decimals_are_read(tmp_path, text):
+    (entry,) = read_videos(write(tmp_path, HEADER + f"v1\thttp://x/a.mp4\t{text}\t\n"))
+    assert entry.start == float(text)
+
+
+def test_ids_are_limited_to_64_characters(tmp_path):
+    longest = "v" * MAX_VIDEO_ID_LENGTH
+    (entry,) = read_videos(write(tmp_path, HEADER + f"{longest}\thttp://x/a.mp4\t\t\n"))
+    assert entry.video_id == longest and MAX_VIDEO_ID_LENGTH == 64
+    too_long = "v" * 300
+    with pytest.raises(Affect4kError, match=r"videos\.tsv:2: video_id 'v+'\.\.\. is 300 .* 64"):
+        read_videos(write(tmp_path, HEADER + f"{too_long}\thttp://x/a.mp4\t\t\n"))
+    assert not re.fullmatch(VIDEO_ID_PATTERN, "v" * 65)

@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 
 from affect4k.errors import Affect4kError
-from affect4k.media import count_frames, ffmpeg_exe, iter_frames, prefetch, probe_video
+from affect4k.media import (
+    check_whole,
+    count_frames,
+    ffmpeg_exe,
+    iter_frames,
+    prefetch,
+    probe_video,
+    run_ffmpeg,
+    stream_times,
+)
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)] * 3
 
@@ -85,3 +94,61 @@ def test_prefetch_closes_the_source_when_the_caller_stops_early():
         if item == 3:
             break
     assert closed == [True]
+
+
+def encode(path: Path, seconds: float, *, audio_seconds: float | None = None, **args) -> Path:
+    """A 64x48 test pattern at 25 fps, with a tone lasting ``audio_seconds`` if given."""
+    streams = [ffmpeg.input(f"testsrc=size=64x48:rate=25:duration={seconds}", f="lavfi")]
+    if audio_seconds is not None:
+        streams.append(ffmpeg.input(f"sine=duration={audio_seconds}", f="lavfi"))
+    run_ffmpeg(
+        ffmpeg.output(*streams, str(path), vcodec="libx264", pix_fmt="yuv420p", **args), "test"
+    )
+    return path
+
+
+def test_failure_leads_with_the_first_error_ffmpeg_printed(tmp_path: Path):
+    """x264's reason comes first; the follow-up errors and statistics would hide it."""
+    odd = ffmpeg.input("testsrc=size=641x361:rate=25", f="lavfi", t=0.2)
+    with pytest.raises(Affect4kError) as caught:
+        run_ffmpeg(odd.output(str(tmp_path / "o.mkv"), vcodec="libx264", pix_fmt="yuv420p"), "v9")
+    assert str(caught.value).splitlines()[0] == (
+        "ffmpeg failed on v9: libx264: width not divisible by 2 (641x361)"
+    )
+
+
+def test_run_ffmpeg_reports_frames_written_as_progress_lines(tmp_path: Path, capsys):
+    source = ffmpeg.input("testsrc=size=64x48:rate=25", f="lavfi", t=2)
+    run_ffmpeg(source.output(str(tmp_path / "o.mkv"), vcodec="libx264"), "encode v1", frames=50)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith("encode v1: ") for line in lines)
+    assert "50/50" in lines[-1] and "100%" in lines[-1]
+    assert count_frames(tmp_path / "o.mkv") == 50
+
+
+def test_stream_times_give_the_video_streams_own_end(tmp_path: Path):
+    """Audio that outlasts the picture sets the container's duration, not the video's."""
+    path = encode(tmp_path / "talk.mkv", 2, audio_seconds=4, acodec="aac")
+    assert probe_video(path).duration_s == pytest.approx(4, abs=0.05)
+    for decode in (False, True):
+        times = stream_times(path, decode=decode)
+        assert times.frames == 50 == count_frames(path)
+        assert times.video_end_s == pytest.approx(2.0, abs=1e-3)
+        assert times.end_s == pytest.approx(4.0, abs=0.05)
+    assert check_whole(path).frames == 50 == check_whole(path, decode=False).frames
+
+
+@pytest.mark.parametrize(("container", "args"), [("mp4", {"movflags": "+faststart"}), ("mkv", {})])
+def test_check_whole_refuses_a_file_cut_short_with_its_index_in_front(tmp_path, container, args):
+    whole = encode(tmp_path / f"whole.{container}", 4, audio_seconds=4, acodec="aac", **args)
+    assert check_whole(whole).end_s == pytest.approx(4, abs=0.05)
+    cut = tmp_path / f"cut.{container}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    assert probe_video(cut).duration_s == pytest.approx(4, abs=0.05)  # the header still says 4 s
+    with pytest.raises(Affect4kError) as caught:
+        check_whole(cut)
+    message = str(caught.value)
+    assert message.startswith(f"{cut}: does not decode: ")
+    reasons = ("partial file", "File ended prematurely", "h264: Invalid NAL unit size")
+    assert any(reason in message for reason in reasons)
+    assert "frame=" not in message and "\n" not in message

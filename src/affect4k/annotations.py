@@ -165,8 +165,43 @@ def _check_annotators(annotators: Sequence[str]) -> None:
             raise Affect4kError(f"annotators: {name!r} must match {_ANNOTATOR_RE.pattern}")
 
 
+#: First line of a trace file that says its annotator did not annotate this video in this
+#: dimension; anything after it is a free-text note. A missing file stays an error (a file left
+#: behind by mistake must not pass as a deliberate gap).
+SKIPPED_MARKER = "skipped"
+
+
+def is_skipped(path: Path) -> bool:
+    """Whether the trace file at ``path`` is the explicit :data:`SKIPPED_MARKER`."""
+    try:
+        with Path(path).open(encoding="utf-8-sig") as handle:
+            return handle.readline().strip() == SKIPPED_MARKER
+    except (OSError, UnicodeDecodeError):
+        return False  # read_trace reports what is wrong with it
+
+
+def _warn_unlisted(trace_dir: Path, expected: set[str], video_id: str) -> None:
+    """Warn about CSV files in ``trace_dir`` that no listed annotator owns (an annotator missing
+    from the config, a misspelt dimension): they would otherwise be ignored without a word."""
+    try:
+        found = {path.name for path in Path(trace_dir).glob("*.csv")}
+    except OSError:
+        return
+    unlisted = sorted(found - expected)
+    if unlisted:
+        log.warning(
+            f"video {video_id}: {trace_dir} holds trace files of no listed annotator, ignored: "
+            f"{', '.join(unlisted)} (the config's annotators read "
+            f"{', '.join(sorted(expected))})"
+        )
+
+
 def _annotator_trace(path: Path, n_frames: int, max_gap_s: float, video_id: str) -> np.ndarray:
-    """Resample one trace file, warning about every frame it leaves unlabelled."""
+    """Resample one trace file, warning about every frame it leaves unlabelled; all NaN for an
+    annotator who skipped the video (:data:`SKIPPED_MARKER`)."""
+    if is_skipped(path):
+        log.warning(f"{path} (video {video_id}): marked {SKIPPED_MARKER}, no labels from it")
+        return np.full(n_frames, np.nan)
     times, values = read_trace(path)
     trace = resample_trace(times, values, n_frames, max_gap_s=max_gap_s)
     masked = int(np.isnan(trace).sum())
@@ -195,13 +230,13 @@ def annotate_video(
     Columns: ``video, frame, time_s, face, valence, arousal`` and each annotator's resampled
     trace as ``valence_<annotator>`` / ``arousal_<annotator>``. ``valence`` and ``arousal`` are
     the mean over the annotators that cover the frame, NaN where fewer than ``min_annotators``
-    (default: all of them) do, so the label of a frame never silently rests on a minority.
-    A video with no labelled frame in either dimension is refused.
+    do, so the label of a frame never silently rests on a minority. By default that is every
+    annotator who did not skip the video: a trace file whose first line is ``skipped`` says so
+    explicitly (its column is all NaN), and a video skipped by everyone is refused, as is a
+    video with no labelled frame in either dimension.
     """
     _check_annotators(annotators)
-    if min_annotators is None:
-        min_annotators = len(annotators)
-    if not 1 <= min_annotators <= len(annotators):
+    if min_annotators is not None and not 1 <= min_annotators <= len(annotators):
         raise Affect4kError(
             f"min_annotators must be between 1 and {len(annotators)}, got {min_annotators}"
         )
@@ -217,23 +252,33 @@ def annotate_video(
             "face": faces["face"].to_numpy(),
         }
     )
-    traces = {
-        (dim, name): _annotator_trace(
-            Path(trace_dir) / f"{name}.{dim}.csv", n_frames, max_gap_s, video_id
-        )
+    files = {
+        (dim, name): Path(trace_dir) / f"{name}.{dim}.csv"
         for dim in DIMENSIONS
         for name in annotators
     }
+    _warn_unlisted(Path(trace_dir), {path.name for path in files.values()}, video_id)
+    traces = {
+        key: _annotator_trace(path, n_frames, max_gap_s, video_id) for key, path in files.items()
+    }
     for dim in DIMENSIONS:
+        skipped = [name for name in annotators if is_skipped(files[dim, name])]
+        if len(skipped) == len(annotators):
+            raise Affect4kError(
+                f"video {video_id}: every annotator's {dim} trace in {trace_dir} is marked "
+                f"{SKIPPED_MARKER}; drop the video or annotate it"
+            )
+        needed = min_annotators or len(annotators) - len(skipped)
         stack = np.stack([traces[dim, name] for name in annotators])
         covered = np.isfinite(stack)
         count = covered.sum(axis=0)
         mean = np.where(covered, stack, 0.0).sum(axis=0) / np.maximum(count, 1)
-        table[dim] = np.where(count >= min_annotators, mean, np.nan)
+        table[dim] = np.where(count >= needed, mean, np.nan)
         if not np.isfinite(table[dim]).any():
+            note = f" ({', '.join(skipped)} skipped it)" if skipped else ""
             raise Affect4kError(
                 f"video {video_id}: no frame has a {dim} label from at least "
-                f"{min_annotators} annotator(s) in {trace_dir}"
+                f"{needed} annotator(s) in {trace_dir}{note}"
             )
     for (dim, name), trace in traces.items():
         table[f"{dim}_{name}"] = trace

@@ -3,7 +3,14 @@
 Every later stage relies on the frame-index contract (docs/design.md): clip frame ``f`` is source
 time ``start + f / 25`` s. So the cut re-encodes rather than copying from keyframes, and which
 source frame fills each clip frame is decided here once, explicitly: the one whose timestamp is
-nearest to ``start + f / 25`` (source times count from the file's start, as players show them).
+nearest to ``start + f / 25`` (source times count from the file's start, as players show them),
+by the frames' own timestamps, so variable-frame-rate sources (phones, screen recordings) are
+cut as exactly as constant-rate ones. The whole video is the video stream's, not the
+container's: audio that outlasts the picture does not make the clip longer than its frames.
+
+H.264 in 4:2:0 needs an even width and height, so a source with an odd one gets one black
+column or row added on the right or bottom: pixel ``(x, y)`` of a clip frame is pixel ``(x, y)``
+of the source frame, and face coordinates stay in the source's pixel grid.
 
 The container is AVI, as in the study. AVI stores no timestamps, only frames in order, so the
 H.264 stream is made without B-frames (decode order is display order, and a reader's frame ``i``
@@ -13,15 +20,14 @@ frames and cannot land on the wrong one), and at constant frame rate.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import ffmpeg
 
 from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
-from affect4k.media import count_frames, probe_video, run_ffmpeg
+from affect4k.files import atomic_path
+from affect4k.media import count_frames, probe_video, run_ffmpeg, stream_times
 
 X264_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast",
@@ -63,15 +69,16 @@ def make_clip(
     source, out_path = Path(source), Path(out_path)
     try:
         info = probe_video(source)
+        video_end = stream_times(source).video_end_s
     except Affect4kError as error:
         raise Affect4kError(f"video {video_id}: {error}") from error
     start = start or 0.0
     if end is None:
-        end = info.duration_s
-    elif end > info.duration_s:
+        end = video_end
+    elif end > video_end:
         raise Affect4kError(
-            f"video {video_id}: end {end} s is past the end of {source}, "
-            f"which lasts {info.duration_s} s"
+            f"video {video_id}: end {end} s is past the end of the video in {source}, "
+            f"which lasts {video_end} s"
         )
     if start >= end:
         raise Affect4kError(
@@ -83,18 +90,8 @@ def make_clip(
             f"video {video_id}: {start} s to {end} s is shorter than one clip frame"
         )
     seek = max(0.0, start - SEEK_MARGIN_S)
-    # After the seek, a source frame at time t has timestamp t - seek. Shifting it to
-    # t - start - half a source frame, then letting the fps filter show at each output time the
-    # latest frame at or before it (round=up), picks the source frame nearest to start + f / 25.
-    shift = start - seek + 0.5 / info.fps
     decoded = ffmpeg.input(str(source), ss=f"{seek:.6f}")
-    streams = [
-        # Microsecond timestamps first, so the shift is not rounded to a coarse source time
-        # base (Matroska's is 1 ms).
-        decoded.video.filter("settb", "AVTB")
-        .filter("setpts", f"PTS-{shift:.6f}/TB")
-        .filter("fps", fps=CLIP_FPS, start_time=0, round="up")
-    ]
+    streams = [_nearest_frames(decoded.video, start - seek, info.width, info.height)]
     audio_args: dict[str, object] = {}
     if info.has_audio:
         audio_start = start - seek
@@ -106,9 +103,7 @@ def make_clip(
         # MP3 holds at most two channels: surround sound is downmixed, mono duplicated.
         audio_args = {"acodec": "libmp3lame", "audio_bitrate": AUDIO_BITRATE, "ac": 2}
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as work:
-        partial = Path(work) / "clip.avi"
+    with atomic_path(out_path) as partial:
         encode = ffmpeg.output(
             *streams,
             str(partial),
@@ -126,13 +121,35 @@ def make_clip(
             avoid_negative_ts="disabled",
             **{"frames:v": expected},
             **audio_args,
-        ).global_args("-hide_banner", "-nostdin", "-xerror")
-        run_ffmpeg(encode, f"video {video_id} ({source})")
+        ).global_args("-xerror")
+        run_ffmpeg(encode, f"clip {video_id} ({source})", frames=expected)
         written = count_frames(partial)
         if abs(written - expected) > 1:
             raise Affect4kError(
                 f"video {video_id}: clip of {source} from {start} s to {end} s has {written} "
                 f"frames, expected {expected}; the source is probably truncated or corrupt"
             )
-        os.replace(partial, out_path)
     return written
+
+
+def _nearest_frames(
+    video: ffmpeg.nodes.FilterableStream, offset_s: float, width: int, height: int
+) -> ffmpeg.nodes.FilterableStream:
+    """The 25 fps stream whose frame ``f`` is the decoded frame nearest to ``offset_s + f / 25``.
+
+    The decoded frame at timestamp ``p_i`` is the nearest one for every time from the midpoint
+    ``(p_{i-1} + p_i) / 2`` with its predecessor up to the next midpoint. So each frame is
+    restamped to that midpoint (minus ``offset_s``), and the fps filter then shows at each
+    output time the latest frame at or before it (``round=up``). This uses the frames' own
+    timestamps, never an average frame rate, so it is exact for variable frame rates too.
+    """
+    nearest = (
+        # Microsecond timestamps first, so neither the midpoints nor the offset are rounded to a
+        # coarse source time base (Matroska's is 1 ms).
+        video.filter("settb", "AVTB")
+        .filter("setpts", f"if(isnan(PREV_INPTS),PTS,(PTS+PREV_INPTS)/2)-{offset_s:.6f}/TB")
+        .filter("fps", fps=CLIP_FPS, start_time=0, round="up")
+    )
+    if width % 2 or height % 2:
+        nearest = nearest.filter("pad", width + width % 2, height + height % 2, 0, 0)
+    return nearest

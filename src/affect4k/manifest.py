@@ -7,7 +7,6 @@ could escape ``results/`` or a start after the end must stop the pipeline before
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -15,9 +14,18 @@ from pathlib import Path
 
 from affect4k.errors import Affect4kError
 
+#: Longest video id: with the longest suffix a stage adds it stays far below the 255-byte limit
+#: of a file name, so a long id is refused here instead of crashing a job with "File name too
+#: long" after the download.
+MAX_VIDEO_ID_LENGTH = 64
+
 #: Characters a video id may use. Unanchored so the Snakefile can use it as a wildcard constraint;
 #: it excludes ``/``, ``.`` and shell metacharacters, so an id is always one plain file name.
-VIDEO_ID_PATTERN = r"[A-Za-z0-9_-]+"
+VIDEO_ID_PATTERN = rf"[A-Za-z0-9_-]{{1,{MAX_VIDEO_ID_LENGTH}}}"
+
+#: A number of seconds as people write it: digits with an optional decimal part. ``float()``
+#: alone would also take ``1_0`` (10), ``1e3``, ``inf`` and non-ASCII digits.
+_SECONDS_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 
 COLUMNS = ("video_id", "url", "start", "end")
 
@@ -35,13 +43,12 @@ class VideoEntry:
 def _seconds(text: str, column: str, where: str) -> float | None:
     if not text:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise Affect4kError(f"{where}: {column} {text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise Affect4kError(f"{where}: {column} {text!r} must be a finite number >= 0")
-    return value
+    if not _SECONDS_RE.fullmatch(text):
+        raise Affect4kError(
+            f"{where}: {column} {text!r} is not a plain decimal number of seconds "
+            "(digits with an optional '.' part, like 75 or 12.5)"
+        )
+    return float(text)
 
 
 def _entry(fields: list[str], where: str) -> VideoEntry:
@@ -51,6 +58,11 @@ def _entry(fields: list[str], where: str) -> VideoEntry:
             f"({', '.join(COLUMNS)}), found {len(fields)}"
         )
     video_id, url, start_text, end_text = (field.strip() for field in fields)
+    if len(video_id) > MAX_VIDEO_ID_LENGTH:
+        raise Affect4kError(
+            f"{where}: video_id {video_id[:20]!r}... is {len(video_id)} characters long, "
+            f"the limit is {MAX_VIDEO_ID_LENGTH}"
+        )
     if not re.fullmatch(VIDEO_ID_PATTERN, video_id):
         raise Affect4kError(
             f"{where}: video_id {video_id!r} may only use letters, digits, '_' and '-'"
@@ -67,11 +79,12 @@ def _entry(fields: list[str], where: str) -> VideoEntry:
 def read_videos(path: str | os.PathLike[str]) -> list[VideoEntry]:
     """Read and validate the videos TSV (header ``video_id url start end``), in file order.
 
-    Blank lines and lines starting with ``#`` are skipped so the list can be commented.
+    Blank lines and lines starting with ``#`` are skipped so the list can be commented. A UTF-8
+    byte order mark (spreadsheet programs write one) is allowed, as in the trace files.
     """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise Affect4kError(f"{path}: cannot read the video list ({error})") from error
     entries: list[VideoEntry] = []

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from queue import Full, Queue
 from threading import Event, Thread
@@ -22,6 +24,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from affect4k.errors import Affect4kError
+from affect4k.progress import progress
 
 #: Environment variable naming an ffmpeg binary to use instead of the bundled one.
 FFMPEG_ENV = "AFFECT4K_FFMPEG"
@@ -45,17 +48,86 @@ class VideoInfo:
     has_audio: bool
 
 
-def _stderr_tail(stderr: bytes, lines: int = 8) -> str:
-    text = stderr.decode("utf-8", "replace").strip().splitlines()
-    return "\n".join(text[-lines:])
+#: Every message ffmpeg prints carries its level (``[error]``), so the first real error can be
+#: told apart from the statistics and follow-up complaints it prints after it.
+_LOG_ARGS = ("-hide_banner", "-nostdin", "-loglevel", "level+info")
+_LEVEL_RE = re.compile(r"^((?:\[[^\]]*\] )*)\[(fatal|error|warning|info|verbose|debug)\] ")
+_CONTEXT_RE = re.compile(r"\[([^\]@]*?)(?: @ 0x[0-9a-f]+)?\] ")
 
 
-def run_ffmpeg(stream: ffmpeg.nodes.Node, what: str) -> None:
-    """Run a compiled ffmpeg-python graph; on failure raise naming ``what`` and ffmpeg's reason."""
+def _ffmpeg_argv(stream: ffmpeg.nodes.Node) -> list[str]:
+    """``stream`` as argv with level-tagged logging (the first ``-loglevel`` given wins)."""
     argv = stream.compile(cmd=ffmpeg_exe(), overwrite_output=True)
-    result = subprocess.run(argv, capture_output=True, check=False)
-    if result.returncode != 0:
-        raise Affect4kError(f"ffmpeg failed on {what}:\n{_stderr_tail(result.stderr)}")
+    return [argv[0], *_LOG_ARGS, *argv[1:]]
+
+
+def error_lines(stderr: bytes | str) -> list[str]:
+    """The error and fatal messages in ffmpeg's level-tagged output, in the order printed, each
+    as ``<component>: <message>`` (``libx264: width not divisible by 2 (641x361)``)."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    found = []
+    for line in text.splitlines():
+        tagged = _LEVEL_RE.match(line)
+        if tagged is None or tagged.group(2) not in ("error", "fatal"):
+            continue
+        contexts = [c.split("/")[-1].split(":")[0] for c in _CONTEXT_RE.findall(tagged.group(1))]
+        message = line[tagged.end() :].strip()
+        found.append(f"{contexts[-1]}: {message}" if contexts else message)
+    return found
+
+
+def first_error(stderr: bytes | str) -> str:
+    """What went wrong first: ffmpeg's first error line, else its last line of output.
+
+    After the real cause ffmpeg prints follow-up errors ("Error while opening encoder",
+    "Task finished with error code") and statistics, so the last lines rarely say why.
+    """
+    errors = error_lines(stderr)
+    if errors:
+        return errors[0]
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    lines = [_LEVEL_RE.sub("", line).strip() for line in text.strip().splitlines()]
+    return lines[-1] if lines else "no output"
+
+
+def run_ffmpeg(stream: ffmpeg.nodes.Node, what: str, *, frames: int | None = None) -> None:
+    """Run a compiled ffmpeg-python graph; on failure raise naming ``what`` and leading with
+    the first error ffmpeg printed.
+
+    With ``frames`` (how many the output will have) the frames written so far are reported as
+    progress lines (``-progress``), so a long encode shows how far it is in the job's log.
+    """
+    argv = _ffmpeg_argv(stream)
+    if frames is None:
+        result = subprocess.run(argv, capture_output=True, check=False)
+        returncode, stderr = result.returncode, result.stderr
+    else:
+        returncode, stderr = _run_with_progress(argv, frames, what)
+    if returncode != 0:
+        raise Affect4kError(f"ffmpeg failed on {what}: {first_error(stderr)}")
+
+
+def _run_with_progress(argv: list[str], frames: int, what: str) -> tuple[int, bytes]:
+    """Run ``argv`` with ``-progress`` on stdout feeding a progress reporter; stderr goes to
+    a temp file so that neither pipe can fill up and stall ffmpeg."""
+    argv = [*argv[:1], "-progress", "pipe:1", "-nostats", *argv[1:]]
+    bar = progress(frames, what, "frame")
+    done = 0
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr)
+        assert process.stdout is not None
+        try:
+            for line in process.stdout:
+                key, _, value = line.decode("ascii", "replace").strip().partition("=")
+                if key == "frame" and value.isdigit() and int(value) > done:
+                    bar.update(int(value) - done)
+                    done = int(value)
+        finally:
+            process.stdout.close()
+            returncode = process.wait()
+            bar.close()
+        stderr.seek(0)
+        return returncode, stderr.read()
 
 
 _VIDEO_RE = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})")
@@ -63,54 +135,137 @@ _FPS_RE = re.compile(r"([\d.]+) (?:fps|tbr)")
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 
 
+def _header(path: Path) -> str:
+    """What ``ffmpeg -i`` prints about ``path`` (imageio-ffmpeg ships no ffprobe)."""
+    if not path.is_file():
+        raise Affect4kError(f"{path}: no such video file")
+    argv = [ffmpeg_exe(), *_LOG_ARGS, "-i", str(path)]
+    result = subprocess.run(argv, capture_output=True, check=False)
+    return result.stderr.decode("utf-8", "replace")
+
+
+def _duration_s(match: re.Match[str]) -> float:
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """Read size, frame rate, duration and audio presence; raise naming ``path`` if unreadable.
 
-    imageio-ffmpeg ships no ffprobe, so this parses the header that ``ffmpeg -i`` prints.
+    The duration is the container's, which is the longest stream's: :func:`stream_times`
+    gives the video's own.
     """
     path = Path(path)
-    if not path.is_file():
-        raise Affect4kError(f"{path}: no such video file")
-    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
-    result = subprocess.run(argv, capture_output=True, check=False)
-    header = result.stderr.decode("utf-8", "replace")
+    header = _header(path)
     video = _VIDEO_RE.search(header)
     fps = _FPS_RE.search(header[video.end() :]) if video else None
     duration = _DURATION_RE.search(header)
     if not (video and fps and duration):
-        reason = header.strip().splitlines()[-1] if header.strip() else "no output"
+        # `ffmpeg -i` without an output always ends complaining about that: not the reason.
+        text = header.replace("At least one output file must be specified", "")
+        reason = "no video stream" if "Stream #" in header and not video else first_error(text)
         raise Affect4kError(f"{path}: not a readable video ({reason})")
-    hours, minutes, seconds = duration.groups()
     return VideoInfo(
         width=int(video.group(1)),
         height=int(video.group(2)),
         fps=float(fps.group(1)),
-        duration_s=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
+        duration_s=_duration_s(duration),
         has_audio="Audio:" in header,
     )
 
 
-_FRAME_COUNT_RE = re.compile(r"frame=\s*(\d+)")
+@dataclass(frozen=True)
+class StreamTimes:
+    """How long a file's streams really last, from the timestamps of every packet or frame."""
+
+    frames: int  #: frames of the first video stream (0 without one)
+    video_end_s: float  #: end of its last frame (time + duration), seconds from the file start
+    end_s: float  #: end of the last packet of that video and of every audio stream
+
+
+_TIME_BASE_RE = re.compile(r"^#tb (\d+): (\d+)/(\d+)$", re.MULTILINE)
+_MEDIA_TYPE_RE = re.compile(r"^#media_type (\d+): (\w+)$", re.MULTILINE)
+_PACKET_RE = re.compile(r"^(\d+),\s*(?:-?\d+|NOPTS),\s*(-?\d+|NOPTS),\s*(-?\d+),", re.MULTILINE)
+
+
+def stream_times(path: str | os.PathLike[str], *, decode: bool = False) -> StreamTimes:
+    """Count the first video stream's frames and find where it and the audio end.
+
+    ffmpeg's ``framecrc`` muxer lists every packet's timestamp and duration. Without ``decode``
+    packets are only copied (no frame is decoded: as fast as reading the file; imageio-ffmpeg's
+    counter would decode every 4K frame). With ``decode`` every video frame is decoded and the
+    frames the decoder returns are counted: the check that a file is whole. Either way the
+    first error ffmpeg reports (a packet past the end of a truncated file, a corrupt frame)
+    raises :class:`Affect4kError` naming ``path``, even where ffmpeg itself would carry on.
+    Times count from the file's start, as players show them.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise Affect4kError(f"{path}: no such video file")
+    video_codec = ["wrapped_avframe", "-enc_time_base:v", "demux"] if decode else ["copy"]
+    argv = [
+        ffmpeg_exe(),
+        *_LOG_ARGS[:2],
+        "-loglevel",
+        "level+error",
+        "-i",
+        str(path),
+        *("-map", "0:V:0?", "-map", "0:a?", "-c:a", "copy", "-c:v", *video_codec),
+        *("-fps_mode", "passthrough", "-f", "framecrc", "pipe:1"),
+    ]
+    result = subprocess.run(argv, capture_output=True, check=False)
+    listing = result.stdout.decode("ascii", "replace")
+    if result.returncode != 0 or error_lines(result.stderr):
+        what = "does not decode" if decode else "cannot be read"
+        raise Affect4kError(f"{path}: {what}: {first_error(result.stderr)}")
+    time_base = {int(i): Fraction(int(a), int(b)) for i, a, b in _TIME_BASE_RE.findall(listing)}
+    video = {int(i) for i, kind in _MEDIA_TYPE_RE.findall(listing) if kind == "video"}
+    frames, video_end, end = 0, Fraction(0), Fraction(0)
+    for stream, pts, duration in _PACKET_RE.findall(listing):
+        if pts == "NOPTS":
+            continue
+        stop = (int(pts) + int(duration)) * time_base[int(stream)]
+        end = max(end, stop)
+        if int(stream) in video:
+            frames += 1
+            video_end = max(video_end, stop)
+    return StreamTimes(frames=frames, video_end_s=float(video_end), end_s=float(end))
 
 
 def count_frames(path: str | os.PathLike[str]) -> int:
-    """Number of video frames, counted by stream-copying the video into a null sink.
+    """Number of video frames, counted from the packets without decoding any.
 
-    No frame is decoded (imageio-ffmpeg's counter decodes every frame, as slow as the face
-    stage's own decoding at 4K); a packet that then fails to decode makes
-    :func:`iter_frames` yield fewer frames, which callers check against this count.
+    A packet that then fails to decode makes :func:`iter_frames` yield fewer frames, which
+    callers check against this count.
     """
-    argv = (
-        ffmpeg.input(str(path))["v:0"]
-        .output("-", format="null", c="copy")
-        .global_args("-hide_banner", "-nostdin")
-        .compile(cmd=ffmpeg_exe())
-    )
-    result = subprocess.run(argv, capture_output=True, check=False)
-    counts = _FRAME_COUNT_RE.findall(result.stderr.decode("utf-8", "replace"))
-    if result.returncode != 0 or not counts:
-        raise Affect4kError(f"{path}: cannot count frames:\n{_stderr_tail(result.stderr)}")
-    return int(counts[-1])
+    return stream_times(path).frames
+
+
+#: How far before its container's duration a file's streams may end. The header states the
+#: duration to 10 ms and muxers round the last packet; a truncated file falls far shorter.
+END_TOLERANCE_S = 0.5
+
+
+def check_whole(path: str | os.PathLike[str], *, decode: bool = True) -> StreamTimes:
+    """Refuse a media file (video, or audio only) that does not decode to its end or whose
+    streams end before the duration its container declares.
+
+    A file cut short whose index sits at its front (an MP4 written with ``faststart``, a
+    Matroska file with its duration in the header) opens and probes like a whole one; only
+    reading it to the end shows the missing part. ``decode=False`` reads the packets only, for
+    a file made by stream copy from files already checked.
+    """
+    path = Path(path)
+    duration = _DURATION_RE.search(_header(path))
+    times = stream_times(path, decode=decode)
+    if duration is None:
+        raise Affect4kError(f"{path}: declares no duration")
+    if times.end_s < _duration_s(duration) - END_TOLERANCE_S:
+        raise Affect4kError(
+            f"{path}: truncated: its streams end at {times.end_s:.2f} s, but its container "
+            f"declares {_duration_s(duration):.2f} s"
+        )
+    return times
 
 
 def iter_frames(
@@ -132,9 +287,10 @@ def iter_frames(
     argv = (
         ffmpeg.input(str(path))
         .output("pipe:", **out_args)
-        .global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-xerror")
+        .global_args("-xerror")
         .compile(cmd=ffmpeg_exe())
     )
+    argv = [argv[0], *_LOG_ARGS[:2], "-loglevel", "level+error", *argv[1:]]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     assert process.stdout is not None and process.stderr is not None
     try:
@@ -148,7 +304,7 @@ def iter_frames(
             yield frame
         stderr = process.stderr.read()
         if process.wait() != 0:
-            raise Affect4kError(f"{path}: video is corrupt or truncated:\n{_stderr_tail(stderr)}")
+            raise Affect4kError(f"{path}: video is corrupt or truncated: {first_error(stderr)}")
     finally:
         if process.poll() is None:
             process.kill()

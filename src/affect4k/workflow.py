@@ -22,7 +22,8 @@ from affect4k.media import FFMPEG_ENV
 def job(snakemake: Any) -> Iterator[Any]:
     """Run one Snakemake job: log to stderr (the job's log), apply the ``ffmpeg`` and
     ``training.backend`` config keys (before anything imports keras), and turn
-    :class:`Affect4kError` into ``error: <rule> <wildcards>: ...`` plus exit status 1.
+    :class:`Affect4kError` (and any ``OSError``, e.g. a full disk) into
+    ``error: <rule> <wildcards>: ...`` plus exit status 1.
     """
     # Native libraries (TensorFlow, onnxruntime) and child processes write to file descriptor 2,
     # not to sys.stderr: point it at the job's log too, so the console shows only Snakemake.
@@ -40,5 +41,9 @@ def job(snakemake: Any) -> Iterator[Any]:
         yield snakemake
     except Affect4kError as error:
         print(f"error: {name}: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    except OSError as error:  # a full disk or a permission problem outside affect4k.files
+        where = f"{os.fsdecode(error.filename)}: " if error.filename is not None else ""
+        print(f"error: {name}: {where}{error.strerror or error}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     logging.info("%s: done", name)

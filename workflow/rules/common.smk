@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from snakemake.logging import logger
 
 from affect4k.errors import Affect4kError
 from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
-from affect4k.download import local_source
+from affect4k.download import tracked_source
 from affect4k.provenance import code_digest
 from affect4k.runs import DEFAULT_INPUT_SIZE, NATIVE, source_height
 from affect4k.settings import (
@@ -61,13 +60,10 @@ def all_cores():
 
 
 def download_inputs(wildcards):
-    """Local sources (the demo's, or files a user lists) are inputs, so Snakemake makes them."""
-    source = local_source(video_entry(wildcards.video).url)
-    if source is None:
-        return []
-    # Relative to the working directory, so it matches the demo rule's output path.
-    relative = os.path.relpath(source)
-    return [source if relative.startswith("..") else relative]
+    """Local sources (the demo's, or files a user lists) are inputs, so Snakemake makes them;
+    one whose path has braces is tracked through a link (see tracked_source)."""
+    source = tracked_source(wildcards.video, video_entry(wildcards.video).url)
+    return [source] if source else []
 
 
 def raw_traces(wildcards):

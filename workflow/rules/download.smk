@@ -1,3 +1,9 @@
+# Links to local sources with braces in their path are made while the workflow loads, before
+# the DAG is built (see affect4k.download.tracked_source).
+for _video, _entry in VIDEOS.items():
+    tracked_source(_video, _entry.url)
+
+
 rule download:
     """Best stream up to download.max_height through yt-dlp (YouTube, http, file:// or a path)."""
     input:
