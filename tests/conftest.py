@@ -53,10 +53,14 @@ def write_config(workdir: Path, config: dict) -> Path:
 
 
 def demo_config(videos: dict[str, tuple[float, str]], *, seconds: float, **keys: object) -> dict:
-    """A config generating ``videos`` ({id: (fps, face)}) as small 640x360 demo sources."""
+    """A config generating ``videos`` ({id: (fps, face)}) as small 640x360 demo sources.
+
+    The demo's annotators watched the whole source, so their traces are timed against it.
+    """
     return {
         "videos": "videos.tsv",
         "annotations": "resources/demo/annotations",
+        "annotation": {"time_origin": "source"},
         "clips": {"preset": "ultrafast"},
         "demo": {
             "width": 640,

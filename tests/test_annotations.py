@@ -193,6 +193,35 @@ def test_annotate_video_writes_per_frame_labels_and_warns_on_masked_tail(tmp_pat
     assert [p.name for p in out.parent.iterdir()] == ["vid1.parquet"]  # no temp file left
 
 
+@pytest.mark.parametrize(
+    ("scale", "shift", "hint"),
+    [(1000.0, 0.0, "milliseconds"), (1.0, 30.0, "annotation.time_origin: source")],
+)
+def test_a_trace_that_overruns_the_clip_is_refused_with_a_hint(tmp_path, video, scale, shift, hint):
+    """Milliseconds, or times counted from the untrimmed source (a clip cut at 30 s)."""
+    faces, trace_dir, _ = video
+    path = trace_dir / "ann2.valence.csv"
+    times, values = read_trace(path)
+    write_trace(path, times * scale + shift, values)
+    with pytest.raises(Affect4kError, match=hint) as refused:
+        annotate_video("vid1", faces, trace_dir, ANNOTATORS, tmp_path / "out.parquet")
+    assert "ann2.valence.csv" in str(refused.value) and "the clip lasts 4.00 s" in str(
+        refused.value
+    )
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_traces_timed_against_the_source_are_shifted_by_the_clips_start(tmp_path, video):
+    faces, trace_dir, n_frames = video
+    annotate_video("vid1", faces, trace_dir, ANNOTATORS, tmp_path / "clip.parquet")
+    for path in trace_dir.glob("*.csv"):
+        times, values = read_trace(path)
+        write_trace(path, times + 30.0, values)
+    out = tmp_path / "source.parquet"
+    annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, time_offset_s=30.0)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "clip.parquet"))
+
+
 def test_annotate_video_min_annotators_fills_the_tail(tmp_path, video):
     faces, trace_dir, n_frames = video
     out = tmp_path / "vid1.parquet"
@@ -212,13 +241,13 @@ def test_annotate_video_names_missing_annotator_file(tmp_path, video):
     assert not out.exists()
 
 
-def test_annotate_video_refuses_a_video_without_labels(tmp_path):
+def test_annotate_video_refuses_a_trace_of_another_clip(tmp_path):
     trace_dir = tmp_path / "vid2"
     for dim in ("valence", "arousal"):  # the trace belongs to a later part of some other clip
         write_trace(trace_dir / f"ann1.{dim}.csv", [10.0, 10.04], [0.1, 0.2])
     faces = write_faces(tmp_path / "faces.parquet", 50)
     out = tmp_path / "vid2.parquet"
-    with pytest.raises(Affect4kError, match="video vid2: no frame has a valence label"):
+    with pytest.raises(Affect4kError, match=r"runs to 10\.04 s but the clip lasts 2\.00 s"):
         annotate_video("vid2", faces, trace_dir, ["ann1"], out)
     assert not out.exists()
 
@@ -387,38 +416,51 @@ def video_sides(table: pd.DataFrame, split: np.ndarray) -> dict[str, str]:
 def test_video_split_is_disjoint_two_to_one_and_order_independent():
     videos = [f"yt_{i:02d}" for i in range(9)]
     table = frames_of(videos)
-    sides = video_sides(table, assign_split(table, "video", 1 / 3, 0, 80))
+    sides = video_sides(table, assign_split(table, "group", 1 / 3, 0, 80))
     assert sum(side == "test" for side in sides.values()) == 3
     shuffled = table.sample(frac=1, random_state=5).reset_index(drop=True)
-    assert video_sides(shuffled, assign_split(shuffled, "video", 1 / 3, 0, 80)) == sides
-    assert video_sides(table, assign_split(table, "video", 1 / 3, 0, 80)) == sides
+    assert video_sides(shuffled, assign_split(shuffled, "group", 1 / 3, 0, 80)) == sides
+    assert video_sides(table, assign_split(table, "group", 1 / 3, 0, 80)) == sides
     other_seeds = [
-        video_sides(table, assign_split(table, "video", 1 / 3, s, 80)) for s in (1, 2, 3)
+        video_sides(table, assign_split(table, "group", 1 / 3, s, 80)) for s in (1, 2, 3)
     ]
     assert any(other != sides for other in other_seeds)
 
 
 def test_video_split_adding_a_video_moves_at_most_one_other():
     videos = [f"yt_{i:02d}" for i in range(12)]
-    before = video_sides(frames_of(videos), assign_split(frames_of(videos), "video", 1 / 3, 4, 80))
+    before = video_sides(frames_of(videos), assign_split(frames_of(videos), "group", 1 / 3, 4, 80))
     for extra in ("new_a", "new_b", "new_c"):
         grown = frames_of([*videos, extra])
-        after = video_sides(grown, assign_split(grown, "video", 1 / 3, 4, 80))
+        after = video_sides(grown, assign_split(grown, "group", 1 / 3, 4, 80))
         assert sum(after[video] != before[video] for video in videos) <= 1
 
 
 def test_video_split_needs_two_videos_and_keeps_both_sides():
     two = frames_of(["a", "b"])
-    assert sorted(video_sides(two, assign_split(two, "video", 0.1, 0, 80)).values()) == [
+    assert sorted(video_sides(two, assign_split(two, "group", 0.1, 0, 80)).values()) == [
         "test",
         "train",
     ]
-    with pytest.raises(Affect4kError, match="at least 2 videos"):
-        assign_split(frames_of(["only"]), "video", 1 / 3, 0, 80)
+    with pytest.raises(Affect4kError, match="at least 2 groups"):
+        assign_split(frames_of(["only"]), "group", 1 / 3, 0, 80)
+
+
+def test_parts_of_one_source_never_straddle_the_split():
+    """Twelve sources cut into two parts each (the study's case): each pair stays together."""
+    videos = [f"src{i:02d}_part{part}" for i in range(12) for part in (1, 2)]
+    groups = {video: video.split("_")[0] for video in videos}
+    for seed in range(5):
+        sides = video_sides(
+            frames_of(videos), assign_split(frames_of(videos), "group", 1 / 3, seed, 80, groups)
+        )
+        for i in range(12):
+            assert sides[f"src{i:02d}_part1"] == sides[f"src{i:02d}_part2"], (seed, i)
+        assert sorted(set(sides.values())) == ["test", "train"]
 
 
 @pytest.mark.parametrize(
-    ("split", "fraction", "fragment"), [("random", 1 / 3, "split"), ("video", 1.0, "test_fraction")]
+    ("split", "fraction", "fragment"), [("random", 1 / 3, "split"), ("group", 1.0, "test_fraction")]
 )
 def test_split_refuses_bad_parameters(split, fraction, fragment):
     with pytest.raises(Affect4kError, match=fragment):

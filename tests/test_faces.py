@@ -186,6 +186,21 @@ def test_no_face_in_any_frame_is_an_error_and_writes_nothing(plain_clip: Path, t
     assert list(tmp_path.iterdir()) == []
 
 
+def test_in_the_ablation_a_clip_without_any_face_is_a_result(plain_clip: Path, tmp_path: Path):
+    summary = extract_faces(
+        plain_clip,
+        tmp_path / "p.parquet",
+        tmp_path / "p.npy",
+        detector=FixedDetector(found=False),
+        video_id="p",
+        source_height=180,
+        progress=False,
+    )
+    assert summary.face_frames == 0
+    table = check_contract(plain_clip, tmp_path / "p.parquet", tmp_path / "p.npy")
+    assert not table["face"].any()
+
+
 def test_corrupt_clip_is_an_error_naming_the_video(tmp_path: Path):
     clip = tmp_path / "bad.avi"
     clip.write_bytes(b"RIFF" + bytes(5000))

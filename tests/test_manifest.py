@@ -26,9 +26,21 @@ def test_reads_entries_in_order_skipping_comments_and_blank_lines(tmp_path):
         + "v03\tfile:///data/v03.mp4\t3\t\r\n",
     )
     assert read_videos(path) == [
-        VideoEntry("v01", "https://www.youtube.com/watch?v=abc", 12.5, 70.0),
-        VideoEntry("v-02_b", "resources/demo/sources/v02.mp4", None, None),
-        VideoEntry("v03", "file:///data/v03.mp4", 3.0, None),
+        VideoEntry(
+            "v01",
+            "https://www.youtube.com/watch?v=abc",
+            12.5,
+            70.0,
+            "https://www.youtube.com/watch?v=abc",  # no 11-character YouTube id in it
+        ),
+        VideoEntry(
+            "v-02_b",
+            "resources/demo/sources/v02.mp4",
+            None,
+            None,
+            "resources/demo/sources/v02.mp4",
+        ),
+        VideoEntry("v03", "file:///data/v03.mp4", 3.0, None, "file:///data/v03.mp4"),
     ]
 
 
@@ -103,7 +115,7 @@ def test_byte_order_mark_is_accepted(tmp_path):
     path = tmp_path / "videos.tsv"
     path.write_text(HEADER + "v1\thttp://x/a.mp4\t1\t2\n", encoding="utf-8-sig")
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
-    assert read_videos(path) == [VideoEntry("v1", "http://x/a.mp4", 1.0, 2.0)]
+    assert read_videos(path) == [VideoEntry("v1", "http://x/a.mp4", 1.0, 2.0, "http://x/a.mp4")]
 
 
 @pytest.mark.parametrize("text", ["1_0", "1e3", "inf", "0x10", "+5", "1.", "١٢", "1,5"])
@@ -129,3 +141,26 @@ def test_ids_are_limited_to_64_characters(tmp_path):
     with pytest.raises(Affect4kError, match=r"videos\.tsv:2: video_id 'v+'\.\.\. is 300 .* 64"):
         read_videos(write(tmp_path, HEADER + f"{too_long}\thttp://x/a.mp4\t\t\n"))
     assert not re.fullmatch(VIDEO_ID_PATTERN, "v" * 65)
+
+
+def test_group_defaults_to_the_source_and_a_group_column_overrides_it(tmp_path):
+    path = tmp_path / "videos.tsv"
+    path.write_text(
+        "video_id\turl\tstart\tend\tgroup\n"
+        "a1\thttps://www.youtube.com/watch?v=JwrYfolGwvw\t0\t60\t\n"
+        "a2\thttps://youtu.be/JwrYfolGwvw\t60\t120\t\n"
+        "b\thttps://example.org/b.mp4\t\t\t\n"
+        "c\tclips/c.mp4\t\t\tperson7\n"
+        "d\tclips/d.mp4\t\t\tperson7\n"
+    )
+    groups = {entry.video_id: entry.group for entry in read_videos(path)}
+    assert groups == {
+        "a1": "youtube:JwrYfolGwvw",
+        "a2": "youtube:JwrYfolGwvw",
+        "b": "https://example.org/b.mp4",
+        "c": "person7",
+        "d": "person7",
+    }
+    four = tmp_path / "four.tsv"
+    four.write_text("video_id\turl\tstart\tend\nx\thttps://youtu.be/JwrYfolGwvw\t\t\n")
+    assert read_videos(four)[0].group == "youtube:JwrYfolGwvw"

@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 DIMENSIONS = ("valence", "arousal")
 TRACE_HEADER = ("time_s", "value")
-SPLITS = ("video", "sequence")
+SPLITS = ("group", "sequence")
 
 # Annotator names become file names and column names, so they must be plain identifiers.
 _ANNOTATOR_RE = re.compile(r"[A-Za-z0-9_-]+")
@@ -196,20 +196,40 @@ def _warn_unlisted(trace_dir: Path, expected: set[str], video_id: str) -> None:
         )
 
 
-def _annotator_trace(path: Path, n_frames: int, max_gap_s: float, video_id: str) -> np.ndarray:
-    """Resample one trace file, warning about every frame it leaves unlabelled; all NaN for an
-    annotator who skipped the video (:data:`SKIPPED_MARKER`)."""
+def _annotator_trace(
+    path: Path, n_frames: int, max_gap_s: float, video_id: str, time_offset_s: float = 0.0
+) -> np.ndarray:
+    """Resample one trace file (its times less ``time_offset_s``), warning about every frame it
+    leaves unlabelled; all NaN for an annotator who skipped the video (:data:`SKIPPED_MARKER`).
+
+    A trace that runs past the clip's end by more than ``max_gap_s`` was timed against
+    something else (the untrimmed source, or written in milliseconds): refused, since its labels
+    would land on the wrong frames.
+    """
     if is_skipped(path):
         log.warning(f"{path} (video {video_id}): marked {SKIPPED_MARKER}, no labels from it")
         return np.full(n_frames, np.nan)
     times, values = read_trace(path)
+    times = times - time_offset_s
+    clip_s = n_frames / CLIP_FPS
+    if times[-1] > clip_s + max_gap_s:
+        hint = (
+            "written in milliseconds? times must be seconds"
+            if times[-1] > 100 * clip_s
+            else "timed against the untrimmed source? set annotation.time_origin: source"
+        )
+        shifted = f" ({time_offset_s:g} s before the clip's start)" if time_offset_s else ""
+        raise Affect4kError(
+            f"{path} (video {video_id}): the trace runs to {times[-1]:.2f} s{shifted} but the "
+            f"clip lasts {clip_s:.2f} s; {hint}"
+        )
     trace = resample_trace(times, values, n_frames, max_gap_s=max_gap_s)
     masked = int(np.isnan(trace).sum())
     if masked:
         tail = int((np.arange(n_frames) / CLIP_FPS > times[-1] + max_gap_s).sum())
         log.warning(
             f"{path} (video {video_id}): masked {masked} of {n_frames} frames: {tail} after the "
-            f"trace ends at {times[-1]:.2f} s (the clip lasts {n_frames / CLIP_FPS:.2f} s), "
+            f"trace ends at {times[-1]:.2f} s (the clip lasts {clip_s:.2f} s), "
             f"{masked - tail} in gaps longer than {max_gap_s} s or before its first sample"
         )
     return trace
@@ -224,8 +244,12 @@ def annotate_video(
     *,
     max_gap_s: float = 0.5,
     min_annotators: int | None = None,
+    time_offset_s: float = 0.0,
 ) -> None:
     """Write one video's per-frame labels: one row per row of its faces table.
+
+    Trace times are seconds from the clip's start; ``time_offset_s`` is subtracted first, for
+    traces timed against the untrimmed source (the clip's ``start``).
 
     Columns: ``video, frame, time_s, face, valence, arousal`` and each annotator's resampled
     trace as ``valence_<annotator>`` / ``arousal_<annotator>``. ``valence`` and ``arousal`` are
@@ -259,7 +283,8 @@ def annotate_video(
     }
     _warn_unlisted(Path(trace_dir), {path.name for path in files.values()}, video_id)
     traces = {
-        key: _annotator_trace(path, n_frames, max_gap_s, video_id) for key, path in files.items()
+        key: _annotator_trace(path, n_frames, max_gap_s, video_id, time_offset_s)
+        for key, path in files.items()
     }
     for dim in DIMENSIONS:
         skipped = [name for name in annotators if is_skipped(files[dim, name])]
@@ -298,13 +323,20 @@ def _test_keys(keys: Sequence[str], test_fraction: float, seed: int) -> set[str]
 
 
 def assign_split(
-    table: pd.DataFrame, split: str, test_fraction: float, seed: int, sequence_length: int
+    table: pd.DataFrame,
+    split: str,
+    test_fraction: float,
+    seed: int,
+    sequence_length: int,
+    groups: Mapping[str, str] | None = None,
 ) -> np.ndarray:
     """Per-row "train"/"test" for a table with ``video`` and ``frame`` columns.
 
-    ``split="video"``: whole videos go to one side, about ``test_fraction`` of them (at least one
-    on each side), so test faces are people the model has never seen; this is the protocol to
-    report. ``split="sequence"``: the seed study's protocol, each video cut into consecutive
+    ``split="group"``: whole groups of videos go to one side, about ``test_fraction`` of the
+    groups (at least one on each side). ``groups`` maps a video to its group (a source video, a
+    person, a channel: whatever must not straddle the split); a video it does not name is a
+    group of its own. Test faces are then people the model has never seen; this is the protocol
+    to report. ``split="sequence"``: the study's protocol, each video cut into consecutive
     chunks of ``sequence_length`` frames (``frame // sequence_length``; the last may be shorter)
     and about ``test_fraction`` of all chunks drawn for test. It is optimistic: the same person,
     often in the neighbouring second of the same shot, is in train and test, so it measures
@@ -315,8 +347,9 @@ def assign_split(
     if not 0 < test_fraction < 1:
         raise Affect4kError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
     videos = table["video"].astype(str)
-    if split == "video":
-        keys = videos
+    if split == "group":
+        groups = groups or {}
+        keys = videos.map(lambda video: groups.get(video, video))
     else:
         if sequence_length < 1:
             raise Affect4kError(f"sequence_length must be >= 1, got {sequence_length}")
@@ -324,7 +357,7 @@ def assign_split(
     unique = sorted(set(keys))
     if len(unique) < 2:
         raise Affect4kError(
-            f"split={split!r} needs at least 2 {'videos' if split == 'video' else 'chunks'} "
+            f"split={split!r} needs at least 2 {'groups' if split == 'group' else 'chunks'} "
             f"to have a train and a test side, got {len(unique)}"
         )
     test = _test_keys(unique, test_fraction, seed)
@@ -356,17 +389,21 @@ def build_database(
     out_parquet: Path,
     out_agreement: Path,
     *,
-    split: str = "video",
+    split: str = "group",
     test_fraction: float = 1 / 3,
     seed: int = 0,
     sequence_length: int = 80,
+    groups: Mapping[str, str] | None = None,
+    out_split: Path | None = None,
 ) -> None:
     """Pool the per-video label tables into the database and write its agreement table.
 
     The database keeps every frame (NaN labels included, so ``(video, frame)`` stays the row
     key of the frame-index contract) sorted by video then frame, with a ``split`` column (see
-    :func:`assign_split`). The per-annotator columns are kept: they let a user re-average with
-    another rule or recompute agreement without rerunning the annotation stage.
+    :func:`assign_split`, ``groups`` as there). The per-annotator columns are kept: they let a
+    user re-average with another rule or recompute agreement without rerunning the annotation
+    stage. ``out_split`` gets ``video, group, split, frames`` per video (``mixed`` where the
+    sequence split puts a video on both sides).
     """
     _check_annotators(annotators)
     required = ("video", "frame", "time_s", "face", *DIMENSIONS)
@@ -382,9 +419,24 @@ def build_database(
             seen[video] = path
     database = pd.concat(tables, ignore_index=True).sort_values(["video", "frame"])
     database = database.reset_index(drop=True)
-    database["split"] = assign_split(database, split, test_fraction, seed, sequence_length)
+    database["split"] = assign_split(
+        database, split, test_fraction, seed, sequence_length, groups
+    )
     agreement = agreement_table(database, annotators)
     for dim, pairs in agreement.groupby("dimension"):
         log.info("mean pairwise %s agreement: r = %.3f", dim, pairs["pearson_r"].mean())
     write_atomic(out_parquet, lambda tmp: database.to_parquet(tmp, index=False))
     write_atomic(out_agreement, lambda tmp: agreement.to_csv(tmp, index=False))
+    if out_split is not None:
+        sides = database.groupby("video", sort=True)["split"].agg(
+            lambda side: side.iat[0] if side.nunique() == 1 else "mixed"
+        )
+        table = pd.DataFrame(
+            {
+                "video": sides.index,
+                "group": [(groups or {}).get(video, video) for video in sides.index],
+                "split": sides.to_numpy(),
+                "frames": database.groupby("video", sort=True).size().to_numpy(),
+            }
+        )
+        write_atomic(out_split, lambda tmp: table.to_csv(tmp, index=False))

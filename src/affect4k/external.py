@@ -106,7 +106,7 @@ def _corpus_split(table: pd.DataFrame, test_fraction: float, seed: int) -> np.nd
     """
     static = bool(table[STATIC_COLUMN].all())
     if table["video"].nunique() > 1 and not static:
-        return assign_split(table, "video", test_fraction, seed, 1)
+        return assign_split(table, "group", test_fraction, seed, 1)
     return assign_split(table, "sequence", test_fraction, seed, 1 if static else 80)
 
 

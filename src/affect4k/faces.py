@@ -63,7 +63,7 @@ def extract_faces(
     ``npy_path`` (uint8 RGB ``(frames, crop_size, crop_size, 3)``, row i = frame i, zeros where
     there is no face), both atomically. ``source_height`` first scales every frame to that many
     lines, aspect ratio kept (the resolution ablation; never upscaled); all outputs then refer
-    to that size.
+    to that size, and a clip in which no face is found any more is a result, not an error.
     Faces are detected on a copy ``detect_width`` pixels wide.
     """
     if crop_size <= 0 or crop_size % 112:
@@ -83,7 +83,9 @@ def extract_faces(
             if decoded != total:
                 raise Affect4kError(f"decoded {decoded} frames of {clip}, but it counts {total}")
             face = ~np.isnan(geometry[:, 0])
-            if not face.any():
+            # A whole clip without a face is a wrong video or detector, except in the ablation:
+            # scaled down far enough, a real face becomes too small to find, which is a result.
+            if not face.any() and source_height is None:
                 raise Affect4kError(f"no face found in any of {total} frames of {clip}")
             pq.write_table(_table(geometry, face), parquet_temp)
     except Affect4kError as error:

@@ -28,6 +28,14 @@ VIDEO_ID_PATTERN = rf"[A-Za-z0-9_-]{{1,{MAX_VIDEO_ID_LENGTH}}}"
 _SECONDS_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 
 COLUMNS = ("video_id", "url", "start", "end")
+#: An optional fifth column: what must not straddle the train/test split (a person, a channel).
+GROUP_COLUMN = "group"
+
+#: A YouTube video id in the URL forms people paste (watch?v=, youtu.be/, shorts/, embed/, live/).
+_YOUTUBE_ID_RE = re.compile(
+    r"(?:youtube(?:-nocookie)?\.com/(?:watch\?(?:.*&)?v=|shorts/|embed/|live/|v/)|youtu\.be/)"
+    r"([A-Za-z0-9_-]{11})(?![A-Za-z0-9_-])"
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,16 @@ class VideoEntry:
     url: str
     start: float | None
     end: float | None
+    #: Videos of one group always land on the same side of the split (see :func:`source_group`).
+    group: str
+
+
+def source_group(url: str) -> str:
+    """The default group of a video: its source, so parts cut from one YouTube video (the same
+    people) never straddle the split. ``youtube:<id>`` for any YouTube URL form, else the URL or
+    path as written."""
+    match = _YOUTUBE_ID_RE.search(url)
+    return f"youtube:{match.group(1)}" if match else url.strip()
 
 
 def _seconds(text: str, column: str, where: str) -> float | None:
@@ -51,13 +69,13 @@ def _seconds(text: str, column: str, where: str) -> float | None:
     return float(text)
 
 
-def _entry(fields: list[str], where: str) -> VideoEntry:
-    if len(fields) != len(COLUMNS):
+def _entry(fields: list[str], columns: tuple[str, ...], where: str) -> VideoEntry:
+    if len(fields) != len(columns):
         raise Affect4kError(
-            f"{where}: expected {len(COLUMNS)} tab-separated columns "
-            f"({', '.join(COLUMNS)}), found {len(fields)}"
+            f"{where}: expected {len(columns)} tab-separated columns "
+            f"({', '.join(columns)}), found {len(fields)}"
         )
-    video_id, url, start_text, end_text = (field.strip() for field in fields)
+    video_id, url, start_text, end_text, *rest = (field.strip() for field in fields)
     if len(video_id) > MAX_VIDEO_ID_LENGTH:
         raise Affect4kError(
             f"{where}: video_id {video_id[:20]!r}... is {len(video_id)} characters long, "
@@ -73,11 +91,14 @@ def _entry(fields: list[str], where: str) -> VideoEntry:
     end = _seconds(end_text, "end", where)
     if end is not None and end <= (start or 0.0):
         raise Affect4kError(f"{where}: video {video_id} has end {end} s <= start {start or 0} s")
-    return VideoEntry(video_id, url, start, end)
+    group = rest[0] if rest and rest[0] else source_group(url)
+    return VideoEntry(video_id, url, start, end, group)
 
 
 def read_videos(path: str | os.PathLike[str]) -> list[VideoEntry]:
-    """Read and validate the videos TSV (header ``video_id url start end``), in file order.
+    """Read and validate the videos TSV (header ``video_id url start end [group]``), in order.
+
+    Without a ``group`` column (or with an empty cell) a video's group is its source.
 
     Blank lines and lines starting with ``#`` are skipped so the list can be commented. A UTF-8
     byte order mark (spreadsheet programs write one) is allowed, as in the trace files.
@@ -96,14 +117,15 @@ def read_videos(path: str | os.PathLike[str]) -> list[VideoEntry]:
         fields = line.split("\t")
         where = f"{path}:{number}"
         if not header_seen:
-            if tuple(field.strip() for field in fields) != COLUMNS:
+            columns = tuple(field.strip() for field in fields)
+            if columns not in (COLUMNS, (*COLUMNS, GROUP_COLUMN)):
                 raise Affect4kError(
                     f"{where}: header must be the tab-separated columns {', '.join(COLUMNS)}"
-                    f", found {line.strip()!r}"
+                    f" (and optionally {GROUP_COLUMN}), found {line.strip()!r}"
                 )
             header_seen = True
             continue
-        entry = _entry(fields, where)
+        entry = _entry(fields, columns, where)
         if entry.video_id in first_line:
             raise Affect4kError(
                 f"{where}: video_id {entry.video_id} already used on line "

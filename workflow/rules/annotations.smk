@@ -11,6 +11,11 @@ rule annotate:
         annotators=config["annotators"],
         max_gap_s=config["annotation"]["max_gap_s"],
         min_annotators=config["annotation"]["min_annotators"],
+        time_offset_s=lambda wildcards: (
+            video_entry(wildcards.video).start or 0.0
+            if config["annotation"]["time_origin"] == "source"
+            else 0.0
+        ),
     log:
         "logs/annotate/{video}.log",
     threads: 1
@@ -27,10 +32,12 @@ rule database:
     output:
         table="results/annotations.parquet",
         agreement="results/agreement.csv",
+        split="results/split.csv",
     params:
         code=package_code("database.py"),
         annotators=config["annotators"],
         split=config["database"]["split"],
+        groups={video: entry.group for video, entry in VIDEOS.items()},
         test_fraction=config["database"]["test_fraction"],
         seed=config["database"]["seed"],
         sequence_length=config["database"]["sequence_length"],

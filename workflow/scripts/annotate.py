@@ -17,4 +17,5 @@ with job(snakemake) as sm:  # noqa: F821
         Path(sm.output[0]),
         max_gap_s=sm.params.max_gap_s,
         min_annotators=sm.params.min_annotators,
+        time_offset_s=sm.params.time_offset_s,
     )

@@ -18,4 +18,6 @@ with job(snakemake) as sm:  # noqa: F821
         test_fraction=sm.params.test_fraction,
         seed=sm.params.seed,
         sequence_length=sm.params.sequence_length,
+        groups=sm.params.groups,
+        out_split=Path(sm.output.split),
     )
