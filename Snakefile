@@ -11,6 +11,9 @@ configfile: "config/config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/download.smk"
@@ -20,6 +23,7 @@ include: "workflow/rules/faces.smk"
 include: "workflow/rules/annotations.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -28,3 +32,4 @@ rule all:
         "results/annotations.parquet",
         "results/agreement.csv",
         ["results/tables.csv"] if RUNS else [],
+        REPORT_FIGURES,

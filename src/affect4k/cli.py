@@ -14,7 +14,12 @@ import sys
 from affect4k.errors import Affect4kError
 
 #: Subcommand -> (module, one-line help).
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "predict": (
+        "affect4k.predict_media",
+        "valence/arousal of a video, photo, folder of photos or URL with a trained run",
+    ),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
