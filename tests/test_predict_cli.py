@@ -6,11 +6,14 @@ the "same numbers as the predict rule" check compares against the rule's own par
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
+from threading import Thread
 
 import cv2
 import numpy as np
@@ -101,6 +104,19 @@ def test_a_generated_video_at_another_frame_rate_is_put_on_the_25_fps_grid(
     assert table.loc[~table["face"], ["valence", "arousal"]].isna().all().all()
     assert count_frames(overlay) == len(table)
     assert probe_video(overlay).fps == CLIP_FPS
+    # The same video by URL: fetched by yt-dlp (as the download stage does), all 3 s of it.
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/mine.mp4"
+        try:
+            assert predict(url, "--model", tiny_study / RUN, "-o", tmp_path / "url.csv") == 0
+        finally:
+            server.shutdown()
+    by_url = pd.read_csv(tmp_path / "url.csv")
+    assert len(by_url) == 3 * CLIP_FPS and by_url["face"].mean() > 0.3
+    np.testing.assert_allclose(by_url["time_s"], by_url["frame"] / CLIP_FPS)
+    assert by_url.loc[by_url["face"], "valence"].notna().all()
 
 
 def test_a_photo_is_one_row_with_the_models_value_for_its_crop(

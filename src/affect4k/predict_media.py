@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     # bury them. Set before anything imports TensorFlow.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from affect4k.detectors import make_detector
+    from affect4k.plots import prediction_figure
 
     if args.output.suffix.lower() != ".csv":
         raise Affect4kError(f"-o {args.output}: the output must be a .csv file")
@@ -100,8 +101,6 @@ def run(args: argparse.Namespace) -> int:
             )
     write_atomic(args.output, lambda tmp: table.to_csv(tmp, index=False))
     figure = args.output.with_suffix(".png")
-    from affect4k.plots import prediction_figure
-
     prediction_figure(table, figure, f"{args.input} ({model.name})")
     log.info(
         "wrote %s (%d rows, %d with a face) and %s",
