@@ -1,29 +1,30 @@
 """Every figure of the project, in one style: the report's and those of ``affect4k predict``.
 
 One module so a reader of the report sees one visual language: valence is always blue, arousal
-always orange, labels solid and predictions dashed, and every figure is written atomically as a
-PNG (what Snakemake's report embeds and any browser shows). Matplotlib runs headless (Agg).
+always orange, a label solid and its prediction dashed, every figure drawn under :data:`STYLE`
+and written atomically as a PNG (what Snakemake's report embeds and any browser shows).
+Figures are built without pyplot, so nothing depends on a display or on global figure state.
 """
 
 from __future__ import annotations
 
+import functools
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps, rc_context
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from affect4k import CLIP_FPS  # noqa: E402
-from affect4k.errors import Affect4kError  # noqa: E402
-from affect4k.files import write_atomic  # noqa: E402
+from affect4k import CLIP_FPS
+from affect4k.errors import Affect4kError
+from affect4k.files import write_atomic
 
 #: The colour of each dimension in every figure.
 COLOURS = {"valence": "#1f77b4", "arousal": "#ff7f0e"}
@@ -39,28 +40,35 @@ STYLE = {
 }
 
 
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+
+def _styled(draw: Callable[Params, Result]) -> Callable[Params, Result]:
+    """Run ``draw`` under :data:`STYLE` (matplotlib reads most settings when an artist is made)."""
+
+    @functools.wraps(draw)
+    def styled(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        with rc_context(STYLE):
+            return draw(*args, **kwargs)
+
+    return styled
+
+
 def _figure(rows: int, cols: int, size: tuple[float, float], **kwargs: object) -> Figure:
-    with plt.rc_context(STYLE):
-        figure, _ = plt.subplots(
-            rows, cols, figsize=size, squeeze=False, layout="constrained", **kwargs
-        )
+    figure = Figure(figsize=size, layout="constrained")
+    figure.subplots(rows, cols, squeeze=False, **kwargs)
     return figure
 
 
 def save(figure: Figure, path: Path) -> None:
-    """Write ``figure`` as a PNG at ``path`` (complete or absent) and free its memory."""
-    try:
-        with plt.rc_context(STYLE):
-            write_atomic(
-                Path(path), lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight")
-            )
-    finally:
-        plt.close(figure)
+    """Write ``figure`` as a PNG at ``path``: complete or absent."""
+    write_atomic(Path(path), lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight"))
 
 
-def _va_plane(axes: plt.Axes, valence: np.ndarray, arousal: np.ndarray, colour: object) -> None:
+def _va_plane(axes: Axes, valence: np.ndarray, arousal: np.ndarray, colour: object) -> None:
     """Points on the valence-arousal circle (Russell's plane, both axes in [-1, 1])."""
-    axes.add_patch(plt.Circle((0, 0), 1, fill=False, color="0.6", lw=0.8))
+    axes.add_patch(Circle((0, 0), 1, fill=False, color="0.6", lw=0.8))
     axes.axhline(0, color="0.6", lw=0.8)
     axes.axvline(0, color="0.6", lw=0.8)
     timed = not isinstance(colour, str)
@@ -74,6 +82,7 @@ def _va_plane(axes: plt.Axes, valence: np.ndarray, arousal: np.ndarray, colour: 
         axes.figure.colorbar(points, ax=axes, shrink=0.8, label="time (s)")
 
 
+@_styled
 def prediction_figure(table: pd.DataFrame, path: Path, title: str) -> None:
     """What ``affect4k predict`` shows beside its CSV: the traces and the valence-arousal plane.
 
@@ -105,6 +114,7 @@ def prediction_figure(table: pd.DataFrame, path: Path, title: str) -> None:
     save(figure, path)
 
 
+@_styled
 def training_curves(history: pd.DataFrame, path: Path, run: str) -> None:
     """Loss and train/test CCC per epoch of one run (``history.csv``); unscored epochs skipped."""
     figure = _figure(1, 3, (12, 3.2))
@@ -131,6 +141,7 @@ def training_curves(history: pd.DataFrame, path: Path, run: str) -> None:
     save(figure, path)
 
 
+@_styled
 def agreement_heatmaps(agreement: pd.DataFrame, path: Path) -> None:
     """Pearson r between every pair of annotators, one heatmap per dimension."""
     figure = _figure(1, len(DIMENSIONS), (4.6 * len(DIMENSIONS), 4))
@@ -154,12 +165,13 @@ def agreement_heatmaps(agreement: pd.DataFrame, path: Path) -> None:
     save(figure, path)
 
 
+@_styled
 def database_overview(summary: pd.DataFrame, path: Path) -> None:
     """Frames per video, split by face found or not, coloured by split (``database_summary``)."""
     figure = _figure(1, 1, (max(6.0, 0.5 * len(summary) + 2), 3.6))
     axes = figure.axes[0]
     splits = sorted(summary["split"].unique())
-    colours = dict(zip(splits, plt.get_cmap("tab10").colors, strict=False))
+    colours = dict(zip(splits, colormaps["tab10"].colors, strict=False))
     position = np.arange(len(summary))
     for split in splits:
         rows = summary["split"] == split
@@ -184,6 +196,7 @@ def database_overview(summary: pd.DataFrame, path: Path) -> None:
     save(figure, path)
 
 
+@_styled
 def face_quality(faces: pd.DataFrame, crops: np.ndarray, path: Path, video: str) -> None:
     """Face-detection rate per second over the clip, and a contact sheet of crops across it.
 
@@ -220,6 +233,7 @@ def face_quality(faces: pd.DataFrame, crops: np.ndarray, path: Path, video: str)
     save(figure, path)
 
 
+@_styled
 def predictions_over_time(predictions: pd.DataFrame, path: Path, run: str) -> None:
     """Label (solid) and prediction (dashed) of every video of ``predictions``, per dimension."""
     videos = sorted(predictions["video"].unique())
@@ -240,6 +254,7 @@ def predictions_over_time(predictions: pd.DataFrame, path: Path, run: str) -> No
     save(figure, path)
 
 
+@_styled
 def ablation_figure(table: pd.DataFrame, path: Path) -> None:
     """Test mean CCC against the clips' ``resolution`` and against the model's ``input_size``."""
     test = table[table["eval_set"] == "test"]
