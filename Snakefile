@@ -16,6 +16,9 @@ if not workflow.config_settings.configfiles:
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/download.smk"
@@ -26,6 +29,7 @@ include: "workflow/rules/faces.smk"
 include: "workflow/rules/annotations.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -35,3 +39,4 @@ rule all:
         "results/agreement.csv",
         ["results/tables.csv"] if RUNS else [],
         ["results/ablation.csv"] if ABLATION else [],
+        REPORT_FIGURES,

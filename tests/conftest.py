@@ -86,3 +86,25 @@ def planned_jobs(output: str) -> dict[str, int]:
             break
         counts[parts[0]] = int(parts[1])
     return counts
+
+
+#: A run small enough to train in seconds on two cores; only its plumbing matters.
+TINY_RUN = {"model": "alexnet_gru", "width": 0.0625, "epochs": 1, "sequence_length": 10}
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace where the workflow built ``results/tables.csv`` from three 4 s demo videos
+    and one tiny run (``tiny``), for the tests that read trained models and predictions."""
+    work = tmp_path_factory.mktemp("tiny_study")
+    videos = {"tiny_a": (30, "astronaut"), "tiny_b": (25, "tom_hanks"), "tiny_c": (24, "t1:0")}
+    rows = ["video_id\turl\tstart\tend"]
+    rows += [f"{video}\tresources/demo/sources/{video}.mp4\t\t" for video in videos]
+    (work / "videos.tsv").write_text("\n".join(rows) + "\n")
+    # Everything the default config would add beyond this is switched off explicitly.
+    training = {"runs": {"tiny": TINY_RUN}, "pretrain": {}, "ablation": {"runs": []}}
+    config = demo_config(videos, seconds=4, training=training, evaluation={"corpora": {}})
+    config["demo"]["corpora"] = {}
+    write_config(work, config)
+    run_snakemake(work, "results/tables.csv")
+    return work

@@ -55,8 +55,17 @@ CONFIG = demo_config(
     },
 )
 GPU_RULES = {"train", "pretrain", "predict"}
+#: The default target also draws the report's figures (workflow/rules/report.smk).
+REPORT_RULES = {
+    "report_qc",
+    "report_database",
+    "report_training",
+    "report_results",
+    "report_predictions",
+}
 # After the fix only the late video's chain and everything that merges all videos rerun.
 RERUN = {"download", "clip", "faces", "annotate", "database", "train", "predict", "tables"}
+RERUN |= REPORT_RULES
 
 
 def _videos_tsv(late_url: str) -> str:
@@ -205,7 +214,7 @@ def test_a_failed_cluster_job_names_rule_video_and_its_logs(runs):
 
 def test_the_other_videos_finished_despite_the_failure(runs):
     completed = Counter(job["rule"] for job in runs["failed_jobs"] if job["State"] == "COMPLETED")
-    per_video = {"demo_video", "download", "clip", "faces", "annotate"}
+    per_video = {"demo_video", "download", "clip", "faces", "annotate", "report_qc"}
     assert completed == {rule: len(DEMO) for rule in per_video}
 
 
@@ -214,7 +223,7 @@ def test_rerun_after_the_fix_submits_only_the_failed_part_and_its_dependents(run
     jobs = runs["rerun_jobs"]
     assert Counter(job["rule"] for job in jobs) == dict.fromkeys(RERUN, 1)
     for job in jobs:
-        if job["rule"] in {"download", "clip", "faces", "annotate"}:
+        if job["rule"] in {"download", "clip", "faces", "annotate", "report_qc"}:
             assert job["wildcards"].endswith("late"), job
 
 

@@ -419,9 +419,7 @@ def build_database(
             seen[video] = path
     database = pd.concat(tables, ignore_index=True).sort_values(["video", "frame"])
     database = database.reset_index(drop=True)
-    database["split"] = assign_split(
-        database, split, test_fraction, seed, sequence_length, groups
-    )
+    database["split"] = assign_split(database, split, test_fraction, seed, sequence_length, groups)
     agreement = agreement_table(database, annotators)
     for dim, pairs in agreement.groupby("dimension"):
         log.info("mean pairwise %s agreement: r = %.3f", dim, pairs["pearson_r"].mean())

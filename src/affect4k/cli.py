@@ -16,6 +16,10 @@ from affect4k.errors import Affect4kError
 #: Subcommand -> (module, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
     "annotate": ("affect4k.annotate_app.cli", "Annotate valence/arousal in the browser."),
+    "predict": (
+        "affect4k.predict_media",
+        "valence/arousal of a video, photo, folder of photos or URL with a trained run",
+    ),
 }
 
 

@@ -9,7 +9,6 @@ the detector, the pipe and ffmpeg keep the CPU cores busy together.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,11 @@ from tqdm import tqdm
 
 from affect4k import CLIP_FPS
 from affect4k.align import align_face
-from affect4k.detectors import Detector
+from affect4k.detectors import Detection, Detector
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path
 from affect4k.media import VideoInfo, count_frames, iter_frames, prefetch, probe_video
+from affect4k.progress import progress as progress_bar
 from affect4k.tracking import SubjectTracker
 
 #: Parquet columns after ``frame``, ``time_s`` and ``face``, in the order of a row's geometry.
@@ -66,10 +66,7 @@ def extract_faces(
     to that size, and a clip in which no face is found any more is a result, not an error.
     Faces are detected on a copy ``detect_width`` pixels wide.
     """
-    if crop_size <= 0 or crop_size % 112:
-        raise Affect4kError(f"crop_size must be a multiple of 112 (ArcFace), got {crop_size}")
-    if detect_width < 32:
-        raise Affect4kError(f"detect_width must be at least 32 pixels, got {detect_width}")
+    check_crop_settings(crop_size, detect_width)
     try:
         with atomic_path(parquet_path) as parquet_temp, atomic_path(npy_path) as npy_temp:
             total = count_frames(clip)
@@ -93,6 +90,45 @@ def extract_faces(
     return FaceSummary(video_id=video_id, frames=total, face_frames=int(face.sum()))
 
 
+def check_crop_settings(crop_size: int, detect_width: int) -> None:
+    """Refuse a crop size ArcFace's template cannot be scaled to, or a useless detection copy."""
+    if crop_size <= 0 or crop_size % 112:
+        raise Affect4kError(f"crop_size must be a multiple of 112 (ArcFace), got {crop_size}")
+    if detect_width < 32:
+        raise Affect4kError(f"detect_width must be at least 32 pixels, got {detect_width}")
+
+
+def detection_copy(frame: np.ndarray, detect_width: int) -> np.ndarray:
+    """``frame`` shrunk to ``detect_width`` pixels wide (the frame itself if not wider)."""
+    height, width = frame.shape[:2]
+    if width <= detect_width:
+        return frame
+    size = (detect_width, max(1, round(height * detect_width / width)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def subject_crop(
+    frame: np.ndarray,
+    small: np.ndarray,
+    detector: Detector,
+    tracker: SubjectTracker,
+    crop_size: int,
+) -> tuple[Detection | None, np.ndarray | None]:
+    """The subject in ``frame`` (full-resolution pixels) and its aligned crop, or ``(None, None)``.
+
+    Faces are detected on ``small`` (:func:`detection_copy` of ``frame``) and the crop is
+    sampled from ``frame``. The face stage and ``affect4k predict`` share this step, so a
+    photo or a user's video gets exactly the database's crops. A fresh ``tracker`` takes the
+    largest face.
+    """
+    subject = tracker.update(detector.detect(small))
+    if subject is None:
+        return None, None
+    height, width = frame.shape[:2]
+    subject = subject.scaled(width / small.shape[1], height / small.shape[0])
+    return subject, align_face(frame, subject.landmarks, crop_size)
+
+
 def scaled_size(info: VideoInfo, height: int | None) -> tuple[int, int] | None:
     """(width, height) of ``info``'s frames scaled to ``height`` lines with the aspect ratio
     kept (width rounded to even, as encoders and scalers want); None to keep them as they are."""
@@ -105,14 +141,9 @@ def scaled_size(info: VideoInfo, height: int | None) -> tuple[int, int] | None:
 def _frames_and_detection_copies(
     clip: Path, source_size: tuple[int, int] | None, detect_width: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Each frame with its copy ``detect_width`` wide (the frame itself if not wider)."""
+    """Each frame with its :func:`detection_copy`."""
     for frame in iter_frames(clip, source_size):
-        height, width = frame.shape[:2]
-        if width <= detect_width:
-            yield frame, frame
-            continue
-        size = (detect_width, max(1, round(height * detect_width / width)))
-        yield frame, cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        yield frame, detection_copy(frame, detect_width)
 
 
 def _write_crops(
@@ -139,31 +170,22 @@ def _write_crops(
     for frame, small in prefetch(frames):
         if decoded == total:
             raise Affect4kError(f"decoded more frames than the {total} counted")
-        subject = tracker.update(detector.detect(small))
-        crop = no_face
+        subject, crop = subject_crop(frame, small, detector, tracker, crop_size)
         if subject is not None:
-            height, width = frame.shape[:2]
-            subject = subject.scaled(width / small.shape[1], height / small.shape[0])
             geometry[decoded, 0] = subject.score
             geometry[decoded, 1:5] = subject.bbox
             geometry[decoded, 5:] = subject.landmarks.ravel()
-            crop = align_face(frame, subject.landmarks, crop_size)
-        crops_file.write(crop.data)
+        crops_file.write((no_face if crop is None else crop).data)
         decoded += 1
         bar.update()
     return decoded
 
 
 def _progress_bar(video_id: str, total: int, enabled: bool) -> tqdm:
-    """One bar per video on stderr (the job's log), updated rarely so logs stay short."""
-    return tqdm(
-        total=total,
-        desc=f"faces {video_id}",
-        unit="frame",
-        mininterval=5.0,
-        file=sys.stderr,
-        disable=not enabled,
-    )
+    """Frames done, percent and ETA of one video on stderr (the job's log); silent if disabled."""
+    if not enabled:
+        return tqdm(total=total, disable=True)
+    return progress_bar(total, f"faces {video_id}", "frame")
 
 
 def _table(geometry: np.ndarray, face: np.ndarray) -> pa.Table:

@@ -1,0 +1,335 @@
+"""Every figure of the project, in one style: the report's and those of ``affect4k predict``.
+
+One module so a reader of the report sees one visual language: valence is always blue, arousal
+always orange, a label solid and its prediction dashed, every figure drawn under :data:`STYLE`
+and written atomically as a PNG (what Snakemake's report embeds and any browser shows).
+Figures are built without pyplot, so nothing depends on a display or on global figure state.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps, rc_context
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
+from matplotlib.ticker import MaxNLocator
+
+from affect4k import CLIP_FPS
+from affect4k.errors import Affect4kError
+from affect4k.files import write_atomic
+
+#: The colour of each dimension in every figure.
+COLOURS = {"valence": "#1f77b4", "arousal": "#ff7f0e"}
+DIMENSIONS = ("valence", "arousal")
+STYLE = {
+    "figure.dpi": 100,
+    "font.size": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+}
+
+
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+
+def _styled(draw: Callable[Params, Result]) -> Callable[Params, Result]:
+    """Run ``draw`` under :data:`STYLE` (matplotlib reads most settings when an artist is made)."""
+
+    @functools.wraps(draw)
+    def styled(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        with rc_context(STYLE):
+            return draw(*args, **kwargs)
+
+    return styled
+
+
+def _figure(rows: int, cols: int, size: tuple[float, float], **kwargs: object) -> Figure:
+    figure = Figure(figsize=size, layout="constrained")
+    figure.subplots(rows, cols, squeeze=False, **kwargs)
+    return figure
+
+
+def save(figure: Figure, path: Path) -> None:
+    """Write ``figure`` as a PNG at ``path``: complete or absent."""
+    write_atomic(Path(path), lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight"))
+
+
+def _va_plane(axes: Axes, valence: np.ndarray, arousal: np.ndarray, colour: object) -> None:
+    """Points on the valence-arousal circle (Russell's plane, both axes in [-1, 1])."""
+    axes.add_patch(Circle((0, 0), 1, fill=False, color="0.6", lw=0.8))
+    axes.axhline(0, color="0.6", lw=0.8)
+    axes.axvline(0, color="0.6", lw=0.8)
+    timed = not isinstance(colour, str)
+    points = axes.scatter(
+        valence, arousal, c=colour, s=12, cmap="viridis" if timed else None, zorder=3
+    )
+    axes.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), xlabel="valence", ylabel="arousal")
+    axes.set_aspect("equal")
+    axes.grid(False)
+    if timed:
+        axes.figure.colorbar(points, ax=axes, shrink=0.8, label="time (s)")
+
+
+@_styled
+def prediction_figure(table: pd.DataFrame, path: Path, title: str) -> None:
+    """What ``affect4k predict`` shows beside its CSV: the traces and the valence-arousal plane.
+
+    A video's table (``time_s`` column) is drawn over time, gaps where no face was found; a
+    photo table (``file`` column) as one pair of bars per photo.
+    """
+    figure = _figure(1, 2, (11, 3.6), width_ratios=[2.2, 1])
+    traces, plane = figure.axes
+    found = table.dropna(subset=list(DIMENSIONS))
+    if "time_s" in table:
+        for dimension in DIMENSIONS:
+            traces.plot(
+                table["time_s"], table[dimension], color=COLOURS[dimension], label=dimension
+            )
+        traces.set(xlabel="time (s)")
+        colour: object = found["time_s"].to_numpy()
+    else:
+        position = np.arange(len(table))
+        for offset, dimension in zip((-0.2, 0.2), DIMENSIONS, strict=True):
+            traces.bar(
+                position + offset, table[dimension], 0.4, color=COLOURS[dimension], label=dimension
+            )
+        traces.set_xticks(position, table["file"], rotation=30, ha="right")
+        colour = COLOURS["valence"]
+    traces.set(ylim=(-1.05, 1.05), ylabel="predicted value", title=title)
+    traces.axhline(0, color="0.6", lw=0.8)
+    traces.legend(loc="upper right", ncols=2)
+    _va_plane(plane, found["valence"], found["arousal"], colour)
+    save(figure, path)
+
+
+@_styled
+def training_curves(history: pd.DataFrame, path: Path, run: str) -> None:
+    """Loss and train/test CCC per epoch of one run (``history.csv``); unscored epochs skipped."""
+    figure = _figure(1, 3, (12, 3.2))
+    loss, ccc, mse = figure.axes
+    loss.plot(history["epoch"], history["loss"], marker="o", color="0.3")
+    loss.set(xlabel="epoch", ylabel="training loss (1 - CCC)", title=f"{run}: loss")
+    for axes in figure.axes:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for split, style in (("train", "-"), ("test", "--")):
+        for dimension in DIMENSIONS:
+            for axes, metric in ((ccc, "ccc"), (mse, "mse")):
+                scored = history.dropna(subset=[f"{split}_{dimension}_{metric}"])
+                axes.plot(
+                    scored["epoch"],
+                    scored[f"{split}_{dimension}_{metric}"],
+                    style,
+                    marker="o",
+                    color=COLOURS[dimension],
+                    label=f"{split} {dimension}",
+                )
+    ccc.set(xlabel="epoch", ylabel="CCC", title=f"{run}: CCC", ylim=(-1.05, 1.05))
+    mse.set(xlabel="epoch", ylabel="MSE", title=f"{run}: MSE")
+    ccc.legend(fontsize=7)
+    save(figure, path)
+
+
+@_styled
+def agreement_heatmaps(agreement: pd.DataFrame, path: Path) -> None:
+    """Pearson r between every pair of annotators, one heatmap per dimension."""
+    figure = _figure(1, len(DIMENSIONS), (4.6 * len(DIMENSIONS), 4))
+    for axes, dimension in zip(figure.axes, DIMENSIONS, strict=True):
+        rows = agreement[agreement["dimension"] == dimension]
+        if rows.empty:
+            raise Affect4kError(f"agreement table has no row for {dimension}")
+        names = sorted(set(rows["annotator_a"]) | set(rows["annotator_b"]))
+        matrix = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+        for row in rows.itertuples():
+            matrix.loc[row.annotator_a, row.annotator_b] = row.pearson_r
+            matrix.loc[row.annotator_b, row.annotator_a] = row.pearson_r
+        image = axes.imshow(matrix.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
+        axes.set_xticks(range(len(names)), names)
+        axes.set_yticks(range(len(names)), names)
+        axes.grid(False)
+        for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+            axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+        axes.set_title(f"{dimension}: annotator agreement (Pearson r)")
+        figure.colorbar(image, ax=axes, shrink=0.8)
+    save(figure, path)
+
+
+@_styled
+def database_overview(summary: pd.DataFrame, path: Path) -> None:
+    """Frames per video, split by face found or not, coloured by split (``database_summary``)."""
+    figure = _figure(1, 1, (max(6.0, 0.5 * len(summary) + 2), 3.6))
+    axes = figure.axes[0]
+    splits = sorted(summary["split"].unique())
+    colours = dict(zip(splits, colormaps["tab10"].colors, strict=False))
+    position = np.arange(len(summary))
+    for split in splits:
+        rows = summary["split"] == split
+        axes.bar(
+            position[rows], summary.loc[rows, "face_frames"], color=colours[split], label=split
+        )
+        axes.bar(
+            position[rows],
+            summary.loc[rows, "frames"] - summary.loc[rows, "face_frames"],
+            bottom=summary.loc[rows, "face_frames"],
+            color=colours[split],
+            alpha=0.3,
+        )
+    axes.set_xticks(position, summary["video"], rotation=45, ha="right")
+    axes.set(ylabel="frames (pale: no face found)")
+    hours = summary["frames"].sum() / CLIP_FPS / 3600
+    axes.set_title(
+        f"{len(summary)} videos, {summary['frames'].sum()} frames ({hours:.3f} h), "
+        f"faces in {summary['face_frames'].sum() / summary['frames'].sum():.1%} of frames"
+    )
+    axes.legend(title="split")
+    save(figure, path)
+
+
+@_styled
+def face_quality(faces: pd.DataFrame, crops: np.ndarray, path: Path, video: str) -> None:
+    """Face-detection rate per second over the clip, and a contact sheet of crops across it.
+
+    The sheet takes frames at even intervals (a black tile: no face at that frame), so a
+    reviewer sees at a glance whether crops are aligned and always show the same person.
+    """
+    if len(faces) != len(crops):
+        raise Affect4kError(f"video {video}: {len(faces)} face rows but {len(crops)} crops")
+    columns, rows = 10, 3
+    figure = _figure(2, 1, (12, 6.2), height_ratios=[1, 2.2])
+    rate, sheet = figure.axes
+    seconds = faces["frame"].to_numpy() // CLIP_FPS
+    per_second = faces.groupby(seconds)["face"].mean()
+    rate.bar(per_second.index, per_second.to_numpy(), width=1.0, align="edge", alpha=0.6)
+    rate.set(
+        ylim=(0, 1.05),
+        xlabel="clip time (s)",
+        ylabel="frames with a face",
+        title=f"{video}: face found in {faces['face'].mean():.1%} of {len(faces)} frames",
+    )
+    picked = np.linspace(0, len(crops) - 1, min(columns * rows, len(crops))).round().astype(int)
+    size = crops.shape[1]
+    tiles = np.zeros((rows * size, columns * size, 3), np.uint8)
+    for index, frame in enumerate(picked):
+        row, column = divmod(index, columns)
+        tiles[row * size : (row + 1) * size, column * size : (column + 1) * size] = crops[frame]
+    sheet.imshow(tiles)
+    for index, frame in enumerate(picked):
+        row, column = divmod(index, columns)
+        label = f"{frame / CLIP_FPS:.1f} s" + ("" if faces["face"].iloc[frame] else " no face")
+        sheet.text(column * size + 3, row * size + 3, label, color="white", fontsize=7, va="top")
+    sheet.set_axis_off()
+    sheet.set_title("aligned crops sampled evenly across the clip, in reading order")
+    save(figure, path)
+
+
+@_styled
+def predictions_over_time(predictions: pd.DataFrame, path: Path, run: str) -> None:
+    """Label (solid) and prediction (dashed) of every video of ``predictions``, per dimension."""
+    videos = sorted(predictions["video"].unique())
+    if not videos:
+        raise Affect4kError(f"run {run}: no predictions to plot")
+    figure = _figure(len(videos), 2, (12, 2.2 * len(videos) + 0.6), sharey=True)
+    for row, video in enumerate(videos):
+        frames = predictions[predictions["video"] == video].sort_values("frame")
+        time = frames["frame"] / CLIP_FPS
+        for column, dimension in enumerate(DIMENSIONS):
+            axes = figure.axes[row * 2 + column]
+            colour = COLOURS[dimension]
+            axes.plot(time, frames[dimension], color=colour, label="label")
+            axes.plot(time, frames[f"{dimension}_pred"], "--", color=colour, label="prediction")
+            axes.set(ylim=(-1.05, 1.05), title=f"{video}: {dimension}", xlabel="clip time (s)")
+            axes.legend(loc="upper right", ncols=2, fontsize=7)
+    figure.suptitle(f"test videos of {run} (the run with the best test mean CCC)")
+    save(figure, path)
+
+
+@_styled
+def ablation_figure(table: pd.DataFrame, path: Path) -> None:
+    """Test mean CCC of the ablation grid (``affect4k.ablation``): over all frames against the
+    source height, one line per input size; and per face-size bin, one line per cell."""
+    table = table.assign(resolution=table["resolution"].astype(str))
+    heights = sorted(table["resolution"].unique(), key=_resolution_order)
+    bins = [label for label in table["face_bin"].unique() if label != "all"]
+    figure = _figure(1, 2, (11, 3.6))
+    overall, by_face = figure.axes
+    for (run, size), rows in table[table["face_bin"] == "all"].groupby(["run", "input_size"]):
+        rows = rows.set_index("resolution").reindex(heights)
+        overall.plot(range(len(heights)), rows["mean_ccc"], "o-", label=f"{run}, input {size}")
+    overall.set_xticks(range(len(heights)), heights)
+    overall.set(xlabel="source height", ylabel="test mean CCC", ylim=(-1.05, 1.05))
+    overall.legend(fontsize=7)
+    cells = table[table["face_bin"] != "all"].groupby(["run", "resolution", "input_size"])
+    for (run, resolution, size), rows in cells:
+        rows = rows.set_index("face_bin").reindex(bins)
+        label = f"{run}, {resolution}, input {size}"
+        by_face.plot(range(len(bins)), rows["mean_ccc"], "o-", label=label)
+    by_face.set_xticks(range(len(bins)), bins)
+    by_face.set(xlabel="face width in the native clip (px)", ylim=(-1.05, 1.05))
+    by_face.legend(fontsize=7)
+    figure.suptitle("does resolution help? test mean CCC per source height, input size, face size")
+    save(figure, path)
+
+
+def _resolution_order(value: str) -> tuple[float, str]:
+    """Sort "h180" < "h360" < "h720" < "native"."""
+    height = value.removeprefix("h")
+    return (float(height), value) if height.isdigit() else (float("inf"), value)
+
+
+_SORT_SCRIPT = """
+document.querySelectorAll("th").forEach((th, column) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0];
+  const ascending = th.dataset.order !== "asc";
+  th.dataset.order = ascending ? "asc" : "desc";
+  const key = row => {
+    const text = row.cells[column].textContent;
+    const number = parseFloat(text);
+    return isNaN(number) ? text : number;
+  };
+  Array.from(body.rows)
+    .sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (ascending ? 1 : -1))
+    .forEach(row => body.appendChild(row));
+}));
+"""
+
+
+def sortable_table(tables: Sequence[tuple[str, pd.DataFrame]], path: Path) -> None:
+    """A self-contained HTML page of titled tables; clicking a column header sorts by it."""
+    parts = []
+    for title, table in tables:
+        head = "".join(f"<th>{html.escape(str(name))}</th>" for name in table.columns)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_cell(value))}</td>" for value in row) + "</tr>"
+            for row in table.itertuples(index=False)
+        )
+        parts.append(
+            f"<h2>{html.escape(title)}</h2><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><style>"
+        "body{font:13px sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:2em}"
+        "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        "th{cursor:pointer;background:#eee}th:hover{background:#ddd}"
+        "</style></head><body><p>Click a column header to sort.</p>"
+        + "".join(parts)
+        + f"<script>{_SORT_SCRIPT}</script></body></html>"
+    )
+    write_atomic(Path(path), lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{value:.4f}" if np.isfinite(value) else "NaN"
+    return str(value)

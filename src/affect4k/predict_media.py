@@ -1,0 +1,403 @@
+"""``affect4k predict``: valence and arousal of any video, photo or folder of photos.
+
+A trained run is applied through the database's own chain, module by module: a video is put on
+the 25 fps frame grid by :func:`affect4k.clips.make_clip` (unless it already is), its subject is
+detected, tracked, aligned and cropped by :func:`affect4k.faces.extract_faces`, and the crops
+go through :func:`affect4k.evaluate.predict_frames` exactly as in the ``predict`` rule, so a
+clip of the database gets the rule's numbers. Photos take the same detection and alignment
+step (:func:`affect4k.faces.subject_crop`) and are predicted as the still images of AffectNet
+are: each one a sequence of its own.
+
+The sequence length comes from the run's ``config.json`` and the input size and pixel scaling
+are layers of the saved model, so nothing a flag could get wrong is asked of the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import ffmpeg
+import numpy as np
+import pandas as pd
+
+from affect4k import CLIP_FPS
+from affect4k.errors import Affect4kError
+from affect4k.files import atomic_path, write_atomic
+from affect4k.media import ffmpeg_exe, iter_frames, probe_video
+from affect4k.progress import progress
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: Sequences per prediction batch (the ``evaluation.batch_size`` default of the workflow).
+BATCH_SIZE = 8
+#: Width of the detection copy (the ``faces.detect_width`` default of the workflow).
+DETECT_WIDTH = 640
+VIDEO_COLUMNS = ("frame", "time_s", "face", "valence", "arousal")
+IMAGE_COLUMNS = ("file", "face", "valence", "arousal")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command line of ``affect4k predict``."""
+    parser.add_argument("input", help="a video file, an image, a folder of images, or a URL")
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        help="a run directory (results/models/RUN) or a .keras file inside one",
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, type=Path, help="CSV to write; the figure goes beside it"
+    )
+    parser.add_argument("--detector", choices=("mtcnn", "insightface"), default="mtcnn")
+    parser.add_argument(
+        "--face-model", help="insightface only: a local .onnx detector or a model pack name"
+    )
+    parser.add_argument(
+        "--overlay", type=Path, help="also write an MP4 with the face box and a live V/A gauge"
+    )
+    parser.add_argument("--start", type=float, help="first second of the video to use")
+    parser.add_argument("--end", type=float, help="last second of the video to use")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict ``args.input`` and write the CSV, its figure and optionally the overlay."""
+    # The terminal shows progress lines; TensorFlow's C++ warnings (MTCNN runs on it) would
+    # bury them. Set before anything imports TensorFlow.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from affect4k.detectors import make_detector
+    from affect4k.plots import prediction_figure
+
+    if args.output.suffix.lower() != ".csv":
+        raise Affect4kError(f"-o {args.output}: the output must be a .csv file")
+    model = load_run(args.model)
+    detector = make_detector(args.detector, args.face_model)
+    with tempfile.TemporaryDirectory(prefix="affect4k-predict-") as work:
+        source = resolve_input(args.input, Path(work))
+        if source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES:
+            if args.start is not None or args.end is not None or args.overlay is not None:
+                raise Affect4kError("--start, --end and --overlay apply to videos, not images")
+            table = predict_images(image_files(source), model, detector)
+        else:
+            table = predict_video(
+                source,
+                model,
+                detector,
+                Path(work),
+                start=args.start,
+                end=args.end,
+                overlay=args.overlay,
+            )
+    write_atomic(args.output, lambda tmp: table.to_csv(tmp, index=False))
+    figure = args.output.with_suffix(".png")
+    prediction_figure(table, figure, f"{args.input} ({model.name})")
+    log.info(
+        "wrote %s (%d rows, %d with a face) and %s",
+        args.output,
+        len(table),
+        int(table["face"].sum()),
+        figure,
+    )
+    return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RunModel:
+    """A trained model with what its run fixed: name, sequence length, crop size."""
+
+    name: str
+    model: Any
+    sequence_length: int
+    crop_size: int
+
+
+def load_run(path: Path) -> RunModel:
+    """The model of a run directory (its ``model.keras``) or a ``.keras`` file of a run.
+
+    The run's ``config.json`` (written by :func:`affect4k.training.train`) sits in the run
+    directory: beside ``model.keras`` / ``best.keras``, one level up for ``checkpoints/``.
+    """
+    import keras
+
+    import affect4k.models  # noqa: F401  (registers the custom layers load_model needs)
+    from affect4k.training import TrainConfig
+
+    path = Path(path)
+    if path.is_dir():
+        model_file, run_dir = path / "model.keras", path
+    elif path.suffix == ".keras" and path.is_file():
+        model_file = path
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    else:
+        raise Affect4kError(f"--model {path}: no such run directory or .keras file")
+    if not model_file.is_file():
+        raise Affect4kError(f"--model {path}: {model_file} does not exist (run not trained?)")
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise Affect4kError(
+            f"--model {path}: {config_path} is missing; the sequence length comes from the "
+            "run's config.json, which training writes into results/models/RUN/"
+        )
+    try:
+        config = TrainConfig(**json.loads(config_path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise Affect4kError(f"{config_path}: not a training config ({exc})") from None
+    try:
+        model = keras.models.load_model(model_file, compile=False)
+    except Exception as exc:  # keras raises several types for a bad archive
+        raise Affect4kError(f"cannot load model {model_file} ({exc})") from None
+    return RunModel(
+        name=run_dir.name,
+        model=model,
+        sequence_length=config.sequence_length,
+        crop_size=int(model.input_shape[-2]),
+    )
+
+
+def resolve_input(text: str, work: Path) -> Path:
+    """A local path for ``text``: the file or folder itself, or a URL fetched by yt-dlp."""
+    from affect4k.download import download_video, local_source
+
+    local = local_source(text)
+    if local is None:
+        return download_video("input", text, work / "download.mkv")
+    if not local.exists():
+        raise Affect4kError(f"{text}: no such file or folder")
+    return local
+
+
+def image_files(source: Path) -> list[Path]:
+    """``source`` itself, or the images directly inside the folder ``source``, by name."""
+    if not source.is_dir():
+        return [source]
+    files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise Affect4kError(f"{source}: folder holds no image ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def _read_image(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise Affect4kError(f"{path}: not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def predict_images(files: list[Path], run: RunModel, detector: Any) -> pd.DataFrame:
+    """One row per image (:data:`IMAGE_COLUMNS`), NaN where no face was found.
+
+    Each image has its own tracker, so the largest face is the subject. A single image without
+    a face, or a folder where no image has one, is refused.
+    """
+    from affect4k.faces import detection_copy, subject_crop
+    from affect4k.tracking import SubjectTracker
+
+    crops = np.zeros((len(files), run.crop_size, run.crop_size, 3), np.uint8)
+    face = np.zeros(len(files), bool)
+    bar = progress(len(files), "faces", "image")
+    with bar:
+        for index, path in enumerate(files):
+            rgb = _read_image(path)
+            small = detection_copy(rgb, DETECT_WIDTH)
+            _, crop = subject_crop(rgb, small, detector, SubjectTracker(), run.crop_size)
+            if crop is not None:
+                crops[index], face[index] = crop, True
+            bar.update()
+    if not face.any():
+        where = files[0] if len(files) == 1 else f"any of the {len(files)} images"
+        raise Affect4kError(f"no face found in {where}")
+    predicted = predict_crops(run, crops, face, static=True)
+    return pd.DataFrame(
+        {
+            "file": [path.name for path in files],
+            "face": face,
+            "valence": predicted[:, 0],
+            "arousal": predicted[:, 1],
+        }
+    )
+
+
+def _on_frame_grid(source: Path, start: float | None, end: float | None) -> bool:
+    """Whether ``source`` can be used as it is: already 25 fps and not to be trimmed."""
+    return start is None and end is None and probe_video(source).fps == CLIP_FPS
+
+
+def predict_video(
+    source: Path,
+    run: RunModel,
+    detector: Any,
+    work: Path,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    overlay: Path | None = None,
+) -> pd.DataFrame:
+    """One row per 25 fps frame of ``source``'s ``[start, end]`` (:data:`VIDEO_COLUMNS`).
+
+    ``time_s`` is the frame's time in ``source`` (``start + frame / 25``). Writes an overlay
+    MP4 at ``overlay`` if given.
+    """
+    from affect4k.clips import make_clip
+    from affect4k.faces import extract_faces
+
+    clip = source
+    if not _on_frame_grid(source, start, end):
+        clip = work / "clip.avi"
+        log.info("putting %s on the 25 fps frame grid", source)
+        make_clip(source, clip, video_id=source.name, start=start, end=end, preset="veryfast")
+    parquet, npy = work / "faces.parquet", work / "faces.npy"
+    extract_faces(
+        clip,
+        parquet,
+        npy,
+        detector=detector,
+        video_id=source.name,
+        detect_width=DETECT_WIDTH,
+        crop_size=run.crop_size,
+    )
+    faces = pd.read_parquet(parquet)
+    face = faces["face"].to_numpy(bool)
+    predicted = predict_crops(run, np.load(npy, mmap_mode="r"), face, static=False)
+    table = pd.DataFrame(
+        {
+            "frame": faces["frame"],
+            "time_s": (start or 0.0) + faces["frame"] / CLIP_FPS,
+            "face": face,
+            "valence": predicted[:, 0],
+            "arousal": predicted[:, 1],
+        }
+    )
+    if overlay is not None:
+        write_overlay(clip, faces, table, overlay)
+    return table
+
+
+class _CountedModel:
+    """The model as :func:`affect4k.evaluate.predict_frames` calls it, counting batches."""
+
+    def __init__(self, model: Any, bar: Any) -> None:
+        self.model, self.bar = model, bar
+
+    def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
+        output = self.model.predict_on_batch(x)
+        self.bar.update()
+        return output
+
+
+def predict_crops(run: RunModel, crops: np.ndarray, face: np.ndarray, *, static: bool) -> Any:
+    """``(frames, 2)`` predictions of ``crops``, NaN without a face, through ``predict_frames``.
+
+    The crops are one video (consecutive frames, cut into the run's sequences as in the
+    ``predict`` rule) or, with ``static``, unrelated photos (each repeated over a sequence).
+    """
+    from affect4k.evaluate import predict_frames
+    from affect4k.sequences import Video
+
+    frames = len(crops)
+    video = Video(
+        name="input",
+        crops=crops,
+        labels=np.full((frames, 2), np.nan, np.float32),
+        face=face,
+        in_split=np.ones(frames, bool),
+        static=static,
+    )
+    windows = frames if static else math.ceil(frames / run.sequence_length)
+    with progress(math.ceil(windows / BATCH_SIZE), f"predict {run.name}", "batch") as bar:
+        table = predict_frames(
+            _CountedModel(run.model, bar),
+            [video],
+            sequence_length=run.sequence_length,
+            batch_size=BATCH_SIZE,
+        )
+    return table[["valence_pred", "arousal_pred"]].to_numpy(np.float64)
+
+
+def _overlay_frames(clip: Path, faces: pd.DataFrame, table: pd.DataFrame) -> Iterator[np.ndarray]:
+    """Each clip frame with the subject's box and a valence/arousal gauge drawn on it."""
+    boxes = faces[["x1", "y1", "x2", "y2"]].to_numpy()
+    values = table[["valence", "arousal"]].to_numpy()
+    for index, frame in enumerate(iter_frames(clip)):
+        if index >= len(boxes):
+            break
+        height, width = frame.shape[:2]
+        scale = max(1, round(width / 640))
+        if np.isfinite(boxes[index]).all():
+            x1, y1, x2, y2 = boxes[index].round().astype(int)
+            cv2.rectangle(frame, (x1, y1), (x2, y2), (60, 220, 60), 2 * scale)
+        _draw_gauge(frame, values[index], scale)
+        yield frame
+
+
+def _draw_gauge(frame: np.ndarray, value: np.ndarray, scale: int) -> None:
+    """A valence-arousal disc in the top-left corner with the current prediction as a dot."""
+    radius = 60 * scale
+    centre = (radius + 10 * scale, radius + 10 * scale)
+    region = frame[: 2 * radius + 20 * scale, : 2 * radius + 20 * scale]
+    region[:] = (region * 0.4).astype(np.uint8)
+    cv2.circle(frame, centre, radius, (200, 200, 200), scale)
+    cv2.line(frame, (centre[0] - radius, centre[1]), (centre[0] + radius, centre[1]), (150,) * 3)
+    cv2.line(frame, (centre[0], centre[1] - radius), (centre[0], centre[1] + radius), (150,) * 3)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    if np.isfinite(value).all():
+        dot = (int(centre[0] + value[0] * radius), int(centre[1] - value[1] * radius))
+        cv2.circle(frame, dot, 6 * scale, (255, 80, 80), -1)
+        text = f"V {value[0]:+.2f}  A {value[1]:+.2f}"
+    else:
+        text = "no face"
+    cv2.putText(frame, text, (10 * scale, 2 * radius + 40 * scale), font, 0.5 * scale,
+                (255, 255, 255), scale, cv2.LINE_AA)  # fmt: skip
+
+
+def write_overlay(clip: Path, faces: pd.DataFrame, table: pd.DataFrame, out_path: Path) -> None:
+    """An H.264 MP4 of ``clip`` at 25 fps with the tracked box and the live prediction."""
+    info = probe_video(clip)
+    with atomic_path(Path(out_path)) as temp:
+        argv = (
+            ffmpeg.input(
+                "pipe:",
+                format="rawvideo",
+                pix_fmt="rgb24",
+                s=f"{info.width}x{info.height}",
+                r=CLIP_FPS,
+            )  # fmt: skip
+            .filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")
+            .output(
+                str(temp),
+                format="mp4",
+                vcodec="libx264",
+                preset="veryfast",
+                pix_fmt="yuv420p",
+                crf=20,
+            )  # fmt: skip
+            .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+            .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+        )
+        with tempfile.TemporaryFile() as stderr:
+            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=stderr)
+            assert process.stdin is not None
+            try:
+                with progress(len(table), "overlay", "frame") as bar:
+                    for frame in _overlay_frames(clip, faces, table):
+                        process.stdin.write(frame.tobytes())
+                        bar.update()
+            except BrokenPipeError:
+                pass  # ffmpeg stopped reading; its exit status says why
+            finally:
+                process.stdin.close()
+                returncode = process.wait()
+            if returncode != 0:
+                stderr.seek(0)
+                reason = stderr.read().decode("utf-8", "replace").strip()[-1000:]
+                raise Affect4kError(f"ffmpeg failed writing the overlay {out_path}:\n{reason}")

@@ -1,0 +1,154 @@
+"""What each figure rule of the Snakemake report makes from the workflow's outputs.
+
+Every function reads finished outputs (tables, histories, face tables, predictions), refuses a
+malformed one by name, and writes its figure or table page atomically through
+:mod:`affect4k.plots`, so ``snakemake --report`` embeds files that are complete. The column
+lists of the training and evaluation modules are imported where needed: those modules load
+Keras, which the per-video figures should not wait for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from affect4k import CLIP_FPS, plots
+from affect4k.errors import Affect4kError
+from affect4k.files import read_table
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    """The CSV at ``path``, refused naming ``what`` if missing, unreadable or lacking a column."""
+    try:
+        table = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise Affect4kError(f"{what}: cannot read {path} ({exc})") from None
+    missing = [name for name in columns if name not in table.columns]
+    if missing:
+        raise Affect4kError(f"{what}: {path} lacks column(s) {', '.join(missing)}")
+    return table
+
+
+def _read_results(tables_csv: Path) -> pd.DataFrame:
+    from affect4k.evaluate import TABLE_COLUMNS
+
+    return _read_csv(tables_csv, TABLE_COLUMNS, "results table")
+
+
+def results_page(tables_csv: Path, out_html: Path) -> None:
+    """The results table as a sortable page, the own test split first, best run on top."""
+    table = _read_results(tables_csv)
+    table = table.sort_values(["eval_set", "mean_ccc"], ascending=[True, False], key=_test_first)
+    plots.sortable_table([("CCC and MSE per run and evaluation set", table)], out_html)
+
+
+def _test_first(column: pd.Series) -> pd.Series:
+    """Sort key: the own test split before the external corpora, then by name."""
+    if column.name != "eval_set":
+        return column
+    return column.map(lambda value: f"{value != 'test'}{value}")
+
+
+def ablation(ablation_csv: Path, out_png: Path) -> None:
+    """Test mean CCC of every ablation cell, over all frames and per face-size bin."""
+    from affect4k.ablation import ABLATION_COLUMNS
+
+    plots.ablation_figure(_read_csv(ablation_csv, ABLATION_COLUMNS, "ablation table"), out_png)
+
+
+def training(history_csv: Path, out_png: Path, run: str) -> None:
+    """Training curves of one run."""
+    from affect4k.training import HISTORY_COLUMNS
+
+    history = _read_csv(history_csv, HISTORY_COLUMNS, f"run {run}")
+    if history.empty:
+        raise Affect4kError(f"run {run}: {history_csv} has no epoch")
+    plots.training_curves(history, out_png, run)
+
+
+def database_summary(annotations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per video (frames, seconds, frames with a face, labelled frames, split) and per split.
+
+    A video cut into several splits (``database.split: sequence``) is listed under each of its
+    splits joined by ``+``; the per-split totals count its frames where they belong.
+    """
+    labelled = annotations[["valence", "arousal"]].notna().all(axis=1)
+    frames = annotations.assign(labelled=labelled)
+    per_video = frames.groupby("video", sort=True).agg(
+        frames=("frame", "size"),
+        face_frames=("face", "sum"),
+        labelled_frames=("labelled", "sum"),
+        split=("split", lambda splits: "+".join(sorted(set(splits)))),
+    )
+    per_video.insert(1, "seconds", per_video["frames"] / CLIP_FPS)
+    per_split = frames.groupby("split", sort=True).agg(
+        videos=("video", "nunique"),
+        frames=("frame", "size"),
+        face_frames=("face", "sum"),
+        labelled_frames=("labelled", "sum"),
+    )
+    per_split.insert(2, "hours", per_split["frames"] / CLIP_FPS / 3600)
+    total = pd.DataFrame(
+        {
+            "videos": [annotations["video"].nunique()],
+            "frames": [len(frames)],
+            "hours": [len(frames) / CLIP_FPS / 3600],
+            "face_frames": [int(frames["face"].sum())],
+            "labelled_frames": [int(labelled.sum())],
+        },
+        index=pd.Index(["all"], name="split"),
+    )
+    return per_video.reset_index(), pd.concat([per_split, total]).reset_index()
+
+
+def database(
+    annotations_parquet: Path,
+    agreement_csv: Path,
+    out_html: Path,
+    out_overview: Path,
+    out_agreement: Path,
+) -> None:
+    """The database's size table, its frames-per-video figure and the agreement heatmaps."""
+    annotations = read_table(
+        annotations_parquet, ("video", "frame", "valence", "arousal", "face", "split"), "database"
+    )
+    per_video, per_split = database_summary(annotations)
+    plots.sortable_table([("Splits", per_split), ("Videos", per_video)], out_html)
+    plots.database_overview(per_video, out_overview)
+    agreement = _read_csv(
+        agreement_csv, ("dimension", "annotator_a", "annotator_b", "pearson_r"), "agreement"
+    )
+    plots.agreement_heatmaps(agreement, out_agreement)
+
+
+def quality_control(faces_parquet: Path, crops_npy: Path, out_png: Path, video: str) -> None:
+    """Face-detection rate over time and a contact sheet of one video's crops."""
+    faces = read_table(faces_parquet, ("frame", "face"), f"video {video}")
+    try:
+        crops = np.load(crops_npy, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise Affect4kError(f"video {video}: cannot read {crops_npy} ({exc})") from None
+    plots.face_quality(faces, crops, out_png, video)
+
+
+def best_run(tables_csv: Path) -> str:
+    """The run with the highest mean CCC on the database's own test split."""
+    table = _read_results(tables_csv)
+    test = table[(table["eval_set"] == "test") & table["mean_ccc"].notna()]
+    if test.empty:
+        raise Affect4kError(f"{tables_csv}: no run has a test mean CCC")
+    return str(test.loc[test["mean_ccc"].idxmax(), "run"])
+
+
+def best_predictions(tables_csv: Path, predictions: Mapping[str, Path], out_png: Path) -> None:
+    """Labels against predictions over time on the test videos of the best run."""
+    from affect4k.evaluate import PREDICTION_COLUMNS
+
+    run = best_run(tables_csv)
+    if run not in predictions:
+        raise Affect4kError(f"{tables_csv}: best run {run} has no test predictions given")
+    table = read_table(predictions[run], PREDICTION_COLUMNS, f"run {run}")
+    plots.predictions_over_time(table, out_png, run)

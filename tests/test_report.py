@@ -1,0 +1,243 @@
+"""The Snakemake report: its figures come from the workflow's outputs and render in Chromium.
+
+The tiny study (conftest) is built once; the default target then makes every figure and
+``snakemake --report`` embeds them. A real headless Chromium opens the report, walks every
+category through the report's own menu and eye buttons, and checks that each figure decodes
+to a non-empty image and each table page shows its rows, with no error on the console.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_snakemake
+
+from affect4k import CLIP_FPS, report
+from affect4k.ablation import ABLATION_COLUMNS
+from affect4k.errors import Affect4kError
+from affect4k.evaluate import TABLE_COLUMNS
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: The buttons that show a result, in the list of a category's results.
+EYE_BUTTONS = "nav table a[iconname='eye']"
+FIGURES = [
+    "results/report/results.html",
+    "results/report/predictions.png",
+    "results/report/training/tiny.png",
+    "results/report/database.html",
+    "results/report/database.png",
+    "results/report/agreement.png",
+    *(f"results/report/qc/{video}.png" for video in ("tiny_a", "tiny_b", "tiny_c")),
+]
+
+
+@pytest.fixture(scope="module")
+def built(tiny_study: Path) -> Path:
+    """The tiny study after the default target (figures) and ``--report``."""
+    run_snakemake(tiny_study)
+    run_snakemake(tiny_study, "--report", "results/report.html")
+    return tiny_study
+
+
+def embedded_results(report_html: Path) -> dict[str, dict]:
+    """The ``results`` object the report's page script holds (path -> data URI, mime type)."""
+    text = report_html.read_text()
+    match = re.search(r"var results = (\{.*?\});\n", text, re.S)
+    assert match, "the report embeds no results object"
+    return json.loads(match.group(1))
+
+
+def test_every_figure_is_a_png_or_table_page_in_the_report(built: Path):
+    for path in FIGURES:
+        data = (built / path).read_bytes()
+        if path.endswith(".png"):
+            assert data.startswith(b"\x89PNG") and len(data) > 5000, path
+        else:
+            assert b"<table>" in data and b"<script>" in data, path
+    results = embedded_results(built / "results/report.html")
+    assert sorted(results) == sorted(FIGURES)
+    assert all(entry["data_uri"].startswith("data:") for entry in results.values())
+    # No ablation is configured, so no ablation figure is asked for.
+    assert not (built / "results/report/ablation.png").exists()
+
+
+def test_results_page_holds_the_tables_numbers(built: Path):
+    tables = pd.read_csv(built / "results/tables.csv")
+    page = (built / "results/report/results.html").read_text()
+    for column in tables.columns:
+        assert f"<th>{column}</th>" in page
+    assert f"<td>{tables.loc[0, 'mean_ccc']:.4f}</td>" in page
+
+
+def test_database_summary_counts_frames_faces_and_splits(built: Path):
+    annotations = pd.read_parquet(built / "results/annotations.parquet")
+    per_video, per_split = report.database_summary(annotations)
+    assert list(per_video["video"]) == ["tiny_a", "tiny_b", "tiny_c"]
+    assert (per_video["frames"] == 4 * CLIP_FPS).all()
+    totals = per_split.set_index("split").loc["all"]
+    assert totals["frames"] == len(annotations)
+    assert totals["face_frames"] == annotations["face"].sum()
+    assert totals["hours"] == pytest.approx(len(annotations) / CLIP_FPS / 3600)
+    splits = per_split.set_index("split").drop("all")
+    assert splits["frames"].sum() == len(annotations)
+    assert splits["videos"].sum() == 3
+
+
+def test_best_run_is_the_highest_test_mean_ccc(tmp_path: Path):
+    rows = [
+        ("a", "test", 0.2),
+        ("b", "test", 0.5),
+        ("b", "affwild2", 0.1),
+        ("c", "affwild2", 0.9),
+        ("d", "test", np.nan),
+    ]
+    table = pd.DataFrame(rows, columns=["run", "eval_set", "mean_ccc"])
+    for column in set(TABLE_COLUMNS) - set(table.columns):
+        table[column] = 0
+    table.to_csv(tmp_path / "tables.csv", index=False)
+    assert report.best_run(tmp_path / "tables.csv") == "b"
+
+
+def test_a_figure_of_a_malformed_input_is_refused_by_name(tmp_path: Path):
+    (tmp_path / "history.csv").write_text("epoch,loss\n1,0.9\n")
+    with pytest.raises(Affect4kError, match=r"run r1: .*history\.csv lacks column"):
+        report.training(tmp_path / "history.csv", tmp_path / "out.png", "r1")
+    assert not (tmp_path / "out.png").exists()
+
+
+def _browser():
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+        pytest.skip(
+            "Debian's chromium and chromium-driver are not installed (.ci/install-chromium)"
+        )
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_window_size(1400, 1000)
+    return driver
+
+
+def test_report_renders_every_figure_in_chromium(built: Path, tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    # A copy elsewhere: the page must not depend on any file beside it.
+    page = tmp_path / "report.html"
+    shutil.copy(built / "results/report.html", page)
+    driver = _browser()
+    seen, errors = [], []
+    try:
+        driver.get(page.as_uri())
+        categories = driver.execute_script("return categories")
+        assert sorted(categories) == [
+            "1. Results",
+            "2. Training",
+            "3. Database",
+            "4. Quality control",
+        ]
+        for category, subcategories in categories.items():
+            driver.get(page.as_uri())
+            wait = WebDriverWait(driver, 20)
+            link = (By.XPATH, f"//nav//a[normalize-space()='{category}']")
+            # Clicks are dispatched to the element itself, so the menu's slide-in animation
+            # cannot make them land beside it; React handles them as a user's click.
+            click(driver, wait.until(expected_conditions.presence_of_element_located(link)))
+            buttons = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, EYE_BUTTONS))
+            assert len(buttons) == sum(len(paths) for paths in subcategories.values())
+            for index in range(len(buttons)):
+                before = driver.execute_script("return app.state.resultPath")
+                click(driver, driver.find_elements(By.CSS_SELECTOR, EYE_BUTTONS)[index])
+                path = wait.until(
+                    lambda d, before=before: d.execute_script(
+                        "const path = app.state.resultPath; return path !== arguments[0] && path",
+                        before,
+                    )
+                )
+                seen.append(_check_shown(driver, wait, path))
+            errors += [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    finally:
+        driver.quit()
+    assert not errors, errors
+    assert sorted(seen) == sorted(FIGURES)
+
+
+def click(driver, element) -> None:
+    driver.execute_script("arguments[0].click()", element)
+
+
+def _check_shown(driver, wait, path: str) -> str:
+    """``path``, after checking that the result shown rendered (an image or a table page)."""
+    from selenium.webdriver.common.by import By
+
+    if path.endswith(".png"):
+        shown = driver.execute_script("return app.state.contentPath")
+        image = wait.until(
+            lambda d: next(
+                (img for img in d.find_elements(By.CSS_SELECTOR, "div.p-3 > img")
+                 if img.get_attribute("src") == shown),
+                None,
+            )
+        )  # fmt: skip
+        wait.until(lambda d: d.execute_script("return arguments[0].complete", image))
+        size = driver.execute_script(
+            "return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image
+        )
+        assert min(size) > 100, f"{path} rendered as {size}"
+    else:
+        frame = wait.until(lambda d: d.find_element(By.TAG_NAME, "iframe"))
+        driver.switch_to.frame(frame)
+        try:
+            assert wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "tbody tr"))
+            # Clicking the first header sorts the first table by its first column, both ways.
+            header = driver.find_element(By.CSS_SELECTOR, "table:first-of-type th")
+            column = "table:first-of-type tbody td:first-child"
+            header.click()
+            cells = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, column)]
+            assert cells == sorted(cells), path
+            header.click()
+            cells = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, column)]
+            assert cells == sorted(cells, reverse=True), path
+        finally:
+            driver.switch_to.default_content()
+    return path
+
+
+def test_ablation_figure_reads_the_ablation_table(tmp_path: Path):
+    rows = [
+        {"run": "v", "model": "vgg16_gru", "resolution": resolution, "input_size": 96,
+         "face_bin": face_bin, "mean_ccc": ccc}
+        for resolution, ccc in (("native", 0.5), ("h360", 0.4))
+        for face_bin in ("all", "0-100", "100+")
+    ]  # fmt: skip
+    table = pd.DataFrame(rows)
+    for column in set(ABLATION_COLUMNS) - set(table.columns):
+        table[column] = 0
+    table.to_csv(tmp_path / "ablation.csv", index=False)
+    report.ablation(tmp_path / "ablation.csv", tmp_path / "ablation.png")
+    assert (tmp_path / "ablation.png").read_bytes().startswith(b"\x89PNG")
+    table.drop(columns="face_bin").to_csv(tmp_path / "broken.csv", index=False)
+    with pytest.raises(Affect4kError, match="face_bin"):
+        report.ablation(tmp_path / "broken.csv", tmp_path / "broken.png")

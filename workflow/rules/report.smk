@@ -1,0 +1,148 @@
+# Figures and tables of `snakemake --report results/report.html`: each is a rule output marked
+# with report() and a caption from workflow/report/, built by the default target.
+REPORT = "results/report"
+
+
+#: Every figure of the report (rule all asks for them).
+REPORT_FIGURES = [
+    f"{REPORT}/database.html",
+    f"{REPORT}/database.png",
+    f"{REPORT}/agreement.png",
+    *(f"{REPORT}/qc/{video}.png" for video in VIDEOS),
+]
+if RUNS:
+    REPORT_FIGURES += [f"{REPORT}/results.html", f"{REPORT}/predictions.png"]
+    REPORT_FIGURES += [f"{REPORT}/training/{run}.png" for run in RUNS]
+    if ABLATION:
+        REPORT_FIGURES.append(f"{REPORT}/ablation.png")
+
+
+rule report_results:
+    """The results table as a sortable page."""
+    input:
+        "results/tables.csv",
+    output:
+        report(
+            f"{REPORT}/results.html",
+            caption="../report/results.rst",
+            category="1. Results",
+        ),
+    log:
+        "logs/report/results.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
+    script:
+        "../scripts/report.py"
+
+
+rule report_ablation:
+    """Test CCC against the clips' resolution, the models' input size and the faces' size."""
+    input:
+        "results/ablation.csv",
+    output:
+        report(
+            f"{REPORT}/ablation.png",
+            caption="../report/ablation.rst",
+            category="1. Results",
+        ),
+    log:
+        "logs/report/ablation.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
+    script:
+        "../scripts/report.py"
+
+
+rule report_predictions:
+    """Labels and predictions over time on the test videos of the best run."""
+    input:
+        tables="results/tables.csv",
+        predictions=[f"results/predictions/{run}/test.parquet" for run in RUNS],
+    output:
+        report(
+            f"{REPORT}/predictions.png",
+            caption="../report/predictions.rst",
+            category="1. Results",
+        ),
+    log:
+        "logs/report/predictions.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
+    params:
+        runs=list(RUNS),
+    script:
+        "../scripts/report.py"
+
+
+rule report_training:
+    """Loss and train/test CCC and MSE per epoch of one run."""
+    input:
+        "results/models/{run}/history.csv",
+    output:
+        report(
+            f"{REPORT}/training/{{run}}.png",
+            caption="../report/training.rst",
+            category="2. Training",
+            labels={"run": "{run}"},
+        ),
+    log:
+        "logs/report/training/{run}.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
+    script:
+        "../scripts/report.py"
+
+
+rule report_database:
+    """Size of the database per video and split, and the annotators' agreement."""
+    input:
+        annotations="results/annotations.parquet",
+        agreement="results/agreement.csv",
+    output:
+        table=report(
+            f"{REPORT}/database.html",
+            caption="../report/database.rst",
+            category="3. Database",
+        ),
+        overview=report(
+            f"{REPORT}/database.png",
+            caption="../report/database.rst",
+            category="3. Database",
+        ),
+        agreement=report(
+            f"{REPORT}/agreement.png",
+            caption="../report/agreement.rst",
+            category="3. Database",
+        ),
+    log:
+        "logs/report/database.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
+    script:
+        "../scripts/report.py"
+
+
+rule report_qc:
+    """Face-detection rate over time and a contact sheet of one video's crops."""
+    input:
+        table="results/faces/{video}.parquet",
+        crops="results/faces/{video}.npy",
+    output:
+        report(
+            f"{REPORT}/qc/{{video}}.png",
+            caption="../report/qc.rst",
+            category="4. Quality control",
+            labels={"video": "{video}"},
+        ),
+    log:
+        "logs/report/qc/{video}.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
+    script:
+        "../scripts/report.py"
