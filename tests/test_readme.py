@@ -23,6 +23,7 @@ from affect4k.manifest import read_videos
 README = (REPO / "README.md").read_text()
 BLOCKS = re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL)
 INLINE = re.findall(r"(?<!`)`(snakemake [^`]+)`", README)
+NOT_BUILT = "marked for report but does not exist"
 # A shell function standing in for the snakemake command: the same arguments, as a dry run.
 SHIM = f'snakemake() {{ {shlex.quote(sys.executable)} -m snakemake --dry-run "$@"; }}\n'
 
@@ -94,6 +95,11 @@ def test_readme_command_runs_as_typed(home, folder, command):
         ["bash", "-euc", SHIM + command], cwd=cwd, env=env, capture_output=True, text=True
     )
     output = result.stdout + result.stderr
+    if "--report" in command:
+        # Nothing is built in the scratch clone, so the report has no figures to pack yet (a
+        # built one is tested in tests/test_report.py); the command itself parsed and planned.
+        assert result.returncode == 0 or NOT_BUILT in output, output[-3000:]
+        return
     assert result.returncode == 0, output[-3000:]
     if "--list-" not in command:  # the listing commands plan no jobs
         assert "Job stats:" in output or "Nothing to be done" in output, output[-3000:]

@@ -124,8 +124,10 @@ def test_inspection_commands_need_no_cores(tmp_path, args):
     snakefile = copy_workflow(tmp_path)
     argv = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), *args]
     result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "number of cores" not in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    # Nothing is built here: --report has no figures to pack (tests/test_report.py packs some).
+    assert result.returncode == 0 or "marked for report but does not exist" in output, output
+    assert "number of cores" not in output
 
 
 # --- a real small study, run through a copy of the workflow whose code the tests edit --------

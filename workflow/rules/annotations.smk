@@ -5,6 +5,11 @@ rule annotate:
         traces=raw_traces,
     output:
         "results/annotations/{video}.parquet",
+    log:
+        "logs/annotate/{video}.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
     params:
         code=package_code("annotate.py"),
         trace_dir=lambda wildcards: ANNOTATIONS / wildcards.video,
@@ -16,11 +21,6 @@ rule annotate:
             if config["annotation"]["time_origin"] == "source"
             else 0.0
         ),
-    log:
-        "logs/annotate/{video}.log",
-    threads: 1
-    conda:
-        "../../envs/annotations.yaml"
     script:
         "../scripts/annotate.py"
 
@@ -33,6 +33,11 @@ rule database:
         table="results/annotations.parquet",
         agreement="results/agreement.csv",
         split="results/split.csv",
+    log:
+        "logs/database.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
     params:
         code=package_code("database.py"),
         annotators=config["annotators"],
@@ -41,10 +46,5 @@ rule database:
         test_fraction=config["database"]["test_fraction"],
         seed=config["database"]["seed"],
         sequence_length=config["database"]["sequence_length"],
-    log:
-        "logs/database.log",
-    threads: 1
-    conda:
-        "../../envs/annotations.yaml"
     script:
         "../scripts/database.py"

@@ -4,20 +4,20 @@ rule clip:
         "resources/downloads/{video}.mkv",
     output:
         "results/clips/{video}.avi",
+    log:
+        "logs/clip/{video}.log",
+    benchmark:
+        "benchmarks/clip/{video}.tsv"
+    conda:
+        "../../envs/ingest.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
     params:
         code=package_code("clip.py"),
         start=lambda wildcards: video_entry(wildcards.video).start,
         end=lambda wildcards: video_entry(wildcards.video).end,
         crf=config["clips"]["crf"],
         preset=config["clips"]["preset"],
-    log:
-        "logs/clip/{video}.log",
-    benchmark:
-        "benchmarks/clip/{video}.tsv"
-    threads: 2
-    resources:
-        mem_mb=3000,
-    conda:
-        "../../envs/ingest.yaml"
     script:
         "../scripts/clip.py"

@@ -109,7 +109,9 @@ def database_inputs(resolution):
     return {
         "annotations": "results/annotations.parquet",
         "faces": [
-            f"{faces_dir(resolution)}/{video}.{ext}" for video in VIDEOS for ext in ("npy", "parquet")
+            f"{faces_dir(resolution)}/{video}.{ext}"
+            for video in VIDEOS
+            for ext in ("npy", "parquet")
         ],
     }
 
@@ -131,7 +133,8 @@ def eval_sets(wildcards):
         **{corpus: corpus_inputs(corpus) for corpus in CORPORA},
     }
     return {
-        name: {**source, "split": SCORED_SPLIT[SCORED[name]]} for name, source in sources.items()
+        name: {**source, "split": SCORED_SPLIT[SCORED[name]]}
+        for name, source in sources.items()
     }
 
 

@@ -14,8 +14,17 @@ if DEMO:
                 annotator=config["annotators"],
                 dimension=DIMENSIONS,
             ),
+        log:
+            "logs/demo_video/{video}.log",
+        benchmark:
+            "benchmarks/demo_video/{video}.tsv"
         wildcard_constraints:
             video="|".join(DEMO["videos"]),
+        conda:
+            "../../envs/ingest.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
         params:
             code=package_code("demo_video.py"),
             spec=lambda wildcards: DEMO["videos"][wildcards.video],
@@ -24,15 +33,6 @@ if DEMO:
             seconds=DEMO["seconds"],
             seed=DEMO["seed"],
             annotators=config["annotators"],
-        log:
-            "logs/demo_video/{video}.log",
-        benchmark:
-            "benchmarks/demo_video/{video}.tsv"
-        threads: 1
-        resources:
-            mem_mb=2000,
-        conda:
-            "../../envs/ingest.yaml"
         script:
             "../scripts/demo_video.py"
 
@@ -40,16 +40,16 @@ if DEMO:
         """A small synthetic external corpus in Aff-Wild2 or AffectNet layout (offline demo)."""
         output:
             directory("resources/demo/corpora/{corpus}"),
+        log:
+            "logs/demo_corpus/{corpus}.log",
         wildcard_constraints:
             corpus="|".join(DEMO["corpora"]),
+        conda:
+            "../../envs/ingest.yaml"
+        threads: 1
         params:
             code=package_code("demo_corpus.py"),
             spec=lambda wildcards: DEMO["corpora"][wildcards.corpus],
             seed=DEMO["seed"],
-        log:
-            "logs/demo_corpus/{corpus}.log",
-        threads: 1
-        conda:
-            "../../envs/ingest.yaml"
         script:
             "../scripts/demo_corpus.py"

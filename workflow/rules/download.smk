@@ -10,15 +10,15 @@ rule download:
         download_inputs,
     output:
         "resources/downloads/{video}.mkv",
+    log:
+        "logs/download/{video}.log",
+    retries: 1
+    conda:
+        "../../envs/ingest.yaml"
+    threads: 1
     params:
         code=package_code("download.py"),
         url=lambda wildcards: video_entry(wildcards.video).url,
         max_height=config["download"]["max_height"],
-    log:
-        "logs/download/{video}.log",
-    threads: 1
-    retries: 1
-    conda:
-        "../../envs/ingest.yaml"
     script:
         "../scripts/download.py"

@@ -9,22 +9,22 @@ rule predict:
             eval_set: f"results/predictions/{{run}}/{eval_set}.parquet"
             for eval_set in EVAL_SETS
         },
-    params:
-        code=package_code("predict.py"),
-        eval_sets=eval_sets,
-        settings=lambda wildcards: job_settings(RUNS[wildcards.run]),
-        batch_size=config["evaluation"]["batch_size"],
     log:
         "logs/predict/{run}.log",
     benchmark:
         "benchmarks/predict/{run}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: all_cores()
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=6 * 60,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        code=package_code("predict.py"),
+        eval_sets=eval_sets,
+        settings=lambda wildcards: job_settings(RUNS[wildcards.run]),
+        batch_size=config["evaluation"]["batch_size"],
     script:
         "../scripts/predict.py"
 
@@ -32,9 +32,18 @@ rule predict:
 rule tables:
     """One row per (run, evaluation set), every number recomputed from the predictions."""
     input:
-        [f"results/predictions/{run}/{eval_set}.parquet" for run in RUNS for eval_set in EVAL_SETS],
+        [
+            f"results/predictions/{run}/{eval_set}.parquet"
+            for run in RUNS
+            for eval_set in EVAL_SETS
+        ],
     output:
         "results/tables.csv",
+    log:
+        "logs/tables.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
     params:
         code=package_code("tables.py"),
         entries=[
@@ -49,11 +58,6 @@ rule tables:
             for run, settings in RUNS.items()
             for eval_set in EVAL_SETS
         ],
-    log:
-        "logs/tables.log",
-    threads: 1
-    conda:
-        "../../envs/annotations.yaml"
     script:
         "../scripts/tables.py"
 
@@ -65,14 +69,14 @@ rule ablation:
         faces=expand("results/faces/{video}.parquet", video=VIDEOS),
     output:
         "results/ablation.csv",
+    log:
+        "logs/ablation.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
     params:
         code=package_code("ablation.py"),
         cells=ABLATION,
         face_bins=config["training"]["ablation"]["face_bins"],
-    log:
-        "logs/ablation.log",
-    threads: 1
-    conda:
-        "../../envs/annotations.yaml"
     script:
         "../scripts/ablation.py"

@@ -9,23 +9,25 @@ rule faces:
     output:
         table="results/faces{lowres}/{video}.parquet",
         crops="results/faces{lowres}/{video}.npy",
+    log:
+        "logs/faces{lowres}/{video}.log",
+    benchmark:
+        "benchmarks/faces{lowres}/{video}.tsv"
     wildcard_constraints:
         lowres="(_h[0-9]+)?",
+    conda:
+        "../../envs/faces.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
     params:
         code=package_code("faces.py"),
         detector=config["faces"]["detector"],
         model=config["faces"]["model"],
         min_score=config["faces"]["min_score"],
         detect_width=config["faces"]["detect_width"],
-        source_height=lambda wildcards: source_height(wildcards.lowres.lstrip("_") or NATIVE),
-    log:
-        "logs/faces{lowres}/{video}.log",
-    benchmark:
-        "benchmarks/faces{lowres}/{video}.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-    conda:
-        "../../envs/faces.yaml"
+        source_height=lambda wildcards: source_height(
+            wildcards.lowres.lstrip("_") or NATIVE
+        ),
     script:
         "../scripts/faces.py"

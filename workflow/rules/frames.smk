@@ -4,13 +4,13 @@ rule frames:
         "results/clips/{video}.avi",
     output:
         directory("results/frames/{video}"),
+    log:
+        "logs/frames/{video}.log",
+    conda:
+        "../../envs/ingest.yaml"
+    threads: 2
     params:
         code=package_code("frames.py"),
         quality=config["frames"]["jpeg_quality"],
-    log:
-        "logs/frames/{video}.log",
-    threads: 2
-    conda:
-        "../../envs/ingest.yaml"
     script:
         "../scripts/frames.py"

@@ -5,14 +5,14 @@ rule import_corpus:
     output:
         table="results/external/{corpus}/annotations.parquet",
         faces=directory("results/external/{corpus}/faces"),
+    log:
+        "logs/import_corpus/{corpus}.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
     params:
         code=package_code("import_corpus.py"),
         format=lambda wildcards: CORPORA[wildcards.corpus]["format"],
-    log:
-        "logs/import_corpus/{corpus}.log",
-    threads: 1
-    conda:
-        "../../envs/annotations.yaml"
     script:
         "../scripts/import_corpus.py"
 
@@ -24,21 +24,23 @@ rule pretrain:
     output:
         model="results/pretrained/{name}/model.keras",
         history="results/pretrained/{name}/history.csv",
-    params:
-        code=package_code("train.py"),
-        settings=lambda wildcards: job_settings(PRETRAIN[wildcards.name]),
-        faces_dir=lambda wildcards: corpus_inputs(PRETRAIN[wildcards.name]["corpus"])["faces"],
     log:
         "logs/pretrain/{name}.log",
     benchmark:
         "benchmarks/pretrain/{name}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: all_cores()
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=24 * 60,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        code=package_code("train.py"),
+        settings=lambda wildcards: job_settings(PRETRAIN[wildcards.name]),
+        faces_dir=lambda wildcards: corpus_inputs(PRETRAIN[wildcards.name]["corpus"])[
+            "faces"
+        ],
     script:
         "../scripts/train.py"
 
@@ -50,20 +52,20 @@ rule train:
     output:
         model="results/models/{run}/model.keras",
         history="results/models/{run}/history.csv",
-    params:
-        code=package_code("train.py"),
-        settings=lambda wildcards: job_settings(RUNS[wildcards.run]),
-        faces_dir=lambda wildcards: faces_dir(RUNS[wildcards.run]["resolution"]),
     log:
         "logs/train/{run}.log",
     benchmark:
         "benchmarks/train/{run}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: all_cores()
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=24 * 60,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        code=package_code("train.py"),
+        settings=lambda wildcards: job_settings(RUNS[wildcards.run]),
+        faces_dir=lambda wildcards: faces_dir(RUNS[wildcards.run]["resolution"]),
     script:
         "../scripts/train.py"

@@ -4,12 +4,12 @@ rule web_copy:
         "results/clips/{video}.avi",
     output:
         "results/web/{video}.mp4",
-    params:
-        code=package_code("web_copy.py"),
     log:
         "logs/web_copy/{video}.log",
     conda:
         "../../envs/web.yaml"
     threads: 1
+    params:
+        code=package_code("web_copy.py"),
     script:
         "../scripts/web_copy.py"
