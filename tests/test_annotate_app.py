@@ -28,9 +28,10 @@ from conftest import REPO, demo_config, planned_jobs, run_snakemake, write_confi
 from affect4k import CLIP_FPS, cli
 from affect4k.annotate_app.server import AnnotationApp, AppServer
 from affect4k.annotate_app.webcopy import make_web_copy
-from affect4k.annotations import agreement_table, read_trace, resample_trace
+from affect4k.database import agreement_table
 from affect4k.errors import Affect4kError
 from affect4k.media import ffmpeg_exe, probe_video
+from affect4k.traces import read_trace, resample_trace
 
 DEMO = {"clip_a": (30, "astronaut"), "clip_b": (29.97, "t1:3")}
 SECONDS = 4

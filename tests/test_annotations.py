@@ -12,15 +12,10 @@ import pytest
 
 from affect4k import CLIP_FPS
 from affect4k.affwild import read_affwild2_va
-from affect4k.annotations import (
-    annotate_video,
-    assign_split,
-    build_database,
-    is_skipped,
-    read_trace,
-    resample_trace,
-)
+from affect4k.annotate import annotate_video
+from affect4k.database import assign_split, build_database
 from affect4k.errors import Affect4kError
+from affect4k.traces import is_skipped, read_trace, resample_trace
 
 ANNOTATORS = ("ann1", "ann2", "ann3")
 
@@ -171,7 +166,7 @@ def video(tmp_path):
 def test_annotate_video_writes_per_frame_labels_and_warns_on_masked_tail(tmp_path, video, caplog):
     faces, trace_dir, n_frames = video
     out = tmp_path / "out" / "vid1.parquet"
-    with caplog.at_level(logging.WARNING, logger="affect4k.annotations"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
         annotate_video("vid1", faces, trace_dir, ANNOTATORS, out)
     table = pd.read_parquet(out)
     assert list(table.columns[:6]) == ["video", "frame", "time_s", "face", "valence", "arousal"]
@@ -283,7 +278,7 @@ def test_annotate_video_warns_about_trace_files_of_no_listed_annotator(tmp_path,
     (trace_dir / "ann9.arousal.csv").write_text(GOOD)  # an annotator the config does not list
     (trace_dir / "notes.txt").write_text("not a trace\n")
     out = tmp_path / "vid1.parquet"
-    with caplog.at_level(logging.WARNING, logger="affect4k.annotations"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
         annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=2)
     warnings = [r.getMessage() for r in caplog.records if "no listed annotator" in r.getMessage()]
     assert len(warnings) == 1
@@ -297,7 +292,7 @@ def test_annotator_who_skipped_a_video_is_left_out_of_its_labels(tmp_path, video
     faces, trace_dir, n_frames = video
     (trace_dir / "ann2.valence.csv").write_text("skipped\nwas away that week\n")
     out = tmp_path / "vid1.parquet"
-    with caplog.at_level(logging.WARNING, logger="affect4k.annotations"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
         annotate_video("vid1", faces, trace_dir, ANNOTATORS, out)
     table = pd.read_parquet(out)
     assert table["valence_ann2"].isna().all()

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 
 from affect4k import media
-from affect4k.annotations import read_trace
 from affect4k.demo import (
     DEMO_FACES,
     annotator_trace,
@@ -30,6 +29,7 @@ from affect4k.demo import (
 )
 from affect4k.errors import Affect4kError
 from affect4k.synthetic_faces import PORTRAIT_LANDMARKS, face_portrait
+from affect4k.traces import read_trace
 
 ANNOTATORS = ("a1", "a2", "a3", "a4")
 SMALL = {"fps": 29.97, "face": "t1:3", "width": 640, "height": 360, "seconds": 3.0, "seed": 5}

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from affect4k.annotations import DIMENSIONS, read_numeric_csv
 from affect4k.errors import Affect4kError
+from affect4k.layout import DIMENSIONS
+from affect4k.traces import read_numeric_csv
 
 #: Aff-Wild2's value for "not annotated".
 UNANNOTATED = -5.0

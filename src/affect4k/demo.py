@@ -31,6 +31,7 @@ import numpy as np
 
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, write_atomic
+from affect4k.layout import DIMENSIONS
 from affect4k.media import ffmpeg_exe
 from affect4k.synthetic_faces import (
     DEMO_FACES,
@@ -218,7 +219,7 @@ def annotator_trace(
     how much the latent moves within the clip, so agreement between annotators lands in the
     0.6-0.9 range real databases report whether the clip is lively or calm.
     """
-    if dimension not in ("valence", "arousal"):
+    if dimension not in DIMENSIONS:
         raise Affect4kError(f"annotation dimension must be valence or arousal, got {dimension!r}")
     person = seeded_rng(seed, "annotator", annotator)
     lag, gain = person.uniform(0.2, 1.0), person.uniform(0.8, 1.15)
@@ -324,7 +325,7 @@ def make_demo_video(
         height=height,
     )
     for annotator in annotators:
-        for dimension in ("valence", "arousal"):
+        for dimension in DIMENSIONS:
             times, values = annotator_trace(seed, seconds, annotator, dimension)
             csv = _trace_csv(times, values)
             write_atomic(

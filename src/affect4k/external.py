@@ -7,7 +7,7 @@ three, so a table row for an external set is computed exactly like one for our o
 
 The ``split`` column divides a corpus once, at import, into train and a held-out test part
 (Aff-Wild2's official Train_Set / Validation_Set where both are present, otherwise
-:func:`affect4k.annotations.assign_split`: whole videos for Aff-Wild2, single images for
+:func:`affect4k.database.assign_split`: whole videos for Aff-Wild2, single images for
 AffectNet). A pretraining trains on the train part, and then every run is scored on the
 held-out part only; a corpus nothing trains on is scored whole.
 AffectNet is a set of unrelated still images: it becomes ONE pseudo-video ``affectnet`` whose
@@ -35,14 +35,13 @@ import numpy as np
 import pandas as pd
 
 from affect4k.affwild import read_affwild2_va
-from affect4k.annotations import assign_split
+from affect4k.database import assign_split
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, write_atomic
+from affect4k.layout import DIMENSIONS, STATIC_COLUMN
 
 log = logging.getLogger(__name__)
 
-#: Boolean annotation column: True rows are still images, not frames of a clip.
-STATIC_COLUMN = "static"
 #: The pseudo-video holding all of AffectNet.
 AFFECTNET_VIDEO = "affectnet"
 #: AffectNet's valence/arousal value for "no valid label" (classes None/Uncertain/No-Face).
@@ -98,7 +97,7 @@ def _write_faces(faces_dir: Path, video: str, face: np.ndarray) -> None:
 
 
 def _corpus_split(table: pd.DataFrame, test_fraction: float, seed: int) -> np.ndarray:
-    """Train/test per row of an imported corpus (see :func:`affect4k.annotations.assign_split`).
+    """Train/test per row of an imported corpus (see :func:`affect4k.database.assign_split`).
 
     Videos are split whole when there are several (faces in test are people never trained
     on); a single clip is cut into the seed's chunks of 80 frames, and a static corpus into
@@ -185,7 +184,7 @@ def import_affwild2(
         folder = root / "cropped_aligned" / video
         if not folder.is_dir():
             raise Affect4kError(f"{label_file}: no image folder {folder}")
-        labels = read_affwild2_va(label_file)[["valence", "arousal"]].to_numpy(np.float32)
+        labels = read_affwild2_va(label_file)[list(DIMENSIONS)].to_numpy(np.float32)
         images = _affwild2_images(folder, len(labels), video)
         face = _write_crops(
             images, [str(label_file)] * len(images), out_dir / "faces" / f"{video}.npy", crop_size
@@ -220,7 +219,7 @@ def _read_affectnet_labels(path: Path) -> pd.DataFrame:
         )
     if table.empty:
         raise Affect4kError(f"{path}: no image lines after the header")
-    for dim in ("valence", "arousal"):
+    for dim in DIMENSIONS:
         values = pd.to_numeric(table[dim].str.strip(), errors="coerce").to_numpy(np.float64)
         bad = ~np.isfinite(values) | ((np.abs(values) > 1) & (values != AFFECTNET_INVALID))
         if bad.any():
@@ -264,7 +263,7 @@ def import_affectnet(
         wheres.append(where)
     face = _write_crops(images, wheres, out_dir / "faces" / f"{AFFECTNET_VIDEO}.npy", crop_size)
     _write_faces(out_dir / "faces", AFFECTNET_VIDEO, face)
-    labels = table[["valence", "arousal"]].to_numpy(np.float32)
+    labels = table[list(DIMENSIONS)].to_numpy(np.float32)
     rows = _annotation_rows(AFFECTNET_VIDEO, labels, face, static=True)
     annotations = pd.DataFrame(
         {**rows, "expression": table["expression"], "source": table["subDirectory_filePath"]}

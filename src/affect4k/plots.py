@@ -25,10 +25,10 @@ from matplotlib.ticker import MaxNLocator
 from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 from affect4k.files import write_atomic
+from affect4k.layout import DIMENSIONS
 
 #: The colour of each dimension in every figure.
 COLOURS = {"valence": "#1f77b4", "arousal": "#ff7f0e"}
-DIMENSIONS = ("valence", "arousal")
 STYLE = {
     "figure.dpi": 100,
     "font.size": 9,

@@ -34,6 +34,7 @@ import pandas as pd
 from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, write_atomic
+from affect4k.layout import DIMENSIONS
 from affect4k.media import ffmpeg_exe, iter_frames, probe_video
 from affect4k.progress import progress
 
@@ -327,7 +328,7 @@ def predict_crops(run: RunModel, crops: np.ndarray, face: np.ndarray, *, static:
 def _overlay_frames(clip: Path, faces: pd.DataFrame, table: pd.DataFrame) -> Iterator[np.ndarray]:
     """Each clip frame with the subject's box and a valence/arousal gauge drawn on it."""
     boxes = faces[["x1", "y1", "x2", "y2"]].to_numpy()
-    values = table[["valence", "arousal"]].to_numpy()
+    values = table[list(DIMENSIONS)].to_numpy()
     for index, frame in enumerate(iter_frames(clip)):
         if index >= len(boxes):
             break

@@ -42,17 +42,34 @@ def _module_file(name: str, src: Path) -> Path | None:
     return None
 
 
+def _local_modules(tree: ast.AST, folder: Path) -> set[Path]:
+    """Modules of ``folder`` (a script's own, such as the workflow's ``common.py``) that
+    ``tree`` imports by top-level name."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return {folder / f"{name}.py" for name in names if (folder / f"{name}.py").is_file()}
+
+
 def import_closure(script: Path, src: Path, package: str = PACKAGE) -> list[Path]:
-    """Every file of ``package`` (under ``src``) that ``script`` imports, directly or not.
+    """Every file of ``package`` (under ``src``) that ``script`` imports, directly or not, and
+    the modules of the script's own folder it imports on the way (``common.py``).
 
     Parent packages count too (importing ``a.b`` runs ``a/__init__.py``). Sorted, so the list
     and any digest of it are the same on every machine.
     """
+    script = Path(script)
     seen: set[Path] = set()
-    pending = [Path(script)]
+    pending = [script]
     while pending:
         path = pending.pop()
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for local in _local_modules(tree, script.parent) - seen - {script}:
+            seen.add(local)
+            pending.append(local)
         for name in _imported_modules(tree, package):
             parts = name.split(".")
             for depth in range(1, len(parts) + 1):
@@ -84,6 +101,7 @@ def code_digest(script: Path, src: Path, package: str = PACKAGE) -> str:
     digest = hashlib.sha256()
     for module in import_closure(script, src, package):
         tree = _without_docstrings(ast.parse(module.read_text(encoding="utf-8")))
-        digest.update(module.relative_to(src).as_posix().encode() + b"\0")
+        name = module.relative_to(src if module.is_relative_to(src) else script.parent)
+        digest.update(name.as_posix().encode() + b"\0")
         digest.update(ast.dump(tree).encode() + b"\0")
     return digest.hexdigest()[:16]

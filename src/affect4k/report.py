@@ -18,6 +18,7 @@ import pandas as pd
 from affect4k import CLIP_FPS, plots
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table
+from affect4k.layout import DIMENSIONS
 
 
 def _read_csv(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
@@ -75,7 +76,7 @@ def database_summary(annotations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     A video cut into several splits (``database.split: sequence``) is listed under each of its
     splits joined by ``+``; the per-split totals count its frames where they belong.
     """
-    labelled = annotations[["valence", "arousal"]].notna().all(axis=1)
+    labelled = annotations[list(DIMENSIONS)].notna().all(axis=1)
     frames = annotations.assign(labelled=labelled)
     per_video = frames.groupby("video", sort=True).agg(
         frames=("frame", "size"),

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from affect4k.errors import Affect4kError
+from affect4k.layout import DIMENSIONS
 from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
 from affect4k.download import tracked_source
 from affect4k.provenance import code_digest
@@ -35,7 +36,6 @@ except Affect4kError as error:
 for warning in TRAINING.warnings:
     logger.warning(f"config key {warning}")
 ANNOTATIONS = Path(config["annotations"])
-DIMENSIONS = ["valence", "arousal"]
 
 
 wildcard_constraints:

@@ -1,13 +1,8 @@
-import sys
+from pathlib import Path
 
-import affect4k_path  # noqa: F401  (this workflow's src/ first on sys.path)
+from common import job
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
-from pathlib import Path  # noqa: E402
-
-from affect4k.workflow import job  # noqa: E402
-
-with job(snakemake) as sm:  # noqa: F821
+with job(snakemake) as sm:
     from affect4k.ablation import AblationCell, build_ablation
 
     build_ablation(

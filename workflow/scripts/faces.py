@@ -1,16 +1,11 @@
-import sys
+from pathlib import Path
 
-import affect4k_path  # noqa: F401  (this workflow's src/ first on sys.path)
+from common import job
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
-from pathlib import Path  # noqa: E402
+with job(snakemake) as sm:
+    from affect4k.detectors import make_detector
+    from affect4k.faces import extract_faces
 
-from affect4k.detectors import make_detector  # noqa: E402
-from affect4k.faces import extract_faces  # noqa: E402
-
-from affect4k.workflow import job  # noqa: E402
-
-with job(snakemake) as sm:  # noqa: F821
     extract_faces(
         Path(sm.input[0]),
         Path(sm.output.table),

@@ -1,14 +1,10 @@
-import sys
+from pathlib import Path
 
-import affect4k_path  # noqa: F401  (this workflow's src/ first on sys.path)
+from common import job
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
-from pathlib import Path  # noqa: E402
+with job(snakemake) as sm:
+    from affect4k import report
 
-from affect4k import report  # noqa: E402
-from affect4k.workflow import job  # noqa: E402
-
-with job(snakemake) as sm:  # noqa: F821
     # One script for every figure rule of workflow/rules/report.smk, chosen by the rule's name.
     if sm.rule == "report_results":
         report.results_page(Path(sm.input[0]), Path(sm.output[0]))

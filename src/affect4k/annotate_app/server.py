@@ -39,8 +39,8 @@ from affect4k.annotate_app.traces import (
     video_agreement,
     write_trace,
 )
-from affect4k.annotations import DIMENSIONS
 from affect4k.errors import Affect4kError
+from affect4k.layout import DIMENSIONS
 from affect4k.manifest import read_videos
 from affect4k.media import count_frames
 

@@ -19,16 +19,12 @@ import numpy as np
 import pandas as pd
 
 from affect4k import CLIP_FPS
-from affect4k.annotations import (
-    DIMENSIONS,
-    TRACE_HEADER,
-    agreement_table,
-    read_trace,
-    resample_trace,
-)
+from affect4k.database import agreement_table
 from affect4k.errors import Affect4kError
 from affect4k.files import write_atomic
+from affect4k.layout import DIMENSIONS
 from affect4k.manifest import VIDEO_ID_PATTERN
+from affect4k.traces import TRACE_HEADER, read_trace, resample_trace
 
 #: Decimals written: 0.1 ms in time (frame times f / 25 are exact) and 1e-4 in value.
 TIME_DECIMALS = 4
@@ -78,7 +74,7 @@ class TraceFiles:
 def trace_from_payload(payload: object, duration_s: float) -> tuple[np.ndarray, np.ndarray]:
     """The ``(times, values)`` of a trace the page sent as ``{"time_s": [...], "value": [...]}``.
 
-    Refused unless it is what :func:`affect4k.annotations.read_trace` will accept once written:
+    Refused unless it is what :func:`affect4k.traces.read_trace` will accept once written:
     at least 2 samples, finite, values in [-1, 1], times strictly increasing (after rounding to
     what is written) and within the clip (``duration_s``, plus one frame).
     """

@@ -1,0 +1,62 @@
+"""Which package code a workflow script runs (affect4k.provenance), on a package made here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import REPO
+
+from affect4k.provenance import code_digest, import_closure
+
+
+def _tree(root: Path) -> Path:
+    """src/pkg with modules a -> b (imported inside a function), c, unused; scripts/ with a
+    script that imports pkg.a and a local helper that imports pkg.c."""
+    pkg = root / "src" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text('"""Package."""\n')
+    (pkg / "a.py").write_text('"""A."""\n\n\ndef f():\n    from pkg import b\n\n    return b.g()\n')
+    (pkg / "b.py").write_text("def g():\n    return 1\n")
+    (pkg / "c.py").write_text("H = 2\n")
+    (pkg / "unused.py").write_text("U = 3\n")
+    scripts = root / "scripts"
+    scripts.mkdir()
+    (scripts / "helper.py").write_text("from pkg.c import H\n")
+    script = scripts / "step.py"
+    script.write_text("from helper import H\n\nwith open('x') as f:\n    from pkg.a import f\n")
+    return script
+
+
+def test_the_closure_follows_nested_and_local_imports_only(tmp_path):
+    script = _tree(tmp_path)
+    names = [
+        p.relative_to(tmp_path).as_posix() for p in import_closure(script, tmp_path / "src", "pkg")
+    ]
+    assert names == [
+        "scripts/helper.py",
+        "src/pkg/__init__.py",
+        "src/pkg/a.py",
+        "src/pkg/b.py",
+        "src/pkg/c.py",
+    ]
+
+
+def test_the_digest_changes_with_code_and_not_with_docs_comments_or_format(tmp_path):
+    script = _tree(tmp_path)
+    src = tmp_path / "src"
+    before = code_digest(script, src, "pkg")
+    b = src / "pkg" / "b.py"
+    b.write_text('"""Now documented."""\n\n\n# a comment\ndef g( ):\n    return 1  # one\n')
+    assert code_digest(script, src, "pkg") == before
+    (src / "pkg" / "unused.py").write_text("U = 4\n")
+    assert code_digest(script, src, "pkg") == before
+    b.write_text("def g():\n    return 2\n")
+    assert code_digest(script, src, "pkg") != before
+
+
+def test_every_workflow_script_runs_the_job_helper_and_its_package_module():
+    for script in (REPO / "workflow/scripts").glob("*.py"):
+        if script.name == "common.py":
+            continue
+        closure = {p.name for p in import_closure(script, REPO / "src")}
+        assert {"common.py", "workflow.py", "errors.py"} <= closure, script.name
