@@ -70,16 +70,21 @@ def _weights(path: Path) -> list[np.ndarray]:
 
 
 def test_run_writes_history_checkpoints_and_models(database: Path, tmp_path: Path) -> None:
-    config = dataclasses.replace(CONFIG, checkpoint_every=2, eval_every=2)
+    config = dataclasses.replace(CONFIG, checkpoint_every=2, eval_every=2, eval_train_every=3)
     final = _train(config, database, tmp_path)
     assert final == tmp_path / "model.keras" and final.is_file()
     history = pd.read_csv(tmp_path / "history.csv")
     assert tuple(history.columns) == HISTORY_COLUMNS
     assert list(history["epoch"]) == [1, 2, 3]
     assert np.isfinite(history["loss"]).all()
-    # eval_every=2: epoch 1 is not scored, epoch 2 is, the last epoch always is.
-    assert history.loc[0, "test_mean_ccc":].isna().all()
-    assert history.loc[1:, "train_valence_ccc":].notna().all().all()
+    # eval_every=2, eval_train_every=3: epoch 1 is not scored, epoch 2 only on the test split,
+    # the last epoch on both.
+    train_scores, test_scores = (
+        history.loc[:, "train_valence_ccc":"train_arousal_mse"],
+        history.loc[:, "test_valence_ccc":],
+    )
+    assert train_scores.loc[:1].isna().all().all() and train_scores.loc[2].notna().all()
+    assert test_scores.loc[0].isna().all() and test_scores.loc[1:].notna().all().all()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_002.keras"]
     assert (tmp_path / "best.keras").is_file()
     assert not list(tmp_path.rglob(".tmp-*")), "no temp file left behind"

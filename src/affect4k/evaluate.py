@@ -14,12 +14,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 import affect4k.models  # noqa: F401  (registers the custom layers load_model needs)
+from affect4k.device import accelerator_available
 from affect4k.errors import Affect4kError
 from affect4k.files import write_atomic
 from affect4k.metrics import va_metrics
-from affect4k.sequences import Video, iter_eval_windows, load_split
+from affect4k.progress import progress
+from affect4k.sequences import EvalDataset, Video, load_split
 
 PREDICTION_COLUMNS = ("video", "frame", "valence", "arousal", "valence_pred", "arousal_pred")
 TABLE_COLUMNS = (
@@ -37,21 +40,62 @@ TABLE_COLUMNS = (
 )
 
 
+class BatchProgress(keras.callbacks.Callback):
+    """Feeds an :func:`affect4k.progress.progress` reporter from ``fit`` or ``predict``:
+    ``units`` per finished batch (never past the reporter's total)."""
+
+    def __init__(self, reporter: tqdm, units: int = 1):
+        super().__init__()
+        self.reporter = reporter
+        self.units = units
+
+    def _advance(self) -> None:
+        left = self.reporter.total - self.reporter.n
+        self.reporter.update(min(self.units, left))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._advance()
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._advance()
+
+
 def predict_frames(
-    model: keras.Model, videos: Sequence[Video], *, sequence_length: int, batch_size: int
+    model: keras.Model,
+    videos: Sequence[Video],
+    *,
+    sequence_length: int,
+    batch_size: int,
+    workers: int = 1,
+    description: str = "predict",
 ) -> pd.DataFrame:
     """Run ``model`` over every in-split frame once: a table of :data:`PREDICTION_COLUMNS`.
 
     Shared by :func:`predict` and the per-epoch scores of training, so both see the same
-    windows. Frames without a face keep their label but get NaN predictions (their crop is
-    still fed, as in training, to keep the sequence's time steps).
+    windows, batched by :class:`EvalDataset` through Keras' jitted ``predict`` loop (one
+    compiled step, the next batches gathered on ``workers`` threads). Frames without a face
+    keep their label but get NaN predictions (their crop is still fed, as in training, to keep
+    the sequence's time steps). Progress (windows done, ETA) goes to the log as
+    ``description``.
     """
     predictions = [np.full((len(video.labels), 2), np.nan, dtype=np.float32) for video in videos]
-    for batch in iter_eval_windows(videos, sequence_length=sequence_length, batch_size=batch_size):
-        output = np.asarray(model.predict_on_batch(batch.x), dtype=np.float32)
-        for row in np.flatnonzero(batch.video >= 0):
-            steps = batch.frames[row] >= 0
-            predictions[batch.video[row]][batch.frames[row, steps]] = output[row, steps]
+    dataset = EvalDataset(
+        videos, sequence_length=sequence_length, batch_size=batch_size, workers=workers
+    )
+    if len(dataset):
+        reporter = progress(len(dataset.windows), description, "windows")
+        try:
+            output = model.predict(
+                dataset, verbose=0, callbacks=[BatchProgress(reporter, batch_size)]
+            )
+        finally:
+            reporter.close()
+        output = np.asarray(output, dtype=np.float32)
+        row_video, row_frames = dataset.rows
+        rows, steps = np.nonzero(row_frames >= 0)
+        for index, predicted in enumerate(predictions):
+            mine = row_video[rows] == index
+            predicted[row_frames[rows[mine], steps[mine]]] = output[rows[mine], steps[mine]]
     tables = []
     for video, predicted in zip(videos, predictions, strict=True):
         frames = np.flatnonzero(video.in_split)
@@ -109,7 +153,15 @@ def predict(
     except Exception as exc:  # keras raises several types for a bad archive
         raise Affect4kError(f"cannot load model {model_path} ({exc})") from None
     videos = load_split(annotations, faces_dir, split)
-    table = predict_frames(model, videos, sequence_length=sequence_length, batch_size=batch_size)
+    table = predict_frames(
+        model,
+        videos,
+        sequence_length=sequence_length,
+        batch_size=batch_size,
+        # Threads gather the next batches while a GPU predicts; on a CPU they would compete.
+        workers=2 if accelerator_available() else 1,
+        description=f"predict {Path(out_path).name}",
+    )
     write_atomic(Path(out_path), lambda tmp: table.to_parquet(tmp, index=False))
 
 

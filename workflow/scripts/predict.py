@@ -7,7 +7,7 @@ from pathlib import Path  # noqa: E402
 
 from affect4k.workflow import job  # noqa: E402
 
-with job(snakemake) as sm:  # noqa: F821
+with job(snakemake, runs_model=True) as sm:  # noqa: F821
     from affect4k.evaluate import predict
     from affect4k.training import TrainConfig
 
