@@ -41,7 +41,8 @@ class DeviceInfo:
     note: str = ""
 
     def describe(self) -> str:
-        text = f"backend {self.backend}, device(s) {', '.join(self.devices)}, precision {self.precision}"
+        devices = ", ".join(self.devices)
+        text = f"backend {self.backend}, device(s) {devices}, precision {self.precision}"
         return f"{text} ({self.note})" if self.note else text
 
 

@@ -4,9 +4,10 @@ Seed sections 6.2-6.4: Adam at 1e-5, 1-CCC loss, batches of 4 sequences of 80 fr
 different videos, 96x96 inputs from the 112x112 crops, 50 epochs, train and test CCC/MSE after
 every epoch, a checkpoint every 10 epochs. Scoring is the one departure: the test split is
 scored every ``eval_every`` epochs (1, as the seed) but the train split, twice as large, only
-every ``eval_train_every`` (10), so evaluation stays a small share of a run's time. The seed kept the epoch with the best *test* CCC;
-we still write it (``best.keras``) for comparison, but reported numbers come from the final
-``model.keras``, since choosing an epoch on the test split makes its score optimistic.
+every ``eval_train_every`` (10), so evaluation stays a small share of a run's time. The seed
+kept the epoch with the best *test* CCC; we still write it (``best.keras``) for comparison,
+but reported numbers come from the final ``model.keras``, since choosing an epoch on the test
+split makes its score optimistic.
 
 A run lives in one directory and is resumable: after every epoch the weights and optimizer
 state go to ``backup/`` (atomically, the state file last), so calling :func:`train` again
