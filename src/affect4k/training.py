@@ -223,7 +223,7 @@ def scored_splits(config: TrainConfig, epoch: int) -> tuple[str, ...]:
     return tuple(split for split in SPLITS if epoch % every[split] == 0 or epoch == config.epochs)
 
 
-def _evaluate(
+def score_splits(
     model: keras.Model,
     videos: Mapping[str, list[Video]],
     config: TrainConfig,
@@ -302,7 +302,7 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
             callbacks=[BatchProgress(reporter)],
         )
         row = {"epoch": epoch, "loss": float(fit.history["loss"][-1])}
-        row.update(_evaluate(model, videos, config, scored_splits(config, epoch), gpu=gpu))
+        row.update(score_splits(model, videos, config, scored_splits(config, epoch), gpu=gpu))
         test_ccc = row.get("test_mean_ccc", math.nan)
         log.info(
             "epoch %d/%d: loss %.4f, test mean CCC %.4f",
