@@ -69,7 +69,9 @@ def _weights(path: Path) -> list[np.ndarray]:
     return [np.asarray(w) for w in keras.models.load_model(path, compile=False).weights]
 
 
-def test_run_writes_history_checkpoints_and_models(database: Path, tmp_path: Path) -> None:
+def test_run_writes_history_checkpoints_and_models(
+    database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = dataclasses.replace(CONFIG, checkpoint_every=2, eval_every=2, eval_train_every=3)
     final = _train(config, database, tmp_path)
     assert final == tmp_path / "model.keras" and final.is_file()
@@ -88,6 +90,10 @@ def test_run_writes_history_checkpoints_and_models(database: Path, tmp_path: Pat
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_002.keras"]
     assert (tmp_path / "best.keras").is_file()
     assert not list(tmp_path.rglob(".tmp-*")), "no temp file left behind"
+    # Progress of the run's steps (with the epoch) and of each scoring pass, to the job's log.
+    log = capsys.readouterr().err.splitlines()
+    assert any(f"train {tmp_path.name} epoch 3/3: 100%" in line for line in log)
+    assert any("score test split: 100%" in line and "windows" in line for line in log)
     mtime = final.stat().st_mtime_ns
     assert _train(config, database, tmp_path) == final
     assert final.stat().st_mtime_ns == mtime, "a finished run is not retrained"
@@ -140,3 +146,17 @@ def test_settings_keep_fields_skip_workflow_keys_and_refuse_typos() -> None:
     assert TrainConfig.from_settings(settings) == TrainConfig(model="alexnet_gru", epochs=4)
     with pytest.raises(Affect4kError, match=r"unknown key\(s\) epoch$"):
         TrainConfig.from_settings({"model": "alexnet_gru", "epoch": 4})
+
+
+def test_a_run_written_before_a_setting_existed_resumes_with_its_default(
+    database: Path, tmp_path: Path
+) -> None:
+    _train(dataclasses.replace(CONFIG, epochs=1), database, tmp_path)
+    config_path = tmp_path / "config.json"
+    saved = json.loads(config_path.read_text())
+    del saved["gru_unroll"], saved["eval_train_every"]
+    config_path.write_text(json.dumps(saved))
+    _train(dataclasses.replace(CONFIG, epochs=2), database, tmp_path)
+    assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [1, 2]
+    with pytest.raises(Affect4kError, match="gru_unroll 1 -> 4"):
+        _train(dataclasses.replace(CONFIG, epochs=3, gru_unroll=4), database, tmp_path)
