@@ -36,6 +36,8 @@ needs_jax = pytest.mark.skipif(
 # once (which compiles with JAX). Prints what the job saw as JSON on stdout.
 JOB = """
 import json, os, sys, types
+
+sys.stderr = open(sys.argv[2], "w", buffering=1)  # as workflow/scripts do: the job's log
 from affect4k.workflow import job
 
 training = json.loads(sys.argv[1])
@@ -56,17 +58,20 @@ with job(snakemake, runs_model=True):
 """
 
 
-def _job(training: dict, **env: str) -> subprocess.CompletedProcess[str]:
+def _job(training: dict, log: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run JOB with ``training`` config keys; its ``stderr`` is replaced by the job's log."""
     settings = {"backend": "jax", "device": "auto", "compile_cache": None, **training}
     environ = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     environ.update(PYTHONPATH=str(REPO / "src"), **env)
-    return subprocess.run(
-        [sys.executable, "-c", JOB, json.dumps(settings)],
+    result = subprocess.run(
+        [sys.executable, "-c", JOB, json.dumps(settings), str(log)],
         env=environ,
         capture_output=True,
         text=True,
         timeout=300,
     )
+    result.stderr = log.read_text() + result.stderr
+    return result
 
 
 def _first_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -94,8 +99,8 @@ def test_the_config_sets_the_backend_and_refuses_unknown_ones() -> None:
 
 @needs_jax
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_first_log_line_names_backend_devices_and_precision(backend: str) -> None:
-    result = _job({"backend": backend})
+def test_first_log_line_names_backend_devices_and_precision(backend: str, tmp_path: Path) -> None:
+    result = _job({"backend": backend}, tmp_path / "job.log")
     assert result.returncode == 0, result.stderr[-2000:]
     first = _first_line(result)
     assert "train run=r1: started on backend " + backend in first
@@ -107,8 +112,8 @@ def test_first_log_line_names_backend_devices_and_precision(backend: str) -> Non
 
 
 @needs_jax
-def test_a_conflicting_keras_backend_fails_the_job_before_anything_runs() -> None:
-    result = _job({"backend": "jax"}, KERAS_BACKEND="tensorflow")
+def test_a_conflicting_keras_backend_fails_the_job_before_anything_runs(tmp_path: Path) -> None:
+    result = _job({"backend": "jax"}, tmp_path / "job.log", KERAS_BACKEND="tensorflow")
     assert result.returncode == 1
     assert _first_line(result).startswith("error: train run=r1: KERAS_BACKEND=tensorflow")
     assert result.stdout == "", "the job's body did not run"
@@ -119,8 +124,10 @@ def test_a_conflicting_keras_backend_fails_the_job_before_anything_runs() -> Non
 @pytest.mark.parametrize(
     ("backend", "missing"), [("jax", "jax-cuda12-plugin"), ("tensorflow", "tensorflow-cpu")]
 )
-def test_device_gpu_without_one_fails_at_once_naming_the_plugin(backend: str, missing: str) -> None:
-    result = _job({"backend": backend, "device": "gpu"})
+def test_device_gpu_without_one_fails_at_once_naming_the_plugin(
+    backend: str, missing: str, tmp_path: Path
+) -> None:
+    result = _job({"backend": backend, "device": "gpu"}, tmp_path / "job.log")
     assert result.returncode == 1
     first = _first_line(result)
     assert first.startswith("error: train run=r1: config key training.device is gpu")
@@ -129,8 +136,8 @@ def test_device_gpu_without_one_fails_at_once_naming_the_plugin(backend: str, mi
 
 
 @needs_jax
-def test_device_cpu_hides_gpus_from_the_job() -> None:
-    result = _job({"backend": "jax", "device": "cpu"})
+def test_device_cpu_hides_gpus_from_the_job(tmp_path: Path) -> None:
+    result = _job({"backend": "jax", "device": "cpu"}, tmp_path / "job.log")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "device(s) cpu:0" in _first_line(result) and "training.device: cpu" in result.stderr
     assert json.loads(result.stdout)["cuda_visible"] == ""
@@ -143,10 +150,10 @@ def test_second_job_of_the_same_shape_compiles_nothing_new(tmp_path: Path) -> No
     def entries() -> set[str]:
         return {path.name for path in cache.iterdir() if path.name.endswith("-cache")}
 
-    assert _job({"compile_cache": str(cache)}).returncode == 0
+    assert _job({"compile_cache": str(cache)}, tmp_path / "job.log").returncode == 0
     first = entries()
     assert first, "the first job wrote compiled programs"
-    assert _job({"compile_cache": str(cache)}).returncode == 0
+    assert _job({"compile_cache": str(cache)}, tmp_path / "job.log").returncode == 0
     assert entries() == first, "the second job found every program in the cache"
 
 

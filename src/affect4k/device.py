@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -200,8 +201,8 @@ def setup_device(backend: str, device: str, compile_cache: Path | None = None) -
 
 @contextmanager
 def held_output() -> Iterator[io.StringIO]:
-    """Hold what Python and native libraries write to stderr (file descriptor 2 included)
-    while the block runs; the caller writes it out later from the yielded buffer.
+    """Hold what Python and native libraries write to stderr (file descriptor 2 included) and
+    what they log while the block runs; the caller writes it out later from the yielded buffer.
 
     Importing TensorFlow or JAX prints start-up notices; holding them lets the job's
     description be the first line of its log.
@@ -209,12 +210,20 @@ def held_output() -> Iterator[io.StringIO]:
     held = io.StringIO()
     sys.stderr.flush()
     saved = os.dup(2)
+    # Log records (JAX logs its platform probing) too: handlers hold their own stream.
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    capture = logging.StreamHandler(held)
+    if handlers:
+        capture.setFormatter(handlers[0].formatter)
+    root.handlers = [capture]
     with tempfile.TemporaryFile() as native:
         os.dup2(native.fileno(), 2)
         try:
             with redirect_stderr(held):
                 yield held
         finally:
+            root.handlers = handlers
             os.dup2(saved, 2)
             os.close(saved)
             native.seek(0)
