@@ -102,7 +102,7 @@ def _loader_rate(dataset, batches: int = 25, repeats: int = 3) -> float:
     return statistics.median(rates)
 
 
-def _median_seconds(run: Callable[[], object], repeats: int = 5) -> float:
+def median_seconds(run: Callable[[], object], repeats: int = 5) -> float:
     """Median wall time of ``run()`` after one untimed call (compilation)."""
     import jax
 
@@ -115,7 +115,7 @@ def _median_seconds(run: Callable[[], object], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-def _grad_step(part) -> Callable:
+def grad_step(part) -> Callable:
     """A jitted forward + backward pass of the Keras model ``part`` (sum of its outputs)."""
     import jax
     import jax.numpy as jnp
@@ -152,12 +152,12 @@ def _profile(model, dataset, fit: Callable[[], None], trace_dir: Path) -> dict:
     head = keras.Model(features, y)
     on_device = jax.device_put(x)
     conv_features = conv(on_device)
-    conv_step, head_step, whole_step = _grad_step(conv), _grad_step(head), _grad_step(model)
+    conv_step, head_step, whole_step = grad_step(conv), grad_step(head), grad_step(model)
     parts = {
-        "transfer_ms": _median_seconds(lambda: jax.device_put(x)),
-        "conv_ms": _median_seconds(lambda: conv_step(on_device)),
-        "gru_ms": _median_seconds(lambda: head_step(conv_features)),
-        "whole_forward_backward_ms": _median_seconds(lambda: whole_step(on_device)),
+        "transfer_ms": median_seconds(lambda: jax.device_put(x)),
+        "conv_ms": median_seconds(lambda: conv_step(on_device)),
+        "gru_ms": median_seconds(lambda: head_step(conv_features)),
+        "whole_forward_backward_ms": median_seconds(lambda: whole_step(on_device)),
     }
     parts = {name: round(1000 * seconds, 2) for name, seconds in parts.items()}
     split = parts["transfer_ms"] + parts["conv_ms"] + parts["gru_ms"]
