@@ -223,9 +223,9 @@ def _bench_model(name: str, args: argparse.Namespace, videos: dict, gpu: bool) -
     # left out); each split timed after one untimed pass (compilation).
     split_seconds = {}
     for split in ("train", "test"):
-        score_splits(model, videos, config, [split], gpu=gpu)
+        score_splits(model, videos, config, [split])
         start = time.perf_counter()
-        score_splits(model, videos, config, [split], gpu=gpu)
+        score_splits(model, videos, config, [split])
         split_seconds[split] = time.perf_counter() - start
     scoring = (
         split_seconds["test"] / config.eval_every + split_seconds["train"] / config.eval_train_every

@@ -18,7 +18,8 @@ no test image is ever part of a training sequence.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -362,25 +363,17 @@ class EvalBatch:
     frames: np.ndarray
 
 
-class EvalDataset(keras.utils.PyDataset):
-    """Batches covering every in-split frame of every video exactly once, in a fixed order,
-    for ``model.predict`` (training's per-epoch scores and the predict job alike).
+class EvalDataset:
+    """Batches covering every in-split frame of every video exactly once, in a fixed order
+    (training's per-epoch scores and the predict job alike).
 
     Sequences start at each segment's first frame; the last one of a segment is padded (its
     padding has frame -1 and is discarded) and the last batch is padded with empty rows, so
-    every batch has the same shape and a jitted predict step compiles once. With ``workers``
-    > 1 Keras gathers the next batches on threads while the device runs the current one.
+    every batch has the same shape and a jitted predict step compiles once. Iterating gathers
+    the next batch on a thread while the caller runs the model on the current one.
     """
 
-    def __init__(
-        self,
-        videos: Sequence[Video],
-        *,
-        sequence_length: int,
-        batch_size: int,
-        workers: int = 1,
-    ):
-        super().__init__(workers=workers, use_multiprocessing=False)
+    def __init__(self, videos: Sequence[Video], *, sequence_length: int, batch_size: int):
         if sequence_length < 1 or batch_size < 1:
             raise Affect4kError(
                 f"sequence_length and batch_size must be >= 1, got {sequence_length}, {batch_size}"
@@ -392,20 +385,6 @@ class EvalDataset(keras.utils.PyDataset):
 
     def __len__(self) -> int:
         return math.ceil(len(self.windows) / self.batch_size)
-
-    @property
-    def rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """``video`` index ``(R,)`` and ``frames`` ``(R, T)`` of every row of every batch in
-        order, padding rows included (video -1, frames -1): what ``model.predict``'s
-        concatenated output rows correspond to."""
-        pad = len(self) * self.batch_size - len(self.windows)
-        video = np.pad(self.windows.video, (0, pad), constant_values=-1)
-        frames = np.pad(
-            _window_frames(self.videos, self.windows, self.sequence_length),
-            [(0, pad), (0, 0)],
-            constant_values=-1,
-        )
-        return video, frames
 
     def batch(self, index: int) -> EvalBatch:
         """Batch ``index``: its crops, and the video and frames of each row."""
@@ -421,5 +400,11 @@ class EvalDataset(keras.utils.PyDataset):
             frames=np.pad(frames, [(0, pad), (0, 0)], constant_values=-1),
         )
 
-    def __getitem__(self, index: int) -> np.ndarray:
-        return self.batch(index).x
+    def __iter__(self) -> Iterator[EvalBatch]:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.batch, 0) if len(self) else None
+            for index in range(len(self)):
+                current = pending.result()
+                if index + 1 < len(self):
+                    pending = pool.submit(self.batch, index + 1)
+                yield current

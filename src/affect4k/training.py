@@ -29,10 +29,11 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from affect4k.device import accelerator_available, configure_precision
 from affect4k.errors import Affect4kError
-from affect4k.evaluate import BatchProgress, predict_frames, score
+from affect4k.evaluate import predict_frames, score
 from affect4k.files import atomic_path, write_atomic
 from affect4k.metrics import ccc_loss
 from affect4k.models import build_model
@@ -164,6 +165,17 @@ def training_dataset(config: TrainConfig, videos: list[Video], *, gpu: bool) -> 
     )
 
 
+class _StepProgress(keras.callbacks.Callback):
+    """Advances a :func:`affect4k.progress.progress` reporter by one per training step."""
+
+    def __init__(self, reporter: tqdm):
+        super().__init__()
+        self.reporter = reporter
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.reporter.update(1)
+
+
 def _check_same_run(config: TrainConfig, path: Path) -> None:
     """Refuse to resume a directory written by a different experiment."""
     saved = json.loads(path.read_text())
@@ -229,8 +241,6 @@ def score_splits(
     videos: Mapping[str, list[Video]],
     config: TrainConfig,
     splits: Sequence[str],
-    *,
-    gpu: bool,
 ) -> dict[str, float]:
     """Scores of ``splits``, each pooled over all its frames as the ABAW scripts do."""
     row = {}
@@ -240,7 +250,6 @@ def score_splits(
             videos[split],
             sequence_length=config.sequence_length,
             batch_size=config.eval_batch_size,
-            workers=2 if gpu else 1,
             description=f"score {split} split",
         )
         scores = score(predictions)
@@ -300,10 +309,10 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
             initial_epoch=epoch - 1,
             shuffle=False,
             verbose=0,
-            callbacks=[BatchProgress(reporter)],
+            callbacks=[_StepProgress(reporter)],
         )
         row = {"epoch": epoch, "loss": float(fit.history["loss"][-1])}
-        row.update(score_splits(model, videos, config, scored_splits(config, epoch), gpu=gpu))
+        row.update(score_splits(model, videos, config, scored_splits(config, epoch)))
         test_ccc = row.get("test_mean_ccc", math.nan)
         log.info(
             "epoch %d/%d: loss %.4f, test mean CCC %.4f",
