@@ -4,10 +4,10 @@ Seed sections 6.2-6.4: Adam at 1e-5, 1-CCC loss, batches of 4 sequences of 80 fr
 different videos, 96x96 inputs from the 112x112 crops, 50 epochs, train and test CCC/MSE after
 every epoch, a checkpoint every 10 epochs. Scoring is the one departure: by default the test
 split is scored every ``eval_every`` = 2 epochs and the train split, twice as large, every
-``eval_train_every`` = 10, so evaluation stays under 10 % of a run's time (1 and 1 are the
-seed's cadence). The seed kept the epoch with the best *test* CCC; we still write it
-(``best.keras``) for comparison, but reported numbers come from the final ``model.keras``,
-since choosing an epoch on the test split makes its score optimistic.
+``eval_train_every`` = 10, which keeps scoring to 4-8 % of an epoch's time on a CPU (1 and
+1 are the seed's cadence; docs/performance.md). The seed kept the epoch with the best *test*
+CCC; we still write it (``best.keras``) for comparison, but reported numbers come from the
+final ``model.keras``, since choosing an epoch on the test split makes its score optimistic.
 
 A run lives in one directory and is resumable: after every epoch the weights and optimizer
 state go to ``backup/`` (atomically, the state file last), so calling :func:`train` again
@@ -75,7 +75,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     #: Epochs between scores of the test split. The seed scored both splits every epoch; a
     #: scored image costs about a quarter of a trained one, so that took a quarter of a CPU
-    #: epoch, and the test split alone every epoch still 10-12 % (docs/performance.md).
+    #: epoch, and the test split alone every epoch still 7-13 % (docs/performance.md).
     eval_every: int = 2
     #: Epochs between scores of the train split (twice the test split's frames).
     eval_train_every: int = 10
