@@ -70,8 +70,12 @@ def _weights(path: Path) -> list[np.ndarray]:
 
 
 def test_run_writes_history_checkpoints_and_models(
-    database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level("INFO", logger="affect4k.training")
     config = dataclasses.replace(CONFIG, checkpoint_every=2, eval_every=2, eval_train_every=3)
     final = _train(config, database, tmp_path)
     assert final == tmp_path / "model.keras" and final.is_file()
@@ -94,6 +98,8 @@ def test_run_writes_history_checkpoints_and_models(
     log = capsys.readouterr().err.splitlines()
     assert any(f"train {tmp_path.name} epoch 3/3: 100%" in line for line in log)
     assert any("score test split: 100%" in line and "windows" in line for line in log)
+    assert not any("\x1b" in line for line in log), "no cursor movements in the log"
+    assert "epoch 3/3" in caplog.text and "run ETA 0:00:00" in caplog.text
     mtime = final.stat().st_mtime_ns
     assert _train(config, database, tmp_path) == final
     assert final.stat().st_mtime_ns == mtime, "a finished run is not retrained"

@@ -18,9 +18,11 @@ one row per finished epoch.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,10 +300,13 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
         history = pd.read_csv(backup_dir / "history.csv").to_dict("records")[:done]
         log.info("%s: resuming after epoch %d", out_dir, done)
 
-    steps = len(dataset)
-    reporter = progress(steps * (config.epochs - done), f"train {out_dir.name}", "steps")
+    started = time.monotonic()
     for epoch in range(done + 1, config.epochs + 1):
-        reporter.set_description(f"train {out_dir.name} epoch {epoch}/{config.epochs}")
+        # One progress reporter per epoch, closed before scoring opens its own: nested tqdm
+        # bars write cursor movements into the log.
+        reporter = progress(
+            len(dataset), f"train {out_dir.name} epoch {epoch}/{config.epochs}", "steps"
+        )
         dataset.set_epoch(epoch - 1)
         fit = model.fit(
             dataset,
@@ -311,15 +316,18 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
             verbose=0,
             callbacks=[_StepProgress(reporter)],
         )
+        reporter.close()
         row = {"epoch": epoch, "loss": float(fit.history["loss"][-1])}
         row.update(score_splits(model, videos, config, scored_splits(config, epoch)))
         test_ccc = row.get("test_mean_ccc", math.nan)
+        per_epoch = (time.monotonic() - started) / (epoch - done)
         log.info(
-            "epoch %d/%d: loss %.4f, test mean CCC %.4f",
+            "epoch %d/%d: loss %.4f, test mean CCC %.4f; run ETA %s",
             epoch,
             config.epochs,
             row["loss"],
             test_ccc,
+            datetime.timedelta(seconds=round(per_epoch * (config.epochs - epoch))),
         )
         if _is_best(test_ccc, history):
             _save_model(model, out_dir / "best.keras")
@@ -330,6 +338,5 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
         for path in (backup_dir / "history.csv", out_dir / "history.csv"):
             write_atomic(path, lambda tmp, t=table: t.to_csv(tmp, index=False))
         _save_state(model, backup_dir, epoch)
-    reporter.close()
     _save_model(model, final_path)
     return final_path
