@@ -49,9 +49,10 @@ def _predict(model_path: Path, root: Path, out: Path, split: str | None) -> pd.D
 
 
 def test_predictions_cover_each_frame_once_with_nan_without_face(
-    model_path: Path, database: Path, tmp_path: Path
+    model_path: Path, database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     table = _predict(model_path, database, tmp_path / "test.parquet", "test")
+    assert "predict test.parquet: 100%" in capsys.readouterr().err, "progress in windows"
     annotations = pd.read_parquet(database / "annotations.parquet")
     expected = annotations[annotations["split"] == "test"]
     assert not table.duplicated(["video", "frame"]).any()

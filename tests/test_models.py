@@ -13,6 +13,7 @@ from affect4k.metrics import ccc_loss
 from affect4k.models import (
     VGG16_CONV_LAYERS,
     FoldFrames,
+    UnrolledGRU,
     build_model,
     load_conv_weights,
 )
@@ -229,3 +230,58 @@ def test_frame_level_vgg16_has_the_studys_two_fc_layers():
     assert fc == ["fc", "fc2", "va"]
     gru_model = build_model("vgg16_gru", **SMALL)
     assert [layer.name for layer in gru_model.layers if layer.name.startswith("fc")] == ["fc"]
+
+
+def _gru_pair(steps_per_iteration, rng, features=6, units=5):
+    """Keras' GRU and an UnrolledGRU holding the same random (non-initializer) weights."""
+    reference = keras.layers.GRU(units, return_sequences=True)
+    unrolled = UnrolledGRU(units, steps_per_iteration=steps_per_iteration, return_sequences=True)
+    for layer in (reference, unrolled):
+        layer.build((None, None, features))
+    reference.set_weights([rng.normal(size=w.shape).astype("float32") for w in reference.weights])
+    unrolled.set_weights(reference.get_weights())
+    return reference, unrolled
+
+
+@pytest.mark.parametrize("steps_per_iteration", [2, 7, 100])
+def test_unrolled_gru_outputs_equal_keras_gru(steps_per_iteration, rng):
+    reference, unrolled = _gru_pair(steps_per_iteration, rng)
+    # 23 steps: a remainder after the unrolled blocks, and 100 > 23 unrolls fully.
+    sequences = rng.normal(size=(3, 23, 6)).astype("float32")
+    expected = ops.convert_to_numpy(reference(sequences))
+    assert np.abs(expected).mean() > 0.1, "the recurrence is far from its zero state"
+    np.testing.assert_allclose(ops.convert_to_numpy(unrolled(sequences)), expected, atol=1e-6)
+
+
+def test_unrolled_gru_trains_like_keras_gru(rng):
+    """Equal gradients: one SGD step on each leaves equal weights."""
+    reference, unrolled = _gru_pair(4, rng)
+    sequences = rng.normal(size=(4, 12, 6)).astype("float32")
+    targets = rng.uniform(-1, 1, size=(4, 12, 5)).astype("float32")
+    trained = []
+    for layer in (reference, unrolled):
+        model = keras.Sequential([keras.Input((None, 6)), layer])
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        before = [np.array(w) for w in layer.get_weights()]
+        model.train_on_batch(sequences, targets)
+        after = layer.get_weights()
+        assert any(not np.allclose(a, b) for a, b in zip(after, before, strict=True))
+        trained.append(after)
+    for got, want in zip(trained[1], trained[0], strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_gru_unroll_builds_the_same_model_and_round_trips(tmp_path, rng):
+    reference = build_model("alexnet_gru", **SMALL)
+    unrolled = build_model("alexnet_gru", gru_unroll=8, **SMALL)
+    assert isinstance(unrolled.get_layer("gru1"), UnrolledGRU)
+    assert type(reference.get_layer("gru1")) is keras.layers.GRU
+    for got, want in zip(unrolled.weights, reference.weights, strict=True):
+        np.testing.assert_array_equal(ops.convert_to_numpy(got), ops.convert_to_numpy(want))
+    frames = crops(rng, 2, 5)
+    expected = ops.convert_to_numpy(unrolled(frames))
+    np.testing.assert_allclose(expected, ops.convert_to_numpy(reference(frames)), atol=1e-6)
+    unrolled.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    assert loaded.get_layer("gru2").steps_per_iteration == 8
+    np.testing.assert_allclose(ops.convert_to_numpy(loaded(frames)), expected, atol=1e-6)

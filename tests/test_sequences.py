@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from affect4k.errors import Affect4kError
-from affect4k.sequences import SequenceDataset, iter_eval_windows, load_split
+from affect4k.sequences import EvalDataset, SequenceDataset, load_split
 
 CROP = 4
 
@@ -213,8 +213,12 @@ def test_eval_windows_cover_each_split_frame_exactly_once(tmp_path: Path) -> Non
             (video.name, frame) for video in videos for frame in np.flatnonzero(video.in_split)
         }
         covered = []
-        for batch in iter_eval_windows(videos, sequence_length=8, batch_size=3):
+        dataset = EvalDataset(videos, sequence_length=8, batch_size=3)
+        batches = list(dataset)
+        assert len(batches) == len(dataset)
+        for index, batch in enumerate(batches):
             assert batch.x.shape == (3, 8, CROP, CROP, 3)
+            np.testing.assert_array_equal(dataset.batch(index).frames, batch.frames)
             coded_video, coded_frame = _decode(batch.x)
             for row in np.flatnonzero(batch.video >= 0):
                 steps = batch.frames[row] >= 0
@@ -231,7 +235,7 @@ def test_static_video_repeats_each_image_and_labels_the_last_step(tmp_path: Path
     videos = load_split(annotations, faces, "train")
     assert [video.static for video in videos] == [True, False, False]
     rows = []
-    for batch in iter_eval_windows(videos[:1], sequence_length=5, batch_size=4):
+    for batch in EvalDataset(videos[:1], sequence_length=5, batch_size=4):
         for row in np.flatnonzero(batch.video >= 0):
             _, coded_frame = _decode(batch.x[row])
             assert (coded_frame == batch.frames[row, -1]).all(), "one image repeated T times"

@@ -69,20 +69,37 @@ def _weights(path: Path) -> list[np.ndarray]:
     return [np.asarray(w) for w in keras.models.load_model(path, compile=False).weights]
 
 
-def test_run_writes_history_checkpoints_and_models(database: Path, tmp_path: Path) -> None:
-    config = dataclasses.replace(CONFIG, checkpoint_every=2, eval_every=2)
+def test_run_writes_history_checkpoints_and_models(
+    database: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="affect4k.training")
+    config = dataclasses.replace(CONFIG, checkpoint_every=2, eval_every=2, eval_train_every=3)
     final = _train(config, database, tmp_path)
     assert final == tmp_path / "model.keras" and final.is_file()
     history = pd.read_csv(tmp_path / "history.csv")
     assert tuple(history.columns) == HISTORY_COLUMNS
     assert list(history["epoch"]) == [1, 2, 3]
     assert np.isfinite(history["loss"]).all()
-    # eval_every=2: epoch 1 is not scored, epoch 2 is, the last epoch always is.
-    assert history.loc[0, "test_mean_ccc":].isna().all()
-    assert history.loc[1:, "train_valence_ccc":].notna().all().all()
+    # eval_every=2, eval_train_every=3: epoch 1 is not scored, epoch 2 only on the test split,
+    # the last epoch on both.
+    train_scores, test_scores = (
+        history.loc[:, "train_valence_ccc":"train_arousal_mse"],
+        history.loc[:, "test_valence_ccc":],
+    )
+    assert train_scores.loc[:1].isna().all().all() and train_scores.loc[2].notna().all()
+    assert test_scores.loc[0].isna().all() and test_scores.loc[1:].notna().all().all()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_002.keras"]
     assert (tmp_path / "best.keras").is_file()
     assert not list(tmp_path.rglob(".tmp-*")), "no temp file left behind"
+    # Progress of the run's steps (with the epoch) and of each scoring pass, to the job's log.
+    log = capsys.readouterr().err.splitlines()
+    assert any(f"train {tmp_path.name} epoch 3/3: 100%" in line for line in log)
+    assert any("score test split: 100%" in line and "windows" in line for line in log)
+    assert not any("\x1b" in line for line in log), "no cursor movements in the log"
+    assert "epoch 3/3" in caplog.text and "run ETA 0:00:00" in caplog.text
     mtime = final.stat().st_mtime_ns
     assert _train(config, database, tmp_path) == final
     assert final.stat().st_mtime_ns == mtime, "a finished run is not retrained"
@@ -144,3 +161,17 @@ def test_settings_keep_fields_skip_workflow_keys_and_refuse_typos() -> None:
     assert TrainConfig.from_settings(settings) == TrainConfig(model="alexnet_gru", epochs=4)
     with pytest.raises(Affect4kError, match=r"unknown key\(s\) epoch$"):
         TrainConfig.from_settings({"model": "alexnet_gru", "epoch": 4})
+
+
+def test_a_run_written_before_a_setting_existed_resumes_with_its_default(
+    database: Path, tmp_path: Path
+) -> None:
+    _train(dataclasses.replace(CONFIG, epochs=1), database, tmp_path)
+    config_path = tmp_path / "config.json"
+    saved = json.loads(config_path.read_text())
+    del saved["gru_unroll"], saved["eval_train_every"]
+    config_path.write_text(json.dumps(saved))
+    _train(dataclasses.replace(CONFIG, epochs=2), database, tmp_path)
+    assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [1, 2]
+    with pytest.raises(Affect4kError, match="gru_unroll 1 -> 4"):
+        _train(dataclasses.replace(CONFIG, epochs=3, gru_unroll=4), database, tmp_path)

@@ -148,8 +148,8 @@ TINY_VGG = {**TINY_RUN, "model": "vgg16_cnn"}
 TRAINING = {
     "runs": {"tiny": TINY_RUN, "from_aw": {**TINY_VGG, "model": "vgg16_affwild_gru"}},
     "pretrain": {"aw": {**TINY_VGG, "corpus": "aw"}},
-    # The resolution ablation, shrunk: the tiny run again on the clips scaled to 240 lines.
-    "ablation": {"runs": ["tiny"], "heights": ["native", 240], "input_sizes": [48]},
+    # The resolution ablation, shrunk: the tiny run again on the 720p clips scaled to 360 lines.
+    "ablation": {"runs": ["tiny"], "heights": ["native", 360], "input_sizes": [48]},
 }
 TRAINING["runs"]["from_aw"]["pretrained"] = "pretrain:aw"
 EVALUATION = {"corpora": {"aw": {"format": "affwild2", "root": "resources/demo/corpora/aw"}}}
@@ -166,6 +166,7 @@ def study(tmp_path_factory) -> dict:
     (work / "videos.tsv").write_text("\n".join(rows) + "\n")
     config = demo_config(VIDEOS, seconds=2, training=TRAINING, evaluation=EVALUATION)
     config["demo"]["corpora"] = {"aw": {"format": "affwild2", "videos": 3, "frames": 40}}
+    config["demo"].update(width=1280, height=720)
     write_config(work, config)
     run_snakemake(work, "results/tables.csv", "results/ablation.csv", snakefile=snakefile)
     return {"work": work, "snakefile": snakefile, "config": config}
@@ -234,18 +235,18 @@ def test_no_table_scores_a_frame_its_run_or_initialisation_trained_on(study):
 
 def test_the_ablation_scales_by_height_and_scores_every_cell_per_face_size(study):
     work = study["work"]
-    crops = np.load(work / "results/faces_h240/u1.npy", mmap_mode="r")
+    crops = np.load(work / "results/faces_h360/u1.npy", mmap_mode="r")
     native = pd.read_parquet(work / "results/faces/u1.parquet")
-    low = pd.read_parquet(work / "results/faces_h240/u1.parquet")
+    low = pd.read_parquet(work / "results/faces_h360/u1.parquet")
     assert crops.shape[1:] == (112, 112, 3) and len(crops) == len(native) == len(low)
-    assert low["face"].mean() > 0.5, "faces are still found at 240 lines"
-    # Coordinates are in the 426x240 frame (the 640x360 demo clip at 2/3, not stretched).
-    assert low[["x1", "x2"]].max().max() <= 426 and low[["y1", "y2"]].max().max() <= 240
+    assert low["face"].mean() > 0.5, "faces are still found at 360 lines"
+    # Coordinates are in the 640x360 frame (the 1280x720 demo clip halved, not stretched).
+    assert low[["x1", "x2"]].max().max() <= 640 and low[["y1", "y2"]].max().max() <= 360
     both = native["face"] & low["face"]
     ratio = (low["x2"] - low["x1"])[both] / (native["x2"] - native["x1"])[both]
-    assert ratio.median() == pytest.approx(2 / 3, abs=0.1)
+    assert ratio.median() == pytest.approx(0.5, abs=0.1)
     table = pd.read_csv(work / "results/ablation.csv")
-    assert sorted(table["resolution"].unique()) == ["h240", "native"]
+    assert sorted(table["resolution"].unique()) == ["h360", "native"]
     assert set(table["run"]) == {"tiny"} and set(table["input_size"]) == {48}
     cells = [
         AblationCell(
@@ -254,9 +255,9 @@ def test_the_ablation_scales_by_height_and_scores_every_cell_per_face_size(study
         AblationCell(
             "tiny",
             "alexnet_gru",
-            "h240",
+            "h360",
             48,
-            work / "results/predictions/tiny-h240-in48/test.parquet",
+            work / "results/predictions/tiny-h360-in48/test.parquet",
         ),
     ]
     bins = study["config"]["training"]["ablation"].get("face_bins", [0, 100, 200, 400, 800, 1600])

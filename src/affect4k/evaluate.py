@@ -19,7 +19,8 @@ import affect4k.models  # noqa: F401  (registers the custom layers load_model ne
 from affect4k.errors import Affect4kError
 from affect4k.files import write_atomic
 from affect4k.metrics import va_metrics
-from affect4k.sequences import Video, iter_eval_windows, load_split
+from affect4k.progress import progress
+from affect4k.sequences import EvalDataset, Video, load_split
 
 PREDICTION_COLUMNS = ("video", "frame", "valence", "arousal", "valence_pred", "arousal_pred")
 TABLE_COLUMNS = (
@@ -39,20 +40,34 @@ TABLE_COLUMNS = (
 
 
 def predict_frames(
-    model: keras.Model, videos: Sequence[Video], *, sequence_length: int, batch_size: int
+    model: keras.Model,
+    videos: Sequence[Video],
+    *,
+    sequence_length: int,
+    batch_size: int,
+    description: str = "predict",
 ) -> pd.DataFrame:
     """Run ``model`` over every in-split frame once: a table of :data:`PREDICTION_COLUMNS`.
 
     Shared by :func:`predict` and the per-epoch scores of training, so both see the same
-    windows. Frames without a face keep their label but get NaN predictions (their crop is
-    still fed, as in training, to keep the sequence's time steps).
+    windows: :class:`EvalDataset` batches (one shape, so the jitted predict step compiles
+    once), the next gathered on a thread while the model runs. ``predict_on_batch`` rather than
+    ``model.predict``: on TensorFlow, Keras feeds a dataset through a ``tf.data`` generator,
+    which predicted at about half the rate (docs/performance.md). Frames without a face keep
+    their label but get NaN predictions (their crop is still fed, as in training, to keep the
+    sequence's time steps). Progress (windows done, ETA) goes to the log as ``description``.
     """
     predictions = [np.full((len(video.labels), 2), np.nan, dtype=np.float32) for video in videos]
-    for batch in iter_eval_windows(videos, sequence_length=sequence_length, batch_size=batch_size):
+    dataset = EvalDataset(videos, sequence_length=sequence_length, batch_size=batch_size)
+    reporter = progress(len(dataset.windows), description, "windows")
+    for batch in dataset:
         output = np.asarray(model.predict_on_batch(batch.x), dtype=np.float32)
-        for row in np.flatnonzero(batch.video >= 0):
+        rows = np.flatnonzero(batch.video >= 0)
+        for row in rows:
             steps = batch.frames[row] >= 0
             predictions[batch.video[row]][batch.frames[row, steps]] = output[row, steps]
+        reporter.update(len(rows))
+    reporter.close()
     tables = []
     for video, predicted in zip(videos, predictions, strict=True):
         frames = np.flatnonzero(video.in_split)
@@ -110,7 +125,13 @@ def predict(
     except Exception as exc:  # keras raises several types for a bad archive
         raise Affect4kError(f"cannot load model {model_path} ({exc})") from None
     videos = load_split(annotations, faces_dir, split)
-    table = predict_frames(model, videos, sequence_length=sequence_length, batch_size=batch_size)
+    table = predict_frames(
+        model,
+        videos,
+        sequence_length=sequence_length,
+        batch_size=batch_size,
+        description=f"predict {Path(out_path).name}",
+    )
     write_atomic(Path(out_path), lambda tmp: table.to_parquet(tmp, index=False))
 
 

@@ -14,6 +14,7 @@ models of equal width by name.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -91,6 +92,57 @@ class CaffeInput(layers.Layer):
     def call(self, images):
         bgr = ops.flip(images, axis=-1)
         return bgr - ops.convert_to_tensor(CAFFE_BGR_MEAN, dtype=images.dtype)
+
+
+@keras.saving.register_keras_serializable(package="affect4k")
+class UnrolledGRU(layers.GRU):
+    """Keras' GRU (same weights, same outputs) with ``steps_per_iteration`` time steps per loop
+    iteration of the recurrence.
+
+    On JAX, Keras runs a GRU as a ``lax.scan`` of one step per iteration: 80 frames x 2 layers,
+    forward and backward, are about 320 small sequential iterations per training step, each
+    paying the device's loop overhead. Here the input projection of all T steps is one matrix
+    product (as Keras' JAX path does too) and ``ops.scan`` unrolls ``steps_per_iteration``
+    steps into each iteration, so XLA can fuse consecutive steps. Only the configuration
+    :func:`build_model` uses is supported: ``reset_after``, no dropout, no mask, forward.
+    """
+
+    def __init__(self, units: int, *, steps_per_iteration: int, **kwargs):
+        super().__init__(units, **kwargs)
+        if steps_per_iteration < 1:
+            raise Affect4kError(f"gru_unroll must be >= 1, got {steps_per_iteration}")
+        if not self.cell.reset_after or self.cell.dropout or self.cell.recurrent_dropout:
+            raise Affect4kError("UnrolledGRU needs reset_after=True and no dropout")
+        if self.go_backwards or not self.return_sequences or not self.cell.use_bias:
+            raise Affect4kError("UnrolledGRU runs forward, with biases, returning sequences")
+        self.steps_per_iteration = steps_per_iteration
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if mask is not None:
+            raise Affect4kError("UnrolledGRU does not take a mask")
+        cell = self.cell
+        state = initial_state[0] if isinstance(initial_state, list | tuple) else initial_state
+        input_bias, recurrent_bias = cell.bias[0], cell.bias[1]
+        projected = ops.matmul(sequences, cell.kernel) + input_bias
+
+        # Same arithmetic, in the same order, as GRUCell.call with reset_after.
+        def step(previous, x_t):
+            inner = ops.matmul(previous, cell.recurrent_kernel) + recurrent_bias
+            x_z, x_r, x_h = ops.split(x_t, 3, axis=-1)
+            h_z, h_r, h_h = ops.split(inner, 3, axis=-1)
+            z = cell.recurrent_activation(x_z + h_z)
+            r = cell.recurrent_activation(x_r + h_r)
+            candidate = cell.activation(x_h + r * h_h)
+            h = z * previous + (1 - z) * candidate
+            return h, h
+
+        last, outputs = ops.scan(
+            step, state, ops.transpose(projected, (1, 0, 2)), unroll=self.steps_per_iteration
+        )
+        return last, ops.transpose(outputs, (1, 0, 2)), [last]
+
+    def get_config(self):
+        return {**super().get_config(), "steps_per_iteration": self.steps_per_iteration}
 
 
 class _SeededInit:
@@ -239,6 +291,7 @@ def build_model(
     pretrained: str | None = None,
     convention: str | None = None,
     seed: int = 0,
+    gru_unroll: int = 1,
 ) -> keras.Model:
     """Build one of :data:`MODEL_NAMES`: (B, T, crop, crop, 3) crops -> (B, T, 2) float32 tanh.
 
@@ -249,7 +302,9 @@ def build_model(
     those weights (:func:`input_convention`: by default caffe for ImageNet, the study's
     otherwise). The GRUs and the output layer run in float32
     under a mixed-precision policy: an 80-step recurrence compounds bfloat16 rounding and the
-    loss needs float32 predictions.
+    loss needs float32 predictions. ``gru_unroll`` > 1 runs them as :class:`UnrolledGRU`
+    with that many steps per loop iteration (same weights and outputs, fewer sequential steps
+    on a GPU); 1 keeps Keras' GRU layer.
     """
     if name not in MODEL_NAMES:
         raise Affect4kError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
@@ -291,8 +346,13 @@ def build_model(
     x = _BACKBONES[backbone](x, width, fc_units, init, **extra)
     x = UnfoldFrames(name="unfold_frames")([x, frames])
     if name != "vgg16_cnn":
+        recurrent = (
+            layers.GRU
+            if gru_unroll == 1
+            else functools.partial(UnrolledGRU, steps_per_iteration=gru_unroll)
+        )
         for layer in ("gru1", "gru2"):
-            x = layers.GRU(
+            x = recurrent(
                 gru_units,
                 return_sequences=True,
                 kernel_initializer=init.glorot(),

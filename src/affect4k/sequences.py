@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from affect4k.errors import Affect4kError
-from affect4k.external import STATIC_COLUMN
 from affect4k.files import read_table
+from affect4k.layout import STATIC_COLUMN
 
 #: Columns the loader needs from annotations.parquet.
 ANNOTATION_COLUMNS = ("video", "frame", "valence", "arousal", "split")
@@ -178,28 +178,39 @@ def _windows(videos: Sequence[Video], length: int, rng: np.random.Generator | No
     )
 
 
+def _window_frames(videos: Sequence[Video], windows: Windows, sequence_length: int) -> np.ndarray:
+    """The frame of each step of ``windows`` ``(N, T)``, -1 where a step holds no frame.
+
+    Steps past a window's end (padding) hold none; a static window repeats its image T times
+    and only the last step carries the frame (predictions take the last step).
+    """
+    steps = np.arange(sequence_length)
+    frames = windows.start[:, None] + steps[None, :]
+    frames[steps[None, :] >= windows.length[:, None]] = -1
+    static = np.array([videos[index].static for index in windows.video], dtype=bool)
+    frames[static, :] = -1
+    frames[static, -1] = windows.start[static]
+    return frames
+
+
 def _gather(
     videos: Sequence[Video], windows: Windows, sequence_length: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Crops ``(B, T, h, w, 3)`` uint8 of ``windows`` and the frame of each step ``(B, T)``.
-
-    Steps past a window's end (padding) are zero crops with frame -1. A static window repeats
-    its image T times and only the last step carries the frame: predictions take the last step.
+    """Crops ``(B, T, h, w, 3)`` uint8 of ``windows`` and the frame of each step ``(B, T)``
+    (see :func:`_window_frames`); steps without a frame are zero crops, except that a static
+    window repeats its image over all T steps.
     """
     crop_shape = videos[int(windows.video[0])].crops.shape[1:]
     x = np.zeros((len(windows), sequence_length, *crop_shape), dtype=np.uint8)
-    frames = np.full((len(windows), sequence_length), -1, dtype=np.int64)
     for row, (index, start, length) in enumerate(
         zip(windows.video, windows.start, windows.length, strict=True)
     ):
         video = videos[index]
         if video.static:
             x[row] = video.crops[start]
-            frames[row, -1] = start
         else:
             x[row, :length] = video.crops[start : start + length]
-            frames[row, :length] = np.arange(start, start + length)
-    return x, frames
+    return x, _window_frames(videos, windows, sequence_length)
 
 
 def _frame_targets(videos: Sequence[Video], windows: Windows, frames: np.ndarray) -> np.ndarray:
@@ -352,36 +363,48 @@ class EvalBatch:
     frames: np.ndarray
 
 
-def iter_eval_windows(
-    videos: Sequence[Video], *, sequence_length: int, batch_size: int
-) -> Iterator[EvalBatch]:
-    """Batches covering every in-split frame of every video exactly once, in a fixed order.
+class EvalDataset:
+    """Batches covering every in-split frame of every video exactly once, in a fixed order
+    (training's per-epoch scores and the predict job alike).
 
     Sequences start at each segment's first frame; the last one of a segment is padded (its
     padding has frame -1 and is discarded) and the last batch is padded with empty rows, so
-    every batch has the same shape and a jitted predict step compiles once. The next batch is
-    gathered on a thread while the caller runs the model on the current one.
+    every batch has the same shape and a jitted predict step compiles once. Iterating gathers
+    the next batch on a thread while the caller runs the model on the current one.
     """
-    windows = _windows(videos, sequence_length, rng=None)
-    if not len(windows):
-        return
-    n_batches = math.ceil(len(windows) / batch_size)
 
-    def make(batch: int) -> EvalBatch:
-        rows = np.arange(batch * batch_size, min((batch + 1) * batch_size, len(windows)))
-        part = windows.take(rows)
-        x, frames = _gather(videos, part, sequence_length)
-        pad = batch_size - len(rows)
+    def __init__(self, videos: Sequence[Video], *, sequence_length: int, batch_size: int):
+        if sequence_length < 1 or batch_size < 1:
+            raise Affect4kError(
+                f"sequence_length and batch_size must be >= 1, got {sequence_length}, {batch_size}"
+            )
+        self.videos = list(videos)
+        self.sequence_length = sequence_length
+        self.batch_size = batch_size
+        self.windows = _windows(self.videos, sequence_length, rng=None)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.windows) / self.batch_size)
+
+    def batch(self, index: int) -> EvalBatch:
+        """Batch ``index``: its crops, and the video and frames of each row."""
+        rows = np.arange(
+            index * self.batch_size, min((index + 1) * self.batch_size, len(self.windows))
+        )
+        part = self.windows.take(rows)
+        x, frames = _gather(self.videos, part, self.sequence_length)
+        pad = self.batch_size - len(rows)
         return EvalBatch(
             x=np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)),
             video=np.pad(part.video, (0, pad), constant_values=-1),
             frames=np.pad(frames, [(0, pad), (0, 0)], constant_values=-1),
         )
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(make, 0)
-        for batch in range(n_batches):
-            current = pending.result()
-            if batch + 1 < n_batches:
-                pending = pool.submit(make, batch + 1)
-            yield current
+    def __iter__(self) -> Iterator[EvalBatch]:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.batch, 0) if len(self) else None
+            for index in range(len(self)):
+                current = pending.result()
+                if index + 1 < len(self):
+                    pending = pool.submit(self.batch, index + 1)
+                yield current

@@ -30,7 +30,7 @@ NEEDS_PRETRAINED = {"vgg16_affwild_gru": "the Aff-Wild VGG16 weights file"}
 STILL_IMAGE_SETTINGS = {"sequence_length": 1, "batch_size": 64}
 STILL_IMAGE_FORMATS = ("affectnet",)
 #: The Python module each ``training.backend`` imports.
-BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax"}
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,23 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from affect4k.device import held_output, setup_device
 from affect4k.errors import Affect4kError
 from affect4k.media import FFMPEG_ENV
 
 
 @contextmanager
-def job(snakemake: Any) -> Iterator[Any]:
-    """Run one Snakemake job: log to stderr (the job's log), apply the ``ffmpeg`` and
-    ``training.backend`` config keys (before anything imports keras), and turn
-    :class:`Affect4kError` (and any ``OSError``, e.g. a full disk) into
+def job(snakemake: Any, *, runs_model: bool = False) -> Iterator[Any]:
+    """Run one Snakemake job: log to stderr (the job's log), apply the ``ffmpeg`` config key,
+    and turn :class:`Affect4kError` (and any ``OSError``, e.g. a full disk) into
     ``error: <rule> <wildcards>: ...`` plus exit status 1.
+
+    ``runs_model`` jobs (training, prediction) first apply ``training.backend``,
+    ``training.device`` and ``training.compile_cache`` (before anything imports keras), and
+    their first log line names the backend, device(s) and precision they run on.
     """
     # Native libraries (TensorFlow, onnxruntime) and child processes write to file descriptor 2,
     # not to sys.stderr: point it at the job's log too, so the console shows only Snakemake.
@@ -34,10 +39,19 @@ def job(snakemake: Any) -> Iterator[Any]:
     # The config was validated against the schema, which fills in every default.
     if snakemake.config["ffmpeg"]:
         os.environ[FFMPEG_ENV] = snakemake.config["ffmpeg"]
-    os.environ.setdefault("KERAS_BACKEND", snakemake.config["training"]["backend"])
     name = " ".join([snakemake.rule, *(f"{k}={v}" for k, v in snakemake.wildcards.items())])
-    logging.info("%s: started", name)
     try:
+        if runs_model:
+            training = snakemake.config["training"]
+            cache = training["compile_cache"]
+            with held_output() as startup:
+                device = setup_device(
+                    training["backend"], training["device"], Path(cache) if cache else None
+                )
+            logging.info("%s: started on %s", name, device.describe())
+            sys.stderr.write(startup.getvalue())
+        else:
+            logging.info("%s: started", name)
         yield snakemake
     except Affect4kError as error:
         print(f"error: {name}: {error}", file=sys.stderr, flush=True)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from common import job
 
-with job(snakemake) as sm:
+with job(snakemake, runs_model=True) as sm:
     from affect4k.evaluate import predict
     from affect4k.training import TrainConfig
 
