@@ -212,8 +212,13 @@ def test_traces_timed_against_the_source_are_shifted_by_the_clips_start(tmp_path
     for path in trace_dir.glob("*.csv"):
         times, values = read_trace(path)
         write_trace(path, times + 30.0, values)
+    for path in trace_dir.glob("*.valence.csv"):  # these valence traces cover the whole clip
+        times, values = read_trace(path)
+        # The source goes on after the clip's end (the clip was trimmed there): not refused.
+        after = np.r_[times[-1] + 0.2, times[-1] + 0.4, 41.0]
+        write_trace(path, np.r_[times, after], np.r_[values, np.full(3, values[-1])])
     out = tmp_path / "source.parquet"
-    annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, time_offset_s=30.0)
+    annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, source_start_s=30.0)
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "clip.parquet"))
 
 

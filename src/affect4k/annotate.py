@@ -45,31 +45,33 @@ def _warn_unlisted(trace_dir: Path, expected: set[str], video_id: str) -> None:
 
 
 def _annotator_trace(
-    path: Path, n_frames: int, max_gap_s: float, video_id: str, time_offset_s: float = 0.0
+    path: Path, n_frames: int, max_gap_s: float, video_id: str, source_start_s: float | None
 ) -> np.ndarray:
-    """Resample one trace file (its times less ``time_offset_s``), warning about every frame it
-    leaves unlabelled; all NaN for an annotator who skipped the video (:data:`SKIPPED_MARKER`).
+    """Resample one trace file, warning about every frame it leaves unlabelled; all NaN for an
+    annotator who skipped the video (:data:`SKIPPED_MARKER`).
 
-    A trace that runs past the clip's end by more than ``max_gap_s`` was timed against
-    something else (the untrimmed source, or written in milliseconds): refused, since its labels
-    would land on the wrong frames.
+    A trace timed against the clip that runs past the clip's end by more than ``max_gap_s`` was
+    timed against something else (the untrimmed source, or written in milliseconds): refused,
+    since its labels would land on the wrong frames. A trace timed against the source
+    (``source_start_s``, the clip's start in it) is shifted by that start and may run on past
+    the clip's end, where the source was trimmed.
     """
     if is_skipped(path):
         log.warning(f"{path} (video {video_id}): marked {SKIPPED_MARKER}, no labels from it")
         return np.full(n_frames, np.nan)
     times, values = read_trace(path)
-    times = times - time_offset_s
     clip_s = n_frames / CLIP_FPS
-    if times[-1] > clip_s + max_gap_s:
+    if source_start_s is not None:
+        times = times - source_start_s
+    elif times[-1] > clip_s + max_gap_s:
         hint = (
             "written in milliseconds? times must be seconds"
             if times[-1] > 100 * clip_s
             else "timed against the untrimmed source? set annotation.time_origin: source"
         )
-        shifted = f" ({time_offset_s:g} s before the clip's start)" if time_offset_s else ""
         raise Affect4kError(
-            f"{path} (video {video_id}): the trace runs to {times[-1]:.2f} s{shifted} but the "
-            f"clip lasts {clip_s:.2f} s; {hint}"
+            f"{path} (video {video_id}): the trace runs to {times[-1]:.2f} s but the clip "
+            f"lasts {clip_s:.2f} s; {hint}"
         )
     trace = resample_trace(times, values, n_frames, max_gap_s=max_gap_s)
     masked = int(np.isnan(trace).sum())
@@ -92,12 +94,12 @@ def annotate_video(
     *,
     max_gap_s: float = 0.5,
     min_annotators: int | None = None,
-    time_offset_s: float = 0.0,
+    source_start_s: float | None = None,
 ) -> None:
     """Write one video's per-frame labels: one row per row of its faces table.
 
-    Trace times are seconds from the clip's start; ``time_offset_s`` is subtracted first, for
-    traces timed against the untrimmed source (the clip's ``start``).
+    Trace times are seconds from the clip's start, or, given ``source_start_s`` (the clip's
+    start in its source), seconds from the untrimmed source's start.
 
     Columns: ``video, frame, time_s, face, valence, arousal`` and each annotator's resampled
     trace as ``valence_<annotator>`` / ``arousal_<annotator>``. ``valence`` and ``arousal`` are
@@ -131,7 +133,7 @@ def annotate_video(
     }
     _warn_unlisted(Path(trace_dir), {path.name for path in files.values()}, video_id)
     traces = {
-        key: _annotator_trace(path, n_frames, max_gap_s, video_id, time_offset_s)
+        key: _annotator_trace(path, n_frames, max_gap_s, video_id, source_start_s)
         for key, path in files.items()
     }
     for dim in DIMENSIONS:

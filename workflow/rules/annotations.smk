@@ -16,10 +16,10 @@ rule annotate:
         annotators=config["annotators"],
         max_gap_s=config["annotation"]["max_gap_s"],
         min_annotators=config["annotation"]["min_annotators"],
-        time_offset_s=lambda wildcards: (
+        source_start_s=lambda wildcards: (
             video_entry(wildcards.video).start or 0.0
             if config["annotation"]["time_origin"] == "source"
-            else 0.0
+            else None
         ),
     script:
         "../scripts/annotate.py"

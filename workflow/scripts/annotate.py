@@ -13,5 +13,5 @@ with job(snakemake) as sm:
         Path(sm.output[0]),
         max_gap_s=sm.params.max_gap_s,
         min_annotators=sm.params.min_annotators,
-        time_offset_s=sm.params.time_offset_s,
+        source_start_s=sm.params.source_start_s,
     )
