@@ -66,6 +66,7 @@ COMMANDS += [(None, command) for command in INLINE]
 
 def test_the_readme_shows_the_commands_this_test_runs():
     assert len(COMMANDS) >= 6
+    assert not [command for _, command in COMMANDS if "\n" in command], "one line per command"
     assert any("results/tables.csv --configfile config.yaml" in c for _, c in COMMANDS)
 
 
