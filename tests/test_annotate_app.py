@@ -23,7 +23,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, demo_config, planned_jobs, run_snakemake, write_config
+from conftest import (
+    REPO,
+    demo_config,
+    headless_chromium,
+    planned_jobs,
+    run_snakemake,
+    write_config,
+)
 
 from affect4k import CLIP_FPS, cli
 from affect4k.annotate_app.server import AnnotationApp, AppServer
@@ -38,7 +45,6 @@ SECONDS = 4
 ANNOTATORS = ["a1", "a2", "a3", "a4"]
 ME = "a4"
 SCHEMA_PATH = "workflow/schemas/config.schema.yaml"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 #: One frame in time, and the value tolerance of the issue.
 FRAME_S, VALUE_TOL = 1 / CLIP_FPS, 0.02
 
@@ -85,28 +91,9 @@ def server(workspace: Path):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        pytest.skip("needs Debian's chromium and chromium-driver (.ci/install-chromium)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--autoplay-policy=no-user-gesture-required",
-        "--window-size=1200,900",
-    ]
-    for flag in flags:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = headless_chromium(
+        "--autoplay-policy=no-user-gesture-required", "--window-size=1200,900"
+    )
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAKE_GAMEPAD})
     yield driver
     driver.quit()

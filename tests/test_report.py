@@ -16,24 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_snakemake
+from conftest import headless_chromium, run_snakemake
 
 from affect4k import CLIP_FPS, report
 from affect4k.ablation import ABLATION_COLUMNS
 from affect4k.errors import Affect4kError
 from affect4k.evaluate import TABLE_COLUMNS
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: The buttons that show a result, in the list of a category's results.
 EYE_BUTTONS = "nav table a[iconname='eye']"
 FIGURES = [
@@ -122,19 +111,7 @@ def test_a_figure_of_a_malformed_input_is_refused_by_name(tmp_path: Path):
 
 
 def _browser():
-    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        pytest.skip(
-            "Debian's chromium and chromium-driver are not installed (.ci/install-chromium)"
-        )
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.binary_location = str(CHROMIUM)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = headless_chromium(console_log=True)
     driver.set_window_size(1400, 1000)
     return driver
 

@@ -17,12 +17,10 @@ from pathlib import Path
 PACKAGE = "affect4k"
 
 
-def _imported_modules(tree: ast.AST, package: str) -> set[str]:
-    """Dotted names of ``package`` modules that ``tree`` may import (anywhere, not only on top).
-
-    ``from affect4k import x`` names ``affect4k.x``, which is a module or a name defined in
-    ``affect4k/__init__.py``; the caller keeps only names that are files.
-    """
+def _imported_names(tree: ast.AST) -> set[str]:
+    """Dotted names ``tree`` may import, anywhere (not only on top): ``import a.b`` names
+    ``a.b``; ``from a import x`` names ``a`` and ``a.x``, which is a module or a name defined
+    in ``a`` (callers keep only names that are files)."""
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -30,7 +28,7 @@ def _imported_modules(tree: ast.AST, package: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in names if name == package or name.startswith(f"{package}.")}
+    return names
 
 
 def _module_file(name: str, src: Path) -> Path | None:
@@ -40,18 +38,6 @@ def _module_file(name: str, src: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def _local_modules(tree: ast.AST, folder: Path) -> set[Path]:
-    """Modules of ``folder`` (a script's own, such as the workflow's ``common.py``) that
-    ``tree`` imports by top-level name."""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return {folder / f"{name}.py" for name in names if (folder / f"{name}.py").is_file()}
 
 
 def import_closure(script: Path, src: Path, package: str = PACKAGE) -> list[Path]:
@@ -66,11 +52,13 @@ def import_closure(script: Path, src: Path, package: str = PACKAGE) -> list[Path
     pending = [script]
     while pending:
         path = pending.pop()
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for local in _local_modules(tree, script.parent) - seen - {script}:
-            seen.add(local)
-            pending.append(local)
-        for name in _imported_modules(tree, package):
+        names = _imported_names(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+        # Modules of the script's own folder (the workflow's common.py) count too.
+        local = {script.parent / f"{name}.py" for name in names}
+        for module in {m for m in local if m.is_file()} - seen - {script}:
+            seen.add(module)
+            pending.append(module)
+        for name in (n for n in names if n == package or n.startswith(f"{package}.")):
             parts = name.split(".")
             for depth in range(1, len(parts) + 1):
                 module = _module_file(".".join(parts[:depth]), src)
