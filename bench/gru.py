@@ -40,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--unroll", type=int, nargs="+", default=[1, 8, 20, 80])
     parser.add_argument("--units", type=int, default=128)
-    parser.add_argument("--features", type=int, default=4096, help="FC layer width (seed: 4096)")
+    parser.add_argument("--features", type=int, default=4096, help="FC layer width (study: 4096)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--sequence-length", type=int, default=80)
     parser.add_argument("--repeats", type=int, default=15)

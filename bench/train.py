@@ -2,7 +2,7 @@
 per-epoch scoring.
 
 Writes a synthetic database to a temp directory (``write_toy_corpus``: one memory-mappable
-npy per video, a third of the videos in the test split as in the seed), then builds exactly
+npy per video, a third of the videos in the test split as in the study), then builds exactly
 what ``affect4k.training.train`` uses: ``setup_device`` (backend, device, precision, compile
 cache), ``training_dataset`` (SequenceDataset over the memmaps), ``compile_model`` and
 ``score_splits``. Per model, one JSON line on stdout:
@@ -19,7 +19,7 @@ cache), ``training_dataset`` (SequenceDataset over the memmaps), ``compile_model
   profile plugin or Perfetto read it) and one training step split into host-to-device
   transfer, conv stack (forward + backward) and GRU (forward + backward).
 
-Defaults are the seed's settings: 112 px crops resized to 96 in the model, sequences of 80,
+Defaults are the study's settings: 112 px crops resized to 96 in the model, sequences of 80,
 batches of 4, full width.
 
     PYTHONPATH=src python bench/train.py --backend jax --models vgg16_gru

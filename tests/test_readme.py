@@ -3,7 +3,7 @@
 The README's own-study walkthrough is run as a shell script in a scratch home whose
 ``~/affect4k`` is a copy of this repository; the user's trace files and local videos it refers
 to are filled in with placeholders, as the README tells the user to. Every other command runs
-in the copy's root (the seed study's config gets placeholder traces for its 120 videos).
+in the copy's root (the study's config gets placeholder traces for its 120 videos).
 """
 
 from __future__ import annotations

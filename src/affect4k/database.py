@@ -82,7 +82,7 @@ def assign_split(
 def agreement_table(table: pd.DataFrame, annotators: Sequence[str]) -> pd.DataFrame:
     """Pearson r of each unordered annotator pair per dimension, over frames both define.
 
-    Frames are pooled across videos, as in the seed study's 4x4 table (0.60-0.88, mean 0.74).
+    Frames are pooled across videos, as in the study's 4x4 table (0.60-0.88, mean 0.74).
     """
     rows = []
     for dim in DIMENSIONS:

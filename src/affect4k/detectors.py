@@ -1,4 +1,4 @@
-"""Face detectors behind one interface: MTCNN (the seed's choice) and insightface's SCRFD.
+"""Face detectors behind one interface: MTCNN (the study's choice) and insightface's SCRFD.
 
 Both return boxes and the 5 landmarks ArcFace alignment needs, in the pixel coordinates of the
 image they were given, so the face stage can detect on a small copy and map back to 4K.

@@ -1,6 +1,6 @@
 """Import the external evaluation corpora (Aff-Wild2, AffectNet) into the database layout.
 
-The seed study tested its models on Aff-Wild and AffectNet. Converting each corpus once into
+The study tested its models on Aff-Wild and AffectNet. Converting each corpus once into
 the same layout as our own database (``annotations.parquet`` plus ``faces/{video}.npy`` and
 ``faces/{video}.parquet``, see docs/design.md) lets one loader and one ``predict`` serve all
 three, so a table row for an external set is computed exactly like one for our own test split.
@@ -100,7 +100,7 @@ def _corpus_split(table: pd.DataFrame, test_fraction: float, seed: int) -> np.nd
     """Train/test per row of an imported corpus (see :func:`affect4k.database.assign_split`).
 
     Videos are split whole when there are several (faces in test are people never trained
-    on); a single clip is cut into the seed's chunks of 80 frames, and a static corpus into
+    on); a single clip is cut into the study's chunks of 80 frames, and a static corpus into
     single images, which show unrelated people anyway.
     """
     static = bool(table[STATIC_COLUMN].all())

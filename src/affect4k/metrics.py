@@ -1,7 +1,7 @@
 """Concordance correlation coefficient (CCC): the study's evaluation metric and training loss.
 
 CCC rewards predictions that are both correlated with the labels and on their scale and offset,
-which is why the seed trains on ``1 - CCC`` instead of MSE. The NumPy metric follows the
+which is why the study trains on ``1 - CCC`` instead of MSE. The NumPy metric follows the
 Aff-Wild / ABAW evaluation scripts (all frames pooled, population statistics) so numbers are
 comparable with published ones. Frames without a label (no annotation, or no face) are NaN in
 the data and are left out of every statistic, never counted as zeros.
@@ -78,7 +78,7 @@ def ccc_loss(y_true, y_pred):
     """Keras loss ``1 - mean CCC`` over the dimensions, every frame of the batch pooled.
 
     The batch (B, T, D) is flattened to B*T frames before the statistics: one sequence of one
-    video barely varies, so a per-sequence CCC is near 0/0 - the seed mixes 4 sequences from
+    video barely varies, so a per-sequence CCC is near 0/0 - the study mixes 4 sequences from
     different videos per batch for exactly this reason. A frame whose label has a NaN is given
     weight 0; its values are replaced by 0 *before* any arithmetic so neither the loss nor its
     gradient sees the NaN. Statistics are computed in float32 whatever the mixed-precision

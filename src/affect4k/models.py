@@ -7,7 +7,7 @@ accelerator, and a saved model carries the preprocessing its weights were traine
 are folded into the batch (B*T images) for the CNN and unfolded for the GRU instead of wrapping the
 CNN in TimeDistributed, which on an H100 was 60x slower on torch and 4x on JAX.
 
-``width`` scales every channel count and FC size (1.0 is the seed's models) so the CPU demo can
+``width`` scales every channel count and FC size (1.0 is the study's models) so the CPU demo can
 train all architectures in minutes; layer names never depend on it, so weights move between
 models of equal width by name.
 """
@@ -192,10 +192,10 @@ def _vgg16_features(x, width: float, fc_units: int, init: _SeededInit, fc_layers
 
 
 def _alexnet_features(x, width: float, fc_units: int, init: _SeededInit):
-    """AlexNet's five conv layers (seed section 5.1 kernel counts) and two FC layers.
+    """AlexNet's five conv layers (study section 5.1 kernel counts) and two FC layers.
 
     As in TF-slim's alexnet_v2, conv1 is unpadded with stride 4; at 96x96 input conv5 then
-    outputs the 4x4x256 the seed reports. Local response normalisation is omitted (Keras has
+    outputs the 4x4x256 the study reports. Local response normalisation is omitted (Keras has
     no such layer and later work found it does not help).
     """
     convs = (  # name, channels, kernel, stride, padding, max-pool after
@@ -256,7 +256,7 @@ def _bottleneck(x, filters: int, stride: int, project: bool, name: str, init: _S
 def _resnet50_features(x, width: float, fc_units: int, init: _SeededInit):
     """ResNet-50 (v1) to its globally average-pooled 2048*width features.
 
-    Written out rather than taken from keras.applications so ``width`` can scale it; the seed
+    Written out rather than taken from keras.applications so ``width`` can scale it; the study
     feeds these pooled features to the GRU in place of ResNet's final FC layer, so
     ``fc_units`` is unused.
     """

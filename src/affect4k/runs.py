@@ -1,6 +1,6 @@
 """Training runs as config entries: defaults, grids and the resolution x input-size ablation.
 
-A run entry names a model and any options; options given as lists form a grid, so the seed's
+A run entry names a model and any options; options given as lists form a grid, so the study's
 search (batch 2/4/6 x sequence 60/80/100) is two lines of config. The result is a flat mapping
 from run name to its settings, which the workflow turns into one job per run.
 """

@@ -1,6 +1,6 @@
 """Sequence loader: batches of consecutive face crops with per-frame labels for the CNN-RNNs.
 
-The seed cut each video into sequences of 80 frames and fed 4 of them per batch, taking care
+The study cut each video into sequences of 80 frames and fed 4 of them per batch, taking care
 that they come from different videos: the 1-CCC loss pools the batch's frames, and the frames
 of one short stretch of one video barely vary, which leaves the CCC near 0/0 (seed, 6.2).
 

@@ -1,11 +1,11 @@
-"""Training a CNN-RNN on the database with the seed's protocol, resumable after a kill.
+"""Training a CNN-RNN on the database with the study's protocol, resumable after a kill.
 
-Seed sections 6.2-6.4: Adam at 1e-5, 1-CCC loss, batches of 4 sequences of 80 frames from
+Study sections 6.2-6.4: Adam at 1e-5, 1-CCC loss, batches of 4 sequences of 80 frames from
 different videos, 96x96 inputs from the 112x112 crops, 50 epochs, train and test CCC/MSE after
 every epoch, a checkpoint every 10 epochs. Scoring is the one departure: by default the test
 split is scored every ``eval_every`` = 2 epochs and the train split, twice as large, every
 ``eval_train_every`` = 10, which keeps scoring to 4-8 % of an epoch's time on a CPU (1 and
-1 are the seed's cadence; docs/performance.md). The seed kept the epoch with the best *test*
+1 are the study's cadence; docs/performance.md). The study kept the epoch with the best *test*
 CCC; we still write it (``best.keras``) for comparison, but reported numbers come from the
 final ``model.keras``, since choosing an epoch on the test split makes its score optimistic.
 
@@ -60,7 +60,7 @@ RESUMABLE_FIELDS = (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run; the defaults are the seed's settings (sections 6.2-6.3)."""
+    """One training run; the defaults are the study's settings (sections 6.2-6.3)."""
 
     model: str
     epochs: int = 50
@@ -77,7 +77,7 @@ class TrainConfig:
     checkpoint_every: int = 10
     shuffle_labels: bool = False
     steps_per_epoch: int | None = None
-    #: Epochs between scores of the test split. The seed scored both splits every epoch; a
+    #: Epochs between scores of the test split. The study scored both splits every epoch; a
     #: scored image costs about a quarter of a trained one, so that took a quarter of a CPU
     #: epoch, and the test split alone every epoch still 7-13 % (docs/performance.md).
     eval_every: int = 2
@@ -277,7 +277,7 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
     Writes ``history.csv`` (:data:`HISTORY_COLUMNS`, after every epoch; metrics pooled over all
     frames of each split, NaN on epochs :func:`scored_splits` skips),
     ``checkpoints/epoch_{e:03d}.keras`` every ``checkpoint_every`` epochs, ``best.keras`` (best
-    test mean CCC so far, the seed's choice) and ``model.keras`` after the last epoch.
+    test mean CCC so far, the study's choice) and ``model.keras`` after the last epoch.
     ``shuffle_labels`` trains every sequence on a random stretch of another video's labels
     (the negative control); all scores use the true labels.
     """

@@ -1,5 +1,5 @@
 rule clip:
-    """Trim to [start, end] and convert to a 25 fps constant-frame-rate AVI (the seed's format)."""
+    """Trim to [start, end] and convert to a 25 fps constant-frame-rate AVI (the study's format)."""
     input:
         "resources/downloads/{video}.mkv",
     output:
