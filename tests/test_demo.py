@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affect4k import media
+from affect4k import FFMPEG_ENV, media
 from affect4k.demo import (
     DEMO_FACES,
     annotator_trace,
@@ -339,7 +339,7 @@ def test_bad_arguments_are_refused(tmp_path: Path, change: dict, message: str) -
 
 def test_failed_encoder_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     failing = shutil.which("false") or pytest.skip("no 'false' program to stand in for ffmpeg")
-    monkeypatch.setenv(media.FFMPEG_ENV, failing)
+    monkeypatch.setenv(FFMPEG_ENV, failing)
     with pytest.raises(Affect4kError, match="clipY: ffmpeg failed"):
         make_demo_video("clipY", tmp_path / "y.mp4", tmp_path / "t", **SMALL)
     assert list(tmp_path.iterdir()) == [tmp_path / "t"]

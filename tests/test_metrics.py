@@ -8,7 +8,8 @@ import tensorflow as tf
 from keras import ops
 
 from affect4k.errors import Affect4kError
-from affect4k.metrics import ccc, ccc_loss, va_metrics
+from affect4k.loss import ccc_loss
+from affect4k.metrics import ccc, va_metrics
 
 
 def reference_ccc(t: np.ndarray, p: np.ndarray) -> float:

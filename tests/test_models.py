@@ -9,7 +9,7 @@ import pytest
 from keras import ops
 
 from affect4k.errors import Affect4kError
-from affect4k.metrics import ccc_loss
+from affect4k.loss import ccc_loss
 from affect4k.models import (
     VGG16_CONV_LAYERS,
     FoldFrames,

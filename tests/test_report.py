@@ -19,9 +19,8 @@ import pytest
 from conftest import headless_chromium, run_snakemake
 
 from affect4k import CLIP_FPS, report
-from affect4k.ablation import ABLATION_COLUMNS
 from affect4k.errors import Affect4kError
-from affect4k.evaluate import TABLE_COLUMNS
+from affect4k.layout import ABLATION_COLUMNS, TABLE_COLUMNS
 
 #: The buttons that show a result, in the list of a category's results.
 EYE_BUTTONS = "nav table a[iconname='eye']"

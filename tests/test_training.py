@@ -15,7 +15,8 @@ import pytest
 
 from affect4k.errors import Affect4kError
 from affect4k.external import write_toy_corpus
-from affect4k.training import HISTORY_COLUMNS, TrainConfig, train
+from affect4k.layout import HISTORY_COLUMNS
+from affect4k.training import TrainConfig, train
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -173,5 +174,9 @@ def test_a_run_written_before_a_setting_existed_resumes_with_its_default(
     config_path.write_text(json.dumps(saved))
     _train(dataclasses.replace(CONFIG, epochs=2), database, tmp_path)
     assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [1, 2]
-    with pytest.raises(Affect4kError, match="gru_unroll 1 -> 4"):
-        _train(dataclasses.replace(CONFIG, epochs=3, gru_unroll=4), database, tmp_path)
+    # A setting that does differ from the old run's default still means a new run.
+    backup = tmp_path / "backup" / "state.json"
+    assert json.loads(backup.read_text())["epoch"] == 2
+    _train(dataclasses.replace(CONFIG, epochs=1, gru_unroll=4), database, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["gru_unroll"] == 4
+    assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [1]

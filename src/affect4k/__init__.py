@@ -4,3 +4,5 @@ __version__ = "0.1.0"
 
 #: Frame rate of every clip in the database; frame ``f`` of a clip is time ``f / CLIP_FPS`` s.
 CLIP_FPS = 25
+#: Environment variable naming the ffmpeg binary (config key ``ffmpeg``); unset = the wheel's.
+FFMPEG_ENV = "AFFECT4K_FFMPEG"

@@ -17,22 +17,9 @@ import numpy as np
 import pandas as pd
 
 from affect4k.errors import Affect4kError
-from affect4k.evaluate import score
 from affect4k.files import write_atomic
-
-ABLATION_COLUMNS = (
-    "run",
-    "model",
-    "resolution",
-    "input_size",
-    "face_bin",
-    "frames",
-    "valence_ccc",
-    "arousal_ccc",
-    "mean_ccc",
-    "valence_mse",
-    "arousal_mse",
-)
+from affect4k.layout import ABLATION_COLUMNS
+from affect4k.tables import score
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,13 @@
-"""Per-frame predictions and the results table, on our test split or an imported corpus.
+"""The ``predict`` stage: a run's per-frame predictions on our test split or an imported corpus.
 
-Predictions are stored per ``(video, frame)`` next to the labels, with NaN where no face was
-found, so every number of the results table can be recomputed from the parquet alone by
-dropping rows with a NaN (the ABAW evaluation convention: all frames of the set pooled).
+Predictions are stored per ``(video, frame)`` next to the labels (:data:`PREDICTION_COLUMNS`),
+with NaN where no face was found, so every number of the results table can be recomputed from
+the parquet alone (:mod:`affect4k.tables`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -18,25 +17,9 @@ import pandas as pd
 import affect4k.models  # noqa: F401  (registers the custom layers load_model needs)
 from affect4k.errors import Affect4kError
 from affect4k.files import write_atomic
-from affect4k.metrics import va_metrics
+from affect4k.layout import PREDICTION_COLUMNS
 from affect4k.progress import progress
 from affect4k.sequences import EvalDataset, Video, load_split
-
-PREDICTION_COLUMNS = ("video", "frame", "valence", "arousal", "valence_pred", "arousal_pred")
-TABLE_COLUMNS = (
-    "run",
-    "model",
-    "resolution",
-    "eval_set",
-    "scored",
-    "valence_ccc",
-    "arousal_ccc",
-    "mean_ccc",
-    "valence_mse",
-    "arousal_mse",
-    "frames",
-    "videos",
-)
 
 
 def predict_frames(
@@ -89,19 +72,6 @@ def predict_frames(
     return pd.concat(tables, ignore_index=True)
 
 
-def score(predictions: pd.DataFrame) -> dict[str, float]:
-    """:func:`affect4k.metrics.va_metrics` over all rows pooled, plus the number of videos.
-
-    ``videos`` counts videos with at least one scored frame (label and prediction finite).
-    """
-    labels = predictions[["valence", "arousal"]].to_numpy(np.float64)
-    predicted = predictions[["valence_pred", "arousal_pred"]].to_numpy(np.float64)
-    metrics = va_metrics(labels, predicted)
-    scored = np.isfinite(labels).all(axis=1) & np.isfinite(predicted).all(axis=1)
-    metrics["videos"] = int(predictions.loc[scored, "video"].nunique())
-    return metrics
-
-
 def predict(
     model_path: Path,
     annotations: Path,
@@ -133,45 +103,3 @@ def predict(
         description=f"predict {Path(out_path).name}",
     )
     write_atomic(Path(out_path), lambda tmp: table.to_parquet(tmp, index=False))
-
-
-@dataclass(frozen=True)
-class TableEntry:
-    """One row of the results table: what was evaluated, and its predictions parquet."""
-
-    run: str
-    model: str
-    resolution: str
-    eval_set: str
-    predictions: Path
-    #: Which frames of the set were scored: ``test`` (the database's test split), ``held_out``
-    #: (a corpus's held-out part, when a pretraining trained on the rest) or ``all``.
-    scored: str = "all"
-
-
-def build_table(entries: Sequence[TableEntry], out_csv: Path) -> pd.DataFrame:
-    """Recompute every row's scores from its predictions parquet and write :data:`TABLE_COLUMNS`."""
-    if not entries:
-        raise Affect4kError("build_table: no entries given")
-    rows = []
-    for entry in entries:
-        path = Path(entry.predictions)
-        try:
-            predictions = pd.read_parquet(path, columns=list(PREDICTION_COLUMNS))
-        except Exception as exc:  # pyarrow raises several types for missing/corrupt files
-            raise Affect4kError(
-                f"run {entry.run}: cannot read predictions {path} ({exc})"
-            ) from None
-        rows.append(
-            {
-                "run": entry.run,
-                "model": entry.model,
-                "resolution": entry.resolution,
-                "eval_set": entry.eval_set,
-                "scored": entry.scored,
-                **score(predictions),
-            }
-        )
-    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    write_atomic(Path(out_csv), lambda tmp: table.to_csv(tmp, index=False))
-    return table

@@ -23,11 +23,9 @@ import ffmpeg
 import imageio_ffmpeg
 import numpy as np
 
+from affect4k import FFMPEG_ENV
 from affect4k.errors import Affect4kError
 from affect4k.progress import progress
-
-#: Environment variable naming an ffmpeg binary to use instead of the bundled one.
-FFMPEG_ENV = "AFFECT4K_FFMPEG"
 
 T = TypeVar("T")
 

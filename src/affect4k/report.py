@@ -18,7 +18,13 @@ import pandas as pd
 from affect4k import CLIP_FPS, plots
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table
-from affect4k.layout import DIMENSIONS
+from affect4k.layout import (
+    ABLATION_COLUMNS,
+    DIMENSIONS,
+    HISTORY_COLUMNS,
+    PREDICTION_COLUMNS,
+    TABLE_COLUMNS,
+)
 
 
 def _read_csv(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
@@ -34,8 +40,6 @@ def _read_csv(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
 
 
 def _read_results(tables_csv: Path) -> pd.DataFrame:
-    from affect4k.evaluate import TABLE_COLUMNS
-
     return _read_csv(tables_csv, TABLE_COLUMNS, "results table")
 
 
@@ -55,15 +59,11 @@ def _test_first(column: pd.Series) -> pd.Series:
 
 def ablation(ablation_csv: Path, out_png: Path) -> None:
     """Test mean CCC of every ablation cell, over all frames and per face-size bin."""
-    from affect4k.ablation import ABLATION_COLUMNS
-
     plots.ablation_figure(_read_csv(ablation_csv, ABLATION_COLUMNS, "ablation table"), out_png)
 
 
 def training(history_csv: Path, out_png: Path, run: str) -> None:
     """Training curves of one run."""
-    from affect4k.training import HISTORY_COLUMNS
-
     history = _read_csv(history_csv, HISTORY_COLUMNS, f"run {run}")
     if history.empty:
         raise Affect4kError(f"run {run}: {history_csv} has no epoch")
@@ -146,8 +146,6 @@ def best_run(tables_csv: Path) -> str:
 
 def best_predictions(tables_csv: Path, predictions: Mapping[str, Path], out_png: Path) -> None:
     """Labels against predictions over time on the test videos of the best run."""
-    from affect4k.evaluate import PREDICTION_COLUMNS
-
     run = best_run(tables_csv)
     if run not in predictions:
         raise Affect4kError(f"{tables_csv}: best run {run} has no test predictions given")

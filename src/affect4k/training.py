@@ -36,18 +36,17 @@ from tqdm import tqdm
 
 from affect4k.device import accelerator_available, configure_precision
 from affect4k.errors import Affect4kError
-from affect4k.evaluate import predict_frames, score
+from affect4k.evaluate import predict_frames
 from affect4k.files import atomic_path, write_atomic
-from affect4k.metrics import ccc_loss
+from affect4k.layout import HISTORY_COLUMNS, METRIC_NAMES, SPLITS
+from affect4k.loss import ccc_loss
 from affect4k.models import build_model
 from affect4k.progress import progress
 from affect4k.sequences import SequenceDataset, Video, load_split
+from affect4k.tables import score
 
 log = logging.getLogger(__name__)
 
-METRIC_NAMES = ("valence_ccc", "arousal_ccc", "mean_ccc", "valence_mse", "arousal_mse")
-SPLITS = ("train", "test")
-HISTORY_COLUMNS = ("epoch", "loss", *(f"{s}_{m}" for s in SPLITS for m in METRIC_NAMES))
 #: Fields that may differ when a run is resumed: they do not change what an epoch computes.
 RESUMABLE_FIELDS = (
     "epochs",

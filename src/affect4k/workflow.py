@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from affect4k import FFMPEG_ENV
 from affect4k.device import held_output, setup_device
 from affect4k.errors import Affect4kError
-from affect4k.media import FFMPEG_ENV
 
 
 @contextmanager

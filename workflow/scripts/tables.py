@@ -3,6 +3,6 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.evaluate import TableEntry, build_table
+    from affect4k.tables import TableEntry, build_table
 
     build_table([TableEntry(**entry) for entry in sm.params.entries], Path(sm.output[0]))
