@@ -60,3 +60,36 @@ def test_every_workflow_script_runs_the_job_helper_and_its_package_module():
             continue
         closure = {p.name for p in import_closure(script, REPO / "src")}
         assert {"common.py", "workflow.py", "errors.py"} <= closure, script.name
+
+
+def test_the_design_maps_every_rule_to_its_script_and_modules():
+    """docs/design.md's stage map names rules, scripts and modules that exist, each script
+    imports the first module of its row, and no rule with a script is left out."""
+    import re
+
+    text = (REPO / "docs/design.md").read_text()
+    section = text.split("## Map: stage -> rule -> script -> module")[1].split("\n## ")[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ")]
+    mapped = set()
+    for _, rules, scripts, modules in rows[2:]:
+        smk = REPO / "workflow/rules" / re.search(r"\(`(\w+\.smk)`\)", rules).group(1)
+        for rule in re.findall(r"`(\w+)\*?`", rules.split("(")[0]):
+            mapped.add(rule)
+            if not rule.endswith("_"):
+                assert re.search(rf"(?m)^\s*rule {rule}:", smk.read_text()), (rule, smk)
+        names = [m.replace(".", "/") for m in re.findall(r"`([\w.]+)`", modules)]
+        for script in re.findall(r"`(\w+\.py)`", scripts):
+            closure = {p.relative_to(REPO / "src/affect4k").with_suffix("").as_posix()
+                       for p in import_closure(REPO / "workflow/scripts" / script, REPO / "src")
+                       if p.is_relative_to(REPO / "src/affect4k")}  # fmt: skip
+            assert names[0] in closure, (script, names[0])
+        for name in names:
+            assert (REPO / "src/affect4k" / f"{name}.py").is_file(), name
+    declared = set()
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        for block in re.split(r"(?m)^\s*rule ", smk.read_text())[1:]:
+            if "script:" in block:
+                declared.add(block.split(":")[0])
+    unmapped = {r for r in declared if r not in mapped and not any(
+        m.endswith("_") and r.startswith(m) for m in mapped)}  # fmt: skip
+    assert not unmapped, unmapped
