@@ -2,7 +2,7 @@ import sys
 from pathlib import Path
 
 # The workflow always runs the package code that sits next to it (scripts do the same through
-# workflow/scripts/affect4k_path.py).
+# workflow/scripts/common.py).
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
@@ -16,6 +16,7 @@ from affect4k.download import tracked_source
 from affect4k.provenance import code_digest
 from affect4k.runs import DEFAULT_INPUT_SIZE, NATIVE, source_height
 from affect4k.settings import (
+    DOWNLOADED_WEIGHTS,
     SCORED_SPLIT,
     check_config,
     job_settings,
@@ -141,7 +142,7 @@ def eval_sets(wildcards):
 def pretrained_input(settings):
     """A weights file (a pretraining run's model or the user's own) is an input of the job."""
     source = settings.get("pretrained")
-    return {} if source in (None, "imagenet") else {"pretrained": source}
+    return {} if source in (None, *DOWNLOADED_WEIGHTS) else {"pretrained": source}
 
 
 def train_inputs(wildcards):
