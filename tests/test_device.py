@@ -32,19 +32,20 @@ needs_jax = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install -e '.[jax]')"
 )
 
-# A model job as the workflow runs it: job(runs_model=True), then a tiny Keras model predicts
+# A model job as the workflow runs it: job(setup=model_setup(...)), then a tiny Keras model predicts
 # once (which compiles with JAX). Prints what the job saw as JSON on stdout.
 JOB = """
 import json, os, sys, types
 
 sys.stderr = open(sys.argv[2], "w", buffering=1)  # as workflow/scripts do: the job's log
+from affect4k.device import model_setup
 from affect4k.workflow import job
 
 training = json.loads(sys.argv[1])
 snakemake = types.SimpleNamespace(
     config={"ffmpeg": None, "training": training}, rule="train", wildcards={"run": "r1"}
 )
-with job(snakemake, runs_model=True):
+with job(snakemake, setup=model_setup(training)):
     import keras
     import numpy as np
 

@@ -19,10 +19,11 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from affect4k.errors import Affect4kError
 
@@ -228,6 +229,22 @@ def held_output() -> Iterator[io.StringIO]:
             os.close(saved)
             native.seek(0)
             held.write(native.read().decode(errors="replace"))
+
+
+def model_setup(training: Mapping[str, Any]) -> Callable[[], tuple[str, str]]:
+    """The ``setup`` of :func:`affect4k.workflow.job` for a training or prediction job: apply
+    ``training.backend``, ``training.device`` and ``training.compile_cache`` (before anything
+    imports keras); return the device description and the start-up output held meanwhile."""
+
+    def setup() -> tuple[str, str]:
+        cache = training["compile_cache"]
+        with held_output() as startup:
+            device = setup_device(
+                training["backend"], training["device"], Path(cache) if cache else None
+            )
+        return device.describe(), startup.getvalue()
+
+    return setup
 
 
 def onnxruntime_builds(

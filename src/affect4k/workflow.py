@@ -10,25 +10,24 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from affect4k import FFMPEG_ENV
-from affect4k.device import held_output, setup_device
 from affect4k.errors import Affect4kError
 
 
 @contextmanager
-def job(snakemake: Any, *, runs_model: bool = False) -> Iterator[Any]:
+def job(snakemake: Any, *, setup: Callable[[], tuple[str, str]] | None = None) -> Iterator[Any]:
     """Run one Snakemake job: log to stderr (the job's log), apply the ``ffmpeg`` config key,
     and turn :class:`Affect4kError` (and any ``OSError``, e.g. a full disk) into
     ``error: <rule> <wildcards>: ...`` plus exit status 1.
 
-    ``runs_model`` jobs (training, prediction) first apply ``training.backend``,
-    ``training.device`` and ``training.compile_cache`` (before anything imports keras), and
-    their first log line names the backend, device(s) and precision they run on.
+    ``setup`` (training and prediction jobs: :func:`affect4k.device.model_setup`) runs first and
+    returns what the job runs on, which becomes the first log line, and the output it held
+    meanwhile, written after it. This module imports no backend, so the job of a NumPy stage
+    never loads one.
     """
     # Native libraries (TensorFlow, onnxruntime) and child processes write to file descriptor 2,
     # not to sys.stderr: point it at the job's log too, so the console shows only Snakemake.
@@ -41,15 +40,10 @@ def job(snakemake: Any, *, runs_model: bool = False) -> Iterator[Any]:
         os.environ[FFMPEG_ENV] = snakemake.config["ffmpeg"]
     name = " ".join([snakemake.rule, *(f"{k}={v}" for k, v in snakemake.wildcards.items())])
     try:
-        if runs_model:
-            training = snakemake.config["training"]
-            cache = training["compile_cache"]
-            with held_output() as startup:
-                device = setup_device(
-                    training["backend"], training["device"], Path(cache) if cache else None
-                )
-            logging.info("%s: started on %s", name, device.describe())
-            sys.stderr.write(startup.getvalue())
+        if setup is not None:
+            device, held = setup()
+            logging.info("%s: started on %s", name, device)
+            sys.stderr.write(held)
         else:
             logging.info("%s: started", name)
         yield snakemake

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from common import job
+from model_job import job
 
-with job(snakemake, runs_model=True) as sm:
+with job(snakemake) as sm:
     from affect4k.evaluate import predict
     from affect4k.training import TrainConfig
 
