@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from affect4k.errors import Affect4kError
-from affect4k.files import write_atomic
-from affect4k.layout import ABLATION_COLUMNS
+from affect4k.files import read_table, write_atomic
+from affect4k.layout import ABLATION_COLUMNS, PREDICTION_COLUMNS
 from affect4k.tables import score
 
 
@@ -44,10 +44,7 @@ def face_widths(faces_dir: Path, videos: Sequence[str]) -> pd.DataFrame:
     tables = []
     for video in videos:
         path = Path(faces_dir) / f"{video}.parquet"
-        try:
-            faces = pd.read_parquet(path, columns=["frame", "x1", "x2"])
-        except Exception as error:  # pyarrow raises several types for missing/corrupt files
-            raise Affect4kError(f"cannot read face table {path} ({error})") from None
+        faces = read_table(path, ("frame", "x1", "x2"), f"video {video}")
         tables.append(
             pd.DataFrame(
                 {"video": video, "frame": faces["frame"], "face_width": faces["x2"] - faces["x1"]}
@@ -76,12 +73,7 @@ def build_ablation(
     rows = []
     widths = None
     for cell in cells:
-        try:
-            predictions = pd.read_parquet(cell.predictions)
-        except Exception as error:
-            raise Affect4kError(
-                f"run {cell.run}: cannot read {cell.predictions} ({error})"
-            ) from None
+        predictions = read_table(cell.predictions, PREDICTION_COLUMNS, f"run {cell.run}")
         if widths is None:
             widths = face_widths(native_faces_dir, sorted(predictions["video"].unique()))
         merged = predictions.merge(widths, on=["video", "frame"], how="left", validate="1:1")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from affect4k.errors import Affect4kError
-from affect4k.files import write_atomic
+from affect4k.files import read_table, write_atomic
 from affect4k.layout import DIMENSIONS, PREDICTION_COLUMNS, TABLE_COLUMNS
 from affect4k.metrics import va_metrics
 
@@ -53,13 +53,7 @@ def build_table(entries: Sequence[TableEntry], out_csv: Path) -> pd.DataFrame:
         raise Affect4kError("build_table: no entries given")
     rows = []
     for entry in entries:
-        path = Path(entry.predictions)
-        try:
-            predictions = pd.read_parquet(path, columns=list(PREDICTION_COLUMNS))
-        except Exception as exc:  # pyarrow raises several types for missing/corrupt files
-            raise Affect4kError(
-                f"run {entry.run}: cannot read predictions {path} ({exc})"
-            ) from None
+        predictions = read_table(entry.predictions, PREDICTION_COLUMNS, f"run {entry.run}")
         rows.append(
             {
                 "run": entry.run,
