@@ -21,7 +21,6 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ import ffmpeg
 import numpy as np
 import skimage.data
 
-from affect4k.media import ffmpeg_exe, iter_frames, probe_video, run_ffmpeg
+from affect4k.media import iter_frames, probe_video, run_ffmpeg, write_frames
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCRFD = REPO.parent / "shared" / "models" / "scrfd_500m_bnkps.onnx"
@@ -42,32 +41,27 @@ DEFAULT_SCRFD = REPO.parent / "shared" / "models" / "scrfd_500m_bnkps.onnx"
 
 def synthetic_clip(path: Path, seconds: float, width: int = 3840, height: int = 2160) -> Path:
     """A 25 fps 4K H.264 AVI of the astronaut drifting across a grainy textured background."""
-    frames = round(seconds * 25)
+    n_frames = round(seconds * 25)
     person = skimage.data.astronaut()[:400]  # head and shoulders
     person = cv2.resize(person, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)
     rng = np.random.default_rng(0)
-    texture = rng.integers(0, 256, (height // 8, (width + frames * 4) // 8 + 1, 3), np.uint8)
+    texture = rng.integers(0, 256, (height // 8, (width + n_frames * 4) // 8 + 1, 3), np.uint8)
     texture = cv2.resize(texture, (texture.shape[1] * 8, texture.shape[0] * 8))
     grain = [rng.normal(0, 3, (height, width, 3)).astype(np.int16) for _ in range(5)]
-    argv = (
-        ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", r=25)
-        .output(str(path), vcodec="libx264", preset="veryfast", crf=18, pix_fmt="yuv420p")
-        .global_args("-hide_banner", "-loglevel", "error")
-        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
-    )
+    encoder = ffmpeg.input(
+        "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", r=25
+    ).output(str(path), vcodec="libx264", preset="veryfast", crf=18, pix_fmt="yuv420p")
     span = width - person.shape[1] - 600
-    encoder = subprocess.Popen(argv, stdin=subprocess.PIPE)
-    assert encoder.stdin is not None
-    for i in range(frames):
-        frame = texture[:, i * 4 : i * 4 + width].copy()
-        x = 300 + span - abs(6 * i % (2 * span) - span)  # back and forth, 6 px per frame
-        y = height - person.shape[0] - int(40 + 40 * np.sin(i / 10))
-        frame[y : y + person.shape[0], x : x + person.shape[1]] = person
-        frame = np.clip(frame + grain[i % len(grain)], 0, 255).astype(np.uint8)
-        encoder.stdin.write(frame.tobytes())
-    encoder.stdin.close()
-    if encoder.wait() != 0:
-        raise SystemExit(f"ffmpeg could not encode the synthetic clip {path}")
+
+    def frames():
+        for i in range(n_frames):
+            frame = texture[:, i * 4 : i * 4 + width].copy()
+            x = 300 + span - abs(6 * i % (2 * span) - span)  # back and forth, 6 px per frame
+            y = height - person.shape[0] - int(40 + 40 * np.sin(i / 10))
+            frame[y : y + person.shape[0], x : x + person.shape[1]] = person
+            yield np.clip(frame + grain[i % len(grain)], 0, 255).astype(np.uint8).data
+
+    write_frames(encoder, frames(), f"the synthetic clip {path}")
     return path
 
 

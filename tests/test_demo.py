@@ -340,7 +340,7 @@ def test_bad_arguments_are_refused(tmp_path: Path, change: dict, message: str) -
 def test_failed_encoder_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     failing = shutil.which("false") or pytest.skip("no 'false' program to stand in for ffmpeg")
     monkeypatch.setenv(FFMPEG_ENV, failing)
-    with pytest.raises(Affect4kError, match="clipY: ffmpeg failed"):
+    with pytest.raises(Affect4kError, match="ffmpeg failed on clipY"):
         make_demo_video("clipY", tmp_path / "y.mp4", tmp_path / "t", **SMALL)
     assert list(tmp_path.iterdir()) == [tmp_path / "t"]
     assert list((tmp_path / "t").iterdir()) == []

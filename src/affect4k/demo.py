@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import numpy as np
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, write_atomic
 from affect4k.layout import DIMENSIONS
-from affect4k.media import ffmpeg_exe
+from affect4k.media import write_frames
 from affect4k.synthetic_faces import (
     DEMO_FACES,
     FACE_FRACTION,
@@ -346,64 +345,37 @@ def _encode(
 ) -> None:
     """Pipe raw RGB ``frames`` through x264 (ultrafast: a generated source, not a product)."""
     with atomic_path(video_path) as temp:
-        argv = _encoder_argv(temp, rate=rate, seconds=seconds, width=width, height=height)
-        _pipe_frames(argv, frames, f"{video_id}: ffmpeg failed writing {video_path}")
+        encoder = _encoder(temp, rate=rate, seconds=seconds, width=width, height=height)
+        # OpenCV's I420 is BT.601 limited range, what decoders assume for untagged H.264;
+        # converting here halves the bytes piped and spares ffmpeg's swscale.
+        i420 = (cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).data for frame in frames)
+        write_frames(encoder, i420, f"{video_id} (writing {video_path})")
 
 
-def _encoder_argv(
+def _encoder(
     out: Path, *, rate: Fraction, seconds: float, width: int, height: int
-) -> list[str]:
+) -> ffmpeg.nodes.Node:
     """ffmpeg reading I420 frames on stdin, adding a quiet tone, writing a bit-exact MP4."""
     video = ffmpeg.input(
         "pipe:", format="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", framerate=str(rate)
     )
     tone = ffmpeg.input(f"sine=frequency=440:sample_rate=48000:duration={seconds}", f="lavfi")
-    return (
-        ffmpeg.output(
-            video,
-            tone.filter("volume", 0.05),
-            str(out),
-            format="mp4",
-            vcodec="libx264",
-            preset="ultrafast",
-            crf=18,
-            pix_fmt="yuv420p",
-            threads=X264_THREADS,
-            acodec="aac",
-            audio_bitrate="64k",
-            fflags="+bitexact",
-            map_metadata=-1,
-            **{"flags:v": "+bitexact", "flags:a": "+bitexact"},
-        )
-        .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
-        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
-    )
-
-
-def _pipe_frames(argv: list[str], frames: Iterator[np.ndarray], what: str) -> None:
-    """Feed RGB ``frames`` to ffmpeg's stdin as I420; raise with ``what`` and ffmpeg's reason."""
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=stderr, bufsize=0)
-        assert process.stdin is not None
-        try:
-            try:
-                for frame in frames:
-                    # OpenCV's I420 is BT.601 limited range, what decoders assume for untagged
-                    # H.264; converting here halves the bytes piped and spares ffmpeg's swscale.
-                    process.stdin.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).data)
-            except BrokenPipeError:
-                pass  # ffmpeg stopped reading; its exit status and stderr say why
-            finally:
-                process.stdin.close()
-            returncode = process.wait()
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        if returncode != 0:
-            stderr.seek(0)
-            reason = stderr.read().decode("utf-8", "replace").strip()[-2000:]
-            raise Affect4kError(f"{what}:\n{reason}")
+    return ffmpeg.output(
+        video,
+        tone.filter("volume", 0.05),
+        str(out),
+        format="mp4",
+        vcodec="libx264",
+        preset="ultrafast",
+        crf=18,
+        pix_fmt="yuv420p",
+        threads=X264_THREADS,
+        acodec="aac",
+        audio_bitrate="64k",
+        fflags="+bitexact",
+        map_metadata=-1,
+        **{"flags:v": "+bitexact", "flags:a": "+bitexact"},
+    ).global_args("-hide_banner", "-nostdin")
 
 
 def _aligned_crop(

@@ -105,6 +105,37 @@ def run_ffmpeg(stream: ffmpeg.nodes.Node, what: str, *, frames: int | None = Non
         raise Affect4kError(f"ffmpeg failed on {what}: {first_error(stderr)}")
 
 
+def write_frames(
+    stream: ffmpeg.nodes.Node, frames: Iterable[bytes | memoryview], what: str
+) -> None:
+    """Run ``stream``, whose video input is ``pipe:`` raw frames, feeding it ``frames`` (each
+    frame's bytes in the input's pixel format); the one writer of video for every stage, the
+    demo generator and ``affect4k predict``'s overlay. On failure raise naming ``what`` and
+    leading with the first error ffmpeg printed.
+    """
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            _ffmpeg_argv(stream), stdin=subprocess.PIPE, stderr=stderr, bufsize=0
+        )
+        assert process.stdin is not None
+        try:
+            try:
+                for frame in frames:
+                    process.stdin.write(frame)
+            except BrokenPipeError:
+                pass  # ffmpeg stopped reading; its exit status and stderr say why
+            finally:
+                process.stdin.close()
+            returncode = process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if returncode != 0:
+            stderr.seek(0)
+            raise Affect4kError(f"ffmpeg failed on {what}: {first_error(stderr.read())}")
+
+
 def _run_with_progress(argv: list[str], frames: int, what: str) -> tuple[int, bytes]:
     """Run ``argv`` with ``-progress`` on stdout feeding a progress reporter; stderr goes to
     a temp file so that neither pipe can fill up and stall ffmpeg."""

@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +34,7 @@ from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, write_atomic
 from affect4k.layout import DIMENSIONS
-from affect4k.media import ffmpeg_exe, iter_frames, probe_video
+from affect4k.media import iter_frames, probe_video, write_frames
 from affect4k.progress import progress
 
 log = logging.getLogger(__name__)
@@ -365,7 +364,7 @@ def write_overlay(clip: Path, faces: pd.DataFrame, table: pd.DataFrame, out_path
     """An H.264 MP4 of ``clip`` at 25 fps with the tracked box and the live prediction."""
     info = probe_video(clip)
     with atomic_path(Path(out_path)) as temp:
-        argv = (
+        encoder = (
             ffmpeg.input(
                 "pipe:",
                 format="rawvideo",
@@ -382,23 +381,14 @@ def write_overlay(clip: Path, faces: pd.DataFrame, table: pd.DataFrame, out_path
                 pix_fmt="yuv420p",
                 crf=20,
             )  # fmt: skip
-            .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
-            .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+            .global_args("-hide_banner", "-nostdin")
         )
-        with tempfile.TemporaryFile() as stderr:
-            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=stderr)
-            assert process.stdin is not None
-            try:
-                with progress(len(table), "overlay", "frame") as bar:
-                    for frame in _overlay_frames(clip, faces, table):
-                        process.stdin.write(frame.tobytes())
-                        bar.update()
-            except BrokenPipeError:
-                pass  # ffmpeg stopped reading; its exit status says why
-            finally:
-                process.stdin.close()
-                returncode = process.wait()
-            if returncode != 0:
-                stderr.seek(0)
-                reason = stderr.read().decode("utf-8", "replace").strip()[-1000:]
-                raise Affect4kError(f"ffmpeg failed writing the overlay {out_path}:\n{reason}")
+        write_frames(encoder, _counted_frames(clip, faces, table), f"the overlay {out_path}")
+
+
+def _counted_frames(clip: Path, faces: pd.DataFrame, table: pd.DataFrame) -> Iterator[memoryview]:
+    """The overlay's frames as they go to the encoder, counted on a progress bar."""
+    with progress(len(table), "overlay", "frame") as bar:
+        for frame in _overlay_frames(clip, faces, table):
+            yield frame.data
+            bar.update()
