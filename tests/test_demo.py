@@ -27,8 +27,8 @@ from affect4k.demo import (
     render_face,
     video_seed,
 )
+from affect4k.demo.faces import PORTRAIT_LANDMARKS, face_portrait
 from affect4k.errors import Affect4kError
-from affect4k.synthetic_faces import PORTRAIT_LANDMARKS, face_portrait
 from affect4k.traces import read_trace
 
 ANNOTATORS = ("a1", "a2", "a3", "a4")

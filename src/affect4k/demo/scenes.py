@@ -1,25 +1,11 @@
-"""The offline stand-in for YouTube: synthetic 4K sources, their annotators, and test sets.
-
-The default config must build a whole database with no network, so each demo "video" is
-generated: a shipped face photo (see :mod:`affect4k.synthetic_faces`) moves, scales and rolls
-over a drifting textured background while a latent valence/arousal trajectory changes its
-expression; a few short spans show no face so the face stage has something to reject. Four
-synthetic annotators react to the latent with their own lag, bias, gain and noise and log it
-at irregular times, like a joystick tool. Two small external sets in the Aff-Wild2 and
-AffectNet layouts reuse the same rendering so a model trained on the demo can be evaluated
-"on other databases".
-
-Everything is a pure function of the arguments and ``seed``: reruns give byte-identical CSVs
-and images and bit-identical decoded frames.
-"""
+"""Synthetic source videos: a shipped face photo moving over a textured background, its
+expression driven by a latent valence/arousal, written as a bit-exact MP4 with its traces."""
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -28,11 +14,8 @@ import cv2
 import ffmpeg
 import numpy as np
 
-from affect4k.errors import Affect4kError
-from affect4k.files import atomic_path, write_atomic
-from affect4k.layout import DIMENSIONS
-from affect4k.media import write_frames
-from affect4k.synthetic_faces import (
+from affect4k.demo.annotators import annotator_trace, trace_csv
+from affect4k.demo.faces import (
     DEMO_FACES,
     FACE_FRACTION,
     PORTRAIT_SIZE,
@@ -43,20 +26,10 @@ from affect4k.synthetic_faces import (
     seeded_rng,
     slow_wave,
 )
-
-__all__ = [
-    "DEMO_FACES",
-    "FaceTrack",
-    "annotator_trace",
-    "demo_frames",
-    "exact_frame_rate",
-    "face_track",
-    "latent_va",
-    "make_affectnet_set",
-    "make_affwild2_set",
-    "make_demo_video",
-    "render_face",
-]
+from affect4k.errors import Affect4kError
+from affect4k.files import atomic_path, write_atomic
+from affect4k.layout import DIMENSIONS
+from affect4k.media import write_frames
 
 #: x264 thread count, fixed because x264's output depends on it: with the pinned ffmpeg build,
 #: every machine writes the same bytes.
@@ -207,40 +180,6 @@ def demo_frames(
         yield frame
 
 
-def annotator_trace(
-    seed: int, seconds: float, annotator: str, dimension: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """One synthetic annotator's joystick log ``(times_s, values)`` for one dimension.
-
-    The annotator follows the latent with a personal reaction lag (0.2-1.0 s), gain and bias,
-    plus slow tremor and jitter. Samples come every 20-60 ms (whole milliseconds, so the CSV's
-    three decimals keep times strictly increasing) from 0 to ``seconds``. The noise scales with
-    how much the latent moves within the clip, so agreement between annotators lands in the
-    0.6-0.9 range real databases report whether the clip is lively or calm.
-    """
-    if dimension not in DIMENSIONS:
-        raise Affect4kError(f"annotation dimension must be valence or arousal, got {dimension!r}")
-    person = seeded_rng(seed, "annotator", annotator)
-    lag, gain = person.uniform(0.2, 1.0), person.uniform(0.8, 1.15)
-    rng = seeded_rng(seed, "annotator", annotator, dimension)
-    end_ms = round(seconds * 1000)
-    steps = rng.integers(20, 61, size=end_ms // 20 + 1)
-    times_ms = np.concatenate([[0], np.cumsum(steps)])
-    times_ms = times_ms[times_ms < end_ms]
-    times = np.append(times_ms, end_ms) / 1000
-    pick = 0 if dimension == "valence" else 1
-    latent = latent_va(seed, times - lag)[pick]
-    spread = latent_va(seed, np.linspace(0, seconds, 256))[pick].std()
-    noise = spread * (1.05 * slow_wave(rng, times, (0.8, 3.0)) + rng.normal(0, 0.15, times.size))
-    values = gain * latent + rng.uniform(-0.12, 0.12) + noise
-    return times, np.clip(values, -1, 1)
-
-
-def _trace_csv(times: np.ndarray, values: np.ndarray) -> bytes:
-    lines = ["time_s,value"] + [f"{t:.3f},{v:.4f}" for t, v in zip(times, values, strict=True)]
-    return ("\n".join(lines) + "\n").encode()
-
-
 def _check_demo_args(
     video_id: str,
     *,
@@ -326,7 +265,7 @@ def make_demo_video(
     for annotator in annotators:
         for dimension in DIMENSIONS:
             times, values = annotator_trace(seed, seconds, annotator, dimension)
-            csv = _trace_csv(times, values)
+            csv = trace_csv(times, values)
             write_atomic(
                 annotation_dir / f"{annotator}.{dimension}.csv",
                 lambda tmp, data=csv: tmp.write_bytes(data),
@@ -376,144 +315,3 @@ def _encoder(
         map_metadata=-1,
         **{"flags:v": "+bitexact", "flags:a": "+bitexact"},
     ).global_args("-hide_banner", "-nostdin")
-
-
-def _aligned_crop(
-    portrait: np.ndarray,
-    size: int,
-    *,
-    margin: float,
-    rng: np.random.Generator,
-    roll_deg: float,
-    shift: float,
-) -> np.ndarray:
-    """Warp the portrait's face square (times ``margin``) to ``size`` px with a little jitter."""
-    side = portrait.shape[0]
-    scale = size / (FACE_FRACTION * side * margin) * rng.uniform(0.97, 1.03)
-    matrix = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(-roll_deg, roll_deg), scale)
-    matrix[:, 2] += size / 2 - side / 2 + rng.uniform(-shift, shift, size=2) * size
-    return cv2.warpAffine(
-        portrait, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
-    )
-
-
-def _jpeg(rgb: np.ndarray) -> bytes:
-    ok, buffer = cv2.imencode(
-        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
-    )
-    if not ok:
-        raise Affect4kError("OpenCV could not encode a JPEG")
-    return buffer.tobytes()
-
-
-def _build_directory(root: Path, fill: Callable[[Path], None]) -> None:
-    """Build a dataset folder under a temp name beside ``root``, then rename it into place."""
-    root = Path(root)
-    if root.exists() and any(root.iterdir()):
-        raise Affect4kError(f"{root}: already exists and is not empty; remove it to regenerate")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".tmp-", suffix=f"-{root.name}"))
-    try:
-        fill(temp)
-        os.replace(temp, root)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-
-
-def _check_count(name: str, value: int) -> None:
-    if not isinstance(value, int) or value < 1:
-        raise Affect4kError(f"{name} must be a positive integer, got {value!r}")
-
-
-#: Frame rate the synthetic Aff-Wild2 videos' latent is sampled at (most of Aff-Wild2 is 30 fps).
-AFFWILD2_FPS = 30
-
-
-def make_affwild2_set(root: Path, *, videos: int, frames: int, seed: int) -> None:
-    """Write a small synthetic Aff-Wild2-style validation set under ``root``.
-
-    Layout as released: ``cropped_aligned/{video}/{frame:05d}.jpg`` (112x112, 1-based: 00001.jpg
-    is the first annotation line) and
-    ``annotations/VA_Estimation_Challenge/Validation_Set/{video}.txt`` (header ``valence,arousal``,
-    one line per frame). As in the real release a span of lines is ``-5,-5`` (unannotated) and a
-    few frames have no jpg.
-    """
-    _check_count("videos", videos)
-    _check_count("frames", frames)
-
-    def fill(folder: Path) -> None:
-        labels = folder / "annotations" / "VA_Estimation_Challenge" / "Validation_Set"
-        labels.mkdir(parents=True)
-        for index in range(videos):
-            rng = seeded_rng(seed, "affwild2", str(index))
-            video, video_seed = f"video{index + 1}", int(rng.integers(2**31))
-            portrait = face_portrait(DEMO_FACES[int(rng.integers(len(DEMO_FACES)))])
-            valence, arousal = latent_va(video_seed, np.arange(frames) / AFFWILD2_FPS)
-            unannotated = np.zeros(frames, dtype=bool)
-            span = max(1, frames // 20)
-            start = int(rng.integers(0, frames - span + 1))
-            unannotated[start : start + span] = True
-            missing = set(rng.choice(frames, size=max(1, frames // 50), replace=False).tolist())
-            crops = folder / "cropped_aligned" / video
-            crops.mkdir(parents=True)
-            lines = ["valence,arousal"]
-            for frame in range(frames):
-                lines.append(
-                    "-5,-5" if unannotated[frame] else f"{valence[frame]:.3f},{arousal[frame]:.3f}"
-                )
-                if frame in missing:
-                    continue
-                face = render_face(portrait, float(valence[frame]), float(arousal[frame]))
-                crop = _aligned_crop(face, 112, margin=1.0, rng=rng, roll_deg=3, shift=0.02)
-                (crops / f"{frame + 1:05d}.jpg").write_bytes(_jpeg(crop))
-            (labels / f"{video}.txt").write_text("\n".join(lines) + "\n")
-
-    _build_directory(root, fill)
-
-
-#: AffectNet's code for "Uncertain"; its rows carry valence = arousal = -2.
-AFFECTNET_UNCERTAIN = 9
-
-
-def _affectnet_expression(valence: float, arousal: float) -> int:
-    """A plausible AffectNet category for a point of the circumplex (codes 0-7)."""
-    if abs(valence) <= 0.3:
-        return 3 if arousal > 0.4 else 0  # surprise, neutral
-    if valence > 0.3:
-        return 1  # happy
-    if arousal > 0.65:
-        return 4  # fear
-    return 6 if arousal > 0.3 else 2  # anger, sad
-
-
-def make_affectnet_set(root: Path, *, images: int, seed: int) -> None:
-    """Write a small synthetic AffectNet-style set under ``root``.
-
-    ``images/{n}.jpg`` (n from 1) are static upright face crops of 150-300 px with the face
-    roughly centred; ``labels.csv`` has columns ``subDirectory_filePath,expression,valence,
-    arousal`` (paths relative to ``images``) and, as in AffectNet, a few rows of the Uncertain
-    category with valence and arousal -2.
-    """
-    _check_count("images", images)
-
-    def fill(folder: Path) -> None:
-        (folder / "images").mkdir()
-        rng = seeded_rng(seed, "affectnet")
-        uncertain = set(rng.choice(images, size=max(1, images // 12), replace=False).tolist())
-        lines = ["subDirectory_filePath,expression,valence,arousal"]
-        for number in range(1, images + 1):
-            face = DEMO_FACES[int(rng.integers(len(DEMO_FACES)))]
-            valence, arousal = rng.uniform(-0.9, 0.9, size=2)
-            rendered = render_face(face_portrait(face), float(valence), float(arousal))
-            size = int(rng.integers(150, 301))
-            crop = _aligned_crop(rendered, size, margin=1.2, rng=rng, roll_deg=8, shift=0.04)
-            (folder / "images" / f"{number}.jpg").write_bytes(_jpeg(crop))
-            if number - 1 in uncertain:
-                lines.append(f"{number}.jpg,{AFFECTNET_UNCERTAIN},-2,-2")
-            else:
-                code = _affectnet_expression(valence, arousal)
-                lines.append(f"{number}.jpg,{code},{valence:.6f},{arousal:.6f}")
-        (folder / "labels.csv").write_text("\n".join(lines) + "\n")
-
-    _build_directory(root, fill)
