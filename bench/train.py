@@ -278,7 +278,7 @@ def main() -> None:
 
     device = setup_device(args.backend, args.device, args.compile_cache)
     # Only now: these import keras, whose backend setup_device chose.
-    from affect4k.external import write_toy_corpus
+    from affect4k.demo.corpora import write_toy_corpus
     from affect4k.sequences import load_split
 
     print(f"# {device.describe()}", file=sys.stderr)

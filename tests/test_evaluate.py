@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from affect4k.demo.corpora import write_toy_corpus
 from affect4k.errors import Affect4kError
 from affect4k.evaluate import predict
-from affect4k.external import write_toy_corpus
 from affect4k.layout import TABLE_COLUMNS
 from affect4k.metrics import va_metrics
 from affect4k.models import build_model

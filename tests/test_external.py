@@ -9,13 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from affect4k.demo.corpora import write_toy_corpus
 from affect4k.errors import Affect4kError
-from affect4k.external import (
-    AFFECTNET_VIDEO,
-    import_affectnet,
-    import_affwild2,
-    write_toy_corpus,
-)
+from affect4k.external import AFFECTNET_VIDEO, import_affectnet, import_affwild2
 from affect4k.sequences import load_split
 
 

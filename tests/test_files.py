@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from affect4k.errors import Affect4kError
-from affect4k.files import atomic_path, scratch_dir, write_atomic
+from affect4k.files import atomic_dir, atomic_path, scratch_dir, write_atomic
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -142,3 +142,17 @@ def test_unwritable_directory_is_an_affect4k_error(tmp_path):
     expected = r"cannot write .*results/v1\.csv: .*results: File exists"
     with pytest.raises(Affect4kError, match=expected):
         write_atomic(blocker / "v1.csv", lambda tmp: tmp.write_text("x"))
+
+
+def test_a_folder_is_published_whole_or_not_at_all(tmp_path):
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "old.jpg").write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_dir(out) as temp:
+        (temp / "000000.jpg").write_bytes(b"new")
+        raise RuntimeError("killed half way")
+    assert sorted(p.name for p in out.iterdir()) == ["old.jpg"], "the old folder is untouched"
+    assert [p.name for p in tmp_path.iterdir()] == ["frames"], "no temp folder is left"
+    with atomic_dir(out) as temp:
+        (temp / "000000.jpg").write_bytes(b"new")
+    assert sorted(p.name for p in out.iterdir()) == ["000000.jpg"], "the new folder replaced it"

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from affect4k.demo.corpora import write_toy_corpus
 from affect4k.errors import Affect4kError
-from affect4k.external import write_toy_corpus
 from affect4k.layout import HISTORY_COLUMNS
 from affect4k.training import TrainConfig, train
 

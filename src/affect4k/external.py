@@ -15,9 +15,9 @@ frame ``i`` is line ``i + 2`` of ``labels.csv``, so 400k images are one memory m
 400k files, and its annotation rows carry ``static == True`` (a boolean column both importers
 write), which tells the loader to feed each image as its own sequence instead of as a clip.
 
-:func:`write_toy_corpus` writes a synthetic corpus in the same layout for tests and benchmarks.
-The atomic-write helpers live here because the importers are the first writers of the layout;
-training and evaluation reuse them.
+:func:`write_faces`, :func:`annotation_rows` and :func:`write_annotations` write the layout;
+:func:`affect4k.demo.corpora.write_toy_corpus` uses them for the tests' and benchmarks' toy
+database.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _write_crops(
     return face
 
 
-def _write_faces(faces_dir: Path, video: str, face: np.ndarray) -> None:
+def write_faces(faces_dir: Path, video: str, face: np.ndarray) -> None:
     table = pd.DataFrame({"frame": np.arange(len(face)), "face": face})
     write_atomic(faces_dir / f"{video}.parquet", lambda tmp: table.to_parquet(tmp, index=False))
 
@@ -109,14 +109,14 @@ def _corpus_split(table: pd.DataFrame, test_fraction: float, seed: int) -> np.nd
     return assign_split(table, "sequence", test_fraction, seed, 1 if static else 80)
 
 
-def _write_annotations(out_dir: Path, table: pd.DataFrame) -> Path:
+def write_annotations(out_dir: Path, table: pd.DataFrame) -> Path:
     """Write ``annotations.parquet`` last, so its presence means every crop file is complete."""
     path = out_dir / "annotations.parquet"
     write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
     return path
 
 
-def _annotation_rows(video: str, labels: np.ndarray, face: np.ndarray, static: bool) -> dict:
+def annotation_rows(video: str, labels: np.ndarray, face: np.ndarray, static: bool) -> dict:
     n = len(labels)
     return {
         "video": video,
@@ -189,8 +189,8 @@ def import_affwild2(
         face = _write_crops(
             images, [str(label_file)] * len(images), out_dir / "faces" / f"{video}.npy", crop_size
         )
-        _write_faces(out_dir / "faces", video, face)
-        rows = _annotation_rows(video, labels, face, static=False)
+        write_faces(out_dir / "faces", video, face)
+        rows = annotation_rows(video, labels, face, static=False)
         tables.append(pd.DataFrame({**rows, "subset": label_file.parent.name}))
         log.info("Aff-Wild2 %s: %d frames, %d with a face", video, len(face), int(face.sum()))
     table = pd.concat(tables, ignore_index=True)
@@ -199,7 +199,7 @@ def import_affwild2(
         table["split"] = np.where(table["subset"] == "Validation_Set", "test", "train")
     else:
         table["split"] = _corpus_split(table, test_fraction, seed)
-    return _write_annotations(out_dir, table)
+    return write_annotations(out_dir, table)
 
 
 def _read_affectnet_labels(path: Path) -> pd.DataFrame:
@@ -262,60 +262,12 @@ def import_affectnet(
         images.append(image)
         wheres.append(where)
     face = _write_crops(images, wheres, out_dir / "faces" / f"{AFFECTNET_VIDEO}.npy", crop_size)
-    _write_faces(out_dir / "faces", AFFECTNET_VIDEO, face)
+    write_faces(out_dir / "faces", AFFECTNET_VIDEO, face)
     labels = table[list(DIMENSIONS)].to_numpy(np.float32)
-    rows = _annotation_rows(AFFECTNET_VIDEO, labels, face, static=True)
+    rows = annotation_rows(AFFECTNET_VIDEO, labels, face, static=True)
     annotations = pd.DataFrame(
         {**rows, "expression": table["expression"], "source": table["subDirectory_filePath"]}
     )
     log.info("AffectNet: %d images", len(annotations))
     annotations["split"] = _corpus_split(annotations, test_fraction, seed)
-    return _write_annotations(out_dir, annotations)
-
-
-def write_toy_corpus(
-    out_dir: Path,
-    *,
-    videos: int,
-    frames: int,
-    test_videos: int = 1,
-    crop_size: int = 112,
-    seed: int = 0,
-) -> Path:
-    """A synthetic database whose crop colour encodes the label; returns its annotations path.
-
-    Crops are flat colours, red = valence and green = arousal (128 + 100 * value), so a model
-    that reads its inputs in sync with its labels learns them within a few epochs and one fed
-    shuffled labels cannot: the tests' and benchmark's stand-in for a real database. Labels are
-    slow random sinusoids; each video has a span without a face (zero crop) and a span without
-    labels (NaN), and its last ``test_videos`` videos form the test split.
-    """
-    if videos < 2 or frames < 20 or not 0 < test_videos < videos:
-        raise Affect4kError(
-            f"toy corpus needs videos >= 2, frames >= 20 and 0 < test_videos < videos, got "
-            f"{videos}, {frames}, {test_videos}"
-        )
-    out_dir = Path(out_dir)
-    rng = np.random.default_rng(seed)
-    tables = []
-    for index in range(videos):
-        video = f"toy{index:03d}"
-        time = np.arange(frames) / 25
-        period, phase = rng.uniform(2, 6, 2), rng.uniform(0, 2 * np.pi, 2)
-        labels = (0.8 * np.sin(2 * np.pi * time[:, None] / period + phase)).astype(np.float32)
-        face = np.ones(frames, dtype=bool)
-        no_face, unlabelled = rng.choice(frames - frames // 10, size=2, replace=False)
-        face[no_face : no_face + frames // 10] = False
-        labels[unlabelled : unlabelled + frames // 20] = np.nan
-        colour = np.stack([128 + 100 * labels[:, 0], 128 + 100 * labels[:, 1]], axis=1)
-        crops = np.zeros((frames, crop_size, crop_size, 3), dtype=np.uint8)
-        crops[..., :2] = np.nan_to_num(colour, nan=128)[:, None, None, :].astype(np.uint8)
-        crops[..., 2] = 128
-        crops[~face] = 0
-        write_atomic(out_dir / "faces" / f"{video}.npy", lambda tmp, c=crops: np.save(tmp, c))
-        _write_faces(out_dir / "faces", video, face)
-        rows = _annotation_rows(video, labels, face, static=False)
-        rows["time_s"] = time
-        rows["split"] = "test" if index >= videos - test_videos else "train"
-        tables.append(pd.DataFrame(rows))
-    return _write_annotations(out_dir, pd.concat(tables, ignore_index=True))
+    return write_annotations(out_dir, annotations)

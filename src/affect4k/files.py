@@ -106,6 +106,19 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """:func:`atomic_path` for a folder: yield a new temp folder beside ``path`` and, when the
+    block succeeds, put it in place of ``path`` (an older ``path`` is replaced), so ``path``
+    holds every file or none."""
+    path = Path(path)
+    with _temp_sibling(path, lambda temp: temp.mkdir()) as temp:
+        yield temp
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(temp, path)
+
+
+@contextmanager
 def scratch_dir(path: Path) -> Iterator[Path]:
     """A temp folder beside ``path`` for tools that write several files before the output
     exists (yt-dlp's separate streams); removed afterwards, whatever happens. Move the finished

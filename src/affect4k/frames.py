@@ -7,14 +7,12 @@ folder, which is why the workflow only builds it when asked.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import ffmpeg
 
 from affect4k.errors import Affect4kError
+from affect4k.files import atomic_dir
 from affect4k.media import count_frames, run_ffmpeg
 
 #: ffmpeg's JPEG quality scale: 1 is best, 31 worst.
@@ -31,10 +29,7 @@ def export_frames(clip: Path, out_dir: Path, *, quality: int = 2) -> int:
         raise Affect4kError(f"JPEG quality must be between 1 and 31, got {quality}")
     clip, out_dir = Path(clip), Path(out_dir)
     expected = count_frames(clip)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as work:
-        frames = Path(work) / "frames"
-        frames.mkdir()
+    with atomic_dir(out_dir) as frames:
         export = (
             ffmpeg.input(str(clip))
             .video.output(
@@ -50,7 +45,4 @@ def export_frames(clip: Path, out_dir: Path, *, quality: int = 2) -> int:
         written = sum(1 for _ in frames.iterdir())
         if written != expected:
             raise Affect4kError(f"{clip}: exported {written} frames but the clip has {expected}")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(frames, out_dir)
     return written

@@ -1,16 +1,15 @@
-"""Small external test sets in the Aff-Wild2 and AffectNet layouts, rendered like the demo
-videos, so a model trained on the demo can be evaluated "on other databases"."""
+"""Small synthetic corpora: test sets in the Aff-Wild2 and AffectNet layouts, rendered like the
+demo videos, so a model trained on the demo can be evaluated "on other databases"; and a toy
+database in our own layout for the tests and benchmarks of training."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from affect4k.demo.faces import (
     DEMO_FACES,
@@ -21,6 +20,8 @@ from affect4k.demo.faces import (
     seeded_rng,
 )
 from affect4k.errors import Affect4kError
+from affect4k.external import annotation_rows, write_annotations, write_faces
+from affect4k.files import atomic_dir, write_atomic
 
 
 def _aligned_crop(
@@ -56,14 +57,8 @@ def _build_directory(root: Path, fill: Callable[[Path], None]) -> None:
     root = Path(root)
     if root.exists() and any(root.iterdir()):
         raise Affect4kError(f"{root}: already exists and is not empty; remove it to regenerate")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".tmp-", suffix=f"-{root.name}"))
-    try:
+    with atomic_dir(root) as temp:
         fill(temp)
-        os.replace(temp, root)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
 
 
 def _check_count(name: str, value: int) -> None:
@@ -162,3 +157,51 @@ def make_affectnet_set(root: Path, *, images: int, seed: int) -> None:
         (folder / "labels.csv").write_text("\n".join(lines) + "\n")
 
     _build_directory(root, fill)
+
+
+def write_toy_corpus(
+    out_dir: Path,
+    *,
+    videos: int,
+    frames: int,
+    test_videos: int = 1,
+    crop_size: int = 112,
+    seed: int = 0,
+) -> Path:
+    """A synthetic database whose crop colour encodes the label; returns its annotations path.
+
+    Crops are flat colours, red = valence and green = arousal (128 + 100 * value), so a model
+    that reads its inputs in sync with its labels learns them within a few epochs and one fed
+    shuffled labels cannot: the tests' and benchmark's stand-in for a real database. Labels are
+    slow random sinusoids; each video has a span without a face (zero crop) and a span without
+    labels (NaN), and its last ``test_videos`` videos form the test split.
+    """
+    if videos < 2 or frames < 20 or not 0 < test_videos < videos:
+        raise Affect4kError(
+            f"toy corpus needs videos >= 2, frames >= 20 and 0 < test_videos < videos, got "
+            f"{videos}, {frames}, {test_videos}"
+        )
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    tables = []
+    for index in range(videos):
+        video = f"toy{index:03d}"
+        time = np.arange(frames) / 25
+        period, phase = rng.uniform(2, 6, 2), rng.uniform(0, 2 * np.pi, 2)
+        labels = (0.8 * np.sin(2 * np.pi * time[:, None] / period + phase)).astype(np.float32)
+        face = np.ones(frames, dtype=bool)
+        no_face, unlabelled = rng.choice(frames - frames // 10, size=2, replace=False)
+        face[no_face : no_face + frames // 10] = False
+        labels[unlabelled : unlabelled + frames // 20] = np.nan
+        colour = np.stack([128 + 100 * labels[:, 0], 128 + 100 * labels[:, 1]], axis=1)
+        crops = np.zeros((frames, crop_size, crop_size, 3), dtype=np.uint8)
+        crops[..., :2] = np.nan_to_num(colour, nan=128)[:, None, None, :].astype(np.uint8)
+        crops[..., 2] = 128
+        crops[~face] = 0
+        write_atomic(out_dir / "faces" / f"{video}.npy", lambda tmp, c=crops: np.save(tmp, c))
+        write_faces(out_dir / "faces", video, face)
+        rows = annotation_rows(video, labels, face, static=False)
+        rows["time_s"] = time
+        rows["split"] = "test" if index >= videos - test_videos else "train"
+        tables.append(pd.DataFrame(rows))
+    return write_annotations(out_dir, pd.concat(tables, ignore_index=True))
