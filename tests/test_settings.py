@@ -9,6 +9,7 @@ from conftest import REPO
 from snakemake.utils import validate
 
 from affect4k.errors import Affect4kError
+from affect4k.runs import TrainConfig
 from affect4k.settings import (
     check_backend,
     check_config,
@@ -16,7 +17,6 @@ from affect4k.settings import (
     resolve_training,
     scored_parts,
 )
-from affect4k.training import TrainConfig
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 

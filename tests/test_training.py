@@ -16,7 +16,8 @@ import pytest
 from affect4k.demo.corpora import write_toy_corpus
 from affect4k.errors import Affect4kError
 from affect4k.layout import HISTORY_COLUMNS
-from affect4k.training import TrainConfig, train
+from affect4k.runs import TrainConfig
+from affect4k.training import train
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -157,11 +158,14 @@ def test_bad_config_names_the_field() -> None:
         TrainConfig(model="vgg16_gru", sequence_length=0)
 
 
-def test_settings_keep_fields_skip_workflow_keys_and_refuse_typos() -> None:
-    settings = {"model": "alexnet_gru", "epochs": 4, "resolution": "native", "corpus": "x"}
+def test_settings_keep_fields_and_refuse_typos() -> None:
+    settings = {"model": "alexnet_gru", "epochs": 4}
     assert TrainConfig.from_settings(settings) == TrainConfig(model="alexnet_gru", epochs=4)
     with pytest.raises(Affect4kError, match=r"unknown key\(s\) epoch$"):
         TrainConfig.from_settings({"model": "alexnet_gru", "epoch": 4})
+    # Keys the workflow reads (which crops, which corpus) never reach a job.
+    with pytest.raises(Affect4kError, match=r"unknown key\(s\) resolution$"):
+        TrainConfig.from_settings({"model": "alexnet_gru", "resolution": "native"})
 
 
 def test_a_run_written_before_a_setting_existed_resumes_with_its_default(

@@ -11,6 +11,7 @@ Every message names the config key, and nothing here touches a video or a model.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from affect4k.errors import Affect4kError
-from affect4k.runs import expand_runs, input_convention
+from affect4k.runs import TrainConfig, expand_runs, input_convention
 
 #: ``pretrained`` values that name no file of this workflow: a keras.applications download.
 DOWNLOADED_WEIGHTS = ("imagenet",)
@@ -138,6 +139,17 @@ def _resolve_pretrained(
         raise Affect4kError(f"{key}.input_convention: {error}") from None
 
 
+def _complete(key: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with every training field given (the study's default where the config is
+    silent) and checked now, so a job gets final settings and never reinterprets them."""
+    try:
+        config = TrainConfig.from_settings(job_settings(settings))
+    except Affect4kError as error:
+        raise Affect4kError(f"{key}: {error}") from None
+    workflow = {name: settings[name] for name in WORKFLOW_KEYS if name in settings}
+    return {**dataclasses.asdict(config), **workflow}
+
+
 def resolve_training(config: Mapping[str, Any]) -> Training:
     """The final settings of every pretraining and training job of ``config``."""
     training = config["training"]
@@ -157,13 +169,14 @@ def resolve_training(config: Mapping[str, Any]) -> Training:
             raise Affect4kError(f"{key}: a pretraining run cannot be a grid")
         resolved = _resolve_pretrained(key, settings, training["pretrain"], warnings)
         if resolved is not None:
-            pretrain[name] = resolved
+            pretrain[name] = _complete(key, resolved)
     expanded = expand_runs(training["runs"], training["defaults"], training["ablation"])
     runs = {}
     for name, settings in expanded.items():
-        resolved = _resolve_pretrained(f"training.runs.{name}", settings, pretrain, warnings)
+        key = f"training.runs.{name}"
+        resolved = _resolve_pretrained(key, settings, pretrain, warnings)
         if resolved is not None:
-            runs[name] = resolved
+            runs[name] = _complete(key, resolved)
     if runs or pretrain:
         check_backend(training["backend"])
     return Training(runs=runs, pretrain=pretrain, warnings=warnings)

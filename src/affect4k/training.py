@@ -25,9 +25,7 @@ import math
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -35,13 +33,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from affect4k.device import accelerator_available, configure_precision
-from affect4k.errors import Affect4kError
 from affect4k.evaluate import predict_frames
 from affect4k.files import atomic_path, write_atomic
 from affect4k.layout import HISTORY_COLUMNS, METRIC_NAMES, SPLITS
 from affect4k.loss import ccc_loss
 from affect4k.models import build_model
 from affect4k.progress import progress
+from affect4k.runs import TrainConfig
 from affect4k.sequences import SequenceDataset, Video, load_split
 from affect4k.tables import score
 
@@ -55,75 +53,6 @@ RESUMABLE_FIELDS = (
     "eval_train_every",
     "eval_batch_size",
 )
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run; the defaults are the study's settings (sections 6.2-6.3)."""
-
-    model: str
-    epochs: int = 50
-    batch_size: int = 4
-    sequence_length: int = 80
-    learning_rate: float = 1e-5
-    input_size: int = 96
-    width: float = 1.0
-    gru_units: int = 128
-    fc_units: int = 4096
-    pretrained: str | None = None
-    input_convention: str | None = None
-    seed: int = 0
-    checkpoint_every: int = 10
-    shuffle_labels: bool = False
-    steps_per_epoch: int | None = None
-    #: Epochs between scores of the test split. The study scored both splits every epoch; a
-    #: scored image costs about a quarter of a trained one, so that took a quarter of a CPU
-    #: epoch, and the test split alone every epoch still 7-13 % (docs/performance.md).
-    eval_every: int = 2
-    #: Epochs between scores of the train split (twice the test split's frames).
-    eval_train_every: int = 10
-    #: Sequences per scoring batch; a forward pass alone keeps a GPU busy only at larger ones.
-    eval_batch_size: int = 16
-    #: Time steps per loop iteration of the GRUs (1 = Keras' GRU layer), see build_model.
-    gru_unroll: int = 1
-
-    @classmethod
-    def from_settings(
-        cls, settings: Mapping[str, Any], ignore: Sequence[str] = ("resolution", "corpus")
-    ) -> TrainConfig:
-        """A config from a workflow run entry, minus ``ignore`` (keys other stages read).
-
-        Any other key that is not a field is refused by name, so a typo in the config cannot
-        silently fall back to a default.
-        """
-        if "model" not in settings:
-            raise Affect4kError("training settings: no model given")
-        fields = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(settings) - fields - set(ignore))
-        if unknown:
-            raise Affect4kError(f"training settings: unknown key(s) {', '.join(unknown)}")
-        return cls(**{key: value for key, value in settings.items() if key in fields})
-
-    def __post_init__(self) -> None:
-        positive = (
-            "epochs",
-            "batch_size",
-            "sequence_length",
-            "checkpoint_every",
-            "eval_every",
-            "eval_train_every",
-            "eval_batch_size",
-            "gru_unroll",
-        )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise Affect4kError(f"training {name} must be >= 1, got {getattr(self, name)}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise Affect4kError(
-                f"training steps_per_epoch must be >= 1, got {self.steps_per_epoch}"
-            )
-        if not self.learning_rate > 0:
-            raise Affect4kError(f"training learning_rate must be > 0, got {self.learning_rate}")
 
 
 def compile_model(config: TrainConfig, crop_size: int) -> keras.Model:

@@ -14,7 +14,7 @@ from affect4k.layout import DIMENSIONS
 from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
 from affect4k.download import tracked_source
 from affect4k.provenance import code_digest
-from affect4k.runs import DEFAULT_INPUT_SIZE, NATIVE, source_height
+from affect4k.runs import NATIVE, source_height
 from affect4k.settings import (
     DOWNLOADED_WEIGHTS,
     SCORED_SPLIT,
@@ -91,7 +91,7 @@ def ablation_cells():
             "run": RUNS[name]["ablation_of"] or name,
             "model": RUNS[name]["model"],
             "resolution": RUNS[name]["resolution"],
-            "input_size": RUNS[name].get("input_size", DEFAULT_INPUT_SIZE),
+            "input_size": RUNS[name]["input_size"],
             "predictions": f"results/predictions/{name}/test.parquet",
         }
         for name in cells

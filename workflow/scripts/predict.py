@@ -4,9 +4,7 @@ from model_job import job
 
 with job(snakemake) as sm:
     from affect4k.evaluate import predict
-    from affect4k.training import TrainConfig
 
-    sequence_length = TrainConfig.from_settings(sm.params.settings).sequence_length
     for eval_set, out_path in sm.output.items():
         source = sm.params.eval_sets[eval_set]
         predict(
@@ -15,6 +13,6 @@ with job(snakemake) as sm:
             Path(source["faces"]),
             Path(out_path),
             split=source["split"],
-            sequence_length=sequence_length,
+            sequence_length=sm.params.settings["sequence_length"],
             batch_size=sm.params.batch_size,
         )
