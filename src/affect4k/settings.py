@@ -39,7 +39,7 @@ class Training:
     """Every training job's final settings.
 
     ``runs`` and ``pretrain`` map a job name to the settings its script hands to
-    :class:`affect4k.training.TrainConfig`; ``pretrained`` is ``None``, ``"imagenet"`` or the
+    :class:`affect4k.runs.TrainConfig`; ``pretrained`` is ``None``, ``"imagenet"`` or the
     path of a weights file (a pretraining run's ``model.keras`` or the user's own).
     """
 
