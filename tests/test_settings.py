@@ -65,18 +65,22 @@ def test_defaults_override_the_models_own_but_a_run_entry_overrides_both():
     assert (runs["r"]["epochs"], runs["s"]["epochs"]) == (3, 7)
 
 
+def with_pretraining(runs: dict) -> dict:
+    """A validated config with a pretraining ``p`` on the corpus ``aw``, and ``runs``."""
+    return validated(
+        evaluation={"corpora": {"aw": {"format": "affwild2", "root": "aw"}}},
+        training={"pretrain": {"p": {"model": "vgg16_cnn", "corpus": "aw"}}, "runs": runs},
+    )
+
+
 def test_pretrain_references_resolve_to_the_pretraining_runs_model_file(tmp_path):
     weights = tmp_path / "affwild_vgg16.weights.h5"
     weights.write_bytes(b"")
-    config = validated(
-        evaluation={"corpora": {"aw": {"format": "affwild2", "root": "aw"}}},
-        training={
-            "pretrain": {"p": {"model": "vgg16_cnn", "corpus": "aw"}},
-            "runs": {
-                "a": {"model": "vgg16_imagenet_gru", "pretrained": "pretrain:p"},
-                "b": {"model": "vgg16_affwild_gru", "pretrained": str(weights)},
-            },
-        },
+    config = with_pretraining(
+        {
+            "a": {"model": "vgg16_imagenet_gru", "pretrained": "pretrain:p"},
+            "b": {"model": "vgg16_affwild_gru", "pretrained": str(weights)},
+        }
     )
     training = resolve_training(config)
     assert training.runs["a"]["pretrained"] == "results/pretrained/p/model.keras"
@@ -147,22 +151,18 @@ def test_a_backend_that_is_not_installed_is_refused(monkeypatch):
 def test_each_initialisation_brings_its_input_convention(tmp_path):
     weights = tmp_path / "imagenet_vgg16.h5"
     weights.write_bytes(b"")
-    config = validated(
-        evaluation={"corpora": {"aw": {"format": "affwild2", "root": "aw"}}},
-        training={
-            "pretrain": {"p": {"model": "vgg16_cnn", "corpus": "aw"}},
-            "runs": {
-                "scratch": {"model": "vgg16_gru"},
-                "imagenet": {"model": "vgg16_imagenet_gru", "pretrained": "imagenet"},
-                "from_p": {"model": "vgg16_imagenet_gru", "pretrained": "pretrain:p"},
-                "file": {"model": "vgg16_imagenet_gru", "pretrained": str(weights)},
-                "declared": {
-                    "model": "vgg16_imagenet_gru",
-                    "pretrained": str(weights),
-                    "input_convention": "caffe",
-                },
+    config = with_pretraining(
+        {
+            "scratch": {"model": "vgg16_gru"},
+            "imagenet": {"model": "vgg16_imagenet_gru", "pretrained": "imagenet"},
+            "from_p": {"model": "vgg16_imagenet_gru", "pretrained": "pretrain:p"},
+            "file": {"model": "vgg16_imagenet_gru", "pretrained": str(weights)},
+            "declared": {
+                "model": "vgg16_imagenet_gru",
+                "pretrained": str(weights),
+                "input_convention": "caffe",
             },
-        },
+        }
     )
     runs = resolve_training(config).runs
     conventions = {name: settings["input_convention"] for name, settings in runs.items()}
