@@ -74,7 +74,8 @@ def extract_faces(
                 raise Affect4kError(f"{clip} has no video frames")
             geometry = np.full((total, len(GEOMETRY_COLUMNS)), np.nan)
             with open(npy_temp, "wb") as crops, _progress_bar(video_id, total, progress) as bar:
-                size = scaled_size(probe_video(clip), source_height)
+                # Only the ablation scales, so only it reads the clip's header for its size.
+                size = scaled_size(probe_video(clip), source_height) if source_height else None
                 frames = _frames_and_detection_copies(clip, size, detect_width)
                 decoded = _write_crops(crops, geometry, frames, detector, crop_size, bar)
             if decoded != total:

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+sys.path.insert(0, str(SRC))
 
 
 def job(snakemake: Any, **options: Any) -> Any:
     """:func:`affect4k.workflow.job` for this script's Snakemake job, logging to its log file."""
     sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115 (the job's lifetime)
-    sys.path.insert(0, str(SRC))
     from affect4k.workflow import job as package_job
 
     return package_job(snakemake, **options)

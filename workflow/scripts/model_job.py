@@ -5,7 +5,6 @@
 apart from ``common.py`` so that the scripts of the NumPy stages never import a backend.
 """
 
-import sys
 from typing import Any
 
 import common
@@ -13,7 +12,6 @@ import common
 
 def job(snakemake: Any) -> Any:
     """:func:`common.job` for a job that builds or runs a model."""
-    sys.path.insert(0, str(common.SRC))
     from affect4k.device import model_setup
 
     return common.job(snakemake, setup=model_setup(snakemake.config["training"]))
