@@ -255,7 +255,10 @@ def predict_video(
     if not _on_frame_grid(source, start, end):
         clip = work / "clip.avi"
         log.info("putting %s on the 25 fps frame grid", source)
-        make_clip(source, clip, video_id=source.name, start=start, end=end, preset="veryfast")
+        # A scratch clip, only read once by the face stage below: fast, at the database's CRF.
+        make_clip(
+            source, clip, video_id=source.name, start=start, end=end, crf=18, preset="veryfast"
+        )
     parquet, npy = work / "faces.parquet", work / "faces.npy"
     extract_faces(
         clip,
