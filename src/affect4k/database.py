@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 SPLITS = ("group", "sequence")
 
 
-#: The sides of a split, in the order of their share of the seeded hash ranking.
-SIDES = ("test", "validation", "train")
-
-
 def _side_counts(n: int, test_fraction: float, validation_fraction: float) -> tuple[int, int]:
     """(test, validation) key counts: round(n * test_fraction), then round(rest *
     validation_fraction) of the rest; each side that is asked for keeps at least one key."""
