@@ -70,7 +70,7 @@ class TableEntry:
     #: ``group`` the bootstrap resamples; None: every video is a group.
     groups: Path | None = None
     #: Videos the run's weights were trained on: never scored.
-    exclude: tuple[str, ...] = ()
+    exclude: Sequence[str] = ()
     #: The weights saw an unknown part of this set, so the scores may be optimistic.
     contaminated: bool = False
 
