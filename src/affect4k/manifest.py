@@ -32,7 +32,7 @@ VIDEO_ID_PATTERN = rf"[A-Za-z0-9_-]{{1,{MAX_VIDEO_ID_LENGTH}}}"
 _SECONDS_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 
 COLUMNS = ("video_id", "url", "start", "end")
-#: An optional fifth column: what must not straddle the train/test split (a person, a channel).
+#: An optional fifth column: what must not straddle the split (a person, a channel).
 GROUP_COLUMN = "group"
 
 #: YouTube forms yt-dlp's YoutubeIE leaves to its playlist extractor, which fetches the one

@@ -142,6 +142,11 @@ def _resolve_pretrained(
         declared = declared or inherited
     elif source not in DOWNLOADED_WEIGHTS and not Path(source).is_file():
         raise Affect4kError(f"{key}.pretrained: weights file {source} does not exist")
+    elif settings["model"] in NEEDS_PRETRAINED and "trained_on" not in settings:
+        warnings.append(
+            f"{key}.trained_on: not given; declare what {source} was trained on (the Aff-Wild "
+            f"VGG16: [affwild2]), or its tables may score frames its weights saw"
+        )
     try:
         return {**settings, "input_convention": input_convention(source, declared)}
     except Affect4kError as error:
