@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from snakemake.logging import logger
 from affect4k.errors import Affect4kError
 from affect4k.layout import DIMENSIONS
 from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
-from affect4k.download import tracked_source
+from affect4k.download import SOURCE_LINKS, local_source, tracked_source
 from affect4k.provenance import code_digest
 from affect4k.runs import NATIVE, source_height
 from affect4k.settings import (
@@ -60,10 +61,23 @@ def all_cores():
     return workflow.resource_settings.cores or 1
 
 
+def dry_run():
+    """Whether this run only plans: the command line says so while the workflow loads, the
+    executor once the DAG is built."""
+    return workflow.output_settings.dryrun or workflow.dryrun
+
+
 def download_inputs(wildcards):
     """Local sources (the demo's, or files a user lists) are inputs, so Snakemake makes them;
-    one whose path has braces is tracked through a link (see tracked_source)."""
-    source = tracked_source(wildcards.video, video_entry(wildcards.video).url)
+    one whose path has braces is tracked through a link (see tracked_source). A dry run makes
+    no link: it tracks the one a real run made, or plans the download without it."""
+    url = video_entry(wildcards.video).url
+    source = local_source(url)
+    if dry_run() and source is not None and {"{", "}"} & set(str(source)):
+        link = SOURCE_LINKS / wildcards.video
+        made = link.is_symlink() and Path(os.readlink(link)) == source
+        return [str(link)] if made else []
+    source = tracked_source(wildcards.video, url)
     return [source] if source else []
 
 

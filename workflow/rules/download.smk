@@ -1,7 +1,8 @@
 # Links to local sources with braces in their path are made while the workflow loads, before
-# the DAG is built (see affect4k.download.tracked_source).
-for _video, _entry in VIDEOS.items():
-    tracked_source(_video, _entry.url)
+# the DAG is built (see affect4k.download.tracked_source); a dry run makes none.
+if not dry_run():
+    for _video, _entry in VIDEOS.items():
+        tracked_source(_video, _entry.url)
 
 
 rule download:
