@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from snakemake.logging import logger
 from affect4k.errors import Affect4kError
 from affect4k.layout import DIMENSIONS
 from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
-from affect4k.download import SOURCE_LINKS, local_source, tracked_source
+from affect4k.download import tracked_source
 from affect4k.provenance import code_digest
 from affect4k.runs import NATIVE, source_height
 from affect4k.settings import (
@@ -71,13 +70,9 @@ def download_inputs(wildcards):
     """Local sources (the demo's, or files a user lists) are inputs, so Snakemake makes them;
     one whose path has braces is tracked through a link (see tracked_source). A dry run makes
     no link: it tracks the one a real run made, or plans the download without it."""
-    url = video_entry(wildcards.video).url
-    source = local_source(url)
-    if dry_run() and source is not None and {"{", "}"} & set(str(source)):
-        link = SOURCE_LINKS / wildcards.video
-        made = link.is_symlink() and Path(os.readlink(link)) == source
-        return [str(link)] if made else []
-    source = tracked_source(wildcards.video, url)
+    source = tracked_source(
+        wildcards.video, video_entry(wildcards.video).url, make_link=not dry_run()
+    )
     return [source] if source else []
 
 

@@ -1,8 +1,7 @@
 # Links to local sources with braces in their path are made while the workflow loads, before
 # the DAG is built (see affect4k.download.tracked_source); a dry run makes none.
-if not dry_run():
-    for _video, _entry in VIDEOS.items():
-        tracked_source(_video, _entry.url)
+for _video, _entry in VIDEOS.items():
+    tracked_source(_video, _entry.url, make_link=not dry_run())
 
 
 rule download:
