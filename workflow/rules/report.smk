@@ -41,6 +41,8 @@ rule report_results:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
@@ -60,6 +62,8 @@ rule report_ablation:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
@@ -81,6 +85,7 @@ rule report_predictions:
         "../../envs/annotations.yaml"
     threads: 1
     params:
+        code=package_code("report.py"),
         runs=list(RUNS),
     script:
         "../scripts/report.py"
@@ -102,6 +107,8 @@ rule report_training:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
@@ -132,6 +139,8 @@ rule report_database:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
@@ -153,5 +162,7 @@ rule report_qc:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
