@@ -382,7 +382,7 @@ def test_build_database_agreement_and_table(tmp_path):
     assert "valence_ann1" in database  # per-annotator columns are kept
     assert list(database["video"].unique()) == ["v0", "v1", "v2"]
     assert database.groupby("video")["frame"].apply(lambda f: f.is_monotonic_increasing).all()
-    assert set(database["split"]) == {"train", "test"}
+    assert set(database["split"]) == {"train", "validation", "test"}
 
 
 def test_split_csv_lists_each_videos_group_and_side(tmp_path):

@@ -140,7 +140,7 @@ def build_database(
     sequence_length: int = 80,
     groups: Mapping[str, str] | None = None,
     out_split: Path | None = None,
-    validation_fraction: float = 0.0,
+    validation_fraction: float = 0.15,
 ) -> None:
     """Pool the per-video label tables into the database and write its agreement table.
 
