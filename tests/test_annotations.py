@@ -382,7 +382,31 @@ def test_build_database_agreement_and_table(tmp_path):
     assert "valence_ann1" in database  # per-annotator columns are kept
     assert list(database["video"].unique()) == ["v0", "v1", "v2"]
     assert database.groupby("video")["frame"].apply(lambda f: f.is_monotonic_increasing).all()
-    assert set(database["split"]) == {"train", "test"}
+    assert set(database["split"]) == {"train", "validation", "test"}
+
+
+def test_split_csv_lists_each_videos_group_and_side(tmp_path):
+    rng = np.random.default_rng(4)
+    names = ["a_left", "a_right", "b", "c", "d"]
+    paths = [write_video_labels(tmp_path / f"{n}.parquet", n, 30, rng) for n in names]
+    groups = {"a_left": "a", "a_right": "a"}
+    split_csv = tmp_path / "split.csv"
+    build_database(
+        paths,
+        list(NOISE),
+        tmp_path / "db.parquet",
+        tmp_path / "agreement.csv",
+        groups=groups,
+        out_split=split_csv,
+        validation_fraction=0.15,
+    )
+    split = pd.read_csv(split_csv).set_index("video")
+    assert list(split.columns) == ["group", "split", "frames"]
+    assert list(split["group"]) == ["a", "a", "b", "c", "d"]
+    assert set(split["split"]) == {"train", "validation", "test"}
+    assert split.loc["a_left", "split"] == split.loc["a_right", "split"]
+    database = pd.read_parquet(tmp_path / "db.parquet")
+    assert (database.groupby("video")["split"].first() == split["split"]).all()
 
 
 def test_build_database_refuses_duplicate_video_and_missing_columns(tmp_path):
@@ -457,6 +481,50 @@ def test_parts_of_one_source_never_straddle_the_split():
         for i in range(12):
             assert sides[f"src{i:02d}_part1"] == sides[f"src{i:02d}_part2"], (seed, i)
         assert sorted(set(sides.values())) == ["test", "train"]
+
+
+def test_validation_is_carved_from_the_train_side_and_leaves_test_alone():
+    """The study's 2:1 train:test plus 15 % of the train side's groups for validation."""
+    videos = [f"src{i:02d}_part{part}" for i in range(30) for part in (1, 2)]
+    groups = {video: video.split("_")[0] for video in videos}
+    table = frames_of(videos)
+    for seed in range(3):
+        without = video_sides(table, assign_split(table, "group", 1 / 3, seed, 80, groups))
+        with_validation = video_sides(
+            table,
+            assign_split(table, "group", 1 / 3, seed, 80, groups, validation_fraction=0.15),
+        )
+        per_group = {groups[video]: side for video, side in with_validation.items()}
+        assert all(with_validation[video] == per_group[groups[video]] for video in videos)
+        counts = pd.Series(per_group).value_counts()
+        assert (counts["test"], counts["validation"], counts["train"]) == (10, 3, 17)
+        test = {video for video, side in without.items() if side == "test"}
+        assert {video for video, side in with_validation.items() if side == "test"} == test
+        assert all(
+            without[video] == "train"
+            for video, side in with_validation.items()
+            if side == "validation"
+        )
+
+
+def test_sequence_split_can_carve_validation_chunks():
+    table = frames_of(["a", "b", "c"], n_frames=250)
+    split = pd.Series(assign_split(table, "sequence", 1 / 3, 0, 80, validation_fraction=0.25))
+    chunk = table["video"] + "/" + (table["frame"] // 80).astype(str)
+    per_chunk = split.groupby(chunk).unique()
+    assert (per_chunk.apply(len) == 1).all()
+    assert sorted(values[0] for values in per_chunk).count("validation") == 2
+
+
+def test_three_sides_need_three_groups():
+    two = frames_of(["a", "b"])
+    with pytest.raises(Affect4kError, match="at least 3 groups"):
+        assign_split(two, "group", 1 / 3, 0, 80, validation_fraction=0.15)
+    three = frames_of(["a", "b", "c"])
+    sides = video_sides(three, assign_split(three, "group", 0.1, 0, 80, validation_fraction=0.1))
+    assert sorted(sides.values()) == ["test", "train", "validation"]
+    with pytest.raises(Affect4kError, match="validation_fraction"):
+        assign_split(three, "group", 1 / 3, 0, 80, validation_fraction=1.0)
 
 
 @pytest.mark.parametrize(

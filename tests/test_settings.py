@@ -13,9 +13,11 @@ from affect4k.runs import TrainConfig
 from affect4k.settings import (
     check_backend,
     check_config,
+    check_trained_on,
     job_settings,
     resolve_training,
     scored_parts,
+    seen_frames,
 )
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -85,7 +87,10 @@ def test_pretrain_references_resolve_to_the_pretraining_runs_model_file(tmp_path
     training = resolve_training(config)
     assert training.runs["a"]["pretrained"] == "results/pretrained/p/model.keras"
     assert training.runs["b"]["pretrained"] == str(weights)
-    assert training.pretrain["p"]["corpus"] == "aw" and training.warnings == []
+    assert training.pretrain["p"]["corpus"] == "aw"
+    # A weights file of the Aff-Wild model that does not say what it saw is named.
+    (warning,) = training.warnings
+    assert warning.startswith("training.runs.b.trained_on: not given")
 
 
 @pytest.mark.parametrize(
@@ -211,4 +216,59 @@ def test_a_corpus_is_scored_on_its_held_out_part_only_where_a_pretraining_trains
         evaluation={"corpora": corpora},
         training={"pretrain": {"p": {"model": "vgg16_cnn", "corpus": "aw"}}},
     )
-    assert scored_parts(config) == {"test": "test", "an": "all", "aw": "held_out"}
+    assert scored_parts(config) == {
+        "validation": "validation",
+        "test": "test",
+        "an": "all",
+        "aw": "held_out",
+    }
+
+
+def test_weights_declare_what_they_saw_and_runs_inherit_it(tmp_path):
+    weights = tmp_path / "affwild_vgg16.weights.h5"
+    weights.touch()
+    corpora = {"aw": {"format": "affwild2", "root": "aw"}}
+    aw_vgg = {"model": "vgg16_cnn", "pretrained": str(weights), "trained_on": ["aw", "elsewhere"]}
+    config = validated(
+        evaluation={"corpora": corpora},
+        training={
+            "pretrain": {"p": {**aw_vgg, "corpus": "aw"}},
+            "runs": {
+                "direct": {**aw_vgg, "model": "vgg16_affwild_gru", "trained_on": ["aw/v1"]},
+                "via": {"model": "vgg16_affwild_gru", "pretrained": "pretrain:p"},
+                "scratch": {"model": "vgg16_gru", "trained_on": ["database/clip_b"]},
+            },
+        },
+    )
+    training = resolve_training(config)
+    assert training.runs["via"]["trained_on"] == ["aw", "elsewhere"]
+    assert "trained_on" not in job_settings(training.runs["via"])
+    assert seen_frames(training.runs["direct"]["trained_on"], "aw") == (("v1",), False)
+    assert seen_frames(training.runs["via"]["trained_on"], "aw") == ((), True)
+    assert seen_frames(training.runs["via"]["trained_on"], "test") == ((), False)
+    assert seen_frames(training.runs["scratch"]["trained_on"], "validation") == (("clip_b",), False)
+    assert any("elsewhere is no evaluation set" in warning for warning in training.warnings)
+    check_trained_on(training.runs, {"clip_a", "clip_b"})
+    with pytest.raises(Affect4kError, match=r"training.runs.scratch.trained_on: 'database/clip_b'"):
+        check_trained_on(training.runs, {"clip_a"})
+
+
+def test_study_config_declares_that_the_affwild_vgg16_saw_affwild():
+    import yaml
+
+    study = yaml.safe_load((REPO / "config/study.yaml").read_text())
+    assert study["training"]["runs"]["vgg16_affwild_gru"]["trained_on"] == ["affwild2"]
+    assert study["database"]["validation_fraction"] == 0.15
+    assert study["database"]["test_fraction"] == pytest.approx(1 / 3)
+    config = validated(training=study["training"])
+    assert config["training"]["runs"] == validated()["training"]["runs"], "the study's defaults"
+
+
+def test_a_pretraining_cannot_have_seeds():
+    corpora = {"aw": {"format": "affwild2", "root": "aw"}}
+    config = validated(
+        evaluation={"corpora": corpora},
+        training={"pretrain": {"p": {"model": "vgg16_cnn", "corpus": "aw", "seeds": [0, 1]}}},
+    )
+    with pytest.raises(Affect4kError, match=r"training.pretrain.p.seeds"):
+        resolve_training(config)

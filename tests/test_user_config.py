@@ -250,19 +250,23 @@ def test_the_ablation_scales_by_height_and_scores_every_cell_per_face_size(study
     assert set(table["run"]) == {"tiny"} and set(table["input_size"]) == {48}
     cells = [
         AblationCell(
-            "tiny", "alexnet_gru", "native", 48, work / "results/predictions/tiny/test.parquet"
-        ),
-        AblationCell(
             "tiny",
             "alexnet_gru",
-            "h360",
+            resolution,
             48,
-            work / "results/predictions/tiny-h360-in48/test.parquet",
-        ),
+            work / f"results/predictions/{run}/{eval_set}.parquet",
+            eval_set=eval_set,
+        )
+        for run, resolution in (("tiny", "native"), ("tiny-h360-in48", "h360"))
+        for eval_set in ("validation", "test")
     ]
     bins = study["config"]["training"]["ablation"].get("face_bins", [0, 100, 200, 400, 800, 1600])
-    again = build_ablation(cells, work / "results/faces", bins, work / "again.csv")
+    again = build_ablation(
+        cells, work / "results/faces", bins, work / "again.csv", groups=work / "results/split.csv"
+    )
     pd.testing.assert_frame_equal(again, table, check_dtype=False)
+    assert set(table["eval_set"]) == {"validation", "test"}
+    assert table["selected"].any() and (table["mean_ccc_lo"] <= table["mean_ccc_hi"]).all()
     assert (table.loc[table["face_bin"] == "all", "frames"] > 0).all()
 
 

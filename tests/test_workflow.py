@@ -152,7 +152,9 @@ def test_agreement_and_split(workspace):
     database = pd.read_parquet(work / "results/annotations.parquet")
     splits = database.groupby("video")["split"].nunique()
     assert (splits == 1).all(), "the default split is video-disjoint"
-    assert set(database["split"]) == {"train", "test"}
+    assert set(database["split"]) == {"train", "validation", "test"}
+    split = pd.read_csv(work / "results/split.csv").set_index("video")
+    assert (split["split"] == database.groupby("video")["split"].first()).all()
 
 
 def test_frames_folder_is_an_explicit_target(workspace):

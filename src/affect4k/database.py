@@ -1,7 +1,8 @@
 """The ``database`` stage: every video's labels in one table, its split and its agreement.
 
 The videos are pooled (the frame-index contract's ``(video, frame)`` rows), the inter-annotator
-agreement is reported, and the train/test split is assigned by group (source or person).
+agreement is reported, and the train/validation/test split is assigned by group (source or
+person).
 """
 
 from __future__ import annotations
@@ -25,16 +26,35 @@ log = logging.getLogger(__name__)
 SPLITS = ("group", "sequence")
 
 
-def _test_keys(keys: Sequence[str], test_fraction: float, seed: int) -> set[str]:
-    """The keys that go to the test side: the round(n * test_fraction) smallest seeded hashes.
+def _side_counts(n: int, test_fraction: float, validation_fraction: float) -> tuple[int, int]:
+    """(test, validation) key counts: round(n * test_fraction), then round(rest *
+    validation_fraction) of the rest; each side that is asked for keeps at least one key."""
+    validation = validation_fraction > 0
+    n_test = min(max(int(np.floor(n * test_fraction + 0.5)), 1), n - 1 - validation)
+    rest = n - n_test
+    n_validation = 0
+    if validation:
+        n_validation = min(max(int(np.floor(rest * validation_fraction + 0.5)), 1), rest - 1)
+    return n_test, n_validation
+
+
+def _key_sides(
+    keys: Sequence[str], test_fraction: float, validation_fraction: float, seed: int
+) -> dict[str, str]:
+    """Each key's side: the smallest seeded hashes go to test, the next ones to validation.
 
     Hashing each key with the seed makes the split a pure function of (seed, set of keys):
-    input order does not matter, and adding a key moves at most one existing key across the
-    boundary (the one whose rank crosses it), so results stay comparable as the database grows.
+    input order does not matter, and adding a key moves at most one existing key across each
+    of the two boundaries, so results stay comparable as the database grows. Validation comes
+    after test in the ranking, so carving a validation set (or changing its fraction) never
+    moves a test key: the test split of ``validation_fraction=0`` is kept.
     """
-    n_test = min(max(int(np.floor(len(keys) * test_fraction + 0.5)), 1), len(keys) - 1)
+    n_test, n_validation = _side_counts(len(keys), test_fraction, validation_fraction)
     ranked = sorted(keys, key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
-    return set(ranked[:n_test])
+    sides = {key: "train" for key in ranked}
+    sides.update({key: "test" for key in ranked[:n_test]})
+    sides.update({key: "validation" for key in ranked[n_test : n_test + n_validation]})
+    return sides
 
 
 def assign_split(
@@ -44,23 +64,30 @@ def assign_split(
     seed: int,
     sequence_length: int,
     groups: Mapping[str, str] | None = None,
+    *,
+    validation_fraction: float = 0.0,
 ) -> np.ndarray:
-    """Per-row "train"/"test" for a table with ``video`` and ``frame`` columns.
+    """Per-row "train"/"validation"/"test" for a table with ``video`` and ``frame`` columns.
 
     ``split="group"``: whole groups of videos go to one side, about ``test_fraction`` of the
-    groups (at least one on each side). ``groups`` maps a video to its group (a source video, a
+    groups to test and ``validation_fraction`` of the remaining groups to validation (each side
+    asked for gets at least one group). ``groups`` maps a video to its group (a source video, a
     person, a channel: whatever must not straddle the split); a video it does not name is a
     group of its own. Test faces are then people the model has never seen; this is the protocol
-    to report. ``split="sequence"``: the study's protocol, each video cut into consecutive
-    chunks of ``sequence_length`` frames (``frame // sequence_length``; the last may be shorter)
-    and about ``test_fraction`` of all chunks drawn for test. It is optimistic: the same person,
-    often in the neighbouring second of the same shot, is in train and test, so it measures
-    interpolation within a video rather than generalisation to new people.
+    to report. Validation is what every choice (grid cell, epoch, best run) is made on, so the
+    test split is read once, for the report. ``split="sequence"``: the study's protocol, each
+    video cut into consecutive chunks of ``sequence_length`` frames (``frame //
+    sequence_length``; the last may be shorter) and the chunks drawn for the sides the same way.
+    It is optimistic: the same person, often in the neighbouring second of the same shot, is on
+    every side, so it measures interpolation within a video rather than generalisation to new
+    people. ``validation_fraction=0`` gives train and test only (the study had no validation).
     """
     if split not in SPLITS:
         raise Affect4kError(f"split: unknown value {split!r}, expected one of {', '.join(SPLITS)}")
     if not 0 < test_fraction < 1:
         raise Affect4kError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+    if not 0 <= validation_fraction < 1:
+        raise Affect4kError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     videos = table["video"].astype(str)
     if split == "group":
         groups = groups or {}
@@ -70,13 +97,16 @@ def assign_split(
             raise Affect4kError(f"sequence_length must be >= 1, got {sequence_length}")
         keys = videos + "/" + (table["frame"] // sequence_length).astype(str)
     unique = sorted(set(keys))
-    if len(unique) < 2:
+    needed = 3 if validation_fraction > 0 else 2
+    if len(unique) < needed:
+        sides = "train, validation and test" if needed == 3 else "train and test"
+        unit = "groups" if split == "group" else "chunks"
         raise Affect4kError(
-            f"split={split!r} needs at least 2 {'groups' if split == 'group' else 'chunks'} "
-            f"to have a train and a test side, got {len(unique)}"
+            f"split={split!r} needs at least {needed} {unit} to have {sides} sides, "
+            f"got {len(unique)}"
         )
-    test = _test_keys(unique, test_fraction, seed)
-    return np.where(keys.isin(test), "test", "train")
+    sides = _key_sides(unique, test_fraction, validation_fraction, seed)
+    return keys.map(sides).to_numpy(dtype=object)
 
 
 def agreement_table(table: pd.DataFrame, annotators: Sequence[str]) -> pd.DataFrame:
@@ -110,15 +140,16 @@ def build_database(
     sequence_length: int = 80,
     groups: Mapping[str, str] | None = None,
     out_split: Path | None = None,
+    validation_fraction: float = 0.15,
 ) -> None:
     """Pool the per-video label tables into the database and write its agreement table.
 
     The database keeps every frame (NaN labels included, so ``(video, frame)`` stays the row
     key of the frame-index contract) sorted by video then frame, with a ``split`` column (see
-    :func:`assign_split`, ``groups`` as there). The per-annotator columns are kept: they let a
-    user re-average with another rule or recompute agreement without rerunning the annotation
-    stage. ``out_split`` gets ``video, group, split, frames`` per video (``mixed`` where the
-    sequence split puts a video on both sides).
+    :func:`assign_split`, ``groups`` and ``validation_fraction`` as there). The per-annotator
+    columns are kept: they let a user re-average with another rule or recompute agreement
+    without rerunning the annotation stage. ``out_split`` gets ``video, group, split, frames``
+    per video (``mixed`` where the sequence split puts a video on several sides).
     """
     check_annotators(annotators)
     required = ("video", "frame", "time_s", "face", *DIMENSIONS)
@@ -134,7 +165,15 @@ def build_database(
             seen[video] = path
     database = pd.concat(tables, ignore_index=True).sort_values(["video", "frame"])
     database = database.reset_index(drop=True)
-    database["split"] = assign_split(database, split, test_fraction, seed, sequence_length, groups)
+    database["split"] = assign_split(
+        database,
+        split,
+        test_fraction,
+        seed,
+        sequence_length,
+        groups,
+        validation_fraction=validation_fraction,
+    )
     agreement = agreement_table(database, annotators)
     for dim, pairs in agreement.groupby("dimension"):
         log.info("mean pairwise %s agreement: r = %.3f", dim, pairs["pearson_r"].mean())

@@ -26,7 +26,7 @@ rule annotate:
 
 
 rule database:
-    """All videos in one table with the train/test split, and the inter-annotator agreement."""
+    """All videos in one table with the train/validation/test split, and the annotators' agreement."""
     input:
         expand("results/annotations/{video}.parquet", video=VIDEOS),
     output:
@@ -44,6 +44,7 @@ rule database:
         split=config["database"]["split"],
         groups={video: entry.group for video, entry in VIDEOS.items()},
         test_fraction=config["database"]["test_fraction"],
+        validation_fraction=config["database"]["validation_fraction"],
         seed=config["database"]["seed"],
         sequence_length=config["database"]["sequence_length"],
     script:

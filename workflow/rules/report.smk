@@ -11,19 +11,28 @@ REPORT_FIGURES = [
     *(f"{REPORT}/qc/{video}.png" for video in VIDEOS),
 ]
 if RUNS:
-    REPORT_FIGURES += [f"{REPORT}/results.html", f"{REPORT}/predictions.png"]
+    REPORT_FIGURES += [
+        f"{REPORT}/results.html",
+        f"{REPORT}/results.png",
+        f"{REPORT}/predictions.png",
+    ]
     REPORT_FIGURES += [f"{REPORT}/training/{run}.png" for run in RUNS]
     if ABLATION:
         REPORT_FIGURES.append(f"{REPORT}/ablation.png")
 
 
 rule report_results:
-    """The results table as a sortable page."""
+    """The results table as a sortable page, and its mean CCCs with intervals as a figure."""
     input:
         "results/tables.csv",
     output:
-        report(
+        table=report(
             f"{REPORT}/results.html",
+            caption="../report/results.rst",
+            category="1. Results",
+        ),
+        figure=report(
+            f"{REPORT}/results.png",
             caption="../report/results.rst",
             category="1. Results",
         ),
@@ -32,12 +41,14 @@ rule report_results:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
 
 rule report_ablation:
-    """Test CCC against the clips' resolution, the models' input size and the faces' size."""
+    """Test CCC (with intervals) against the clips' resolution, input size and face size."""
     input:
         "results/ablation.csv",
     output:
@@ -51,12 +62,14 @@ rule report_ablation:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
 
 rule report_predictions:
-    """Labels and predictions over time on the test videos of the best run."""
+    """Labels and predictions over time on the test videos of the run chosen on validation."""
     input:
         tables="results/tables.csv",
         predictions=[f"results/predictions/{run}/test.parquet" for run in RUNS],
@@ -72,13 +85,14 @@ rule report_predictions:
         "../../envs/annotations.yaml"
     threads: 1
     params:
+        code=package_code("report.py"),
         runs=list(RUNS),
     script:
         "../scripts/report.py"
 
 
 rule report_training:
-    """Loss and train/test CCC and MSE per epoch of one run."""
+    """Loss and train/validation CCC and MSE per epoch of one run."""
     input:
         "results/models/{run}/history.csv",
     output:
@@ -93,6 +107,8 @@ rule report_training:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
@@ -123,6 +139,8 @@ rule report_database:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
@@ -144,5 +162,7 @@ rule report_qc:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"

@@ -12,6 +12,7 @@ with job(snakemake) as sm:
         Path(sm.output.agreement),
         split=sm.params.split,
         test_fraction=sm.params.test_fraction,
+        validation_fraction=sm.params.validation_fraction,
         seed=sm.params.seed,
         sequence_length=sm.params.sequence_length,
         groups=sm.params.groups,

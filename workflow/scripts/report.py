@@ -7,7 +7,7 @@ with job(snakemake) as sm:
 
     # One script for every figure rule of workflow/rules/report.smk, chosen by the rule's name.
     if sm.rule == "report_results":
-        report.results_page(Path(sm.input[0]), Path(sm.output[0]))
+        report.results_page(Path(sm.input[0]), Path(sm.output.table), Path(sm.output.figure))
     elif sm.rule == "report_ablation":
         report.ablation(Path(sm.input[0]), Path(sm.output[0]))
     elif sm.rule == "report_predictions":
