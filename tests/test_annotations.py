@@ -623,12 +623,16 @@ def test_krippendorff_alpha_matches_the_reference_implementation():
     assert np.isnan(krippendorff_alpha(np.array([[0.5, np.nan], [np.nan, 0.2]])))
 
 
-def test_a_lag_shifts_the_trace_and_leaves_its_end_unlabelled(tmp_path, video):
+def test_a_lag_shifts_the_trace_and_leaves_its_end_unlabelled(tmp_path, video, caplog):
     faces, trace_dir, n_frames = video
     plain, late = tmp_path / "plain.parquet", tmp_path / "late.parquet"
     annotate_video("vid1", faces, trace_dir, ANNOTATORS, plain, min_annotators=1)
     lags = {("valence", "ann2"): 0.4}  # 10 frames
-    annotate_video("vid1", faces, trace_dir, ANNOTATORS, late, min_annotators=1, lags=lags)
+    with caplog.at_level(logging.INFO, logger="affect4k.annotate"):
+        annotate_video("vid1", faces, trace_dir, ANNOTATORS, late, min_annotators=1, lags=lags)
+    about = [r for r in caplog.records if "ann2.valence.csv" in r.getMessage()]
+    assert [r.levelno for r in about] == [logging.INFO]  # expected: not a warning
+    assert "shifted 0.4 s earlier" in about[0].getMessage()
     before, after = pd.read_parquet(plain), pd.read_parquet(late)
     np.testing.assert_allclose(after["valence_ann2"][:-10], before["valence_ann2"][10:])
     times, _ = read_trace(trace_dir / "ann2.valence.csv")

@@ -103,7 +103,10 @@ def _annotator_trace(
         end = times[-1] + (0.0 if lag_s else max_gap_s)
         tail = int((np.arange(n_frames) / CLIP_FPS > end).sum())
         shifted = f" shifted {lag_s:g} s earlier," if lag_s else ""
-        log.warning(
+        # Frames only a lag uncovers at the end are expected: logged, not warned about.
+        expected = lag_s and tail == masked and not np.isnan(raw).any()
+        report = log.info if expected else log.warning
+        report(
             f"{path} (video {video_id}): masked {masked} of {n_frames} frames: {tail} after the "
             f"trace{shifted} ends at {times[-1]:.2f} s (the clip lasts {clip_s:.2f} s), "
             f"{masked - tail} in gaps longer than {max_gap_s} s or before its first sample"

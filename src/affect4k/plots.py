@@ -191,7 +191,7 @@ def annotator_reliability(annotators: pd.DataFrame, agreement: pd.DataFrame, pat
         agree.set(
             ylabel="CCC with the others' mean",
             ylim=(min(0.0, float(rows[["ccc_raw", "ccc"]].min().min())), 1),
-            title=f"alpha {alphas.get('raw', np.nan):.2f} raw, "
+            title=f"Krippendorff's alpha {alphas.get('raw', np.nan):.2f} raw, "
             f"{alphas.get('aligned', np.nan):.2f} compensated",
         )
         agree.set_xticks(position, rows["annotator"])
