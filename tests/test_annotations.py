@@ -699,8 +699,10 @@ def test_lag_table_refuses_what_it_cannot_use(tmp_path, setting, text, fragment)
     assert lag_table("none", None, ["v1"], ["ann1"])["lag_s"].tolist() == [0.0, 0.0]
 
 
-@pytest.mark.parametrize("fusion", ["mean", "ewe", "median"])
-def test_the_database_fuses_the_annotators_and_reports_each(tmp_path, fusion):
+@pytest.mark.parametrize(
+    ("fusion", "per_video"), [("mean", False), ("ewe", False), ("ewe", True), ("median", False)]
+)
+def test_the_database_fuses_the_annotators_and_reports_each(tmp_path, fusion, per_video):
     rng = np.random.default_rng(5)
     paths = [write_video_labels(tmp_path / f"v{i}.parquet", f"v{i}", 2000, rng) for i in range(3)]
     out = tmp_path / "db"
@@ -710,6 +712,7 @@ def test_the_database_fuses_the_annotators_and_reports_each(tmp_path, fusion):
         out / "annotations.parquet",
         out / "agreement.csv",
         fusion=fusion,
+        per_video=per_video,
         out_annotators=out / "annotators.csv",
     )
     database = pd.read_parquet(out / "annotations.parquet")
@@ -733,7 +736,19 @@ def test_the_database_fuses_the_annotators_and_reports_each(tmp_path, fusion):
     if fusion == "ewe":
         weights = table[table["dimension"] == "arousal"]["weight"].to_numpy()
         assert list(np.argsort(-weights)) == [0, 1, 2]  # by noise: ann1 < ann2 < ann3
-        expected = fuse(stack, "ewe", weights)
+        videos = database["video"].to_numpy()
+        expected = np.concatenate(  # each video's own weights, or the pooled ones
+            [
+                fuse(
+                    stack[:, videos == video],
+                    "ewe",
+                    ewe_weights(agreement_with_others([stack[:, videos == video]])[0])
+                    if per_video
+                    else weights,
+                )
+                for video in ("v0", "v1", "v2")
+            ]
+        )
     else:
         expected = fuse(stack, fusion)
     np.testing.assert_allclose(database.loc[labelled, "arousal"], expected[labelled])
