@@ -80,12 +80,17 @@ def download_inputs(wildcards):
     return [source] if source else []
 
 
-def raw_traces(wildcards):
+def video_traces(video):
+    """Every raw trace file of one video (each listed annotator, each dimension)."""
     return [
-        ANNOTATIONS / wildcards.video / f"{annotator}.{dimension}.csv"
+        ANNOTATIONS / video / f"{annotator}.{dimension}.csv"
         for annotator in config["annotators"]
         for dimension in DIMENSIONS
     ]
+
+
+def raw_traces(wildcards):
+    return video_traces(wildcards.video)
 
 
 RUNS = TRAINING.runs
