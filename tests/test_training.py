@@ -112,6 +112,22 @@ def test_run_writes_history_checkpoints_and_models(
     assert final.stat().st_mtime_ns == mtime, "a finished run is not retrained"
 
 
+def test_a_corpus_without_validation_part_trains_and_is_never_scored_there(
+    tmp_path: Path,
+) -> None:
+    """A pretraining corpus (train and held-out test only) trains; validation scores stay NaN
+    and no best epoch is chosen without them."""
+    root = tmp_path / "corpus"
+    write_toy_corpus(root, videos=3, frames=48, test_videos=1, crop_size=16, seed=1)
+    assert "validation" not in set(pd.read_parquet(root / "annotations.parquet")["split"])
+    config = dataclasses.replace(CONFIG, epochs=1)
+    final = _train(config, root, tmp_path / "run")
+    assert final.is_file()
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert history.loc[:, "validation_valence_ccc":].isna().all().all()
+    assert not (tmp_path / "run" / "best.keras").exists()
+
+
 def test_changed_settings_retrain_from_scratch(database: Path, tmp_path: Path) -> None:
     _train(dataclasses.replace(CONFIG, epochs=2), database, tmp_path)
     changed = dataclasses.replace(CONFIG, epochs=1, learning_rate=1e-2)

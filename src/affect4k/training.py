@@ -233,7 +233,10 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
 
     keras.utils.set_random_seed(config.seed)
     gpu = configure_precision()
-    videos = {split: load_split(annotations, faces_dir, split) for split in SPLITS}
+    videos = {
+        split: load_split(annotations, faces_dir, split, required=split == "train")
+        for split in SPLITS
+    }
     dataset = training_dataset(config, videos["train"], gpu=gpu)
     model = compile_model(config, crop_size=videos["train"][0].crops.shape[1])
     history: list[dict[str, float]] = []
