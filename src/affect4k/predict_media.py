@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import os
 import re
 import stat
@@ -466,18 +465,6 @@ def predict_video(
     return table
 
 
-class _CountedModel:
-    """The model as :func:`affect4k.evaluate.predict_frames` calls it, counting batches."""
-
-    def __init__(self, model: Any, bar: Any) -> None:
-        self.model, self.bar = model, bar
-
-    def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
-        output = self.model.predict_on_batch(x)
-        self.bar.update()
-        return output
-
-
 def predict_crops(run: RunModel, crops: np.ndarray, face: np.ndarray, *, static: bool) -> Any:
     """``(frames, 2)`` predictions of ``crops``, NaN without a face, through ``predict_frames``.
 
@@ -496,14 +483,13 @@ def predict_crops(run: RunModel, crops: np.ndarray, face: np.ndarray, *, static:
         in_split=np.ones(frames, bool),
         static=static,
     )
-    windows = frames if static else math.ceil(frames / run.sequence_length)
-    with progress(math.ceil(windows / BATCH_SIZE), f"predict {run.name}", "batch") as bar:
-        table = predict_frames(
-            _CountedModel(run.model, bar),
-            [video],
-            sequence_length=run.sequence_length,
-            batch_size=BATCH_SIZE,
-        )
+    table = predict_frames(
+        run.model,
+        [video],
+        sequence_length=run.sequence_length,
+        batch_size=BATCH_SIZE,
+        description=f"predict {run.name}",
+    )
     return table[["valence_pred", "arousal_pred"]].to_numpy(np.float64)
 
 
