@@ -37,6 +37,7 @@ rule tables:
             for run in RUNS
             for eval_set in EVAL_SETS
         ],
+        say_left_out_runs,
     output:
         "results/tables.csv",
     log:
