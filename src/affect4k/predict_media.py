@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise Affect4kError(f"-o {args.output}: the output must be a .csv file")
     if args.max_pixels < 1:
         raise Affect4kError(f"--max-pixels {args.max_pixels}: must be at least 1")
-    check_outputs(args.input, planned_outputs(args))
+    check_outputs([args.input], planned_outputs(args))
     local = local_input(args.input)
     if local is not None:  # refused before the model loads; a URL once it is fetched
         check_input_size(local, args.max_pixels)
@@ -307,13 +307,16 @@ def written_by_predict(path: Path) -> bool:
     return re.search(rf"\scomment\s*: {re.escape(MARK)}$", _header(path), re.M) is not None
 
 
-def check_outputs(input_text: str, outputs: dict[str, Path]) -> None:
-    """Refuse an output that is the input (or an image of the input folder), another output,
-    or an existing file this command did not write, naming both paths; before any work."""
-    inputs = _input_files(input_text)
+def check_outputs(inputs: list[str], outputs: dict[str, Path]) -> None:
+    """Refuse an output that is an input (or an image of an input folder), another output,
+    or an existing file this command did not write, naming both paths; before any work.
+
+    ``inputs`` as the user gave them (paths or URLs); ``outputs`` by how the user named them.
+    """
+    sources = [source for text in inputs for source in _input_files(text)]
     named = list(outputs.items())
     for index, (name, path) in enumerate(named):
-        for source in inputs:
+        for source in sources:
             if _same_file(path, source):
                 raise Affect4kError(f"{name} would overwrite the input {source}")
         for other_name, other in named[index + 1 :]:
