@@ -104,3 +104,30 @@ def test_readme_command_runs_as_typed(home, folder, command):
     assert result.returncode == 0, output[-3000:]
     if "--list-" not in command:  # the listing commands plan no jobs
         assert "Job stats:" in output or "Nothing to be done" in output, output[-3000:]
+
+
+def test_the_readme_gives_the_own_study_form_of_the_report_commands():
+    """See the results: the build and the report from the study's folder, -s and --configfile
+    as in the walkthrough (test_readme_command_runs_as_typed runs them there)."""
+    study = [command for folder, command in COMMANDS if folder == "~/my-study"]
+    for form in ("--cores 8 --configfile config.yaml", "--report results/report.html"):
+        assert any(
+            form in command and "-s ~/affect4k/Snakefile" in command and
+            command.endswith("--configfile config.yaml")
+            for command in study
+        ), form  # fmt: skip
+
+
+def test_a_missing_configfile_outside_the_workflow_names_the_flag(home):
+    """From a study folder without --configfile, the error names the flag; it does not say
+    that a config file (the demo's) is missing."""
+    env = {"HOME": str(home), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    argv = [sys.executable, "-m", "snakemake", "-s", str(home / "affect4k/Snakefile")]
+    result = subprocess.run(
+        [*argv, "--report", "results/report.html"],
+        cwd=home / "my-study", env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "no --configfile given" in output and "--configfile config.yaml" in output, output
+    assert "not present or accessible" not in output and "config/config.yaml" not in output

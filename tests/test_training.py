@@ -107,6 +107,12 @@ def test_run_writes_history_checkpoints_and_models(
     assert not any("score test split" in line for line in log)
     assert not any("\x1b" in line for line in log), "no cursor movements in the log"
     assert "epoch 3/3" in caplog.text and "run ETA 0:00:00" in caplog.text
+    # Each epoch's line gives the scores it has, never a NaN for a split it did not score.
+    epochs = {line.split(":")[0]: line for line in caplog.messages if line.startswith("epoch ")}
+    assert "CCC" not in epochs["epoch 1/3"]
+    assert "test mean CCC" in epochs["epoch 2/3"] and "train" not in epochs["epoch 2/3"]
+    assert "train mean CCC" in epochs["epoch 3/3"] and "test mean CCC" in epochs["epoch 3/3"]
+    assert "nan" not in caplog.text
     mtime = final.stat().st_mtime_ns
     assert _train(config, database, tmp_path) == final
     assert final.stat().st_mtime_ns == mtime, "a finished run is not retrained"

@@ -270,12 +270,18 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
         row.update(score_splits(model, videos, config, scored_splits(config, epoch)))
         validation_ccc = row.get("validation_mean_ccc", math.nan)
         per_epoch = (time.monotonic() - started) / (epoch - done)
+        # Only what this epoch scored: an unscored split has no number, not a NaN.
+        scored = "".join(
+            f", {split} mean CCC {row[f'{split}_mean_ccc']:.4f}"
+            for split in SPLITS
+            if f"{split}_mean_ccc" in row
+        )
         log.info(
-            "epoch %d/%d: loss %.4f, validation mean CCC %.4f; run ETA %s",
+            "epoch %d/%d: loss %.4f%s; run ETA %s",
             epoch,
             config.epochs,
             row["loss"],
-            validation_ccc,
+            scored,
             datetime.timedelta(seconds=round(per_epoch * (config.epochs - epoch))),
         )
         if _is_best(validation_ccc, history):
