@@ -313,7 +313,10 @@ def test_weights_declare_what_they_saw_and_runs_inherit_it(tmp_path):
     config = validated(
         evaluation={"corpora": corpora},
         training={
-            "pretrain": {"p": {**aw_vgg, "corpus": "aw"}},
+            # A frame-level VGG16 takes no weights; its declaration is what runs inherit.
+            "pretrain": {
+                "p": {"model": "vgg16_cnn", "trained_on": aw_vgg["trained_on"], "corpus": "aw"}
+            },
             "runs": {
                 "direct": {**aw_vgg, "model": "vgg16_affwild_gru", "trained_on": ["aw/v1"]},
                 "via": {"model": "vgg16_affwild_gru", "pretrained": "pretrain:p"},

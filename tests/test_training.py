@@ -110,8 +110,8 @@ def test_run_writes_history_checkpoints_and_models(
     # Each epoch's line gives the scores it has, never a NaN for a split it did not score.
     epochs = {line.split(":")[0]: line for line in caplog.messages if line.startswith("epoch ")}
     assert "CCC" not in epochs["epoch 1/3"]
-    assert "test mean CCC" in epochs["epoch 2/3"] and "train" not in epochs["epoch 2/3"]
-    assert "train mean CCC" in epochs["epoch 3/3"] and "test mean CCC" in epochs["epoch 3/3"]
+    assert "validation mean CCC" in epochs["epoch 2/3"] and "train" not in epochs["epoch 2/3"]
+    assert "train mean CCC" in epochs["epoch 3/3"] and "validation mean CCC" in epochs["epoch 3/3"]
     assert "nan" not in caplog.text
     mtime = final.stat().st_mtime_ns
     assert _train(config, database, tmp_path) == final
