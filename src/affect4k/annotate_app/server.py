@@ -213,6 +213,8 @@ class AnnotationApp:
     #: Seconds to add to a clip time to get a trace file's time: each video's ``start`` under
     #: ``annotation.time_origin: source``, 0 under ``clip`` (the annotate stage's reading).
     offsets: dict[str, float] = field(default_factory=dict)
+    #: Each video's resampled traces, by what they were read from (names, sizes, mtimes).
+    _read: dict[str, tuple[tuple, pd.DataFrame]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(
@@ -292,13 +294,23 @@ class AnnotationApp:
         }
 
     def _columns(self, video_id: str, n_frames: int) -> pd.DataFrame:
-        return video_columns(
-            self.annotations / video_id,
-            self.annotators,
-            n_frames,
-            self.max_gap_s,
-            self.offsets[video_id],
-        )
+        """:func:`video_columns` of one video, read again only when a trace file changed (the
+        pooled agreement reads every video's traces on each save)."""
+        folder = self.annotations / video_id
+        try:
+            # Every save renames a new file into place: a new inode, whatever the clock says.
+            stats = [(path.name, path.stat()) for path in folder.glob("*.csv")]
+            key = (n_frames, *sorted((n, s.st_ino, s.st_size, s.st_mtime_ns) for n, s in stats))
+        except OSError:
+            key = None
+        cached = self._read.get(video_id)
+        if key is None or cached is None or cached[0] != key:
+            columns = video_columns(
+                folder, self.annotators, n_frames, self.max_gap_s, self.offsets[video_id]
+            )
+            self._read[video_id] = (key, columns)
+            return columns
+        return cached[1]
 
     def agreement(self, video_id: str, dimension: str) -> dict[str, Any]:
         """Pearson r of this annotator's finished trace with each other finished one, on this
