@@ -339,7 +339,8 @@ def test_saved_trace_follows_the_scripted_path_in_video_time(annotated, workspac
     assert not wrong, "\n".join(wrong)
     # Every scripted value made it in: the path is followed, not just tolerated.
     replay = annotated["runs"][1]
-    assert np.isclose(values[times < replay.start - FRAME_S], 0.25, atol=VALUE_TOL).any()
+    # The first run's +0.25, kept where the replay only followed it (before its first move).
+    assert np.isclose(values[times < replay.steps[0][0] - FRAME_S], 0.25, atol=VALUE_TOL).any()
     for _, _, value in replay.steps:
         assert np.isclose(values, value, atol=VALUE_TOL).any(), value
     assert not np.isclose(values, 0.6, atol=VALUE_TOL).any(), "the replay must overwrite +0.6"
