@@ -42,9 +42,11 @@ MAX_SWEEPS = 50
 
 def _warn_unlisted(trace_dir: Path, expected: set[str], video_id: str) -> None:
     """Warn about CSV files in ``trace_dir`` that no listed annotator owns (an annotator missing
-    from the config, a misspelt dimension): they would otherwise be ignored without a word."""
+    from the config, a misspelt dimension): they would otherwise be ignored without a word.
+    ``affect4k annotate``'s unfinished ``*.draft.csv`` files are meant to be ignored."""
     try:
         found = {path.name for path in Path(trace_dir).glob("*.csv")}
+        found = {name for name in found if not name.endswith(".draft.csv")}
     except OSError:
         return
     unlisted = sorted(found - expected)
