@@ -31,6 +31,7 @@ FIGURES = [
     "results/report/database.html",
     "results/report/database.png",
     "results/report/agreement.png",
+    "results/report/annotators.png",
     *(f"results/report/qc/{video}.png" for video in ("tiny_a", "tiny_b", "tiny_c")),
 ]
 
@@ -133,6 +134,35 @@ def test_a_figure_of_a_malformed_input_is_refused_by_name(tmp_path: Path):
     with pytest.raises(Affect4kError, match=r"run r1: .*history\.csv lacks column"):
         report.training(tmp_path / "history.csv", tmp_path / "out.png", "r1")
     assert not (tmp_path / "out.png").exists()
+
+
+def test_annotators_figure_draws_lags_weights_and_agreement(tmp_path: Path):
+    from affect4k.database import AGREEMENT_COLUMNS, ANNOTATOR_COLUMNS
+
+    rows = [
+        (name, dim, lag, 0.25, 0.5, 0.4, 0.9, 0.85, 0.9, 500)
+        for dim in ("valence", "arousal")
+        for name, lag in (("a1", 0.0), ("a2", 0.4), ("a3", 1.0), ("a4", 2.0))
+    ]
+    pd.DataFrame(rows, columns=list(ANNOTATOR_COLUMNS)).to_csv(tmp_path / "ann.csv", index=False)
+    agreement = [
+        (stage, dim, "*", "*", 0.8, 0.7, alpha, 500)
+        for dim in ("valence", "arousal")
+        for stage, alpha in (("raw", 0.4), ("aligned", 0.8))
+    ]
+    pd.DataFrame(agreement, columns=list(AGREEMENT_COLUMNS)).to_csv(
+        tmp_path / "agr.csv", index=False
+    )
+    report.annotators(tmp_path / "ann.csv", tmp_path / "agr.csv", tmp_path / "out.png")
+    assert (tmp_path / "out.png").read_bytes().startswith(b"\x89PNG")
+    pd.DataFrame(rows, columns=list(ANNOTATOR_COLUMNS)).drop(columns="weight").to_csv(
+        tmp_path / "ann.csv", index=False
+    )
+    with pytest.raises(
+        Affect4kError, match=r"annotators table: .*ann\.csv lacks column\(s\) weight"
+    ):
+        report.annotators(tmp_path / "ann.csv", tmp_path / "agr.csv", tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
 
 
 def _browser():

@@ -128,6 +128,87 @@ def test_bad_training_references_name_the_key(training, message):
         resolve_training(validated(training=training))
 
 
+def pretraining(model: str, **keys: object) -> dict:
+    """A training section with a pretraining ``p`` of ``model`` on the corpus ``aw``."""
+    return {"pretrain": {"p": {"model": model, "corpus": "aw"}}, **keys}
+
+
+@pytest.mark.parametrize(
+    ("training", "message"),
+    [
+        # The issue's case: a CPU user shrinks every run; the default ImageNet run cannot be.
+        (
+            {"defaults": {"width": 0.125}},
+            r"training\.runs\.vgg16_imagenet_gru\.width: ImageNet's VGG16 weights need width 1"
+            r".*got 0\.125",
+        ),
+        (
+            {"runs": {"x": {"model": "alexnet_gru", "input_size": 32}}},
+            r"training\.runs\.x\.input_size: alexnet_gru needs an input of at least 35",
+        ),
+        (
+            {
+                "runs": {"x": {"model": "alexnet_gru"}},
+                "ablation": {"runs": ["x"], "input_sizes": [32]},
+            },
+            r"training\.ablation\.input_sizes: alexnet_gru needs an input of at least 35",
+        ),
+        (
+            {"runs": {"x": {"model": "vgg16_gru", "pretrained": "imagenet"}}},
+            r"training\.runs\.x\.pretrained: vgg16_gru trains from scratch",
+        ),
+        (
+            pretraining(
+                "alexnet_gru",
+                runs={"x": {"model": "vgg16_affwild_gru", "pretrained": "pretrain:p"}},
+            ),
+            r"training\.runs\.x\.pretrained: training\.pretrain\.p trains alexnet_gru, which "
+            r"has no VGG16 conv layers",
+        ),
+        (
+            pretraining(
+                "vgg16_cnn",
+                defaults={"width": 0.125},
+                runs={"x": {"model": "vgg16_affwild_gru", "pretrained": "pretrain:p", "width": 1}},
+            ),
+            r"training\.runs\.x\.width: 1 differs from training\.pretrain\.p's width 0\.125",
+        ),
+    ],
+)
+def test_what_a_training_job_would_refuse_is_refused_at_parse_time_naming_the_key(
+    training, message
+):
+    corpora = {"aw": {"format": "affwild2", "root": "aw"}}
+    with pytest.raises(Affect4kError, match=message):
+        resolve_training(validated(training=training, evaluation={"corpora": corpora}))
+
+
+def test_the_parse_time_model_checks_are_the_ones_build_model_makes():
+    from affect4k import models, settings
+
+    assert settings.MIN_INPUT_SIZE == models._MIN_INPUT_SIZE
+    assert settings.PRETRAINED_MODELS == models.PRETRAINED_MODELS
+    # What the jobs of the cases above would have said, at their start.
+    with pytest.raises(Affect4kError, match="pretrained='imagenet' needs width=1"):
+        models.build_model("vgg16_imagenet_gru", width=0.125)
+    for backbone, size in settings.MIN_INPUT_SIZE.items():
+        name = next(name for name in models.MODEL_NAMES if name.startswith(backbone))
+        with pytest.raises(Affect4kError, match="too small"):
+            models.build_model(name, input_size=size - 1, crop_size=size)
+    with pytest.raises(Affect4kError, match="trains from scratch"):
+        models.build_model("vgg16_gru", pretrained="imagenet")
+
+
+def test_an_exported_keras_backend_naming_another_is_refused_at_parse_time(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    with pytest.raises(Affect4kError, match="training.backend: tensorflow, but KERAS_BACKEND=jax"):
+        resolve_training(validated(training={"runs": {"x": {"model": "alexnet_gru"}}}))
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert list(
+        resolve_training(validated(training={"runs": {"x": {"model": "alexnet_gru"}}})).runs
+    ) == ["x"]
+
+
 def test_ablation_copies_exactly_the_named_entry():
     training = {
         "runs": {"vgg16_gru": {"model": "vgg16_gru"}, "vgg16_gru-wide": {"model": "vgg16_gru"}},
@@ -232,7 +313,10 @@ def test_weights_declare_what_they_saw_and_runs_inherit_it(tmp_path):
     config = validated(
         evaluation={"corpora": corpora},
         training={
-            "pretrain": {"p": {**aw_vgg, "corpus": "aw"}},
+            # A frame-level VGG16 takes no weights; its declaration is what runs inherit.
+            "pretrain": {
+                "p": {"model": "vgg16_cnn", "trained_on": aw_vgg["trained_on"], "corpus": "aw"}
+            },
             "runs": {
                 "direct": {**aw_vgg, "model": "vgg16_affwild_gru", "trained_on": ["aw/v1"]},
                 "via": {"model": "vgg16_affwild_gru", "pretrained": "pretrain:p"},

@@ -107,9 +107,31 @@ def test_run_writes_history_checkpoints_and_models(
     assert not any("score test split" in line for line in log)
     assert not any("\x1b" in line for line in log), "no cursor movements in the log"
     assert "epoch 3/3" in caplog.text and "run ETA 0:00:00" in caplog.text
+    # Each epoch's line gives the scores it has, never a NaN for a split it did not score.
+    epochs = {line.split(":")[0]: line for line in caplog.messages if line.startswith("epoch ")}
+    assert "CCC" not in epochs["epoch 1/3"]
+    assert "validation mean CCC" in epochs["epoch 2/3"] and "train" not in epochs["epoch 2/3"]
+    assert "train mean CCC" in epochs["epoch 3/3"] and "validation mean CCC" in epochs["epoch 3/3"]
+    assert "nan" not in caplog.text
     mtime = final.stat().st_mtime_ns
     assert _train(config, database, tmp_path) == final
     assert final.stat().st_mtime_ns == mtime, "a finished run is not retrained"
+
+
+def test_a_corpus_without_validation_part_trains_and_is_never_scored_there(
+    tmp_path: Path,
+) -> None:
+    """A pretraining corpus (train and held-out test only) trains; validation scores stay NaN
+    and no best epoch is chosen without them."""
+    root = tmp_path / "corpus"
+    write_toy_corpus(root, videos=3, frames=48, test_videos=1, crop_size=16, seed=1)
+    assert "validation" not in set(pd.read_parquet(root / "annotations.parquet")["split"])
+    config = dataclasses.replace(CONFIG, epochs=1)
+    final = _train(config, root, tmp_path / "run")
+    assert final.is_file()
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert history.loc[:, "validation_valence_ccc":].isna().all().all()
+    assert not (tmp_path / "run" / "best.keras").exists()
 
 
 def test_changed_settings_retrain_from_scratch(database: Path, tmp_path: Path) -> None:

@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from affect4k.annotate import RAW_PREFIX
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table, write_atomic
+from affect4k.fusion import agreement_with_others, ewe_weights, fuse, krippendorff_alpha
 from affect4k.layout import DIMENSIONS
+from affect4k.metrics import ccc, pearson
 from affect4k.traces import check_annotators
 
 log = logging.getLogger(__name__)
@@ -109,23 +112,161 @@ def assign_split(
     return keys.map(sides).to_numpy(dtype=object)
 
 
-def agreement_table(table: pd.DataFrame, annotators: Sequence[str]) -> pd.DataFrame:
-    """Pearson r of each unordered annotator pair per dimension, over frames both define.
+def agreement_table(
+    table: pd.DataFrame, annotators: Sequence[str], prefix: str = ""
+) -> pd.DataFrame:
+    """Pearson r, CCC and Krippendorff's alpha (interval) of each unordered annotator pair per
+    dimension, over frames both define; ``prefix`` picks other trace columns (``raw.``: before
+    lag compensation).
 
     Frames are pooled across videos, as in the study's 4x4 table (0.60-0.88, mean 0.74).
     """
     rows = []
     for dim in DIMENSIONS:
         for a, b in itertools.combinations(annotators, 2):
-            x, y = table[f"{dim}_{a}"].to_numpy(), table[f"{dim}_{b}"].to_numpy()
-            both = np.isfinite(x) & np.isfinite(y)
-            x, y = x[both], y[both]
-            defined = len(x) >= 2 and x.std() > 0 and y.std() > 0
-            r = float(np.corrcoef(x, y)[0, 1]) if defined else np.nan
-            rows.append((dim, a, b, r, int(both.sum())))
-    return pd.DataFrame(
-        rows, columns=["dimension", "annotator_a", "annotator_b", "pearson_r", "frames"]
-    )
+            pair = table[[f"{prefix}{dim}_{a}", f"{prefix}{dim}_{b}"]].to_numpy(np.float64).T
+            x, y = pair
+            both = int((np.isfinite(x) & np.isfinite(y)).sum())
+            rows.append((dim, a, b, pearson(x, y), ccc(x, y), krippendorff_alpha(pair), both))
+    return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS[1:]))
+
+
+AGREEMENT_COLUMNS = (
+    "stage",
+    "dimension",
+    "annotator_a",
+    "annotator_b",
+    "pearson_r",
+    "ccc",
+    "alpha",
+    "frames",
+)
+ANNOTATOR_COLUMNS = (
+    "annotator",
+    "dimension",
+    "lag_s",
+    "weight",
+    "pearson_r_raw",
+    "ccc_raw",
+    "pearson_r",
+    "ccc",
+    "ccc_label",
+    "frames",
+)
+#: The annotator names of agreement.csv's rows about every annotator at once.
+EVERYONE = "*"
+
+
+def _stacks(
+    database: pd.DataFrame, annotators: Sequence[str], columns: str
+) -> dict[str, np.ndarray]:
+    """Per video, the ``(annotators, frames)`` array of the columns named ``columns.format(a)``."""
+    names = [columns.format(name) for name in annotators]
+    return {
+        str(video): rows[names].to_numpy(np.float64).T
+        for video, rows in database.groupby("video", sort=True)
+    }
+
+
+def _ewe(stacks: Sequence[np.ndarray], where: str) -> np.ndarray:
+    try:
+        return ewe_weights(agreement_with_others(stacks)[0])
+    except Affect4kError as error:
+        raise Affect4kError(f"annotation.fusion ({where}): {error}") from None
+
+
+def fuse_labels(
+    database: pd.DataFrame,
+    annotators: Sequence[str],
+    lags: pd.DataFrame,
+    fusion: str = "mean",
+    per_video: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fuse the annotators into the labels, and say how reliable they and the labels are.
+
+    ``database`` holds each annotator's lag-compensated trace (``valence_a1``), the same before
+    compensation (``raw.valence_a1``) and the annotate stage's mean label, NaN where too few
+    annotators cover a frame; ``fusion`` replaces the mean there (:func:`affect4k.fusion.fuse`;
+    EWE weights pooled over videos or, with ``per_video``, per video). ``lags`` is the applied
+    lag per ``(video, annotator, dimension)`` (:func:`affect4k.annotate.lag_table`).
+
+    Returns the labels (``valence``, ``arousal``) and the annotators table
+    (``ANNOTATOR_COLUMNS``): lag and weight (means over videos where they differ per video;
+    no weight for the median), Pearson r and CCC with the others' mean before (``_raw``) and
+    after lag compensation, CCC with the fused label, and the frames compared.
+    """
+    labels = database[list(DIMENSIONS)].copy()
+    rows = []
+    for dim in DIMENSIONS:
+        aligned = _stacks(database, annotators, f"{dim}_{{}}")
+        raw = _stacks(database, annotators, f"{RAW_PREFIX}{dim}_{{}}")
+        videos = list(aligned)
+        if fusion == "ewe" and not per_video:
+            pooled = _ewe(list(aligned.values()), f"{dim}, all videos")
+            weights = {video: pooled for video in videos}
+        elif fusion == "ewe":
+            weights = {video: _ewe([aligned[video]], f"{dim}, video {video}") for video in videos}
+        else:
+            weights = {video: np.full(len(annotators), np.nan) for video in videos}
+        if fusion != "mean":
+            fused = np.concatenate(
+                [fuse(aligned[video], fusion, weights[video]) for video in videos]
+            )
+            labels[dim] = np.where(np.isfinite(labels[dim].to_numpy()), fused, np.nan)
+        label = _stacks(labels.assign(video=database["video"]), [dim], "{}")
+        r_raw, ccc_raw, _ = agreement_with_others(list(raw.values()))
+        r, agreement, frames = agreement_with_others(list(aligned.values()))
+        mean_weight = np.mean(list(weights.values()), axis=0)
+        if fusion == "mean":
+            mean_weight = np.full(len(annotators), 1 / len(annotators))
+        for index, name in enumerate(annotators):
+            own = np.concatenate([aligned[video][index] for video in videos])
+            with_label = ccc(own, np.concatenate([label[video][0] for video in videos]))
+            lag = lags.loc[(lags["annotator"] == name) & (lags["dimension"] == dim), "lag_s"]
+            rows.append(
+                (
+                    name,
+                    dim,
+                    float(lag.mean()) if len(lag) else 0.0,
+                    float(mean_weight[index]),
+                    r_raw[index],
+                    ccc_raw[index],
+                    r[index],
+                    agreement[index],
+                    with_label,
+                    int(frames[index]),
+                )
+            )
+    return labels, pd.DataFrame(rows, columns=list(ANNOTATOR_COLUMNS))
+
+
+def reliability_table(database: pd.DataFrame, annotators: Sequence[str]) -> pd.DataFrame:
+    """agreement.csv: per stage (``raw``: before lag compensation, ``aligned``: after) every
+    pair of annotators (:func:`agreement_table`) and a row for all of them (annotators
+    :data:`EVERYONE`): mean pairwise r and CCC, Krippendorff's alpha of all annotators at once,
+    and the frames at least two of them cover."""
+    parts = []
+    for stage, prefix in (("raw", RAW_PREFIX), ("aligned", "")):
+        pairs = agreement_table(database, annotators, prefix)
+        for dim in DIMENSIONS:
+            stack = database[[f"{prefix}{dim}_{a}" for a in annotators]].to_numpy(np.float64).T
+            mine = pairs[pairs["dimension"] == dim]
+            everyone = pd.DataFrame(
+                [
+                    (
+                        dim,
+                        EVERYONE,
+                        EVERYONE,
+                        mine["pearson_r"].mean(),
+                        mine["ccc"].mean(),
+                        krippendorff_alpha(stack),
+                        int((np.isfinite(stack).sum(axis=0) >= 2).sum()),
+                    )
+                ],
+                columns=list(AGREEMENT_COLUMNS[1:]),
+            )
+            parts.append(pd.concat([mine, everyone]).assign(stage=stage))
+    return pd.concat(parts, ignore_index=True)[list(AGREEMENT_COLUMNS)]
 
 
 def build_database(
@@ -141,8 +282,16 @@ def build_database(
     groups: Mapping[str, str] | None = None,
     out_split: Path | None = None,
     validation_fraction: float = 0.15,
+    fusion: str = "mean",
+    per_video: bool = False,
+    lags: pd.DataFrame | None = None,
+    out_annotators: Path | None = None,
 ) -> None:
     """Pool the per-video label tables into the database and write its agreement table.
+
+    The labels are fused by ``fusion`` (``per_video`` EWE weights; ``lags`` the applied lags,
+    none by default) as :func:`fuse_labels` says, which also gives ``out_annotators``
+    (``annotators.csv``); the agreement table is :func:`reliability_table`'s.
 
     The database keeps every frame (NaN labels included, so ``(video, frame)`` stays the row
     key of the frame-index contract) sorted by video then frame, with a ``split`` column (see
@@ -153,7 +302,12 @@ def build_database(
     """
     check_annotators(annotators)
     required = ("video", "frame", "time_s", "face", *DIMENSIONS)
-    required += tuple(f"{dim}_{name}" for dim in DIMENSIONS for name in annotators)
+    required += tuple(
+        f"{prefix}{dim}_{name}"
+        for prefix in ("", RAW_PREFIX)
+        for dim in DIMENSIONS
+        for name in annotators
+    )
     tables = [read_table(path, required, "database input") for path in video_parquets]
     if not tables:
         raise Affect4kError("build_database: no per-video tables given")
@@ -174,11 +328,21 @@ def build_database(
         groups,
         validation_fraction=validation_fraction,
     )
-    agreement = agreement_table(database, annotators)
-    for dim, pairs in agreement.groupby("dimension"):
-        log.info("mean pairwise %s agreement: r = %.3f", dim, pairs["pearson_r"].mean())
+    if lags is None:
+        lags = pd.DataFrame(columns=["video", "annotator", "dimension", "lag_s"])
+    labels, annotator_table = fuse_labels(database, annotators, lags, fusion, per_video)
+    agreement = reliability_table(database, annotators)
+    database[list(DIMENSIONS)] = labels
+    database = database.drop(columns=[c for c in database if c.startswith(RAW_PREFIX)])
+    for row in agreement[agreement["annotator_a"] == EVERYONE].itertuples():
+        log.info(
+            f"{row.stage} {row.dimension} agreement: r = {row.pearson_r:.3f} (mean of "
+            f"pairs), CCC = {row.ccc:.3f}, Krippendorff's alpha = {row.alpha:.3f}"
+        )
     write_atomic(out_parquet, lambda tmp: database.to_parquet(tmp, index=False))
     write_atomic(out_agreement, lambda tmp: agreement.to_csv(tmp, index=False))
+    if out_annotators is not None:
+        write_atomic(out_annotators, lambda tmp: annotator_table.to_csv(tmp, index=False))
     if out_split is not None:
         sides = database.groupby("video", sort=True)["split"].agg(
             lambda side: side.iat[0] if side.nunique() == 1 else "mixed"

@@ -40,6 +40,17 @@ def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(2 * covariance / denominator)
 
 
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r of two 1-D series over the frames both define (NaN dropped, as in :func:`ccc`);
+    NaN with fewer than two such frames or a constant series."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    valid = np.isfinite(x) & np.isfinite(y)
+    x, y = x[valid], y[valid]
+    if len(x) < 2 or x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
 def va_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """CCC and MSE per dimension of (N, 2) [valence, arousal] arrays, plus their mean CCC.
 

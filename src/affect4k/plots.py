@@ -167,6 +167,40 @@ def agreement_heatmaps(agreement: pd.DataFrame, path: Path) -> None:
 
 
 @_styled
+def annotator_reliability(annotators: pd.DataFrame, agreement: pd.DataFrame, path: Path) -> None:
+    """Per dimension, each annotator's lag and fusion weight, and their CCC with the others'
+    mean before and after lag compensation (``annotators.csv``), with Krippendorff's alpha of
+    all annotators before and after (``agreement.csv``) in the title."""
+    figure = _figure(3, len(DIMENSIONS), (4.6 * len(DIMENSIONS), 7.5), sharex="col")
+    axes = np.array(figure.axes).reshape(3, len(DIMENSIONS))
+    for column, dimension in enumerate(DIMENSIONS):
+        rows = annotators[annotators["dimension"] == dimension]
+        if rows.empty:
+            raise Affect4kError(f"annotators table has no row for {dimension}")
+        position = np.arange(len(rows))
+        colour = COLOURS[dimension]
+        lag, weight, agree = axes[:, column]
+        lag.bar(position, rows["lag_s"], color=colour)
+        lag.set(ylabel="lag (s)", title=f"{dimension}: reaction lag (relative)")
+        weight.bar(position, rows["weight"].fillna(0), color=colour)
+        weight.set(ylabel="weight", title=f"{dimension}: fusion weight")
+        agree.bar(position - 0.2, rows["ccc_raw"], 0.4, color=colour, alpha=0.35, label="raw")
+        agree.bar(position + 0.2, rows["ccc"], 0.4, color=colour, label="lag-compensated")
+        alphas = agreement[
+            (agreement["dimension"] == dimension) & (agreement["annotator_a"] == "*")
+        ].set_index("stage")["alpha"]
+        agree.set(
+            ylabel="CCC with the others' mean",
+            ylim=(min(0.0, float(rows[["ccc_raw", "ccc"]].min().min())), 1),
+            title=f"Krippendorff's alpha {alphas.get('raw', np.nan):.2f} raw, "
+            f"{alphas.get('aligned', np.nan):.2f} compensated",
+        )
+        agree.set_xticks(position, rows["annotator"])
+        agree.legend(fontsize=7)
+    save(figure, path)
+
+
+@_styled
 def database_overview(summary: pd.DataFrame, path: Path) -> None:
     """Frames per video, split by face found or not, coloured by split (``database_summary``)."""
     figure = _figure(1, 1, (max(6.0, 0.5 * len(summary) + 2), 3.6))

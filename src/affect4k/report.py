@@ -148,9 +148,23 @@ def database(
     plots.sortable_table([("Splits", per_split), ("Videos", per_video)], out_html)
     plots.database_overview(per_video, out_overview)
     agreement = _read_csv(
-        agreement_csv, ("dimension", "annotator_a", "annotator_b", "pearson_r"), "agreement"
+        agreement_csv,
+        ("stage", "dimension", "annotator_a", "annotator_b", "pearson_r"),
+        "agreement",
     )
-    plots.agreement_heatmaps(agreement, out_agreement)
+    pairs = agreement[(agreement["stage"] == "aligned") & (agreement["annotator_a"] != "*")]
+    plots.agreement_heatmaps(pairs, out_agreement)
+
+
+def annotators(annotators_csv: Path, agreement_csv: Path, out_png: Path) -> None:
+    """Each annotator's lag, weight and agreement, and the agreement before and after."""
+    from affect4k.database import AGREEMENT_COLUMNS, ANNOTATOR_COLUMNS
+
+    plots.annotator_reliability(
+        _read_csv(annotators_csv, ANNOTATOR_COLUMNS, "annotators table"),
+        _read_csv(agreement_csv, AGREEMENT_COLUMNS, "agreement"),
+        out_png,
+    )
 
 
 def quality_control(faces_parquet: Path, crops_npy: Path, out_png: Path, video: str) -> None:

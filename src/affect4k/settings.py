@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,13 @@ STILL_IMAGE_SETTINGS = {"sequence_length": 1, "batch_size": 64}
 STILL_IMAGE_FORMATS = ("affectnet",)
 #: The Python module each ``training.backend`` imports.
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax"}
+#: What :func:`affect4k.models.build_model` refuses, known here without importing Keras
+#: (tests/test_settings.py checks that the two agree): the smallest ``input_size`` each
+#: backbone's pooling leaves a pixel of, the models that take ``pretrained`` weights, and the
+#: weights a model starts from when ``pretrained`` is not given.
+MIN_INPUT_SIZE = {"vgg16": 32, "resnet50": 32, "alexnet": 35}
+PRETRAINED_MODELS = ("vgg16_imagenet_gru", "vgg16_affwild_gru")
+DEFAULT_PRETRAINED = {"vgg16_imagenet_gru": "imagenet"}
 
 
 @dataclass(frozen=True)
@@ -101,11 +109,64 @@ def check_config(config: Mapping[str, Any]) -> None:
 
 
 def check_backend(backend: str) -> None:
-    """A training backend must be importable before any job is planned on it."""
+    """A training backend must be importable before any job is planned on it, and no exported
+    ``KERAS_BACKEND`` may name another (every model job refuses that at its start)."""
     if importlib.util.find_spec(BACKEND_MODULES[backend]) is None:
         raise Affect4kError(
             f"training.backend: {backend} is not installed in this environment "
             f"(pip install {BACKEND_MODULES[backend]}, or choose another backend)"
+        )
+    exported = os.environ.get("KERAS_BACKEND")
+    if exported and exported != backend:
+        raise Affect4kError(
+            f"training.backend: {backend}, but KERAS_BACKEND={exported} is exported; unset it "
+            "or change the key (the config decides the backend of every job)"
+        )
+
+
+def check_model(key: str, settings: Mapping[str, Any]) -> None:
+    """Refuse, naming the key, a run whose job would fail when it builds its model.
+
+    ``settings`` are complete (every :class:`TrainConfig` field given). These are the checks
+    of :func:`affect4k.models.build_model` that depend on the settings alone; a weights file's
+    own content is the job's to check.
+    """
+    model, width, pretrained = settings["model"], settings["width"], settings["pretrained"]
+    backbone = model.split("_")[0]
+    if settings["input_size"] < MIN_INPUT_SIZE[backbone]:
+        where = (
+            "training.ablation.input_sizes" if settings.get("ablation_of") else f"{key}.input_size"
+        )
+        raise Affect4kError(
+            f"{where}: {model} needs an input of at least {MIN_INPUT_SIZE[backbone]} pixels "
+            f"(its pooling), got {settings['input_size']}"
+        )
+    if pretrained is not None and model not in PRETRAINED_MODELS:
+        raise Affect4kError(
+            f"{key}.pretrained: {model} trains from scratch and takes no weights; initialised "
+            f"models are {', '.join(PRETRAINED_MODELS)}"
+        )
+    if (pretrained or DEFAULT_PRETRAINED.get(model)) == "imagenet" and width != 1:
+        raise Affect4kError(
+            f"{key}.width: ImageNet's VGG16 weights need width 1 (VGG16's own channels), got "
+            f"{width:g}; give this run width: 1 (training.defaults.width applies to every run)"
+        )
+
+
+def check_pretraining_source(
+    key: str, settings: Mapping[str, Any], name: str, parent: Mapping[str, Any]
+) -> None:
+    """A run initialised from the pretraining ``name`` (complete ``parent`` settings) loads its
+    VGG16 conv layers by name and shape: the pretraining must have them, at the run's width."""
+    if not parent["model"].startswith("vgg16"):
+        raise Affect4kError(
+            f"{key}.pretrained: training.pretrain.{name} trains {parent['model']}, which has no "
+            "VGG16 conv layers to start from (pretrain a vgg16_* model)"
+        )
+    if parent["width"] != settings["width"]:
+        raise Affect4kError(
+            f"{key}.width: {settings['width']:g} differs from training.pretrain.{name}'s width "
+            f"{parent['width']:g}; conv weights load only into a model of the same width"
         )
 
 
@@ -161,7 +222,9 @@ def _complete(key: str, settings: dict[str, Any]) -> dict[str, Any]:
     except Affect4kError as error:
         raise Affect4kError(f"{key}: {error}") from None
     workflow = {name: settings[name] for name in WORKFLOW_KEYS if name in settings}
-    return {**dataclasses.asdict(config), **workflow}
+    complete = {**dataclasses.asdict(config), **workflow}
+    check_model(key, complete)
+    return complete
 
 
 def resolve_training(config: Mapping[str, Any]) -> Training:
@@ -199,6 +262,10 @@ def resolve_training(config: Mapping[str, Any]) -> Training:
         resolved = _resolve_pretrained(key, settings, pretrain, warnings)
         if resolved is not None:
             runs[name] = _complete(key, resolved)
+            source = str(settings.get("pretrained"))
+            if source.startswith("pretrain:"):
+                parent = source.removeprefix("pretrain:")
+                check_pretraining_source(key, runs[name], parent, pretrain[parent])
     declared = {f"training.pretrain.{name}": entry for name, entry in pretrain.items()}
     declared.update({f"training.runs.{entry['entry']}": entry for entry in runs.values()})
     for key, settings in declared.items():

@@ -233,7 +233,10 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
 
     keras.utils.set_random_seed(config.seed)
     gpu = configure_precision()
-    videos = {split: load_split(annotations, faces_dir, split) for split in SPLITS}
+    videos = {
+        split: load_split(annotations, faces_dir, split, required=split == "train")
+        for split in SPLITS
+    }
     dataset = training_dataset(config, videos["train"], gpu=gpu)
     model = compile_model(config, crop_size=videos["train"][0].crops.shape[1])
     history: list[dict[str, float]] = []
@@ -267,12 +270,18 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
         row.update(score_splits(model, videos, config, scored_splits(config, epoch)))
         validation_ccc = row.get("validation_mean_ccc", math.nan)
         per_epoch = (time.monotonic() - started) / (epoch - done)
+        # Only what this epoch scored: an unscored split has no number, not a NaN.
+        scored = "".join(
+            f", {split} mean CCC {row[f'{split}_mean_ccc']:.4f}"
+            for split in SPLITS
+            if f"{split}_mean_ccc" in row
+        )
         log.info(
-            "epoch %d/%d: loss %.4f, validation mean CCC %.4f; run ETA %s",
+            "epoch %d/%d: loss %.4f%s; run ETA %s",
             epoch,
             config.epochs,
             row["loss"],
-            validation_ccc,
+            scored,
             datetime.timedelta(seconds=round(per_epoch * (config.epochs - epoch))),
         )
         if _is_best(validation_ccc, history):

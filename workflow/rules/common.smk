@@ -8,6 +8,7 @@ sys.path.insert(0, str(SRC))
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake_interface_executor_plugins.settings import ExecMode
 
 from affect4k.errors import Affect4kError
 from affect4k.layout import DIMENSIONS
@@ -38,9 +39,23 @@ try:
     check_trained_on(TRAINING.runs, VIDEOS)
 except Affect4kError as error:
     raise WorkflowError(f"config key {error}") from None
-for warning in TRAINING.warnings:
-    logger.warning(f"config key {warning}")
 ANNOTATIONS = Path(config["annotations"])
+#: Whether TRAINING.warnings (runs left out) have been said in this process.
+LEFT_OUT_SAID = []
+
+
+def say_left_out_runs(wildcards):
+    """Say which runs are left out, once, where it matters: when a run or dry run plans the
+    tables that would list them, in Snakemake's own process. Not at parse time, which every
+    --report, --summary or cluster job's own Snakemake goes through too. No input."""
+    planning = (
+        workflow.executor_plugin is not None and workflow.exec_mode == ExecMode.DEFAULT
+    )
+    if planning and not LEFT_OUT_SAID:
+        LEFT_OUT_SAID.append(True)
+        for warning in TRAINING.warnings:
+            logger.warning(f"config key {warning}")
+    return []
 
 
 wildcard_constraints:
@@ -80,12 +95,17 @@ def download_inputs(wildcards):
     return [source] if source else []
 
 
-def raw_traces(wildcards):
+def video_traces(video):
+    """Every raw trace file of one video (each listed annotator, each dimension)."""
     return [
-        ANNOTATIONS / wildcards.video / f"{annotator}.{dimension}.csv"
+        ANNOTATIONS / video / f"{annotator}.{dimension}.csv"
         for annotator in config["annotators"]
         for dimension in DIMENSIONS
     ]
+
+
+def raw_traces(wildcards):
+    return video_traces(wildcards.video)
 
 
 RUNS = TRAINING.runs

@@ -34,6 +34,7 @@ rule tables:
     from the predictions, with bootstrap intervals and what each configuration was chosen for.
     """
     input:
+        say_left_out_runs,
         predictions=[entry["predictions"] for entry in table_entries()],
         groups=sorted({entry["groups"] for entry in table_entries()}),
     output:

@@ -8,6 +8,7 @@ REPORT_FIGURES = [
     f"{REPORT}/database.html",
     f"{REPORT}/database.png",
     f"{REPORT}/agreement.png",
+    f"{REPORT}/annotators.png",
     *(f"{REPORT}/qc/{video}.png" for video in VIDEOS),
 ]
 if RUNS:
@@ -136,6 +137,28 @@ rule report_database:
         ),
     log:
         "logs/report/database.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
+    params:
+        code=package_code("report.py"),
+    script:
+        "../scripts/report.py"
+
+
+rule report_annotators:
+    """Each annotator's lag, fusion weight and agreement, before and after lag compensation."""
+    input:
+        annotators="results/annotators.csv",
+        agreement="results/agreement.csv",
+    output:
+        report(
+            f"{REPORT}/annotators.png",
+            caption="../report/annotators.rst",
+            category="3. Database",
+        ),
+    log:
+        "logs/report/annotators.log",
     conda:
         "../../envs/annotations.yaml"
     threads: 1

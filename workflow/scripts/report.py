@@ -23,6 +23,8 @@ with job(snakemake) as sm:
             Path(sm.output.overview),
             Path(sm.output.agreement),
         )
+    elif sm.rule == "report_annotators":
+        report.annotators(Path(sm.input.annotators), Path(sm.input.agreement), Path(sm.output[0]))
     elif sm.rule == "report_qc":
         report.quality_control(
             Path(sm.input.table), Path(sm.input.crops), Path(sm.output[0]), sm.wildcards.video
