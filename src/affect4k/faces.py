@@ -358,9 +358,9 @@ def _identities(found: _Found, threshold: float) -> _People:
     rank[order] = np.arange(count)
     candidate_identity = rank[candidate_identity] if count else candidate_identity
     sample_identity = candidate_identity[found.embedded]
-    centroids = np.stack(
-        [found.embeddings[sample_identity == i].mean(axis=0) for i in range(count)]
-    ).reshape(-1, found.embeddings.shape[1])
+    centroids = np.zeros((count, found.embeddings.shape[1]), np.float32)
+    for i in range(count):
+        centroids[i] = found.embeddings[sample_identity == i].mean(axis=0)
     # Each candidate is spoken for by its track's embedding nearest in time (candidates are in
     # frame order, so are the samples of one track).
     sample = np.empty(len(found.frame), np.int64)

@@ -4,7 +4,8 @@ The demo's clips show one face each, so they never test who the subject is. This
 of real face photos that ship in installed packages: the astronaut of scikit-image (A, the
 subject: on screen most of the time), two people of insightface's group photo (B, shown once
 in close-up larger than A; D, a bystander), the cameraman of scikit-image (C, turned away in
-three-quarter profile, greyscale) and a third person of the group photo (E). Five shots, each
+three-quarter profile, greyscale) and a third person of the group photo (E); F, a fourth, is
+never in the clip (:func:`person_photo` of F matches nobody). Five shots, each
 on its own background, cut hard from one to the next:
 
 ====  ==========  =============================================================
@@ -49,6 +50,8 @@ def _portraits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         "C": (camera, (60, 260), (140, 320), (199, 116, 258, 200)),
         "D": (group, (210, 480), (410, 630), (464, 266, 573, 415)),
         "E": (group, (80, 330), (220, 420), (270, 145, 372, 270)),
+        # Not in the clip: a reference photo that must match nobody.
+        "F": (group, (280, 560), (690, 900), (745, 342, 847, 480)),
     }
     portraits = {}
     for name, (image, (top, bottom), (left, right), box) in sources.items():
