@@ -109,6 +109,48 @@ def test_a_figure_of_a_malformed_input_is_refused_by_name(tmp_path: Path):
     assert not (tmp_path / "out.png").exists()
 
 
+def test_the_quality_control_sheet_needs_the_identity_table(tmp_path: Path):
+    import cv2
+
+    frames = 50
+    faces = pd.DataFrame(
+        {"frame": np.arange(frames), "face": np.arange(frames) < 30, "faces": np.full(frames, 2)}
+    )
+    faces.to_parquet(tmp_path / "v.parquet")
+    crops = np.zeros((frames, 112, 112, 3), np.uint8)
+    crops[:30] = 180
+    np.save(tmp_path / "v.npy", crops)
+    thumbnail = cv2.imencode(".png", np.full((112, 112, 3), 90, np.uint8))[1].tobytes()
+    identities = pd.DataFrame(
+        {
+            "identity": [0, 1],
+            "frames": [30, 20],
+            "seconds": [1.2, 0.8],
+            "subject": [True, False],
+            "thumbnail": [thumbnail, thumbnail],
+        }
+    )
+    identities.drop(columns="thumbnail").to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(Affect4kError, match=r"video v: .*bad\.parquet.*thumbnail"):
+        report.quality_control(
+            tmp_path / "v.parquet",
+            tmp_path / "v.npy",
+            tmp_path / "bad.parquet",
+            tmp_path / "q.png",
+            "v",
+        )
+    assert not (tmp_path / "q.png").exists()
+    identities.to_parquet(tmp_path / "v.identities.parquet")
+    report.quality_control(
+        tmp_path / "v.parquet",
+        tmp_path / "v.npy",
+        tmp_path / "v.identities.parquet",
+        tmp_path / "q.png",
+        "v",
+    )
+    assert (tmp_path / "q.png").read_bytes().startswith(b"\x89PNG")
+
+
 def _browser():
     driver = headless_chromium(console_log=True)
     driver.set_window_size(1400, 1000)
