@@ -289,7 +289,8 @@ def _identity_strip(axes: Axes, identities: pd.DataFrame, frames: int) -> None:
     axes.set_axis_off()
     hidden = len(identities) - len(shown)
     more = f" ({hidden} more not shown)" if hidden > 0 else ""
-    axes.set_title(f"{len(identities)} people told apart, by screen time{more}")
+    people = "person" if len(identities) == 1 else "people"
+    axes.set_title(f"{len(identities)} {people} told apart, by screen time{more}")
 
 
 @_styled
