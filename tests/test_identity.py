@@ -32,7 +32,9 @@ def tools() -> tuple[object, FaceEmbedder]:
     return make_detector("mtcnn"), FaceEmbedder()
 
 
-def run(people, tools, out: Path, photo: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run(
+    people, tools, out: Path, photo: Path | None = None, **options
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     clip, _ = people
     detector, embedder = tools
     extract_faces(
@@ -45,6 +47,7 @@ def run(people, tools, out: Path, photo: Path | None = None) -> tuple[pd.DataFra
         identities_path=out / "p.identities.parquet",
         subject_photo=photo,
         progress=False,
+        **options,
     )
     return pd.read_parquet(out / "p.parquet"), pd.read_parquet(out / "p.identities.parquet")
 
@@ -64,10 +67,15 @@ def kept_is(table: pd.DataFrame, truth: pd.DataFrame, person: str) -> tuple[floa
     return right / len(boxes), (len(kept) - right) / max(len(kept), 1)
 
 
-def test_the_subject_is_the_person_on_screen_longest_across_cuts_and_absences(
-    people, tools, tmp_path
-):
-    table, identities = run(people, tools, tmp_path)
+@pytest.fixture(scope="module")
+def default_run(people, tools, tmp_path_factory: pytest.TempPathFactory):
+    """The face stage with every default (no photo): the tables and their folder."""
+    out = tmp_path_factory.mktemp("default")
+    return (*run(people, tools, out), out)
+
+
+def test_the_subject_is_the_person_on_screen_longest_across_cuts_and_absences(people, default_run):
+    table, identities, tmp_path = default_run
     _, truth = people
     recall, wrong = kept_is(table, truth, "A")
     assert recall >= 0.95 and wrong <= 0.01, (recall, wrong)
@@ -101,6 +109,27 @@ def test_a_reference_photo_selects_that_person_instead(people, tools, tmp_path):
     assert table["face"].sum() < (truth["person"] == "A").sum()  # B has less screen time
     subject = identities[identities["subject"]]
     assert subject["distance"].iloc[0] <= 0.6 < identities["distance"].drop(subject.index).min()
+
+
+def test_the_resolution_ablation_crops_the_subject_chosen_at_native_resolution(
+    people, tools, default_run, tmp_path
+):
+    native, _, native_folder = default_run
+    table, identities = run(
+        people,
+        tools,
+        tmp_path,
+        source_height=180,
+        native_faces=native_folder / "p.parquet",
+    )
+    kept = table["face"].to_numpy()
+    assert kept.sum() >= 60  # A's large shot at least (its small faces vanish at 180 lines)
+    assert native["face"].to_numpy()[kept].all()  # only frames where the native kept A
+    centre = (table[["x1", "x2"]].sum(axis=1) * 2)[kept]  # back in native pixels
+    np.testing.assert_allclose(centre, native[["x1", "x2"]].sum(axis=1)[kept], atol=12)
+    assert identities["subject"].sum() == 1
+    subject = identities.loc[identities["subject"], "identity"].iloc[0]
+    assert (table.loc[kept, "identity"] == subject).all()
 
 
 def test_a_photo_of_nobody_in_the_clip_fails_naming_the_photo_and_threshold(

@@ -4,16 +4,23 @@ def subject_photo(wildcards):
     return [photo] if photo else []
 
 
+def native_faces(wildcards):
+    """The ablation's scaled clips crop the subject chosen in the clip at its own size."""
+    return [f"results/faces/{wildcards.video}.parquet"] if wildcards.lowres else []
+
+
 rule faces:
     """Detect every face on a downscaled copy, tell identities apart, and align and crop the
     subject 112x112 from the full-resolution frame.
 
     results/faces/ holds the crops of the clips as they are; results/faces_h<H>/ those of the
-    same clips first scaled to H lines, aspect ratio kept (the resolution ablation).
+    same clips first scaled to H lines, aspect ratio kept (the resolution ablation), whose
+    subject is the one chosen in results/faces/.
     """
     input:
         clip="results/clips/{video}.avi",
         subject=subject_photo,
+        native=native_faces,
     output:
         table="results/faces{lowres}/{video}.parquet",
         crops="results/faces{lowres}/{video}.npy",

@@ -12,6 +12,7 @@ with job(snakemake) as sm:
         Path(sm.output.crops),
         identities_path=Path(sm.output.identities),
         subject_photo=Path(sm.input.subject[0]) if sm.input.subject else None,
+        native_faces=Path(sm.input.native[0]) if sm.input.native else None,
         identity=IdentitySettings(
             cluster_threshold=sm.params.cluster_threshold,
             subject_threshold=sm.params.subject_threshold,
