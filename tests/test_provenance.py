@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import REPO
@@ -93,3 +96,50 @@ def test_the_design_maps_every_rule_to_its_script_and_modules():
     unmapped = {r for r in declared if r not in mapped and not any(
         m.endswith("_") and r.startswith(m) for m in mapped)}  # fmt: skip
     assert not unmapped, unmapped
+
+
+#: Loads the workflow (parsing only, nothing planned or run) and prints each rule with a
+#: ``script:`` as {rule: [script path, its ``code`` param or null]}.
+SCRIPT_RULES = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+repo = Path(sys.argv[1])
+with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+    workflow = api.workflow(
+        resource_settings=ResourceSettings(cores=1),
+        config_settings=ConfigSettings(
+            configfiles=[repo / "config/config.yaml"],
+            config={"videos": str(repo / "config/demo/videos.tsv")},
+        ),
+        snakefile=repo / "Snakefile",
+        workdir=Path.cwd(),
+    )._workflow
+    print(json.dumps({
+        rule.name: [str(Path(rule.basedir, rule.script).resolve()), rule.params.get("code")]
+        for rule in workflow.rules if rule.script
+    }))
+"""
+
+
+def test_every_script_rule_carries_the_digest_of_its_own_script(tmp_path):
+    """The ``code`` param of each rule with a script is that script's package-code digest, so
+    editing a module a job imports makes its outputs stale; a rule without it fails here."""
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT_RULES, str(REPO)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rules = json.loads(result.stdout.splitlines()[-1])
+    assert {"download", "train", "report_qc", "demo_video"} <= rules.keys()
+    wrong = {
+        rule: (Path(script).name, code)
+        for rule, (script, code) in rules.items()
+        if code != code_digest(Path(script), REPO / "src")
+    }
+    assert not wrong, f"rules whose params lack code=package_code(<their script>): {wrong}"

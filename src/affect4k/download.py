@@ -78,7 +78,7 @@ def local_source(url: str) -> Path | None:
 SOURCE_LINKS = Path("resources/sources")
 
 
-def tracked_source(video_id: str, url: str) -> str | None:
+def tracked_source(video_id: str, url: str, make_link: bool = True) -> str | None:
     """The file Snakemake should track as the download's input, or ``None`` for a remote URL.
 
     A local source is an input so that Snakemake makes it (the demo's) and a replaced file
@@ -90,7 +90,9 @@ def tracked_source(video_id: str, url: str) -> str | None:
     modification times). The download itself always reads the path as written. ``None`` too
     for a braced path that does not exist: the download job then fails naming video and url.
     The workflow calls this for every video while it loads, because Snakemake does not see
-    files made while it builds the DAG.
+    files made while it builds the DAG. With ``make_link`` false (a dry run, which must create
+    nothing) a braced source is tracked only through a link a real run already made, and
+    otherwise not at all.
     """
     source = local_source(url)
     if source is None:
@@ -102,6 +104,8 @@ def tracked_source(video_id: str, url: str) -> str | None:
         return None
     link = SOURCE_LINKS / video_id
     if not (link.is_symlink() and Path(os.readlink(link)) == source):
+        if not make_link:
+            return None
         link.parent.mkdir(parents=True, exist_ok=True)
         temp = link.with_name(f".{video_id}.{os.getpid()}.link")
         temp.unlink(missing_ok=True)

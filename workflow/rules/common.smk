@@ -60,10 +60,19 @@ def all_cores():
     return workflow.resource_settings.cores or 1
 
 
+def dry_run():
+    """Whether this run only plans: the command line says so while the workflow loads, the
+    executor once the DAG is built."""
+    return workflow.output_settings.dryrun or workflow.dryrun
+
+
 def download_inputs(wildcards):
     """Local sources (the demo's, or files a user lists) are inputs, so Snakemake makes them;
-    one whose path has braces is tracked through a link (see tracked_source)."""
-    source = tracked_source(wildcards.video, video_entry(wildcards.video).url)
+    one whose path has braces is tracked through a link (see tracked_source). A dry run makes
+    no link: it tracks the one a real run made, or plans the download without it."""
+    source = tracked_source(
+        wildcards.video, video_entry(wildcards.video).url, make_link=not dry_run()
+    )
     return [source] if source else []
 
 

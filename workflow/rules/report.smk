@@ -32,6 +32,8 @@ rule report_results:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
@@ -51,6 +53,8 @@ rule report_ablation:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
@@ -72,6 +76,7 @@ rule report_predictions:
         "../../envs/annotations.yaml"
     threads: 1
     params:
+        code=package_code("report.py"),
         runs=list(RUNS),
     script:
         "../scripts/report.py"
@@ -93,6 +98,8 @@ rule report_training:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
@@ -123,6 +130,8 @@ rule report_database:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
 
@@ -145,5 +154,7 @@ rule report_qc:
     conda:
         "../../envs/annotations.yaml"
     threads: 1
+    params:
+        code=package_code("report.py"),
     script:
         "../scripts/report.py"
