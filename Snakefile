@@ -1,13 +1,23 @@
 # affect4k: YouTube URL list -> 25 fps clips -> aligned 4K face crops -> averaged valence/arousal.
 # Stages live in workflow/rules/, their logic in src/affect4k/. See README.md and docs/design.md.
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
 # Without --configfile the demo runs (config/config.yaml); a user's --configfile stands alone,
-# on the schema's defaults (the study's settings), and inherits nothing from the demo.
+# on the schema's defaults (the study's settings), and inherits nothing from the demo. The demo
+# runs only in the workflow's own folder: elsewhere (a study's folder) the flag is missing.
 if not workflow.config_settings.configfiles:
+    if not Path("config/config.yaml").is_file():
+        raise WorkflowError(
+            "no --configfile given: from a study's folder, name its config with "
+            "--configfile config.yaml (last, after any target); without it the demo runs, "
+            "and only in the workflow's own folder"
+        )
 
     configfile: "config/config.yaml"
 

@@ -2,7 +2,8 @@
 per-epoch scoring.
 
 Writes a synthetic database to a temp directory (``write_toy_corpus``: one memory-mappable
-npy per video, a third of the videos in the test split as in the study), then builds exactly
+npy per video, a third of the videos in the test split as in the study, a sixth in the
+validation split), then builds exactly
 what ``affect4k.training.train`` uses: ``setup_device`` (backend, device, precision, compile
 cache), ``training_dataset`` (SequenceDataset over the memmaps), ``compile_model`` and
 ``score_splits``. Per model, one JSON line on stdout:
@@ -10,7 +11,7 @@ cache), ``training_dataset`` (SequenceDataset over the memmaps), ``compile_model
 - ``fit_images_per_s``: ``model.fit`` over chunks of ``--steps`` batches; the first chunk
   (compilation) is discarded, the median of the others reported;
 - ``epoch_images_per_s``: the same, with an epoch's share of scoring added as ``train``
-  schedules it (test split every ``--eval-every``, train split every ``--eval-train-every``
+  schedules it (validation split every ``--eval-every``, train split every ``--eval-train-every``
   epochs), and ``eval_share``, that share of an epoch's time;
 - ``loader_images_per_s``: one thread gathering batches, no model (the loader's ceiling);
 - ``startup_s``: building the model, compiling and training the first chunk (run twice with
@@ -176,6 +177,7 @@ def _profile(model, dataset, fit: Callable[[], None], trace_dir: Path) -> dict:
 def _bench_model(name: str, args: argparse.Namespace, videos: dict, gpu: bool) -> dict:
     import keras
 
+    from affect4k.layout import SPLITS
     from affect4k.training import (
         TrainConfig,
         compile_model,
@@ -222,13 +224,14 @@ def _bench_model(name: str, args: argparse.Namespace, videos: dict, gpu: bool) -
     # Scoring as train() schedules it, per epoch on average (the last epoch's extra scores
     # left out); each split timed after one untimed pass (compilation).
     split_seconds = {}
-    for split in ("train", "test"):
+    for split in SPLITS:
         score_splits(model, videos, config, [split])
         start = time.perf_counter()
         score_splits(model, videos, config, [split])
         split_seconds[split] = time.perf_counter() - start
     scoring = (
-        split_seconds["test"] / config.eval_every + split_seconds["train"] / config.eval_train_every
+        split_seconds["validation"] / config.eval_every
+        + split_seconds["train"] / config.eval_train_every
     )
     # One epoch covers the train split's windows once (steps_per_epoch unset).
     whole_epoch = training_dataset(
@@ -246,7 +249,7 @@ def _bench_model(name: str, args: argparse.Namespace, videos: dict, gpu: bool) -
         "epoch_images_per_s": round(epoch_images / (epoch_fit + scoring), 1),
         "eval_share": round(scoring / (epoch_fit + scoring), 3),
         "score_train_split_s": round(split_seconds["train"], 2),
-        "score_test_split_s": round(split_seconds["test"], 2),
+        "score_validation_split_s": round(split_seconds["validation"], 2),
         "epoch_fit_s": round(epoch_fit, 2),
         "warmup_s": round(seconds[0], 1),
         "startup_s": round(startup, 1),
@@ -279,6 +282,7 @@ def main() -> None:
     device = setup_device(args.backend, args.device, args.compile_cache)
     # Only now: these import keras, whose backend setup_device chose.
     from affect4k.demo.corpora import write_toy_corpus
+    from affect4k.layout import SPLITS
     from affect4k.sequences import load_split
 
     print(f"# {device.describe()}", file=sys.stderr)
@@ -288,12 +292,10 @@ def main() -> None:
             videos=args.videos,
             frames=args.frames,
             test_videos=max(1, args.videos // 3),
+            validation_videos=max(1, args.videos // 6),
             crop_size=args.crop_size,
         )
-        videos = {
-            split: load_split(annotations, Path(tmp) / "faces", split)
-            for split in ("train", "test")
-        }
+        videos = {split: load_split(annotations, Path(tmp) / "faces", split) for split in SPLITS}
         for name in args.models:
             print(json.dumps(_bench_model(name, args, videos, device.gpu)), flush=True)
 

@@ -83,3 +83,31 @@ def test_low_resolution_source_is_plainly_warped():
     frame = rng.integers(0, 256, (200, 200, 3), np.uint8)
     landmarks = template_in_frame(similarity(0.7, 5.0, (60.0, 40.0)))  # face smaller than crop
     np.testing.assert_array_equal(align_face(frame, landmarks), norm_crop(frame, landmarks))
+
+
+def test_insightfaces_deprecation_warning_stays_out_of_the_face_logs():
+    """Aligning a face prints nothing (the face job's log), while any other FutureWarning,
+    even one of scikit-image's own, still shows: the filter is that narrow."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import warnings, numpy as np\n"
+        "from affect4k.align import align_face\n"
+        "from insightface.utils.face_align import arcface_dst\n"
+        "align_face(np.zeros((200, 200, 3), np.uint8), arcface_dst * 1.5)\n"
+        "warnings.warn('`estimate` is deprecated elsewhere', FutureWarning)\n"
+    )
+    src = Path(__file__).resolve().parents[1] / "src"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(src), "PYTHONWARNINGS": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "face_align.py" not in result.stderr, result.stderr
+    assert result.stderr.count("FutureWarning") == 1, result.stderr
+    assert "deprecated elsewhere" in result.stderr

@@ -2,8 +2,9 @@
 
 One workspace is built once (two 4-second 640x360 demo clips through the real workflow up to
 ``results/annotations.parquet``), one app server runs over it as annotator ``a4``, and one
-browser session annotates ``clip_a``'s valence along a scripted path: keyboard and a simulated
-gamepad, a pause with a change while paused, a seek back whose replay overwrites, then save.
+browser session annotates ``clip_a``'s valence from scratch along a scripted path: keyboard and
+a simulated gamepad, a pause with a change while paused, a seek back whose replay follows the
+recorded trace until the stick moves and overwrites from there, then save.
 Headless playback speed varies, so the expected path is built from the video times the page
 reports just before and just after each scripted input.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -33,7 +36,8 @@ from conftest import (
 )
 
 from affect4k import CLIP_FPS, cli
-from affect4k.annotate_app.server import AnnotationApp, AppServer
+from affect4k.annotate_app.server import AnnotationApp, AppServer, allowed_hosts
+from affect4k.annotate_app.traces import StaleTrace
 from affect4k.annotate_app.webcopy import make_web_copy
 from affect4k.database import agreement_table
 from affect4k.errors import Affect4kError
@@ -71,7 +75,9 @@ def videos_tsv() -> str:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("annotate")
     (work / "videos.tsv").write_text(videos_tsv())
-    write_config(work, demo_config(DEMO, seconds=SECONDS, annotators=ANNOTATORS))
+    # Two videos are too few groups for a group split; the app does not care which split.
+    database = {"split": "sequence", "sequence_length": 20}
+    write_config(work, demo_config(DEMO, seconds=SECONDS, annotators=ANNOTATORS, database=database))
     run_snakemake(work, "results/annotations.parquet")
     return work
 
@@ -129,10 +135,13 @@ class Run:
     end: float = float("inf")
     #: (earliest, latest) video time of each change and the value it sets.
     steps: list[tuple[float, float, float]] = field(default_factory=list)
+    #: A replay after a seek: until its first step it keeps what earlier runs recorded.
+    follows: bool = False
 
     def values_near(self, t: float) -> list[float]:
         """Values this run's path may hold within one frame of ``t``."""
-        changes = [(self.start, self.start, self.value), *self.steps]
+        first = [] if self.follows else [(self.start, self.start, self.value)]
+        changes = [*first, *self.steps]
         return [
             value
             for index, (earliest, _, value) in enumerate(changes)
@@ -146,10 +155,12 @@ def expected_values(t: float, runs: list[Run]) -> list[float]:
     overwrites), and within a frame of a run's edge the neighbour run is allowed too."""
     allowed: list[float] = []
     for run in reversed(runs):
-        start_latest = run.start if run.start_latest is None else run.start_latest
+        settled = run.start if run.start_latest is None else run.start_latest
+        if run.follows:  # before its first step, the earlier runs' values stand
+            settled = run.steps[0][1] if run.steps else run.end
         if run.start - FRAME_S <= t <= run.end + FRAME_S:
             allowed += run.values_near(t)
-        if start_latest + FRAME_S <= t <= run.end - FRAME_S:
+        if settled + FRAME_S <= t <= run.end - FRAME_S:
             break
     return allowed
 
@@ -223,6 +234,8 @@ def annotated(workspace: Path, server: AppServer, browser) -> dict:
     """Annotate clip_a's valence in the browser along a scripted path and save it."""
     from selenium.webdriver.common.keys import Keys
 
+    # From scratch: the demo's trace of a4 would otherwise be followed, not overwritten.
+    (workspace / "resources/demo/annotations/clip_a" / f"{ME}.valence.csv").unlink()
     browser.get(server.url)
     annotator = Annotator(browser)
     annotator.wait_for("document.querySelector('#videos tbody tr')")
@@ -248,10 +261,11 @@ def annotated(workspace: Path, server: AppServer, browser) -> dict:
     # The key came at a video time between `before` and `after + 2` (read after the seek) and
     # sent playback 2 s back, to between `before - 2` and `after`.
     annotator.runs[-1].end = after + 2
-    replay = Run(start=before - 2, start_latest=after, value=annotator.value)
+    replay = Run(start=before - 2, start_latest=after, value=annotator.value, follows=True)
     annotator.runs.append(replay)
     annotator.wait_for("document.getElementById('video').currentTime < 1")
-    annotator.wait_until_video_time(replay.start_latest + 0.4)
+    # Before the first run's +0.6 (from 1.0 s), so that value is overwritten, not followed.
+    annotator.wait_until_video_time(replay.start_latest + 0.15)
     annotator.stick(0.3)  # pulled down: -0.3
     annotator.wait_until_video_time(1.5)
     annotator.press(Keys.SPACE)  # pause
@@ -260,6 +274,10 @@ def annotated(workspace: Path, server: AppServer, browser) -> dict:
     annotator.change(Keys.ARROW_UP, +0.25, shift=True)
     annotator.gamepad_button()  # play again
     annotator.wait_for("!document.getElementById('video').paused")
+    # The frames between the position read at the pause and where playback resumes played
+    # with the value from before the pause: the change takes effect from the resume on.
+    earliest, latest, value = annotator.runs[-1].steps[-1]
+    annotator.runs[-1].steps[-1] = (earliest, max(latest, annotator.time()), value)
     annotator.wait_until_video_time(2.3)
     annotator.stick(-0.9)
     annotator.wait_until_video_time(3.0)
@@ -270,10 +288,14 @@ def annotated(workspace: Path, server: AppServer, browser) -> dict:
     browser.find_element("id", "save").click()
     annotator.wait_for("document.body.dataset.saved === 'done'", timeout=120)
     agreement = {
-        row.get_attribute("data-annotator"): row.find_elements("tag name", "td")[1].text
-        for row in browser.find_elements("css selector", "#agreement-table tbody tr")
+        table: {
+            row.get_attribute("data-annotator"): row.find_elements("tag name", "td")[1].text
+            for row in browser.find_elements("css selector", f"#agreement-{table} tbody tr")
+        }
+        for table in ("video", "pooled")
     }
-    return {"runs": annotator.runs, "agreement": agreement}
+    captions = [e.text for e in browser.find_elements("css selector", "#agreement figcaption")]
+    return {"runs": annotator.runs, "agreement": agreement, "captions": captions}
 
 
 def test_the_list_shows_every_video_and_dimension(annotated, browser, server):
@@ -319,7 +341,8 @@ def test_saved_trace_follows_the_scripted_path_in_video_time(annotated, workspac
     assert not wrong, "\n".join(wrong)
     # Every scripted value made it in: the path is followed, not just tolerated.
     replay = annotated["runs"][1]
-    assert np.isclose(values[times < replay.start - FRAME_S], 0.25, atol=VALUE_TOL).any()
+    # The first run's +0.25, kept where the replay only followed it (before its first move).
+    assert np.isclose(values[times < replay.steps[0][0] - FRAME_S], 0.25, atol=VALUE_TOL).any()
     for _, _, value in replay.steps:
         assert np.isclose(values, value, atol=VALUE_TOL).any(), value
     assert not np.isclose(values, 0.6, atol=VALUE_TOL).any(), "the replay must overwrite +0.6"
@@ -336,12 +359,19 @@ def test_rerun_touches_only_the_annotated_video(annotated, workspace):
     np.testing.assert_allclose(labels[f"valence_{ME}"], values, atol=1e-6)
 
 
-def test_page_shows_agreement_with_the_other_annotators(annotated, workspace):
+def test_page_shows_agreement_per_video_and_pooled(annotated, workspace):
+    run_snakemake(workspace, "results/annotations.parquet")
     labels = pd.read_parquet(workspace / "results/annotations/clip_a.parquet")
-    table = agreement_table(labels, ANNOTATORS)
-    mine = table[(table["dimension"] == "valence") & (table["annotator_b"] == ME)]
-    expected = {row.annotator_a: f"{row.pearson_r:.3f}" for row in mine.itertuples()}
-    assert annotated["agreement"] == expected
+    pooled = pd.read_csv(workspace / "results/agreement.csv")
+    for name, table in (("video", agreement_table(labels, ANNOTATORS)), ("pooled", pooled)):
+        mine = table[(table["dimension"] == "valence") & (table["annotator_b"] == ME)]
+        expected = {row.annotator_a: f"{row.pearson_r:.3f}" for row in mine.itertuples()}
+        assert annotated["agreement"][name] == expected, name
+    # The two differ (two videos pooled), and each says which it is.
+    assert annotated["agreement"]["video"] != annotated["agreement"]["pooled"]
+    assert annotated["captions"][0] == "On this video"
+    assert annotated["captions"][1].startswith("Pooled over all 2 videos")
+    assert "agreement.csv" in annotated["captions"][1]
 
 
 def test_web_copy_has_the_clip_frames_on_the_25_fps_grid(annotated, workspace):
@@ -377,8 +407,9 @@ def test_a_draft_resumes_and_never_reaches_the_pipeline(annotated, browser, serv
         run_snakemake(workspace, "--dry-run", "results/annotations.parquet").stdout
     )
     try:
-        status, answer = request(server, "PUT", url, {**partial, "done": False})
-        assert status == 200 and answer["status"] == {"done": True, "draft": True}
+        version = request(server, "GET", url)[1]["version"]
+        status, answer = request(server, "PUT", url, {**partial, "done": False, "version": version})
+        assert status == 200 and answer["status"] == {"done": True, "draft": True, "skipped": False}
         assert read_trace(folder / f"{ME}.arousal.draft.csv")[0].size == 30
         status, answer = request(server, "GET", url)
         assert status == 200
@@ -391,7 +422,9 @@ def test_a_draft_resumes_and_never_reaches_the_pipeline(annotated, browser, serv
         assert float(browser.find_element("id", "bar").get_attribute("aria-valuenow")) == 0.1
         plan = run_snakemake(workspace, "--dry-run", "results/annotations.parquet")
         assert planned_jobs(plan.stdout) == plan_before, "a draft is no input of the workflow"
-        status, answer = request(server, "PUT", url, {**partial, "done": True})
+        status, answer = request(
+            server, "PUT", url, {**partial, "done": True, "version": answer["version"]}
+        )
         # Refused with the count of frames the annotate stage would leave unlabelled.
         times, values = np.array(partial["time_s"]), np.array(partial["value"])
         unlabelled = int(np.isnan(resample_trace(times, values, SECONDS * CLIP_FPS)).sum())
@@ -428,6 +461,10 @@ GOOD = {"time_s": [f / CLIP_FPS for f in range(100)], "value": [0.0] * 100, "don
         ("GET", "/annotate/clip_a/dominance", None, None, 404),
         ("GET", "/api/traces/..%2F..%2Fconfig/valence", None, None, 400),
         ("GET", "/", None, {"Host": "evil.example:80"}, 403),
+        ("GET", "/media/clip_a.mp4", None, {"Range": f"bytes={'9' * 5000}-"}, 416),
+        ("GET", "/media/clip_a.mp4", None, {"Range": "bytes=99999999-"}, 416),
+        ("PUT", "/api/traces/clip_a/valence", b"[" * 100_000, None, 400),
+        ("PUT", "/api/traces/clip_a/valence", {**GOOD, "version": "0" * 16}, None, 409),
         ("PUT", "/api/traces/clip_a/dominance", GOOD, None, 404),
         ("PUT", "/api/traces/unknown/valence", GOOD, None, 404),
         ("PUT", "/api/traces/..%2Fclip_b/valence", GOOD, None, 400),
@@ -472,13 +509,13 @@ def test_status_reads_the_trace_and_the_draft(tmp_path):
     app = AnnotationApp.from_config(ME, config, workdir=tmp_path, snakefile=REPO / "Snakefile")
     overview = app.overview()
     assert overview["annotator"] == ME
-    not_started = {"done": False, "draft": False}
+    not_started = {"done": False, "draft": False, "skipped": False}
     assert overview["videos"] == [
         {"video": "clip_a", "valence": not_started, "arousal": not_started},
         {
             "video": "clip_b",
-            "valence": {"done": True, "draft": False},
-            "arousal": {"done": False, "draft": True},
+            "valence": {"done": True, "draft": False, "skipped": False},
+            "arousal": {"done": False, "draft": True, "skipped": False},
         },
     ]
 
@@ -496,3 +533,492 @@ def test_command_refuses_an_unknown_annotator_or_a_bad_config(tmp_path, monkeypa
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**good, "annotators": "a1"}))
     assert cli.main(["annotate", "--annotator", "a1", "--configfile", "bad.yaml"]) == 1
     assert "bad.yaml" in capsys.readouterr().err
+
+
+# ---- issue 17: what another page, a second writer or a slow client must not be able to do
+
+
+def raw_exchange(server: AppServer, data: bytes) -> bytes:
+    """Send ``data`` as is on one connection; everything the server answers until it closes."""
+    with socket.create_connection(server.server_address[:2], timeout=120) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def http_request(method: str, path: str, host: str, headers: dict, body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "PATCH", "OPTIONS", "GET"])
+def test_a_request_cannot_carry_another_in_its_body(annotated, server, workspace, method):
+    # What a page elsewhere can send without a preflight (a text/plain POST), whose body is a
+    # complete, valid PUT of a trace: it must never be read as a request of its own.
+    url = "/api/traces/clip_a/valence"
+    trace = workspace / "resources/demo/annotations/clip_a" / f"{ME}.valence.csv"
+    before = trace.read_bytes()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    payload = {**GOOD, "value": [0.5] * 100, "version": request(server, "GET", url)[1]["version"]}
+    body = json.dumps(payload).encode()
+    inner = http_request(
+        "PUT", url, host, {"Content-Type": "application/json", "Content-Length": len(body)}, body
+    )
+    path = "/api/videos" if method == "GET" else url
+    outer = {"Content-Type": "text/plain", "Content-Length": len(inner)}
+    answer = raw_exchange(server, http_request(method, path, host, outer, inner))
+    assert answer.count(b"HTTP/1.1 ") == 1, answer[:2000]
+    assert answer.startswith(b"HTTP/1.1 200" if method == "GET" else b"HTTP/1.1 405")
+    assert trace.read_bytes() == before
+    assert not trace.with_name(f"{ME}.valence.draft.csv").exists()
+
+
+def test_a_head_answer_has_no_body(annotated, server):
+    host = f"127.0.0.1:{server.server_address[1]}"
+    answer = raw_exchange(server, http_request("HEAD", "/api/videos", host, {}))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 405") and b"Connection: close" in head
+    assert body == b""
+
+
+def app_of(workspace: Path, config: Path | None = None, annotator: str = ME) -> AnnotationApp:
+    return AnnotationApp.from_config(
+        annotator,
+        config or workspace / "config.yaml",
+        workdir=workspace,
+        snakefile=REPO / "Snakefile",
+    )
+
+
+def test_concurrent_writers_never_fail_each_other(annotated, workspace):
+    # Two servers over one folder (each with its own in-process state), four writers each.
+    apps = [app_of(workspace), app_of(workspace)]
+    for app in apps:
+        app.copies.frames("clip_a")
+    files = apps[0].files("clip_a", "arousal")
+    errors: list[Exception] = []
+    saved = []
+
+    def writer(app: AnnotationApp, index: int) -> None:
+        for round_ in range(8):
+            value = round((index * 8 + round_) / 100, 4)
+            payload = {"time_s": [f / CLIP_FPS for f in range(50)], "value": [value] * 50}
+            while True:
+                version = files.version()
+                try:
+                    app.save("clip_a", "arousal", {**payload, "done": False, "version": version})
+                except StaleTrace:
+                    continue  # another writer saved in between: load again, as a page would
+                except Affect4kError as error:
+                    errors.append(error)
+                    return
+                saved.append(value)
+                break
+
+    threads = [
+        threading.Thread(target=writer, args=(app, index)) for index, app in enumerate(apps * 4)
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(saved) == 64
+        # The draft holds one writer's whole trace, and no temp file is left behind.
+        _, values = read_trace(files.draft)
+        assert len(set(values)) == 1 and values[0] in saved
+        assert not [p.name for p in files.draft.parent.iterdir() if p.name.startswith(".tmp")]
+        # A tab that loaded before the last save is refused, and writes nothing.
+        stale = "0" * 16
+        before = files.draft.read_bytes()
+        with pytest.raises(StaleTrace, match="saved elsewhere.*reload"):
+            apps[1].save("clip_a", "arousal", {**payload_of(0.9), "done": False, "version": stale})
+        assert files.draft.read_bytes() == before
+    finally:
+        files.draft.unlink(missing_ok=True)
+
+
+def payload_of(value: float, frames: int = 50) -> dict:
+    return {"time_s": [f / CLIP_FPS for f in range(frames)], "value": [value] * frames}
+
+
+def test_a_build_of_one_video_never_holds_up_another(annotated, workspace):
+    app = app_of(workspace)
+    app.copies.frames("clip_a")
+    copies = app.copies
+    copies._snakemake.acquire()  # as if another video's long build were running
+    try:
+        waiting = threading.Thread(target=copies.frames, args=("clip_b",), daemon=True)
+        waiting.start()
+        deadline = time.monotonic() + 60
+        while copies.progress("clip_b") is None:
+            assert time.monotonic() < deadline, "clip_b's build never reported its progress"
+            time.sleep(0.01)
+        assert copies.progress("clip_b") == {
+            "target": "results/web/clip_b.mp4",
+            "waiting": True,
+            "done": 0,
+            "total": None,
+        }
+        # clip_a's web copy is known: its draft saves while clip_b waits for Snakemake.
+        files = app.files("clip_a", "arousal")
+        saver = threading.Thread(
+            target=app.save,
+            args=(
+                "clip_a",
+                "arousal",
+                {**payload_of(0.1), "done": False, "version": files.version()},
+            ),
+            daemon=True,
+        )
+        saver.start()
+        saver.join(timeout=120)
+        assert not saver.is_alive() and files.draft.is_file()
+    finally:
+        copies._snakemake.release()
+        app.files("clip_a", "arousal").draft.unlink(missing_ok=True)
+    waiting.join(timeout=300)
+    assert copies.progress("clip_b") is None
+
+
+def test_idle_clients_are_bounded_and_timed_out(annotated, workspace):
+    server = AppServer(app_of(workspace), "127.0.0.1", 0, max_connections=2, request_timeout=1)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def handlers() -> int:
+        return sum("process_request_thread" in t.name for t in threading.enumerate())
+
+    before = handlers()  # other servers' (the browser keeps connections open)
+    idle = [socket.create_connection(server.server_address[:2], timeout=60) for _ in range(4)]
+    try:
+        counts = []
+        for _ in range(20):
+            counts.append(handlers() - before)
+            time.sleep(0.05)
+        assert max(counts) <= 2
+        # Each silent connection is closed by the server in turn, and then a request is served.
+        for sock in idle:
+            assert sock.recv(1) == b""
+        status, answer = request(server, "GET", "/api/videos")
+        assert status == 200 and answer["annotator"] == ME
+    finally:
+        for sock in idle:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_dropped_media_download_is_quiet(annotated, server, capfd):
+    host = f"127.0.0.1:{server.server_address[1]}"
+    with socket.socket() as sock:
+        # A small receive window keeps the server mid-write; then a reset, not a polite close.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(60)
+        sock.connect(server.server_address[:2])
+        sock.sendall(http_request("GET", "/media/clip_a.mp4", host, {}))
+        assert sock.recv(100).startswith(b"HTTP/1.1 200")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    status, _ = request(server, "GET", "/api/videos")
+    assert status == 200
+    # What the server does with a connection error escaping a handler (socketserver's default
+    # prints a traceback for each): one quiet line.
+    for error in (BrokenPipeError(32, "Broken pipe"), ConnectionResetError(104, "reset")):
+        try:
+            raise error
+        except OSError:
+            server.handle_error(None, ("127.0.0.1", 1))
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_host_names_on_port_80_and_on_every_address(annotated, workspace):
+    assert allowed_hosts("127.0.0.1", 80) == {
+        "127.0.0.1:80",
+        "localhost:80",
+        "[::1]:80",
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+    }
+    assert "localhost" not in allowed_hosts("127.0.0.1", 8025)
+    everywhere = allowed_hosts("0.0.0.0", 8025, ["annotate.lan", "192.168.1.20"])
+    assert everywhere == {
+        "127.0.0.1:8025",
+        "localhost:8025",
+        "[::1]:8025",
+        "annotate.lan:8025",
+        "192.168.1.20:8025",
+    }
+    server = AppServer(app_of(workspace), "0.0.0.0", 0, allow_hosts=["annotate.lan"])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        assert (
+            request(server, "GET", "/api/videos", headers={"Host": f"annotate.lan:{port}"})[0]
+            == 200
+        )
+        assert (
+            request(server, "GET", "/api/videos", headers={"Host": f"evil.example:{port}"})[0]
+            == 403
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ---- issue 17: time origin, skipped traces, the page
+
+
+@pytest.fixture(scope="module")
+def offset_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One 25 fps demo video whose clip starts 1 s into its 3 s source (50 frames)."""
+    work = tmp_path_factory.mktemp("offset")
+    rows = "video_id\turl\tstart\tend\nramp\tresources/demo/sources/ramp.mp4\t1\t\n"
+    (work / "videos.tsv").write_text(rows)
+    write_config(work, demo_config({"ramp": (25, "astronaut")}, seconds=3))
+    run_snakemake(work, "results/web/ramp.mp4", "results/faces/ramp.parquet")
+    return work
+
+
+def curve(frames: int) -> list[float]:
+    """A trace no shift leaves correlated with itself at r = 1."""
+    return [round(0.2 + 0.7 * np.sin(f / 6) * np.exp(-f / 60), 4) for f in range(frames)]
+
+
+@pytest.mark.parametrize(("origin", "offset"), [("source", 1.0), ("clip", 0.0)])
+def test_app_traces_land_on_their_frames_under_either_time_origin(offset_workspace, origin, offset):
+    work, n_frames = offset_workspace, 50
+    config = demo_config({"ramp": (25, "astronaut")}, seconds=3)
+    config |= {"annotations": f"traces-{origin}", "annotators": ["a1", "a2"]}
+    config["annotation"] = {"time_origin": origin}
+    (work / f"{origin}.yaml").write_text(yaml.safe_dump(config))
+    app = app_of(work, work / f"{origin}.yaml", annotator="a1")
+    assert app.copies.frames("ramp") == n_frames
+    values = curve(n_frames)
+    clip_times = [f / CLIP_FPS for f in range(n_frames)]
+    folder = work / f"traces-{origin}/ramp"
+    folder.mkdir(parents=True)
+    for dimension in ("valence", "arousal"):
+        # a2's trace from another tool, in the config's origin: the same values on the same frames.
+        lines = [f"{t + offset:.4f},{v}" for t, v in zip(clip_times, values, strict=True)]
+        (folder / f"a2.{dimension}.csv").write_text("time_s,value\n" + "\n".join(lines) + "\n")
+        version = app.files("ramp", dimension).version()
+        payload = {"time_s": clip_times, "value": values, "done": True, "version": version}
+        state = app.save("ramp", dimension, payload)
+        times, _ = read_trace(folder / f"a1.{dimension}.csv")
+        np.testing.assert_allclose(times, np.array(clip_times) + offset, atol=1e-9)
+        # The page gets it back in clip time, frame for frame, and compares like with like.
+        assert state["values"] == values
+        assert state["agreement"]["video"]["pairs"] == [
+            {"annotator": "a2", "pearson_r": 1.0, "frames": n_frames}
+        ]
+    run_snakemake(work, "results/annotations/ramp.parquet", config=work / f"{origin}.yaml")
+    labels = pd.read_parquet(work / "results/annotations/ramp.parquet")
+    for dimension in ("valence", "arousal"):
+        np.testing.assert_allclose(labels[f"{dimension}_a1"], values, atol=1e-6)
+        np.testing.assert_allclose(labels[dimension], values, atol=1e-6)
+
+
+def test_a_skipped_trace_shows_as_skipped_and_is_left_out(annotated, server, browser, workspace):
+    folder = workspace / "resources/demo/annotations/clip_b"
+    mine, theirs = folder / f"{ME}.arousal.csv", folder / "a2.valence.csv"
+    kept = {path: path.read_bytes() for path in (mine, theirs)}
+    try:
+        mine.write_text("skipped\nnot my language\n")
+        theirs.write_text("skipped\n")
+        status, answer = request(server, "GET", "/api/traces/clip_b/arousal")
+        assert status == 200, answer
+        assert answer["status"] == {"done": False, "draft": False, "skipped": True}
+        assert answer["values"] is None
+        status, answer = request(server, "GET", "/api/traces/clip_b/valence")
+        assert status == 200, answer
+        assert answer["agreement"]["skipped"] == ["a2"]
+        pairs = {p["annotator"]: p for p in answer["agreement"]["video"]["pairs"]}
+        assert pairs["a2"] == {"annotator": "a2", "pearson_r": None, "frames": 0}
+        assert pairs["a1"]["frames"] == SECONDS * CLIP_FPS
+        browser.get(server.url)
+        Annotator(browser).wait_for("document.querySelector('#videos tbody tr')")
+        cell = "tr[data-video='clip_b'] td[data-dimension='arousal'] a"
+        assert browser.find_element("css selector", cell).text == "skipped"
+        browser.get(f"{server.url}annotate/clip_b/valence")
+        Annotator(browser).wait_for("document.body.dataset.state === 'ready'", timeout=300)
+        row = browser.find_element("css selector", "#agreement-video tr[data-annotator='a2']")
+        assert row.find_elements("tag name", "td")[1].text == "skipped"
+    finally:
+        for path, data in kept.items():
+            path.write_bytes(data)
+
+
+def test_drafts_are_not_reported_as_traces_of_unlisted_annotators(tmp_path, caplog):
+    from affect4k.annotate import annotate_video
+
+    faces = pd.DataFrame({"frame": np.arange(50), "time_s": np.arange(50) / CLIP_FPS, "face": True})
+    faces.to_parquet(tmp_path / "faces.parquet")
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    for name in ("a1.valence", "a1.arousal", "a1.valence.draft", "a9.valence"):
+        (folder / f"{name}.csv").write_text("time_s,value\n0,0\n2,0\n")
+    annotate_video("v", tmp_path / "faces.parquet", folder, ["a1"], tmp_path / "out.parquet")
+    warnings = [r.getMessage() for r in caplog.records if "no listed annotator" in r.getMessage()]
+    assert len(warnings) == 1 and "a9.valence.csv" in warnings[0]
+    assert "a1.valence.draft.csv" not in warnings[0]
+
+
+def bar_value(browser) -> float:
+    return float(browser.find_element("id", "bar").get_attribute("aria-valuenow"))
+
+
+def test_reopening_a_finished_trace_follows_it_and_replay_changes_nothing(
+    annotated, server, browser, workspace
+):
+    from selenium.webdriver.common.keys import Keys
+
+    url = "/api/traces/clip_b/valence"
+    values = curve(SECONDS * CLIP_FPS)
+    times = [f / CLIP_FPS for f in range(len(values))]
+    version = request(server, "GET", url)[1]["version"]
+    payload = {"time_s": times, "value": values, "done": True, "version": version}
+    assert request(server, "PUT", url, payload)[0] == 200
+    trace = workspace / "resources/demo/annotations/clip_b" / f"{ME}.valence.csv"
+    before = trace.read_bytes()
+    browser.get(f"{server.url}annotate/clip_b/valence")
+    annotator = Annotator(browser)
+    annotator.wait_for("document.body.dataset.state === 'ready'", timeout=300)
+    # The bar starts on the trace's first value, and follows it when the position jumps.
+    assert bar_value(browser) == pytest.approx(values[0], abs=0.005)
+    annotator.press(Keys.ARROW_RIGHT)
+    annotator.wait_for("!document.getElementById('video').seeking")
+    frame = round(annotator.time() * CLIP_FPS)
+    assert bar_value(browser) == pytest.approx(values[frame], abs=0.005)
+    # Playing it through without touching anything changes nothing and saves nothing.
+    annotator.press(Keys.ARROW_LEFT)
+    annotator.wait_for("!document.getElementById('video').seeking")
+    annotator.press(Keys.SPACE)
+    annotator.wait_for("document.getElementById('video').ended", timeout=120)
+    time.sleep(0.5)  # a save would have been sent on the pause at the end
+    assert browser.execute_script("return document.body.dataset.unsaved") == "false"
+    assert not trace.with_name(f"{ME}.valence.draft.csv").exists()
+    assert trace.read_bytes() == before
+    browser.find_element("id", "save").click()
+    annotator.wait_for("document.body.dataset.saved === 'done'", timeout=60)
+    assert trace.read_bytes() == before
+    # The strip's axis: labelled -1..+1 and tall enough that 0.1 spans 10 px or more.
+    ticks = [e.text for e in browser.find_elements("css selector", "#axis .tick")]
+    assert ticks == ["+1", "+0.5", "0", "\u22120.5", "\u22121"]
+    assert browser.find_element("id", "axis-title").text == "valence"
+    height = browser.execute_script("return document.getElementById('timeline').clientHeight")
+    assert height * 0.1 / 2 >= 10
+
+
+def test_a_failed_save_stays_unsaved_until_a_save_succeeds(annotated, browser, workspace):
+    """The server stops mid-session: the work stays unsaved (leaving asks first), the error
+    clears once playback resumes and once a save succeeds, and a save from a stale tab is
+    refused with the reason on the page."""
+    from selenium.webdriver.common.keys import Keys
+
+    app = app_of(workspace)
+
+    def serve(port: int) -> AppServer:
+        server = AppServer(app, "127.0.0.1", port)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    own = serve(0)
+    port = own.server_address[1]
+    draft = workspace / "resources/demo/annotations/clip_b" / f"{ME}.arousal.draft.csv"
+    annotator = Annotator(browser)
+    leaving_asks = (
+        "const e = new Event('beforeunload', {cancelable: true});"
+        "window.dispatchEvent(e); return e.defaultPrevented;"
+    )
+
+    def annotate_a_bit() -> None:
+        annotator.press(Keys.ARROW_UP)
+        annotator.press(Keys.SPACE)
+        annotator.wait_until_video_time(annotator.time() + 0.3)
+        annotator.press(Keys.SPACE)
+        annotator.wait_for("document.getElementById('video').paused")
+
+    try:
+        browser.get(f"{own.url}annotate/clip_b/arousal")
+        annotator.wait_for("document.body.dataset.state === 'ready'", timeout=300)
+        annotate_a_bit()
+        annotator.wait_for("document.body.dataset.saved === 'draft'")
+        assert draft.is_file() and not browser.execute_script(leaving_asks)
+        own.shutdown()
+        own.server_close()
+        annotate_a_bit()
+        annotator.wait_for("document.getElementById('message').className === 'error'")
+        assert "not saved" in browser.find_element("id", "message").text
+        assert browser.execute_script("return document.body.dataset.unsaved") == "true"
+        assert browser.execute_script(leaving_asks)
+        annotator.press(Keys.SPACE)  # playing again: the stale error goes
+        annotator.wait_for("document.getElementById('message').className !== 'error'")
+        annotator.press(Keys.SPACE)
+        annotator.wait_for("document.getElementById('message').className === 'error'")
+        assert browser.execute_script(leaving_asks)
+        own = serve(port)  # the server is back
+        browser.find_element("id", "save-draft").click()
+        annotator.wait_for("document.getElementById('message').textContent.startsWith('draft')")
+        assert browser.execute_script("return document.body.dataset.unsaved") == "false"
+        assert not browser.execute_script(leaving_asks)
+        # Another tab saves; this one, which has not seen that save, is refused and says why.
+        url = "/api/traces/clip_b/arousal"
+        version = request(own, "GET", url)[1]["version"]
+        other = {**payload_of(-0.5), "done": False, "version": version}
+        assert request(own, "PUT", url, other)[0] == 200
+        theirs = draft.read_bytes()
+        annotate_a_bit()
+        annotator.wait_for("document.getElementById('message').className === 'error'")
+        assert "saved elsewhere" in browser.find_element("id", "message").text
+        assert draft.read_bytes() == theirs
+        assert browser.execute_script(leaving_asks)
+    finally:
+        own.shutdown()
+        own.server_close()
+        draft.unlink(missing_ok=True)
+
+
+def test_web_copy_builds_show_progress(annotated, browser, workspace):
+    (workspace / "results/web/clip_b.mp4").unlink()
+    server = AppServer(app_of(workspace), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    record = """new MutationObserver(() => {
+      const text = document.getElementById('message').textContent;
+      (window.__messages = window.__messages || []).push(text);
+    }).observe(document.getElementById('message'), {childList: true, characterData: true,
+      subtree: true});"""
+    try:
+        browser.get(f"{server.url}annotate/clip_b/valence")
+        browser.execute_script(record)
+        Annotator(browser).wait_for("document.body.dataset.state !== 'loading'", timeout=300)
+        messages = browser.execute_script("return window.__messages")
+        building = [m for m in messages if m.startswith("building results/web/clip_b.mp4")]
+        assert building, messages
+        assert (workspace / "results/web/clip_b.mp4").is_file()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_command_finds_the_installed_workflow_from_a_study_folder(tmp_path, monkeypatch, capsys):
+    from affect4k.annotate_app.cli import find_snakefile
+
+    monkeypatch.chdir(tmp_path)
+    # No Snakefile here: the one of the clone the package runs from.
+    assert find_snakefile(None) == REPO / "Snakefile"
+    with pytest.raises(Affect4kError, match="--snakefile"):
+        find_snakefile(tmp_path / "Snakefile")
+    # Each error names the flag that fixes it.
+    assert cli.main(["annotate", "--annotator", "a1"]) == 1
+    assert "give yours with --configfile" in capsys.readouterr().err
+    (tmp_path / "videos.tsv").write_text(videos_tsv())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"videos": "videos.tsv"}))
+    argv = ["annotate", "--annotator", "a1", "--configfile", "config.yaml", "--host", "0.0.0.0"]
+    assert cli.main(argv) == 1
+    assert "--allow-host" in capsys.readouterr().err

@@ -12,9 +12,17 @@ import pytest
 
 from affect4k import CLIP_FPS
 from affect4k.affwild import read_affwild2_va
-from affect4k.annotate import annotate_video
+from affect4k.annotate import annotate_video, estimate_annotation_lags, lag_table
 from affect4k.database import assign_split, build_database
 from affect4k.errors import Affect4kError
+from affect4k.fusion import (
+    agreement_with_others,
+    estimate_lags,
+    ewe_weights,
+    fuse,
+    krippendorff_alpha,
+    shift_earlier,
+)
 from affect4k.traces import is_skipped, read_trace, resample_trace
 
 ANNOTATORS = ("ann1", "ann2", "ann3")
@@ -335,6 +343,7 @@ def test_a_video_every_annotator_skipped_is_refused(tmp_path, video):
 
 NOISE = {"ann1": 0.1, "ann2": 0.2, "ann3": 0.4}
 SIGNAL_SD = 0.3
+STAGES = ("raw", "aligned")
 
 
 def write_video_labels(path: Path, video: str, n_frames: int, rng: np.random.Generator) -> Path:
@@ -348,6 +357,9 @@ def write_video_labels(path: Path, video: str, n_frames: int, rng: np.random.Gen
             table[f"{dim}_{name}"] = signal + rng.normal(0, sd, n_frames)
         table[dim] = table[[f"{dim}_{name}" for name in NOISE]].mean(axis=1)
     table.loc[: n_frames // 10, "valence_ann3"] = np.nan  # ann3 skipped the start
+    for dim in ("valence", "arousal"):
+        for name in NOISE:
+            table[f"raw.{dim}_{name}"] = table[f"{dim}_{name}"]  # no lag
     table.to_parquet(path, index=False)
     return path
 
@@ -360,14 +372,22 @@ def test_build_database_agreement_and_table(tmp_path):
 
     agreement = pd.read_csv(agreement_csv)
     assert list(agreement.columns) == [
+        "stage",
         "dimension",
         "annotator_a",
         "annotator_b",
         "pearson_r",
+        "ccc",
+        "alpha",
         "frames",
     ]
+    # No lag: the traces before and after compensation are the same, and so is agreement.
+    raw, aligned = (agreement[agreement["stage"] == s].reset_index(drop=True) for s in STAGES)
+    pd.testing.assert_frame_equal(raw.drop(columns="stage"), aligned.drop(columns="stage"))
+    by_pair = aligned[aligned["annotator_a"] != "*"]
+    assert (by_pair["ccc"] <= by_pair["pearson_r"] + 1e-12).all()  # CCC <= r, always
     for dim in ("valence", "arousal"):
-        rows = agreement[agreement["dimension"] == dim]
+        rows = by_pair[by_pair["dimension"] == dim]
         pairs = {frozenset(p) for p in zip(rows["annotator_a"], rows["annotator_b"], strict=True)}
         assert len(rows) == 3 and pairs == {frozenset(p) for p in itertools.combinations(NOISE, 2)}
         for row in rows.itertuples():
@@ -382,7 +402,31 @@ def test_build_database_agreement_and_table(tmp_path):
     assert "valence_ann1" in database  # per-annotator columns are kept
     assert list(database["video"].unique()) == ["v0", "v1", "v2"]
     assert database.groupby("video")["frame"].apply(lambda f: f.is_monotonic_increasing).all()
-    assert set(database["split"]) == {"train", "test"}
+    assert set(database["split"]) == {"train", "validation", "test"}
+
+
+def test_split_csv_lists_each_videos_group_and_side(tmp_path):
+    rng = np.random.default_rng(4)
+    names = ["a_left", "a_right", "b", "c", "d"]
+    paths = [write_video_labels(tmp_path / f"{n}.parquet", n, 30, rng) for n in names]
+    groups = {"a_left": "a", "a_right": "a"}
+    split_csv = tmp_path / "split.csv"
+    build_database(
+        paths,
+        list(NOISE),
+        tmp_path / "db.parquet",
+        tmp_path / "agreement.csv",
+        groups=groups,
+        out_split=split_csv,
+        validation_fraction=0.15,
+    )
+    split = pd.read_csv(split_csv).set_index("video")
+    assert list(split.columns) == ["group", "split", "frames"]
+    assert list(split["group"]) == ["a", "a", "b", "c", "d"]
+    assert set(split["split"]) == {"train", "validation", "test"}
+    assert split.loc["a_left", "split"] == split.loc["a_right", "split"]
+    database = pd.read_parquet(tmp_path / "db.parquet")
+    assert (database.groupby("video")["split"].first() == split["split"]).all()
 
 
 def test_build_database_refuses_duplicate_video_and_missing_columns(tmp_path):
@@ -459,6 +503,50 @@ def test_parts_of_one_source_never_straddle_the_split():
         assert sorted(set(sides.values())) == ["test", "train"]
 
 
+def test_validation_is_carved_from_the_train_side_and_leaves_test_alone():
+    """The study's 2:1 train:test plus 15 % of the train side's groups for validation."""
+    videos = [f"src{i:02d}_part{part}" for i in range(30) for part in (1, 2)]
+    groups = {video: video.split("_")[0] for video in videos}
+    table = frames_of(videos)
+    for seed in range(3):
+        without = video_sides(table, assign_split(table, "group", 1 / 3, seed, 80, groups))
+        with_validation = video_sides(
+            table,
+            assign_split(table, "group", 1 / 3, seed, 80, groups, validation_fraction=0.15),
+        )
+        per_group = {groups[video]: side for video, side in with_validation.items()}
+        assert all(with_validation[video] == per_group[groups[video]] for video in videos)
+        counts = pd.Series(per_group).value_counts()
+        assert (counts["test"], counts["validation"], counts["train"]) == (10, 3, 17)
+        test = {video for video, side in without.items() if side == "test"}
+        assert {video for video, side in with_validation.items() if side == "test"} == test
+        assert all(
+            without[video] == "train"
+            for video, side in with_validation.items()
+            if side == "validation"
+        )
+
+
+def test_sequence_split_can_carve_validation_chunks():
+    table = frames_of(["a", "b", "c"], n_frames=250)
+    split = pd.Series(assign_split(table, "sequence", 1 / 3, 0, 80, validation_fraction=0.25))
+    chunk = table["video"] + "/" + (table["frame"] // 80).astype(str)
+    per_chunk = split.groupby(chunk).unique()
+    assert (per_chunk.apply(len) == 1).all()
+    assert sorted(values[0] for values in per_chunk).count("validation") == 2
+
+
+def test_three_sides_need_three_groups():
+    two = frames_of(["a", "b"])
+    with pytest.raises(Affect4kError, match="at least 3 groups"):
+        assign_split(two, "group", 1 / 3, 0, 80, validation_fraction=0.15)
+    three = frames_of(["a", "b", "c"])
+    sides = video_sides(three, assign_split(three, "group", 0.1, 0, 80, validation_fraction=0.1))
+    assert sorted(sides.values()) == ["test", "train", "validation"]
+    with pytest.raises(Affect4kError, match="validation_fraction"):
+        assign_split(three, "group", 1 / 3, 0, 80, validation_fraction=1.0)
+
+
 @pytest.mark.parametrize(
     ("split", "fraction", "fragment"), [("random", 1 / 3, "split"), ("group", 1.0, "test_fraction")]
 )
@@ -518,3 +606,220 @@ def test_read_affwild2_va_refuses_header_only(tmp_path):
     path.write_text("valence,arousal\n")
     with pytest.raises(Affect4kError, match="no frame lines"):
         read_affwild2_va(path)
+
+
+# --- lags, fusion, reliability (affect4k.fusion and the stages around it) --------------------
+
+
+def lagged_stacks(lags_frames, noise, n_videos=4, n_frames=500, seed=11):
+    """Per video, annotators tracing one smooth signal ``lags_frames`` frames late, with white
+    noise of SD ``noise`` (a list per annotator)."""
+    rng = np.random.default_rng(seed)
+    stacks, signals = [], []
+    margin = max(lags_frames)
+    for _ in range(n_videos):
+        t = np.arange(n_frames + margin) / CLIP_FPS
+        periods, phases = rng.uniform(2, 6, 3), rng.uniform(0, 2 * np.pi, 3)
+        signal = 0.3 * np.sin(2 * np.pi * t[:, None] / periods + phases).sum(axis=1)
+        rows = []
+        for lag, sd in zip(lags_frames, noise, strict=True):
+            late = np.r_[np.full(lag, signal[0]), signal][:n_frames]  # value at f is s(f - lag)
+            rows.append(late + rng.normal(0, sd, n_frames))
+        stacks.append(np.stack(rows))
+        signals.append(signal[:n_frames])
+    return stacks, signals
+
+
+def test_lags_are_found_relative_to_the_least_delayed_annotator():
+    truth = [7, 0, 20, 45]  # the second annotator is the quickest
+    stacks, _ = lagged_stacks(truth, [0.05, 0.1, 0.05, 0.1])
+    lags, sweeps = estimate_lags(stacks, max_lag=125)
+    np.testing.assert_array_equal(lags, np.array(truth) - min(truth))
+    assert sweeps <= 10
+    # A skipped video (all NaN for one annotator) and a missing annotator change nothing else.
+    stacks[0][2] = np.nan
+    silent = [np.vstack([stack, np.full(stack.shape[1], np.nan)]) for stack in stacks]
+    lags, _ = estimate_lags(silent, max_lag=125)
+    np.testing.assert_array_equal(lags, [*(np.array(truth) - min(truth)), 0])
+
+
+def test_lags_never_exceed_max_lag():
+    stacks, _ = lagged_stacks([0, 60], [0.05, 0.05])
+    lags, _ = estimate_lags(stacks, max_lag=25)
+    assert 0 <= lags.max() <= 25
+    with pytest.raises(Affect4kError, match="max_lag"):
+        estimate_lags(stacks, max_lag=-1)
+
+
+def test_shift_earlier_leaves_the_uncovered_end_nan():
+    trace = np.arange(6, dtype=float)
+    np.testing.assert_array_equal(shift_earlier(trace, 2), [2, 3, 4, 5, np.nan, np.nan])
+    assert np.isnan(shift_earlier(trace, 9)).all()
+
+
+def test_fusion_rules():
+    stack = np.array([[0.1, 0.2, np.nan, np.nan], [0.3, 0.4, 0.5, np.nan], [0.8, 0.0, 0.7, 0.9]])
+    np.testing.assert_allclose(fuse(stack, "mean"), [0.4, 0.2, 0.6, 0.9])
+    np.testing.assert_allclose(fuse(stack, "median"), [0.3, 0.2, 0.6, 0.9])
+    weights = np.array([0.5, 0.5, 0.0])
+    np.testing.assert_allclose(fuse(stack, "ewe", weights), [0.2, 0.3, 0.5, np.nan])
+    with pytest.raises(Affect4kError, match="unknown method"):
+        fuse(stack, "max")
+
+
+def test_ewe_weights_follow_agreement_and_ignore_dissenters():
+    stacks, _ = lagged_stacks([0, 0, 0, 0], [0.05, 0.2, 0.4, 0.1])
+    r, agreement, frames = agreement_with_others(stacks)
+    weights = ewe_weights(r)
+    assert list(np.argsort(-weights)) == [0, 3, 1, 2]
+    assert weights.sum() == pytest.approx(1) and (agreement <= r + 1e-12).all()
+    assert (frames == 4 * 500).all()
+    np.testing.assert_allclose(ewe_weights(np.array([0.5, -0.2, np.nan])), [1, 0, 0])
+    with pytest.raises(Affect4kError, match="EWE"):
+        ewe_weights(np.array([-0.1, np.nan]))
+
+
+def test_krippendorff_alpha_matches_the_reference_implementation():
+    krippendorff = pytest.importorskip("krippendorff")
+    rng = np.random.default_rng(2)
+    for coders, units in ((2, 40), (4, 60)):
+        data = rng.normal(0, 1, (1, units)) + rng.normal(0, 0.6, (coders, units))
+        data = np.round(data, 2)
+        data[rng.random(data.shape) < 0.2] = np.nan
+        expected = krippendorff.alpha(reliability_data=data, level_of_measurement="interval")
+        assert krippendorff_alpha(data) == pytest.approx(expected, abs=1e-9)
+    assert np.isnan(krippendorff_alpha(np.array([[0.5, np.nan], [np.nan, 0.2]])))
+
+
+def test_a_lag_shifts_the_trace_and_leaves_its_end_unlabelled(tmp_path, video, caplog):
+    faces, trace_dir, n_frames = video
+    plain, late = tmp_path / "plain.parquet", tmp_path / "late.parquet"
+    annotate_video("vid1", faces, trace_dir, ANNOTATORS, plain, min_annotators=1)
+    lags = {("valence", "ann2"): 0.4}  # 10 frames
+    with caplog.at_level(logging.INFO, logger="affect4k.annotate"):
+        annotate_video("vid1", faces, trace_dir, ANNOTATORS, late, min_annotators=1, lags=lags)
+    about = [r for r in caplog.records if "ann2.valence.csv" in r.getMessage()]
+    assert [r.levelno for r in about] == [logging.INFO]  # expected: not a warning
+    assert "shifted 0.4 s earlier" in about[0].getMessage()
+    before, after = pd.read_parquet(plain), pd.read_parquet(late)
+    np.testing.assert_allclose(after["valence_ann2"][:-10], before["valence_ann2"][10:])
+    times, _ = read_trace(trace_dir / "ann2.valence.csv")
+    uncovered = np.arange(n_frames) / CLIP_FPS > times[-1] - 0.4  # no hold past the last sample
+    assert uncovered.sum() >= 10 and after["valence_ann2"][uncovered].isna().all()
+    np.testing.assert_allclose(after["raw.valence_ann2"], before["valence_ann2"])
+    pd.testing.assert_series_equal(after["arousal"], before["arousal"])  # no lag given there
+
+
+def write_lagged_video(root: Path, video: str, lags_s: dict, rng) -> Path:
+    """Traces of three annotators following one signal ``lags_s`` late (joystick-timed)."""
+    trace_dir = root / video
+    periods, phases = rng.uniform(2, 6, 3), rng.uniform(0, 2 * np.pi, 3)
+    for dim, (name, lag) in itertools.product(("valence", "arousal"), lags_s.items()):
+        times = joystick_times(rng, 12.0, start_s=0.0)
+        late = times[:, None] - lag
+        values = 0.3 * np.sin(2 * np.pi * late / periods + phases).sum(axis=1)
+        write_trace(
+            trace_dir / f"{name}.{dim}.csv", times, values + rng.normal(0, 0.03, len(times))
+        )
+    return trace_dir
+
+
+def test_the_lags_stage_writes_every_videos_lags(tmp_path, caplog):
+    rng = np.random.default_rng(4)
+    truth = {"ann1": 0.4, "ann2": 1.2, "ann3": 0.0}
+    dirs = {f"v{i}": write_lagged_video(tmp_path, f"v{i}", truth, rng) for i in range(3)}
+    (dirs["v1"] / "ann2.arousal.csv").write_text("skipped\n")
+    out = tmp_path / "lags.csv"
+    with caplog.at_level(logging.INFO, logger="affect4k.annotate"):
+        estimate_annotation_lags(dirs, list(truth), out, max_lag_s=3.0)
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["video", "annotator", "dimension", "lag_s"]
+    assert len(table) == 3 * 3 * 2
+    for row in table.itertuples():
+        assert row.lag_s == pytest.approx(truth[row.annotator], abs=1 / CLIP_FPS), row
+    assert any("valence lags over 3 video(s)" in r.getMessage() for r in caplog.records)
+    lags = lag_table("estimate", out, ["v2"], list(truth))
+    assert lags.set_index("annotator").loc["ann2", "lag_s"].tolist() == pytest.approx([1.2] * 2)
+    # Per video: each video's own estimate, on its own rows; none for a skipped trace.
+    estimate_annotation_lags(dirs, list(truth), out, max_lag_s=3.0, per_video=True)
+    own = pd.read_csv(out).set_index(["video", "annotator", "dimension"])["lag_s"]
+    assert own.pop(("v1", "ann2", "arousal")) == 0
+    for (_, name, _), lag in own.items():
+        assert lag == pytest.approx(truth[name], abs=1 / CLIP_FPS)
+
+
+@pytest.mark.parametrize(
+    ("setting", "text", "fragment"),
+    [
+        ("estimate", None, "needs the lags table"),
+        ("estimate", "video,annotator,lag_s\n", "columns must be"),
+        ("estimate", "video,annotator,dimension,lag_s\nv1,ann1,valence,0.4\n", "has no lag"),
+    ],
+)
+def test_lag_table_refuses_what_it_cannot_use(tmp_path, setting, text, fragment):
+    path = None
+    if text is not None:
+        path = tmp_path / "lags.csv"
+        path.write_text(text)
+    with pytest.raises(Affect4kError, match=fragment):
+        lag_table(setting, path, ["v1"], ["ann1"])
+    assert lag_table(0.5, None, ["v1"], ["ann1"])["lag_s"].tolist() == [0.5, 0.5]
+    assert lag_table("none", None, ["v1"], ["ann1"])["lag_s"].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("fusion", "per_video"), [("mean", False), ("ewe", False), ("ewe", True), ("median", False)]
+)
+def test_the_database_fuses_the_annotators_and_reports_each(tmp_path, fusion, per_video):
+    rng = np.random.default_rng(5)
+    paths = [write_video_labels(tmp_path / f"v{i}.parquet", f"v{i}", 2000, rng) for i in range(3)]
+    out = tmp_path / "db"
+    build_database(
+        paths,
+        list(NOISE),
+        out / "annotations.parquet",
+        out / "agreement.csv",
+        fusion=fusion,
+        per_video=per_video,
+        out_annotators=out / "annotators.csv",
+    )
+    database = pd.read_parquet(out / "annotations.parquet")
+    assert not [column for column in database if column.startswith("raw.")]
+    table = pd.read_csv(out / "annotators.csv")
+    assert list(table.columns) == [
+        "annotator",
+        "dimension",
+        "lag_s",
+        "weight",
+        "pearson_r_raw",
+        "ccc_raw",
+        "pearson_r",
+        "ccc",
+        "ccc_label",
+        "frames",
+    ]
+    assert len(table) == 6 and (table["lag_s"] == 0).all()
+    stack = database[[f"arousal_{name}" for name in NOISE]].to_numpy().T
+    labelled = database["arousal"].notna()
+    if fusion == "ewe":
+        weights = table[table["dimension"] == "arousal"]["weight"].to_numpy()
+        assert list(np.argsort(-weights)) == [0, 1, 2]  # by noise: ann1 < ann2 < ann3
+        videos = database["video"].to_numpy()
+        expected = np.concatenate(  # each video's own weights, or the pooled ones
+            [
+                fuse(
+                    stack[:, videos == video],
+                    "ewe",
+                    ewe_weights(agreement_with_others([stack[:, videos == video]])[0])
+                    if per_video
+                    else weights,
+                )
+                for video in ("v0", "v1", "v2")
+            ]
+        )
+    else:
+        expected = fuse(stack, fusion)
+    np.testing.assert_allclose(database.loc[labelled, "arousal"], expected[labelled])
+    # Frames the annotate stage left unlabelled stay unlabelled, whatever the fusion.
+    source = pd.concat(pd.read_parquet(path) for path in paths)
+    assert database["valence"].isna().sum() == source["valence"].isna().sum()

@@ -13,8 +13,9 @@ import ffmpeg
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 
-from affect4k import FFMPEG_ENV, media
+from affect4k import CLIP_FPS, FFMPEG_ENV, media
 from affect4k.demo import (
     DEMO_FACES,
     annotator_trace,
@@ -27,8 +28,10 @@ from affect4k.demo import (
     render_face,
     video_seed,
 )
+from affect4k.demo.annotators import annotator_profile
 from affect4k.demo.faces import PORTRAIT_LANDMARKS, face_portrait
 from affect4k.errors import Affect4kError
+from affect4k.metrics import ccc
 from affect4k.traces import read_trace
 
 ANNOTATORS = ("a1", "a2", "a3", "a4")
@@ -296,28 +299,40 @@ def test_trace_files_are_well_formed(small_clip: tuple[Path, Path]) -> None:
         assert np.array_equal(read_times, times) and np.array_equal(read_values, values)
 
 
+def profiled_trace(seed: int, position: int, dimension: str) -> tuple[np.ndarray, np.ndarray]:
+    lag_s, noise = annotator_profile(position)
+    return annotator_trace(seed, 10.0, ANNOTATORS[position], dimension, lag_s=lag_s, noise=noise)
+
+
 @pytest.mark.parametrize("dimension", ["valence", "arousal"])
-def test_annotators_agree_like_real_ones(dimension: str) -> None:
-    """Pairwise Pearson r on a common 25 Hz grid: related but not identical (about 0.6-0.9)."""
-    grid = np.arange(0, 10, 0.04)
+def test_annotators_agree_like_real_ones_once_their_lags_are_undone(dimension: str) -> None:
+    """Pairwise Pearson r on a common 25 Hz grid, each trace moved back by its known lag:
+    related but not identical (about 0.7-0.97); before that, the lags cost agreement."""
+    grid = np.arange(0, 8, 0.04)
     for seed in range(8):
-        traces = [
-            np.interp(grid, *annotator_trace(seed, 10.0, annotator, dimension))
-            for annotator in ANNOTATORS
-        ]
-        r = np.corrcoef(traces)[np.triu_indices(len(ANNOTATORS), 1)]
-        assert 0.6 <= r.mean() <= 0.9, (seed, r)
-        assert r.min() >= 0.45 and r.max() <= 0.97, (seed, r)
+        aligned, raw = [], []
+        for position in range(len(ANNOTATORS)):
+            times, values = profiled_trace(seed, position, dimension)
+            aligned.append(np.interp(grid, times - annotator_profile(position)[0], values))
+            raw.append(np.interp(grid, times, values))
+        r = np.corrcoef(aligned)[np.triu_indices(len(ANNOTATORS), 1)]
+        assert 0.7 <= r.mean() <= 0.97, (seed, r)
+        assert r.min() >= 0.5 and r.max() <= 0.99, (seed, r)
+        assert np.corrcoef(raw)[np.triu_indices(len(ANNOTATORS), 1)].mean() < r.mean()
 
 
-def test_annotators_lag_the_latent() -> None:
+def test_annotators_lag_the_latent_by_their_known_lag() -> None:
+    """The lag where a trace correlates best with the latent, averaged over eight clips."""
     grid = np.arange(0, 10, 0.01)
-    latent = latent_va(2, grid)[0]
-    for annotator in ANNOTATORS:
-        trace = np.interp(grid, *annotator_trace(2, 10.0, annotator, "valence"))
-        lags = np.arange(0, 150)
-        scores = [np.corrcoef(latent[: len(grid) - k], trace[k:])[0, 1] for k in lags]
-        assert 0.1 <= lags[int(np.argmax(scores))] / 100 <= 1.1
+    lags = np.arange(0, 250)
+    for position in range(len(ANNOTATORS)):
+        scores = np.zeros(len(lags))
+        for seed in range(8):
+            latent = latent_va(seed, grid)[0]
+            trace = np.interp(grid, *profiled_trace(seed, position, "valence"))
+            scores += [np.corrcoef(latent[: len(grid) - k], trace[k:])[0, 1] for k in lags]
+        found = lags[int(np.argmax(scores))] / 100
+        assert found == pytest.approx(annotator_profile(position)[0], abs=0.08), position
 
 
 @pytest.mark.parametrize(
@@ -435,3 +450,122 @@ def test_videos_of_one_corpus_have_their_own_label_traces(tmp_path: Path) -> Non
         )
     first, second = ((tmp_path / v / "a1.valence.csv").read_text() for v in ("first", "second"))
     assert first != second
+
+
+# --- the demo's annotators: lags to find, noise to weigh ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The demo config's traces (no video), through the lags, annotate and database stages
+    twice: with the demo's settings (lag estimate, EWE) and with the study's (none, mean)."""
+    import yaml
+
+    from affect4k.annotate import annotate_video, estimate_annotation_lags, lag_table
+    from affect4k.database import build_database
+    from affect4k.demo.scenes import write_demo_traces
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    defaults = schema["properties"]["demo"]["properties"]
+    demo = {key: spec["default"] for key, spec in defaults.items() if "default" in spec}
+    demo |= config["demo"]
+    annotators = config["annotators"]
+    root = tmp_path_factory.mktemp("demo_labels")
+    seeds, trace_dirs, faces = {}, {}, {}
+    n_frames = round(demo["seconds"] * CLIP_FPS)
+    for video in demo["videos"]:
+        seeds[video] = video_seed(demo["seed"], video)
+        trace_dirs[video] = root / "annotations" / video
+        write_demo_traces(
+            trace_dirs[video], seed=seeds[video], seconds=demo["seconds"], annotators=annotators
+        )
+        faces[video] = root / f"{video}.faces.parquet"
+        pd.DataFrame(
+            {"frame": np.arange(n_frames), "time_s": np.arange(n_frames) / CLIP_FPS, "face": True}
+        ).to_parquet(faces[video])
+    lags_csv = root / "lags.csv"
+    estimate_annotation_lags(trace_dirs, annotators, lags_csv, max_lag_s=5.0)
+    settings = config["annotation"]
+    built = {}
+    for name, lag, fusion in (("demo", "estimate", settings["fusion"]), ("study", "none", "mean")):
+        lags = lag_table(lag, lags_csv, list(demo["videos"]), annotators)
+        tables = []
+        for video in demo["videos"]:
+            tables.append(root / name / f"{video}.parquet")
+            annotate_video(
+                video,
+                faces[video],
+                trace_dirs[video],
+                annotators,
+                tables[-1],
+                min_annotators=settings["min_annotators"],
+                lags={
+                    (row.dimension, row.annotator): row.lag_s
+                    for row in lags[lags["video"] == video].itertuples()
+                },
+            )
+        out = root / name
+        build_database(
+            tables,
+            annotators,
+            out / "annotations.parquet",
+            out / "agreement.csv",
+            fusion=fusion,
+            lags=lags,
+            out_annotators=out / "annotators.csv",
+        )
+        built[name] = {
+            "labels": pd.read_parquet(out / "annotations.parquet"),
+            "annotators": pd.read_csv(out / "annotators.csv"),
+            "agreement": pd.read_csv(out / "agreement.csv"),
+        }
+    built.update(config=config, seeds=seeds, lags=pd.read_csv(lags_csv))
+    assert settings["lag"] == "estimate" and settings["fusion"] == "ewe"
+    return built
+
+
+def test_the_demo_lags_are_found_within_two_frames(demo_labels: dict) -> None:
+    """Relative to the least-delayed annotator: traces alone cannot tell an absolute delay."""
+    annotators = demo_labels["config"]["annotators"]
+    true = {name: annotator_profile(i)[0] for i, name in enumerate(annotators)}
+    least = min(true.values())
+    lags = demo_labels["lags"]
+    assert len(lags) == len(annotators) * 2 * len(demo_labels["seeds"])
+    for row in lags.itertuples():
+        expected = true[row.annotator] - least
+        assert abs(row.lag_s - expected) <= 2 / CLIP_FPS, (row, expected)
+    assert sorted(set(lags["lag_s"].round(2))) != [0.0]  # something was found
+
+
+def test_ewe_weights_rank_the_demo_annotators_by_their_noise(demo_labels: dict) -> None:
+    annotators = demo_labels["config"]["annotators"]
+    noise = {name: annotator_profile(i)[1] for i, name in enumerate(annotators)}
+    table = demo_labels["demo"]["annotators"]
+    for dimension, rows in table.groupby("dimension"):
+        by_weight = rows.sort_values("weight", ascending=False)["annotator"].tolist()
+        assert by_weight == sorted(annotators, key=noise.get), (dimension, rows)
+        assert rows["weight"].sum() == pytest.approx(1.0)
+        # Compensating the lags raises every annotator's agreement with the others.
+        lagged = rows["lag_s"] > 0.5
+        assert (rows.loc[lagged, "ccc"] > rows.loc[lagged, "ccc_raw"]).all(), rows
+
+
+def test_the_demo_labels_follow_the_latent_better_than_the_plain_mean(demo_labels: dict) -> None:
+    for pick, dimension in enumerate(("valence", "arousal")):
+        scores = {}
+        for name in ("demo", "study"):
+            labels = demo_labels[name]["labels"]
+            truth = np.concatenate(
+                [
+                    latent_va(demo_labels["seeds"][video], rows["time_s"].to_numpy())[pick]
+                    for video, rows in labels.groupby("video", sort=True)
+                ]
+            )
+            scores[name] = ccc(truth, labels.sort_values(["video", "frame"])[dimension].to_numpy())
+        assert scores["demo"] > scores["study"] + 0.05, (dimension, scores)
+        agreement = demo_labels["demo"]["agreement"]
+        everyone = agreement[
+            (agreement["annotator_a"] == "*") & (agreement["dimension"] == dimension)
+        ].set_index("stage")
+        assert everyone.loc["aligned", "alpha"] > everyone.loc["raw", "alpha"]

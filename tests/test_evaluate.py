@@ -68,19 +68,101 @@ def test_predictions_cover_each_frame_once_with_nan_without_face(
     assert np.isfinite(merged.loc[~no_face, ["valence_pred", "arousal_pred"]]).all().all()
 
 
-def test_predictions_are_the_models_output_on_consecutive_windows(
-    model_path: Path, database: Path, tmp_path: Path
+@pytest.fixture(scope="module")
+def stateful_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model whose output depends on its input and on its GRU state: random weights with
+    live ReLUs (an untrained one of this size outputs 0 everywhere) and slow update gates, so
+    that a state reset shows as a jump."""
+    model = build_model(
+        "alexnet_gru", input_size=40, crop_size=CROP, width=0.0625, gru_units=4, fc_units=8
+    )
+    rng = np.random.default_rng(5)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        kernel = rng.normal(0, 1 / np.sqrt(np.prod(weights[0].shape[:-1])), weights[0].shape)
+        rest = [np.full(w.shape, 0.1) if w.ndim == 1 else rng.normal(0, 0.5, w.shape)
+                for w in weights[1:]]  # fmt: skip
+        if layer.name.startswith("gru"):
+            rest[-1][:, : layer.cell.units] += 2.0  # update gate mostly closed: slow state
+        layer.set_weights([kernel, *rest])
+    path = tmp_path_factory.mktemp("stateful") / "model.keras"
+    model.save(path)
+    return path
+
+
+def test_each_frame_is_predicted_with_its_whole_segment_before_it(
+    stateful_model_path: Path, database: Path, tmp_path: Path
 ) -> None:
+    """Windows of T frames carry the GRU state: the numbers of one pass over each video."""
     import keras
 
-    table = _predict(model_path, database, tmp_path / "all.parquet", None)
-    model = keras.models.load_model(model_path, compile=False)
+    model = keras.models.load_model(stateful_model_path, compile=False)
+    table = _predict(stateful_model_path, database, tmp_path / "all.parquet", None)
     for video, rows in table.groupby("video"):
         crops = np.load(database / "faces" / f"{video}.npy")
         face = pd.read_parquet(database / "faces" / f"{video}.parquet")["face"].to_numpy()
-        expected = np.concatenate(
-            [model.predict_on_batch(crops[None, s : s + T])[0] for s in range(0, len(crops), T)]
-        )
+        expected = model.predict_on_batch(crops[None])[0]
+        assert len(crops) > 2 * T and np.ptp(expected[face], axis=0).min() > 0.05
+        expected[~face] = np.nan
+        got = rows.sort_values("frame")[["valence_pred", "arousal_pred"]].to_numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    # A segment of a video (a chunk of the sequence split) starts afresh at its first frame.
+    annotations = pd.read_parquet(database / "annotations.parquet")
+    video = annotations["video"].iloc[0]
+    annotations["split"] = "train"
+    chunk = (annotations["video"] == video) & (annotations["frame"] >= 20)
+    annotations.loc[chunk, "split"] = "test"
+    annotations.to_parquet(tmp_path / "annotations.parquet")
+    (tmp_path / "faces").symlink_to(database / "faces")
+    table = _predict(stateful_model_path, tmp_path, tmp_path / "chunk.parquet", "test")
+    crops = np.load(database / "faces" / f"{video}.npy")
+    face = pd.read_parquet(database / "faces" / f"{video}.parquet")["face"].to_numpy()
+    expected = model.predict_on_batch(crops[None, 20:])[0]
+    expected[~face[20:]] = np.nan
+    np.testing.assert_array_equal(table["frame"], np.arange(20, len(crops)))
+    np.testing.assert_allclose(table[["valence_pred", "arousal_pred"]], expected, atol=1e-5)
+
+
+def test_predictions_are_continuous_at_window_boundaries(stateful_model_path: Path) -> None:
+    """One face held still for 60 frames, windows of 10: the prediction settles smoothly,
+    with no step at a window boundary larger than the steps inside the windows (a window that
+    started from a fresh state would jump back to the first frame's value: a saw tooth)."""
+    import keras
+
+    from affect4k.evaluate import predict_frames
+    from affect4k.sequences import Video
+
+    model = keras.models.load_model(stateful_model_path, compile=False)
+    crop = np.random.default_rng(1).integers(0, 256, (CROP, CROP, 3), dtype=np.uint8)
+    frames, length = 60, 10
+    video = Video(
+        name="still",
+        crops=np.repeat(crop[None], frames, axis=0),
+        labels=np.zeros((frames, 2), np.float32),
+        face=np.ones(frames, bool),
+        in_split=np.ones(frames, bool),
+        static=False,
+    )
+    table = predict_frames(model, [video], sequence_length=length, batch_size=4)
+    steps = np.abs(np.diff(table[["valence_pred", "arousal_pred"]].to_numpy(), axis=0))
+    boundary = np.arange(length - 1, frames - 1, length)  # step from frame 9 to 10, ...
+    inside = np.setdiff1d(np.arange(frames - 1), boundary)
+    assert steps[inside].max() > 1e-3, "the model's output must depend on its state"
+    assert (steps[boundary] <= steps[inside].max(axis=0)).all(), steps[boundary]
+
+
+def test_a_frame_level_model_is_fed_as_it_is(database: Path, tmp_path: Path) -> None:
+    """vgg16_cnn has no state to carry: each frame's number is its own crop's."""
+    model = build_model("vgg16_cnn", input_size=32, crop_size=CROP, width=0.0625, fc_units=8)
+    path = tmp_path / "cnn.keras"
+    model.save(path)
+    table = _predict(path, database, tmp_path / "cnn.parquet", "test")
+    for video, rows in table.groupby("video"):
+        crops = np.load(database / "faces" / f"{video}.npy")
+        face = pd.read_parquet(database / "faces" / f"{video}.parquet")["face"].to_numpy()
+        expected = model.predict_on_batch(crops[None])[0]
         expected[~face] = np.nan
         got = rows.sort_values("frame")[["valence_pred", "arousal_pred"]].to_numpy()
         np.testing.assert_allclose(got, expected, atol=1e-5)

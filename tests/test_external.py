@@ -173,3 +173,36 @@ def test_toy_corpus_crop_colour_encodes_the_label(tmp_path: Path) -> None:
         colour = video.crops[usable, 0, 0, :2].astype(float)
         np.testing.assert_allclose((colour - 128) / 100, video.targets[usable], atol=0.011)
         assert (video.crops[~video.face] == 0).all()
+
+
+def test_affwild2_fallback_split_keeps_both_subjects_of_a_source_together(tmp_path: Path):
+    """Without the official subsets, ``<source>_left``/``_right`` land on one side."""
+    root = tmp_path / "affwild2"
+    sources = [f"src{i}" for i in range(6)]
+    for source in sources:
+        for video in (f"{source}_left", f"{source}_right"):
+            labels = root / "annotations" / "VA_Estimation_Challenge" / "Train_Set"
+            labels.mkdir(parents=True, exist_ok=True)
+            (labels / f"{video}.txt").write_text("valence,arousal\n0.1,0.2\n0.3,0.4\n")
+            _write_rgb(root / "cropped_aligned" / video / "00001.jpg", (10, 20, 30), (16, 16))
+    table = pd.read_parquet(import_affwild2(root, tmp_path / "out", crop_size=16))
+    assert set(table["group"]) == set(sources)
+    sides = table.groupby("group")["split"].unique()
+    assert (sides.apply(len) == 1).all(), "a source straddles the split"
+    assert {side[0] for side in sides} == {"train", "test"}
+
+
+def test_affectnet_official_validation_list_is_the_held_out_part(
+    affectnet_root: Path, tmp_path: Path
+) -> None:
+    _write_rgb(affectnet_root / "images" / "3" / "d.jpg", (90, 90, 90), (112, 112))
+    header = "subDirectory_filePath,face_x,expression,valence,arousal"
+    (affectnet_root / "validation.csv").write_text(f"{header}\n3/d.jpg,0,2,0.1,-0.1\n")
+    table = pd.read_parquet(import_affectnet(affectnet_root, tmp_path / "out", crop_size=16))
+    np.testing.assert_array_equal(table["frame"], [0, 1, 2, 3])
+    assert list(table["split"]) == ["train", "train", "train", "test"]
+    assert list(table["subset"]) == ["labels", "labels", "labels", "validation"]
+    assert table["group"].is_unique, "each image is a group of its own"
+    (affectnet_root / "validation.csv").write_text(f"{header}\n3/zz.jpg,0,2,0.1,-0.1\n")
+    with pytest.raises(Affect4kError, match=r"validation\.csv, line 2: no image"):
+        import_affectnet(affectnet_root, tmp_path / "again", crop_size=16)

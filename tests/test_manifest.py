@@ -3,7 +3,13 @@ import re
 import pytest
 
 from affect4k.errors import Affect4kError
-from affect4k.manifest import MAX_VIDEO_ID_LENGTH, VIDEO_ID_PATTERN, VideoEntry, read_videos
+from affect4k.manifest import (
+    MAX_VIDEO_ID_LENGTH,
+    VIDEO_ID_PATTERN,
+    VideoEntry,
+    read_videos,
+    source_group,
+)
 
 HEADER = "video_id\turl\tstart\tend\n"
 
@@ -31,7 +37,7 @@ def test_reads_entries_in_order_skipping_comments_and_blank_lines(tmp_path):
             "https://www.youtube.com/watch?v=abc",
             12.5,
             70.0,
-            "https://www.youtube.com/watch?v=abc",  # no 11-character YouTube id in it
+            "https://youtube.com/watch?v=abc",  # no 11-character YouTube id: the URL normalised
         ),
         VideoEntry(
             "v-02_b",
@@ -40,7 +46,7 @@ def test_reads_entries_in_order_skipping_comments_and_blank_lines(tmp_path):
             None,
             "resources/demo/sources/v02.mp4",
         ),
-        VideoEntry("v03", "file:///data/v03.mp4", 3.0, None, "file:///data/v03.mp4"),
+        VideoEntry("v03", "file:///data/v03.mp4", 3.0, None, "/data/v03.mp4"),
     ]
 
 
@@ -115,7 +121,7 @@ def test_byte_order_mark_is_accepted(tmp_path):
     path = tmp_path / "videos.tsv"
     path.write_text(HEADER + "v1\thttp://x/a.mp4\t1\t2\n", encoding="utf-8-sig")
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
-    assert read_videos(path) == [VideoEntry("v1", "http://x/a.mp4", 1.0, 2.0, "http://x/a.mp4")]
+    assert read_videos(path) == [VideoEntry("v1", "http://x/a.mp4", 1.0, 2.0, "https://x/a.mp4")]
 
 
 @pytest.mark.parametrize("text", ["1_0", "1e3", "inf", "0x10", "+5", "1.", "١٢", "1,5"])
@@ -195,3 +201,51 @@ def test_a_bad_subject_column_is_refused_naming_the_line(tmp_path, header, row, 
     path.write_text(f"video_id\turl\tstart\tend\t{header}\na\tclips/a.mp4\t\t\t{row}\n")
     with pytest.raises(Affect4kError, match=message):
         read_videos(path)
+
+
+def test_one_local_source_written_four_ways_is_one_group(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "a.mp4").touch()
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "videos" / "a.mp4")
+    absolute = str(tmp_path / "videos" / "a.mp4")
+    forms = ["videos/a.mp4", "./videos/a.mp4", absolute, f"file://{absolute}", "link.mp4"]
+    forms.append(f"file://localhost{tmp_path}/videos/../videos/a.mp4")
+    assert {source_group(form) for form in forms} == {"videos/a.mp4"}
+    assert source_group("videos/b.mp4") != source_group("videos/a.mp4")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.youtube.com/watch?v=JwrYfolGwvw",
+        "https://WWW.YouTube.com/watch/?v=JwrYfolGwvw",
+        "http://youtube.com/watch?feature=share&v=JwrYfolGwvw",
+        "https://m.youtube.com/watch?v=JwrYfolGwvw&t=42s",
+        "https://music.youtube.com/watch?v=JwrYfolGwvw",
+        "https://youtu.be/JwrYfolGwvw?si=Xy12&t=30",
+        "https://www.youtube-nocookie.com/embed/JwrYfolGwvw?start=5",
+        "https://www.youtube.com/e/JwrYfolGwvw",
+        "https://www.youtube.com/v/JwrYfolGwvw",
+        "https://www.youtube.com/shorts/JwrYfolGwvw",
+        "https://www.youtube.com/live/JwrYfolGwvw?feature=shared",
+    ],
+)
+def test_every_single_video_youtube_form_is_one_group(url):
+    assert source_group(url) == "youtube:JwrYfolGwvw"
+
+
+def test_http_urls_are_normalised_to_one_group():
+    same = [
+        "https://example.org/clips/b.mp4",
+        "http://example.org/clips/b.mp4",
+        "HTTPS://WWW.Example.ORG/clips/b.mp4/",
+        "https://example.org:443/clips/b.mp4#t=10",
+        "http://example.org:80/clips/b.mp4?utm_source=feed&utm_medium=x&fbclid=1&t=30",
+    ]
+    assert {source_group(url) for url in same} == {"https://example.org/clips/b.mp4"}
+    # Parameters that select another resource, another port or another path stay apart.
+    assert source_group("https://example.org/v?id=2&x=1") == "https://example.org/v?id=2&x=1"
+    assert source_group("https://example.org/v?x=1&id=2") == "https://example.org/v?id=2&x=1"
+    assert source_group("https://example.org/v?id=3") != source_group("https://example.org/v?id=2")
+    assert source_group("https://example.org:8443/clips/b.mp4") != source_group(same[0])

@@ -31,7 +31,7 @@ def test_markers_follow_fixtures_and_module_helpers():
         "workflow"
     )
     fast = _collected(FAST)
-    assert f"{report}test_best_run_is_the_highest_test_mean_ccc" in fast
+    assert f"{report}test_best_run_is_the_configuration_chosen_on_validation" in fast
     assert f"{report}test_results_page_holds_the_tables_numbers" not in fast
     # the cluster fixture starts LoopbackSlurm; the module skips without the slurm plugin
     assert not {test for test in fast if test.startswith("tests/test_slurm.py")}

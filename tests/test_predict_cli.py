@@ -211,3 +211,130 @@ def test_the_face_job_log_shows_progress(tiny_study: Path):
     log = (tiny_study / "logs/faces/tiny_a.log").read_text()
     lines = [line for line in log.splitlines() if line.startswith("faces tiny_a:")]
     assert lines and "100%" in lines[-1] and "100/100" in lines[-1]
+
+
+def refused(capsys: pytest.CaptureFixture[str], *args: object) -> str:
+    """Run ``affect4k predict`` expecting a refusal: its one error line."""
+    assert predict(*args) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    return lines[0]
+
+
+def test_no_output_lands_on_the_input_another_output_or_a_file_it_did_not_write(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    # The checks come before the model is loaded: a run that does not exist is never reached.
+    model = tmp_path / "no_run"
+    folder = tmp_path / "in"
+    shutil.copytree(photos, folder)
+    photo, video = folder / "a_astronaut.png", tmp_path / "clip.mp4"
+    video.write_bytes(b"a video")
+    before = {path: path.read_bytes() for path in (photo, video)}
+    # The figure beside -o would replace the photo.
+    error = refused(capsys, photo, "--model", model, "-o", folder / "a_astronaut.csv")
+    assert f"the figure {photo} (beside -o) would overwrite the input {photo}" in error
+    # So would any image of an input folder, and --overlay naming the input video.
+    error = refused(capsys, folder, "--model", model, "-o", folder / "a_astronaut.csv")
+    assert f"would overwrite the input {photo}" in error
+    error = refused(capsys, video, "--model", model, "-o", tmp_path / "v.csv", "--overlay", video)
+    assert f"--overlay {video} would overwrite the input {video}" in error
+    # A link to the input is the input; a hard link too.
+    (tmp_path / "link.png").symlink_to(photo)
+    error = refused(capsys, photo, "--model", model, "-o", tmp_path / "link.csv")
+    assert f"would overwrite the input {photo}" in error
+    os.link(video, tmp_path / "hard.mp4")
+    error = refused(capsys, video, "--model", model, "-o", tmp_path / "v.csv", "--overlay",
+                    tmp_path / "hard.mp4")  # fmt: skip
+    assert f"would overwrite the input {video}" in error
+    # Two outputs on one file.
+    error = refused(capsys, video, "--model", model, "-o", tmp_path / "v.csv", "--overlay",
+                    tmp_path / "v.png")  # fmt: skip
+    assert f"the figure {tmp_path / 'v.png'} (beside -o) and --overlay" in error
+    assert "are the same file" in error
+    # Existing files this command did not write: a CSV, a figure, an overlay, a folder.
+    mine = tmp_path / "mine.csv"
+    mine.write_text("frame,valence\n0,0.5\n")
+    error = refused(capsys, video, "--model", model, "-o", mine)
+    assert f"-o {mine}: {mine} exists and was not written by affect4k predict" in error
+    shutil.copy(photo, tmp_path / "notes.png")
+    error = refused(capsys, video, "--model", model, "-o", tmp_path / "notes.csv")
+    assert "notes.png exists and was not written by affect4k predict" in error
+    error = refused(capsys, photo, "--model", model, "-o", tmp_path / "o.csv", "--overlay", mine)
+    assert f"--overlay {mine}: {mine} exists and was not written" in error
+    assert mine.read_text() == "frame,valence\n0,0.5\n"
+    assert all(path.read_bytes() == data for path, data in before.items())
+
+
+def test_its_own_outputs_carry_its_mark_so_a_rerun_replaces_them(
+    tiny_study: Path, photos: Path, tmp_path: Path
+):
+    from affect4k.media import ffmpeg_exe
+    from affect4k.predict_media import write_overlay, written_by_predict
+
+    out = tmp_path / "photo.csv"
+    for _ in range(2):
+        assert predict(photos / "a_astronaut.png", "--model", tiny_study / RUN, "-o", out) == 0
+        assert written_by_predict(out) and written_by_predict(out.with_suffix(".png"))
+    assert not written_by_predict(photos / "a_astronaut.png")
+    # The overlay carries the mark in its comment tag; another video does not.
+    clip = tmp_path / "clip.avi"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=s=64x48:r=25:d=0.2",
+         "-c:v", "mpeg4", str(clip)],
+        check=True,
+    )  # fmt: skip
+    faces = pd.DataFrame({name: [np.nan] * 5 for name in ("x1", "y1", "x2", "y2")})
+    table = pd.DataFrame({"valence": [0.1] * 5, "arousal": [-0.2] * 5})
+    write_overlay(clip, faces, table, tmp_path / "overlay.mp4")
+    assert written_by_predict(tmp_path / "overlay.mp4")
+    assert not written_by_predict(clip)
+
+
+def test_inputs_are_sized_from_their_header_and_only_files_or_folders_are_read(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    import zlib
+
+    from affect4k.media import ffmpeg_exe
+
+    model, out = tmp_path / "no_run", tmp_path / "out.csv"
+
+    # A PNG that declares 30000x30000 pixels and holds a few bytes: were it decoded, it would
+    # fail as unreadable (or take gigabytes); its header alone refuses it.
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = (30000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    error = refused(capsys, bomb, "--model", model, "-o", out)
+    assert error.endswith(f"{bomb}: 30000x30000 is 900,000,000 pixels, above --max-pixels "
+                          "100,000,000")  # fmt: skip
+    # The limit is a flag, and applies to every image of a folder.
+    error = refused(capsys, photos, "--model", model, "-o", out, "--max-pixels", 100_000)
+    assert f"{photos / 'a_astronaut.png'}: 512x512 is 262,144 pixels, above" in error
+    # Videos above 8K, from their header.
+    wide = tmp_path / "wide.mkv"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "color=s=8200x64:r=25:d=0.08",
+         "-c:v", "ffv1", str(wide)],
+        check=True,
+    )  # fmt: skip
+    error = refused(capsys, wide, "--model", model, "-o", out)
+    assert f"{wide}: 8200x64 frames are above 8K (8192x4320)" in error
+    # A FIFO would block the command, a device never end: both refused at once.
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    result = subprocess.run(
+        [sys.executable, "-m", "affect4k", "predict", str(fifo), "--model", str(model), "-o",
+         str(out)],
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"{fifo}: not a regular file or folder" in result.stderr
+    error = refused(capsys, "/dev/zero", "--model", model, "-o", out)
+    assert "/dev/zero: not a regular file or folder" in error
+    assert not out.exists()

@@ -46,15 +46,15 @@ def _placeholders(folder: Path, config: Path) -> None:
             source.write_bytes(b"placeholder")
 
 
-def _commands(block: str) -> list[tuple[str | None, str]]:
-    """(folder the block cd'd to, command) for each snakemake command of a bash block."""
+def _commands(block: str, program: str = "snakemake") -> list[tuple[str | None, str]]:
+    """(folder the block cd'd to, command) for each ``program`` command of a bash block."""
     found, folder = [], None
     for line in block.splitlines():
         for part in line.split("&&"):
             part = part.strip()
             if part.startswith("cd "):
                 folder = part[3:].strip()
-            elif part.startswith("snakemake "):
+            elif part.startswith(f"{program} "):
                 found.append((folder, part))
     return found
 
@@ -62,6 +62,7 @@ def _commands(block: str) -> list[tuple[str | None, str]]:
 WALKTHROUGH = next(block for block in BLOCKS if "mkdir -p ~/my-study" in block)
 COMMANDS = [command for block in BLOCKS for command in _commands(block)]
 COMMANDS += [(None, command) for command in INLINE]
+ANNOTATE = [command for block in BLOCKS for command in _commands(block, "affect4k annotate")]
 
 
 def test_the_readme_shows_the_commands_this_test_runs():
@@ -104,3 +105,56 @@ def test_readme_command_runs_as_typed(home, folder, command):
     assert result.returncode == 0, output[-3000:]
     if "--list-" not in command:  # the listing commands plan no jobs
         assert "Job stats:" in output or "Nothing to be done" in output, output[-3000:]
+
+
+def test_the_readme_gives_the_own_study_form_of_the_report_commands():
+    """See the results: the build and the report from the study's folder, -s and --configfile
+    as in the walkthrough (test_readme_command_runs_as_typed runs them there)."""
+    study = [command for folder, command in COMMANDS if folder == "~/my-study"]
+    for form in ("--cores 8 --configfile config.yaml", "--report results/report.html"):
+        assert any(
+            form in command and "-s ~/affect4k/Snakefile" in command and
+            command.endswith("--configfile config.yaml")
+            for command in study
+        ), form  # fmt: skip
+
+
+def test_a_missing_configfile_outside_the_workflow_names_the_flag(home):
+    """From a study folder without --configfile, the error names the flag; it does not say
+    that a config file (the demo's) is missing."""
+    env = {"HOME": str(home), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    argv = [sys.executable, "-m", "snakemake", "-s", str(home / "affect4k/Snakefile")]
+    result = subprocess.run(
+        [*argv, "--report", "results/report.html"],
+        cwd=home / "my-study", env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "no --configfile given" in output and "--configfile config.yaml" in output, output
+    assert "not present or accessible" not in output and "config/config.yaml" not in output
+
+
+@pytest.mark.parametrize(("folder", "command"), ANNOTATE, ids=[c for _, c in ANNOTATE])
+def test_readme_annotate_command_serves_from_its_folder(home, folder, command):
+    """The app starts as typed (on a free port) with the clone's package, which finds the
+    clone's workflow by itself; it is stopped once it says where to open it."""
+    assert folder is not None, "the README says which folder to run it from"
+    cwd = Path(folder.replace("~", str(home), 1))
+    assert not (cwd / "Snakefile").exists()
+    env = {
+        "HOME": str(home),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(home / "affect4k" / "src"),
+    }
+    argv = [sys.executable, "-m", "affect4k", *shlex.split(command)[1:], "--port", "0"]
+    with subprocess.Popen(argv, cwd=cwd, env=env, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            seen = []
+            for line in process.stderr:
+                seen.append(line)
+                if "annotating as a1: open http://127.0.0.1:" in line:
+                    break
+            else:
+                pytest.fail("".join(seen))
+        finally:
+            process.terminate()

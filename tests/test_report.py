@@ -26,11 +26,13 @@ from affect4k.layout import ABLATION_COLUMNS, TABLE_COLUMNS
 EYE_BUTTONS = "nav table a[iconname='eye']"
 FIGURES = [
     "results/report/results.html",
+    "results/report/results.png",
     "results/report/predictions.png",
     "results/report/training/tiny.png",
     "results/report/database.html",
     "results/report/database.png",
     "results/report/agreement.png",
+    "results/report/annotators.png",
     *(f"results/report/qc/{video}.png" for video in ("tiny_a", "tiny_b", "tiny_c")),
 ]
 
@@ -87,19 +89,45 @@ def test_database_summary_counts_frames_faces_and_splits(built: Path):
     assert splits["videos"].sum() == 3
 
 
-def test_best_run_is_the_highest_test_mean_ccc(tmp_path: Path):
+def test_best_run_is_the_configuration_chosen_on_validation(tmp_path: Path):
+    """The report shows the run tables.csv chose best (on validation), whatever test says."""
     rows = [
-        ("a", "test", 0.2),
-        ("b", "test", 0.5),
-        ("b", "affwild2", 0.1),
-        ("c", "affwild2", 0.9),
-        ("d", "test", np.nan),
+        ("a", "a", "0", "validation", 0.6, "best;sweep:x"),
+        ("a", "a", "0", "test", 0.1, "best;sweep:x"),
+        ("b", "b", "0", "test", 0.9, ""),
+        ("c-seed0", "c", "0", "test", 0.5, ""),
     ]
-    table = pd.DataFrame(rows, columns=["run", "eval_set", "mean_ccc"])
+    columns = ["run", "config", "seed", "eval_set", "mean_ccc", "selected_for"]
+    table = pd.DataFrame(rows, columns=columns)
     for column in set(TABLE_COLUMNS) - set(table.columns):
         table[column] = 0
     table.to_csv(tmp_path / "tables.csv", index=False)
-    assert report.best_run(tmp_path / "tables.csv") == "b"
+    assert report.best_run(tmp_path / "tables.csv") == "a"
+    table["selected_for"] = ""
+    table.to_csv(tmp_path / "none.csv", index=False)
+    with pytest.raises(Affect4kError, match="no configuration was chosen best"):
+        report.best_run(tmp_path / "none.csv")
+
+
+def test_results_page_shades_ties_and_names_contaminated_rows(tmp_path: Path):
+    rows = [
+        ("a", "validation", 0.6, 0.5, 0.7, "best", True, False),
+        ("b", "validation", 0.55, 0.4, 0.65, "", True, False),
+        ("c", "validation", 0.1, 0.0, 0.2, "", False, False),
+        ("c", "aw", 0.8, 0.7, 0.9, "", False, True),
+    ]
+    columns = ["run", "eval_set", "mean_ccc", "mean_ccc_lo", "mean_ccc_hi", "selected_for"]
+    table = pd.DataFrame(rows, columns=[*columns, "tied_with_best", "contaminated"])
+    table["config"], table["seed"] = table["run"], 0
+    for column in set(TABLE_COLUMNS) - set(table.columns):
+        table[column] = 0
+    table.to_csv(tmp_path / "tables.csv", index=False)
+    report.results_page(tmp_path / "tables.csv", tmp_path / "r.html", tmp_path / "r.png")
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<tr class='shaded'>") == 2
+    assert "Contaminated" in page and "c on aw" in page
+    assert page.index("<td>validation</td>") < page.index("<td>aw</td>")
+    assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_figure_of_a_malformed_input_is_refused_by_name(tmp_path: Path):
@@ -149,6 +177,35 @@ def test_the_quality_control_sheet_needs_the_identity_table(tmp_path: Path):
         "v",
     )
     assert (tmp_path / "q.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_annotators_figure_draws_lags_weights_and_agreement(tmp_path: Path):
+    from affect4k.database import AGREEMENT_COLUMNS, ANNOTATOR_COLUMNS
+
+    rows = [
+        (name, dim, lag, 0.25, 0.5, 0.4, 0.9, 0.85, 0.9, 500)
+        for dim in ("valence", "arousal")
+        for name, lag in (("a1", 0.0), ("a2", 0.4), ("a3", 1.0), ("a4", 2.0))
+    ]
+    pd.DataFrame(rows, columns=list(ANNOTATOR_COLUMNS)).to_csv(tmp_path / "ann.csv", index=False)
+    agreement = [
+        (stage, dim, "*", "*", 0.8, 0.7, alpha, 500)
+        for dim in ("valence", "arousal")
+        for stage, alpha in (("raw", 0.4), ("aligned", 0.8))
+    ]
+    pd.DataFrame(agreement, columns=list(AGREEMENT_COLUMNS)).to_csv(
+        tmp_path / "agr.csv", index=False
+    )
+    report.annotators(tmp_path / "ann.csv", tmp_path / "agr.csv", tmp_path / "out.png")
+    assert (tmp_path / "out.png").read_bytes().startswith(b"\x89PNG")
+    pd.DataFrame(rows, columns=list(ANNOTATOR_COLUMNS)).drop(columns="weight").to_csv(
+        tmp_path / "ann.csv", index=False
+    )
+    with pytest.raises(
+        Affect4kError, match=r"annotators table: .*ann\.csv lacks column\(s\) weight"
+    ):
+        report.annotators(tmp_path / "ann.csv", tmp_path / "agr.csv", tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
 
 
 def _browser():
@@ -246,9 +303,11 @@ def _check_shown(driver, wait, path: str) -> str:
 def test_ablation_figure_reads_the_ablation_table(tmp_path: Path):
     rows = [
         {"run": "v", "model": "vgg16_gru", "resolution": resolution, "input_size": 96,
-         "face_bin": face_bin, "mean_ccc": ccc}
+         "face_bin": face_bin, "mean_ccc": ccc, "mean_ccc_lo": ccc - 0.1,
+         "mean_ccc_hi": ccc + 0.1, "eval_set": eval_set, "selected": resolution == "native"}
         for resolution, ccc in (("native", 0.5), ("h360", 0.4))
         for face_bin in ("all", "0-100", "100+")
+        for eval_set in ("validation", "test")
     ]  # fmt: skip
     table = pd.DataFrame(rows)
     for column in set(ABLATION_COLUMNS) - set(table.columns):

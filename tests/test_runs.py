@@ -15,6 +15,8 @@ def test_defaults_are_overlaid_by_the_entry():
             "width": 0.5,
             "resolution": NATIVE,
             "ablation_of": None,
+            "entry": "a",
+            "config": "a",
         }
     }
 
@@ -56,3 +58,25 @@ def test_ablation_of_an_unknown_run_names_it():
 def test_source_height():
     assert source_height("h360") == 360
     assert source_height(NATIVE) is None
+
+
+def test_seeds_repeat_each_configuration_and_are_no_grid():
+    runs = expand_runs(
+        {"vgg": {"model": "vgg16_gru", "batch_size": [2, 4], "seeds": [0, 7]}},
+        ablation={"runs": ["vgg"], "heights": [NATIVE, 360], "input_sizes": [96]},
+    )
+    assert sorted(runs) == [
+        "vgg-batch_size2-h360-in96-seed0",
+        "vgg-batch_size2-h360-in96-seed7",
+        "vgg-batch_size2-seed0",
+        "vgg-batch_size2-seed7",
+        "vgg-batch_size4-h360-in96-seed0",
+        "vgg-batch_size4-h360-in96-seed7",
+        "vgg-batch_size4-seed0",
+        "vgg-batch_size4-seed7",
+    ]
+    run = runs["vgg-batch_size4-h360-in96-seed7"]
+    assert (run["seed"], run["config"], run["entry"]) == (7, "vgg-batch_size4-h360-in96", "vgg")
+    assert run["ablation_of"] == "vgg-batch_size4" and "seeds" not in run
+    single = expand_runs({"a": {"model": "vgg16_cnn", "seeds": [3]}})
+    assert list(single) == ["a"] and single["a"]["seed"] == 3

@@ -42,6 +42,10 @@ MIRRORS = [
     ("affect4k.database.SPLITS", "database.split.enum"),
     ("affect4k.database.build_database(split)", "database.split.default"),
     ("affect4k.database.build_database(test_fraction)", "database.test_fraction.default"),
+    (
+        "affect4k.database.build_database(validation_fraction)",
+        "database.validation_fraction.default",
+    ),
     ("affect4k.database.build_database(seed)", "database.seed.default"),
     ("affect4k.database.build_database(sequence_length)", "database.sequence_length.default"),
     ("affect4k.demo.scenes.make_demo_video(width)", "demo.width.default"),
@@ -54,6 +58,8 @@ MIRRORS = [
     ("affect4k.models.MODEL_NAMES", "$defs.run.model.enum"),
     ("affect4k.runs.INPUT_CONVENTIONS", "$defs.run.input_convention.enum"),
     ("affect4k.predict_media.BATCH_SIZE", "evaluation.batch_size.default"),
+    ("affect4k.tables.build_table(resamples)", "evaluation.resamples.default"),
+    ("affect4k.ablation.build_ablation(resamples)", "evaluation.resamples.default"),
 ]
 
 #: Pairs that drift today, with the issue that fixes them. Their test is a strict xfail of the

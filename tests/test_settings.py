@@ -13,9 +13,11 @@ from affect4k.runs import TrainConfig
 from affect4k.settings import (
     check_backend,
     check_config,
+    check_trained_on,
     job_settings,
     resolve_training,
     scored_parts,
+    seen_frames,
 )
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -85,7 +87,10 @@ def test_pretrain_references_resolve_to_the_pretraining_runs_model_file(tmp_path
     training = resolve_training(config)
     assert training.runs["a"]["pretrained"] == "results/pretrained/p/model.keras"
     assert training.runs["b"]["pretrained"] == str(weights)
-    assert training.pretrain["p"]["corpus"] == "aw" and training.warnings == []
+    assert training.pretrain["p"]["corpus"] == "aw"
+    # A weights file of the Aff-Wild model that does not say what it saw is named.
+    (warning,) = training.warnings
+    assert warning.startswith("training.runs.b.trained_on: not given")
 
 
 @pytest.mark.parametrize(
@@ -121,6 +126,87 @@ def test_settings_that_cannot_work_together_name_the_key(keys, message):
 def test_bad_training_references_name_the_key(training, message):
     with pytest.raises(Affect4kError, match=message):
         resolve_training(validated(training=training))
+
+
+def pretraining(model: str, **keys: object) -> dict:
+    """A training section with a pretraining ``p`` of ``model`` on the corpus ``aw``."""
+    return {"pretrain": {"p": {"model": model, "corpus": "aw"}}, **keys}
+
+
+@pytest.mark.parametrize(
+    ("training", "message"),
+    [
+        # The issue's case: a CPU user shrinks every run; the default ImageNet run cannot be.
+        (
+            {"defaults": {"width": 0.125}},
+            r"training\.runs\.vgg16_imagenet_gru\.width: ImageNet's VGG16 weights need width 1"
+            r".*got 0\.125",
+        ),
+        (
+            {"runs": {"x": {"model": "alexnet_gru", "input_size": 32}}},
+            r"training\.runs\.x\.input_size: alexnet_gru needs an input of at least 35",
+        ),
+        (
+            {
+                "runs": {"x": {"model": "alexnet_gru"}},
+                "ablation": {"runs": ["x"], "input_sizes": [32]},
+            },
+            r"training\.ablation\.input_sizes: alexnet_gru needs an input of at least 35",
+        ),
+        (
+            {"runs": {"x": {"model": "vgg16_gru", "pretrained": "imagenet"}}},
+            r"training\.runs\.x\.pretrained: vgg16_gru trains from scratch",
+        ),
+        (
+            pretraining(
+                "alexnet_gru",
+                runs={"x": {"model": "vgg16_affwild_gru", "pretrained": "pretrain:p"}},
+            ),
+            r"training\.runs\.x\.pretrained: training\.pretrain\.p trains alexnet_gru, which "
+            r"has no VGG16 conv layers",
+        ),
+        (
+            pretraining(
+                "vgg16_cnn",
+                defaults={"width": 0.125},
+                runs={"x": {"model": "vgg16_affwild_gru", "pretrained": "pretrain:p", "width": 1}},
+            ),
+            r"training\.runs\.x\.width: 1 differs from training\.pretrain\.p's width 0\.125",
+        ),
+    ],
+)
+def test_what_a_training_job_would_refuse_is_refused_at_parse_time_naming_the_key(
+    training, message
+):
+    corpora = {"aw": {"format": "affwild2", "root": "aw"}}
+    with pytest.raises(Affect4kError, match=message):
+        resolve_training(validated(training=training, evaluation={"corpora": corpora}))
+
+
+def test_the_parse_time_model_checks_are_the_ones_build_model_makes():
+    from affect4k import models, settings
+
+    assert settings.MIN_INPUT_SIZE == models._MIN_INPUT_SIZE
+    assert settings.PRETRAINED_MODELS == models.PRETRAINED_MODELS
+    # What the jobs of the cases above would have said, at their start.
+    with pytest.raises(Affect4kError, match="pretrained='imagenet' needs width=1"):
+        models.build_model("vgg16_imagenet_gru", width=0.125)
+    for backbone, size in settings.MIN_INPUT_SIZE.items():
+        name = next(name for name in models.MODEL_NAMES if name.startswith(backbone))
+        with pytest.raises(Affect4kError, match="too small"):
+            models.build_model(name, input_size=size - 1, crop_size=size)
+    with pytest.raises(Affect4kError, match="trains from scratch"):
+        models.build_model("vgg16_gru", pretrained="imagenet")
+
+
+def test_an_exported_keras_backend_naming_another_is_refused_at_parse_time(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    with pytest.raises(Affect4kError, match="training.backend: tensorflow, but KERAS_BACKEND=jax"):
+        resolve_training(validated(training={"runs": {"x": {"model": "alexnet_gru"}}}))
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert list(
+        resolve_training(validated(training={"runs": {"x": {"model": "alexnet_gru"}}})).runs
+    ) == ["x"]
 
 
 def test_ablation_copies_exactly_the_named_entry():
@@ -211,4 +297,62 @@ def test_a_corpus_is_scored_on_its_held_out_part_only_where_a_pretraining_trains
         evaluation={"corpora": corpora},
         training={"pretrain": {"p": {"model": "vgg16_cnn", "corpus": "aw"}}},
     )
-    assert scored_parts(config) == {"test": "test", "an": "all", "aw": "held_out"}
+    assert scored_parts(config) == {
+        "validation": "validation",
+        "test": "test",
+        "an": "all",
+        "aw": "held_out",
+    }
+
+
+def test_weights_declare_what_they_saw_and_runs_inherit_it(tmp_path):
+    weights = tmp_path / "affwild_vgg16.weights.h5"
+    weights.touch()
+    corpora = {"aw": {"format": "affwild2", "root": "aw"}}
+    aw_vgg = {"model": "vgg16_cnn", "pretrained": str(weights), "trained_on": ["aw", "elsewhere"]}
+    config = validated(
+        evaluation={"corpora": corpora},
+        training={
+            # A frame-level VGG16 takes no weights; its declaration is what runs inherit.
+            "pretrain": {
+                "p": {"model": "vgg16_cnn", "trained_on": aw_vgg["trained_on"], "corpus": "aw"}
+            },
+            "runs": {
+                "direct": {**aw_vgg, "model": "vgg16_affwild_gru", "trained_on": ["aw/v1"]},
+                "via": {"model": "vgg16_affwild_gru", "pretrained": "pretrain:p"},
+                "scratch": {"model": "vgg16_gru", "trained_on": ["database/clip_b"]},
+            },
+        },
+    )
+    training = resolve_training(config)
+    assert training.runs["via"]["trained_on"] == ["aw", "elsewhere"]
+    assert "trained_on" not in job_settings(training.runs["via"])
+    assert seen_frames(training.runs["direct"]["trained_on"], "aw") == (("v1",), False)
+    assert seen_frames(training.runs["via"]["trained_on"], "aw") == ((), True)
+    assert seen_frames(training.runs["via"]["trained_on"], "test") == ((), False)
+    assert seen_frames(training.runs["scratch"]["trained_on"], "validation") == (("clip_b",), False)
+    assert any("elsewhere is no evaluation set" in warning for warning in training.warnings)
+    check_trained_on(training.runs, {"clip_a", "clip_b"})
+    with pytest.raises(Affect4kError, match=r"training.runs.scratch.trained_on: 'database/clip_b'"):
+        check_trained_on(training.runs, {"clip_a"})
+
+
+def test_study_config_declares_that_the_affwild_vgg16_saw_affwild():
+    import yaml
+
+    study = yaml.safe_load((REPO / "config/study.yaml").read_text())
+    assert study["training"]["runs"]["vgg16_affwild_gru"]["trained_on"] == ["affwild2"]
+    assert study["database"]["validation_fraction"] == 0.15
+    assert study["database"]["test_fraction"] == pytest.approx(1 / 3)
+    config = validated(training=study["training"])
+    assert config["training"]["runs"] == validated()["training"]["runs"], "the study's defaults"
+
+
+def test_a_pretraining_cannot_have_seeds():
+    corpora = {"aw": {"format": "affwild2", "root": "aw"}}
+    config = validated(
+        evaluation={"corpora": corpora},
+        training={"pretrain": {"p": {"model": "vgg16_cnn", "corpus": "aw", "seeds": [0, 1]}}},
+    )
+    with pytest.raises(Affect4kError, match=r"training.pretrain.p.seeds"):
+        resolve_training(config)

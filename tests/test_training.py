@@ -57,7 +57,9 @@ training.train(config, Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("db")
-    write_toy_corpus(root, videos=4, frames=48, test_videos=1, crop_size=16, seed=0)
+    write_toy_corpus(
+        root, videos=4, frames=48, test_videos=1, validation_videos=1, crop_size=16, seed=0
+    )
     return root
 
 
@@ -85,26 +87,51 @@ def test_run_writes_history_checkpoints_and_models(
     assert tuple(history.columns) == HISTORY_COLUMNS
     assert list(history["epoch"]) == [1, 2, 3]
     assert np.isfinite(history["loss"]).all()
-    # eval_every=2, eval_train_every=3: epoch 1 is not scored, epoch 2 only on the test split,
-    # the last epoch on both.
-    train_scores, test_scores = (
+    # eval_every=2, eval_train_every=3: epoch 1 is not scored, epoch 2 only on the validation
+    # split, the last epoch on both; the test split never.
+    train_scores, validation_scores = (
         history.loc[:, "train_valence_ccc":"train_arousal_mse"],
-        history.loc[:, "test_valence_ccc":],
+        history.loc[:, "validation_valence_ccc":],
     )
     assert train_scores.loc[:1].isna().all().all() and train_scores.loc[2].notna().all()
-    assert test_scores.loc[0].isna().all() and test_scores.loc[1:].notna().all().all()
+    assert validation_scores.loc[0].isna().all()
+    assert validation_scores.loc[1:].notna().all().all()
+    assert not any(column.startswith("test_") for column in history.columns)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_002.keras"]
     assert (tmp_path / "best.keras").is_file()
     assert not list(tmp_path.rglob(".tmp-*")), "no temp file left behind"
     # Progress of the run's steps (with the epoch) and of each scoring pass, to the job's log.
     log = capsys.readouterr().err.splitlines()
     assert any(f"train {tmp_path.name} epoch 3/3: 100%" in line for line in log)
-    assert any("score test split: 100%" in line and "windows" in line for line in log)
+    assert any("score validation split: 100%" in line and "windows" in line for line in log)
+    assert not any("score test split" in line for line in log)
     assert not any("\x1b" in line for line in log), "no cursor movements in the log"
     assert "epoch 3/3" in caplog.text and "run ETA 0:00:00" in caplog.text
+    # Each epoch's line gives the scores it has, never a NaN for a split it did not score.
+    epochs = {line.split(":")[0]: line for line in caplog.messages if line.startswith("epoch ")}
+    assert "CCC" not in epochs["epoch 1/3"]
+    assert "validation mean CCC" in epochs["epoch 2/3"] and "train" not in epochs["epoch 2/3"]
+    assert "train mean CCC" in epochs["epoch 3/3"] and "validation mean CCC" in epochs["epoch 3/3"]
+    assert "nan" not in caplog.text
     mtime = final.stat().st_mtime_ns
     assert _train(config, database, tmp_path) == final
     assert final.stat().st_mtime_ns == mtime, "a finished run is not retrained"
+
+
+def test_a_corpus_without_validation_part_trains_and_is_never_scored_there(
+    tmp_path: Path,
+) -> None:
+    """A pretraining corpus (train and held-out test only) trains; validation scores stay NaN
+    and no best epoch is chosen without them."""
+    root = tmp_path / "corpus"
+    write_toy_corpus(root, videos=3, frames=48, test_videos=1, crop_size=16, seed=1)
+    assert "validation" not in set(pd.read_parquet(root / "annotations.parquet")["split"])
+    config = dataclasses.replace(CONFIG, epochs=1)
+    final = _train(config, root, tmp_path / "run")
+    assert final.is_file()
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert history.loc[:, "validation_valence_ccc":].isna().all().all()
+    assert not (tmp_path / "run" / "best.keras").exists()
 
 
 def test_changed_settings_retrain_from_scratch(database: Path, tmp_path: Path) -> None:
@@ -184,3 +211,12 @@ def test_a_run_written_before_a_setting_existed_resumes_with_its_default(
     _train(dataclasses.replace(CONFIG, epochs=1, gru_unroll=4), database, tmp_path)
     assert json.loads((tmp_path / "config.json").read_text())["gru_unroll"] == 4
     assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [1]
+
+
+def test_best_epoch_is_chosen_on_validation_never_on_test() -> None:
+    from affect4k.training import _is_best
+
+    history = [{"validation_mean_ccc": 0.4, "test_mean_ccc": 0.9}]
+    assert _is_best(0.5, history), "a better validation score wins whatever test said"
+    assert not _is_best(0.3, [{"validation_mean_ccc": 0.4, "test_mean_ccc": -0.9}])
+    assert not _is_best(float("nan"), history)

@@ -6,8 +6,10 @@ The demo is what runs without --configfile; these tests give one, as a user does
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import (
+    REPO,
     copy_workflow,
     demo_config,
     planned_jobs,
@@ -24,6 +28,8 @@ from conftest import (
 )
 
 from affect4k.ablation import AblationCell, build_ablation
+from affect4k.runs import TrainConfig
+from affect4k.settings import job_settings, resolve_training
 
 DIMENSIONS = ("valence", "arousal")
 ANNOTATORS = ("a1", "a2", "a3", "a4")
@@ -57,10 +63,53 @@ def test_a_config_naming_only_videos_and_annotations_plans_the_study_and_no_demo
         "tables": 1,
     }
     output = result.stdout + result.stderr
-    assert "training.runs.vgg16_affwild_gru.pretrained" in output, "the warning names the key"
+    assert output.count("training.runs.vgg16_affwild_gru.pretrained") == 1, "said once, by key"
     for run in ("vgg16_gru", "resnet50_gru", "alexnet_gru", "vgg16_cnn", "vgg16_imagenet_gru"):
         assert f"results/models/{run}/model.keras" in output
     assert "Shell command: None" not in output
+
+
+#: The README's "Training on a CPU" snippet, as a user pastes it into config.yaml.
+CPU_SNIPPET = re.search(
+    r"\*\*Training on a CPU\.\*\*.*?```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S
+)
+
+
+def test_the_readmes_cpu_training_snippet_plans_every_run_shrunk_and_each_model_builds(tmp_path):
+    from snakemake.utils import validate
+
+    from affect4k.models import build_model
+
+    assert CPU_SNIPPET, "README: Your own videos has the 'Training on a CPU' snippet"
+    snippet = yaml.safe_load(CPU_SNIPPET.group(1))
+    config_path = user_study(tmp_path, {"v1": "https://example.org/v1.mp4"}, **snippet)
+    result = run_snakemake(tmp_path, "--dry-run", "results/tables.csv")
+    runs = snippet["training"]["runs"]
+    jobs = planned_jobs(result.stdout)
+    assert jobs["train"] == jobs["predict"] == len(runs) >= 4
+    assert "left out" not in result.stdout + result.stderr
+    # What each training job does first: build its model at the final settings, on the CPU.
+    config = yaml.safe_load(config_path.read_text())
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    assert config["training"]["device"] == "cpu"
+    for name, settings in resolve_training(copy.deepcopy(config)).runs.items():
+        train = TrainConfig.from_settings(job_settings(settings))
+        assert train.width < 1 and train.sequence_length < 80, name
+        model = build_model(
+            train.model, input_size=train.input_size, width=train.width,
+            gru_units=train.gru_units, fc_units=train.fc_units, pretrained=train.pretrained,
+        )  # fmt: skip
+        assert model.count_params() < 2_000_000, (name, model.count_params())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--report", "report.html"], ["--summary"], ["--dry-run", "results/annotations.parquet"]],
+)
+def test_the_left_out_run_is_not_mentioned_where_no_table_is_planned(tmp_path, args):
+    user_study(tmp_path, {"v1": "https://example.org/v1.mp4"})
+    result = run_snakemake(tmp_path, *args, check=False)
+    assert "vgg16_affwild_gru" not in result.stdout + result.stderr
 
 
 def test_a_users_video_with_a_demo_id_is_never_generated(tmp_path):
@@ -250,19 +299,23 @@ def test_the_ablation_scales_by_height_and_scores_every_cell_per_face_size(study
     assert set(table["run"]) == {"tiny"} and set(table["input_size"]) == {48}
     cells = [
         AblationCell(
-            "tiny", "alexnet_gru", "native", 48, work / "results/predictions/tiny/test.parquet"
-        ),
-        AblationCell(
             "tiny",
             "alexnet_gru",
-            "h360",
+            resolution,
             48,
-            work / "results/predictions/tiny-h360-in48/test.parquet",
-        ),
+            work / f"results/predictions/{run}/{eval_set}.parquet",
+            eval_set=eval_set,
+        )
+        for run, resolution in (("tiny", "native"), ("tiny-h360-in48", "h360"))
+        for eval_set in ("validation", "test")
     ]
     bins = study["config"]["training"]["ablation"].get("face_bins", [0, 100, 200, 400, 800, 1600])
-    again = build_ablation(cells, work / "results/faces", bins, work / "again.csv")
+    again = build_ablation(
+        cells, work / "results/faces", bins, work / "again.csv", groups=work / "results/split.csv"
+    )
     pd.testing.assert_frame_equal(again, table, check_dtype=False)
+    assert set(table["eval_set"]) == {"validation", "test"}
+    assert table["selected"].any() and (table["mean_ccc_lo"] <= table["mean_ccc_hi"]).all()
     assert (table.loc[table["face_bin"] == "all", "frames"] > 0).all()
 
 

@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import REPO, demo_config, planned_jobs, run_snakemake, write_config
 
 from affect4k import CLIP_FPS
@@ -20,6 +21,7 @@ DEMO = {"clip_a": (30, "astronaut"), "clip_b": (29.97, "tom_hanks"), "clip_c": (
 TRIM = {"clip_b": (0.5, 3.5)}
 BROKEN_URL = "http://127.0.0.1:9/unavailable.mp4"
 ANNOTATORS = ["a1", "a2", "a3", "a4"]
+STAGES = ("raw", "aligned")
 
 
 def _videos_tsv(include_broken: bool) -> str:
@@ -111,22 +113,58 @@ def test_every_frame_is_in_sync_from_clip_to_crop_to_label(workspace):
         assert faces["face"].mean() > 0.5, f"faces found in too few frames of {video}"
 
 
-def test_agreement_and_split(workspace):
+def test_agreement_annotators_and_split(workspace):
     work = workspace["dir"]
     agreement = pd.read_csv(work / "results/agreement.csv")
     assert list(agreement.columns) == [
+        "stage",
         "dimension",
         "annotator_a",
         "annotator_b",
         "pearson_r",
+        "ccc",
+        "alpha",
         "frames",
     ]
-    assert len(agreement) == 2 * 6
-    assert agreement["pearson_r"].between(0.4, 1).all()
+    assert len(agreement) == 2 * 2 * (6 + 1)  # stages x dimensions x (pairs + everyone)
+    assert agreement["pearson_r"].between(-1, 1).all() and agreement["alpha"].le(1).all()
+    # No lag is set: before and after compensation are the same traces.
+    raw, aligned = (agreement[agreement["stage"] == s].drop(columns="stage") for s in STAGES)
+    pd.testing.assert_frame_equal(raw.reset_index(drop=True), aligned.reset_index(drop=True))
+    annotators = pd.read_csv(work / "results/annotators.csv")
+    assert sorted(annotators["annotator"].unique()) == ANNOTATORS
+    assert (annotators["lag_s"] == 0).all() and annotators["weight"].eq(0.25).all()
+    assert annotators["ccc"].between(0, 1).all()
     database = pd.read_parquet(work / "results/annotations.parquet")
     splits = database.groupby("video")["split"].nunique()
     assert (splits == 1).all(), "the default split is video-disjoint"
-    assert set(database["split"]) == {"train", "test"}
+    assert set(database["split"]) == {"train", "validation", "test"}
+    split = pd.read_csv(work / "results/split.csv").set_index("video")
+    assert (split["split"] == database.groupby("video")["split"].first()).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "jobs"),
+    [
+        ({"lag": 0.5}, {"annotate": 3, "database": 1}),
+        ({"lag": "estimate", "max_lag_s": 2.5}, {"lags": 1, "annotate": 3, "database": 1}),
+        ({"fusion": "ewe"}, {"database": 1}),
+        ({"fusion": "median", "per_video": True}, {"database": 1}),
+    ],
+)
+def test_changing_lag_or_fusion_reruns_the_label_stages_only(workspace, change, jobs):
+    """Params: a changed lag reruns annotate and database, a changed fusion database only;
+    never download, clip or faces."""
+    work = workspace["dir"]
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["annotation"] = {**config["annotation"], **change}
+    changed = work / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    plan = run_snakemake(work, "--dry-run", "results/annotations.parquet", config=changed)
+    assert planned_jobs(plan.stdout) == jobs, plan.stdout[-3000:]  # no download, clip, faces
+    # Rerun for their changed params (with `estimate`, for the new lags table first).
+    reasons = plan.stdout.split("Reasons:")[1].lower()
+    assert "lags" in jobs or "params have changed since last execution" in reasons
 
 
 def test_frames_folder_is_an_explicit_target(workspace):

@@ -11,10 +11,20 @@ transform, so the result has ``norm_crop``'s geometry and a properly low-passed 
 from __future__ import annotations
 
 import math
+import warnings
 
 import cv2
 import numpy as np
 from insightface.utils.face_align import estimate_norm
+
+# insightface's estimate_norm calls scikit-image's deprecated SimilarityTransform.estimate,
+# whose FutureWarning would fill every face log; only that warning, only from there.
+warnings.filterwarnings(
+    "ignore",
+    message="`estimate` is deprecated",
+    category=FutureWarning,
+    module="insightface.utils.face_align",
+)
 
 
 def align_face(

@@ -1,13 +1,17 @@
-"""The ``annotate`` stage: one video's raw traces -> per-frame labels on its 25 fps grid.
+"""The ``annotate`` stage: one video's raw traces -> per-frame labels on its 25 fps grid, and
+the ``lags`` stage before it: every annotator's reaction lag, estimated from all raw traces.
 
-Each annotator's trace (:mod:`affect4k.traces`) is resampled onto the clip's frames and the
-annotators are averaged there, frame by frame, only where enough of them cover the frame.
+Each annotator's trace (:mod:`affect4k.traces`) is shifted earlier by the annotator's lag
+(``annotation.lag``: none, a fixed number of seconds, or the ``lags`` stage's estimate),
+resampled onto the clip's frames, and the annotators are averaged there, frame by frame, only
+where enough of them cover the frame. The database stage may fuse them otherwise
+(:mod:`affect4k.fusion`); it finds both the shifted and the unshifted traces in the table.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,7 @@ import pandas as pd
 from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table, write_atomic
+from affect4k.fusion import estimate_lags, fuse
 from affect4k.layout import DIMENSIONS
 from affect4k.traces import (
     SKIPPED_MARKER,
@@ -27,12 +32,21 @@ from affect4k.traces import (
 
 log = logging.getLogger(__name__)
 
+#: Prefix of the per-annotator columns before lag compensation (``raw.valence_a1``): a dot
+#: cannot be part of an annotator's name, so it never clashes with ``{dimension}_{annotator}``.
+RAW_PREFIX = "raw."
+LAG_COLUMNS = ("video", "annotator", "dimension", "lag_s")
+#: Sweeps of the lag estimate before it gives up settling (it settles in a handful).
+MAX_SWEEPS = 50
+
 
 def _warn_unlisted(trace_dir: Path, expected: set[str], video_id: str) -> None:
     """Warn about CSV files in ``trace_dir`` that no listed annotator owns (an annotator missing
-    from the config, a misspelt dimension): they would otherwise be ignored without a word."""
+    from the config, a misspelt dimension): they would otherwise be ignored without a word.
+    ``affect4k annotate``'s unfinished ``*.draft.csv`` files are meant to be ignored."""
     try:
         found = {path.name for path in Path(trace_dir).glob("*.csv")}
+        found = {name for name in found if not name.endswith(".draft.csv")}
     except OSError:
         return
     unlisted = sorted(found - expected)
@@ -45,10 +59,17 @@ def _warn_unlisted(trace_dir: Path, expected: set[str], video_id: str) -> None:
 
 
 def _annotator_trace(
-    path: Path, n_frames: int, max_gap_s: float, video_id: str, source_start_s: float | None
-) -> np.ndarray:
-    """Resample one trace file, warning about every frame it leaves unlabelled; all NaN for an
-    annotator who skipped the video (:data:`SKIPPED_MARKER`).
+    path: Path,
+    n_frames: int,
+    max_gap_s: float,
+    video_id: str,
+    source_start_s: float | None,
+    lag_s: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resample one trace file as it is and shifted ``lag_s`` earlier, warning about every frame
+    the shifted one leaves unlabelled; all NaN for an annotator who skipped the video
+    (:data:`SKIPPED_MARKER`). The shifted trace holds no value past its last sample: the frames
+    its lag uncovers at the end stay NaN.
 
     A trace timed against the clip that runs past the clip's end by more than ``max_gap_s`` was
     timed against something else (the untrimmed source, or written in milliseconds): refused,
@@ -58,7 +79,7 @@ def _annotator_trace(
     """
     if is_skipped(path):
         log.warning(f"{path} (video {video_id}): marked {SKIPPED_MARKER}, no labels from it")
-        return np.full(n_frames, np.nan)
+        return np.full(n_frames, np.nan), np.full(n_frames, np.nan)
     times, values = read_trace(path)
     clip_s = n_frames / CLIP_FPS
     if source_start_s is not None:
@@ -73,16 +94,26 @@ def _annotator_trace(
             f"{path} (video {video_id}): the trace runs to {times[-1]:.2f} s but the clip "
             f"lasts {clip_s:.2f} s; {hint}"
         )
-    trace = resample_trace(times, values, n_frames, max_gap_s=max_gap_s)
+    raw = resample_trace(times, values, n_frames, max_gap_s=max_gap_s)
+    if lag_s:
+        times = times - lag_s
+        trace = resample_trace(times, values, n_frames, max_gap_s=max_gap_s, hold_end=False)
+    else:
+        trace = raw
     masked = int(np.isnan(trace).sum())
     if masked:
-        tail = int((np.arange(n_frames) / CLIP_FPS > times[-1] + max_gap_s).sum())
-        log.warning(
+        end = times[-1] + (0.0 if lag_s else max_gap_s)
+        tail = int((np.arange(n_frames) / CLIP_FPS > end).sum())
+        shifted = f" shifted {lag_s:g} s earlier," if lag_s else ""
+        # Frames only a lag uncovers at the end are expected: logged, not warned about.
+        expected = lag_s and tail == masked and not np.isnan(raw).any()
+        report = log.info if expected else log.warning
+        report(
             f"{path} (video {video_id}): masked {masked} of {n_frames} frames: {tail} after the "
-            f"trace ends at {times[-1]:.2f} s (the clip lasts {clip_s:.2f} s), "
+            f"trace{shifted} ends at {times[-1]:.2f} s (the clip lasts {clip_s:.2f} s), "
             f"{masked - tail} in gaps longer than {max_gap_s} s or before its first sample"
         )
-    return trace
+    return raw, trace
 
 
 def annotate_video(
@@ -95,19 +126,23 @@ def annotate_video(
     max_gap_s: float = 0.5,
     min_annotators: int | None = None,
     source_start_s: float | None = None,
+    lags: Mapping[tuple[str, str], float] | None = None,
 ) -> None:
     """Write one video's per-frame labels: one row per row of its faces table.
 
     Trace times are seconds from the clip's start, or, given ``source_start_s`` (the clip's
-    start in its source), seconds from the untrimmed source's start.
+    start in its source), seconds from the untrimmed source's start. ``lags`` maps
+    ``(dimension, annotator)`` to the seconds that annotator's trace is shifted earlier by
+    (0 where it is not given).
 
-    Columns: ``video, frame, time_s, face, valence, arousal`` and each annotator's resampled
-    trace as ``valence_<annotator>`` / ``arousal_<annotator>``. ``valence`` and ``arousal`` are
-    the mean over the annotators that cover the frame, NaN where fewer than ``min_annotators``
-    do, so the label of a frame never silently rests on a minority. By default that is every
-    annotator who did not skip the video: a trace file whose first line is ``skipped`` says so
-    explicitly (its column is all NaN), and a video skipped by everyone is refused, as is a
-    video with no labelled frame in either dimension.
+    Columns: ``video, frame, time_s, face, valence, arousal``, each annotator's resampled,
+    lag-compensated trace as ``valence_<annotator>`` / ``arousal_<annotator>`` and the same
+    before the shift as ``raw.valence_<annotator>`` / ``raw.arousal_<annotator>``. ``valence``
+    and ``arousal`` are the mean over the annotators that cover the frame, NaN where fewer than
+    ``min_annotators`` do, so the label of a frame never silently rests on a minority. By
+    default that is every annotator who did not skip the video: a trace file whose first line
+    is ``skipped`` says so explicitly (its column is all NaN), and a video skipped by everyone
+    is refused, as is a video with no labelled frame in either dimension.
     """
     check_annotators(annotators)
     if min_annotators is not None and not 1 <= min_annotators <= len(annotators):
@@ -132,10 +167,14 @@ def annotate_video(
         for name in annotators
     }
     _warn_unlisted(Path(trace_dir), {path.name for path in files.values()}, video_id)
-    traces = {
-        key: _annotator_trace(path, n_frames, max_gap_s, video_id, source_start_s)
+    lags = lags or {}
+    both = {
+        key: _annotator_trace(
+            path, n_frames, max_gap_s, video_id, source_start_s, lags.get(key, 0.0)
+        )
         for key, path in files.items()
     }
+    traces = {key: shifted for key, (_, shifted) in both.items()}
     for dim in DIMENSIONS:
         skipped = [name for name in annotators if is_skipped(files[dim, name])]
         if len(skipped) == len(annotators):
@@ -145,10 +184,8 @@ def annotate_video(
             )
         needed = min_annotators or len(annotators) - len(skipped)
         stack = np.stack([traces[dim, name] for name in annotators])
-        covered = np.isfinite(stack)
-        count = covered.sum(axis=0)
-        mean = np.where(covered, stack, 0.0).sum(axis=0) / np.maximum(count, 1)
-        table[dim] = np.where(count >= needed, mean, np.nan)
+        count = np.isfinite(stack).sum(axis=0)
+        table[dim] = np.where(count >= needed, fuse(stack, "mean"), np.nan)
         if not np.isfinite(table[dim]).any():
             note = f" ({', '.join(skipped)} skipped it)" if skipped else ""
             raise Affect4kError(
@@ -157,4 +194,99 @@ def annotate_video(
             )
     for (dim, name), trace in traces.items():
         table[f"{dim}_{name}"] = trace
+    for (dim, name), (raw, _) in both.items():
+        table[f"{RAW_PREFIX}{dim}_{name}"] = raw
     write_atomic(out_path, lambda tmp: table.to_parquet(tmp, index=False))
+
+
+def lag_table(
+    setting: str | float,
+    lags_csv: Path | None,
+    videos: Sequence[str],
+    annotators: Sequence[str],
+) -> pd.DataFrame:
+    """The lag applied to each ``(video, annotator, dimension)``: ``LAG_COLUMNS`` rows.
+
+    ``setting`` is ``annotation.lag``: ``none`` (0 s), a number of seconds for everyone, or
+    ``estimate``, whose lags are read from ``lags_csv`` (the ``lags`` stage's output), which
+    must then hold every row asked for.
+    """
+    keys = [(v, a, d) for v in videos for a in annotators for d in DIMENSIONS]
+    if setting != "estimate":
+        lag = 0.0 if setting == "none" else float(setting)
+        return pd.DataFrame([(*key, lag) for key in keys], columns=list(LAG_COLUMNS))
+    if lags_csv is None:
+        raise Affect4kError("annotation.lag: estimate needs the lags table (results/lags.csv)")
+    try:
+        table = pd.read_csv(lags_csv, dtype={"video": str, "annotator": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise Affect4kError(f"cannot read the lags table {lags_csv} ({exc})") from None
+    if list(table.columns) != list(LAG_COLUMNS):
+        raise Affect4kError(f"{lags_csv}: columns must be {', '.join(LAG_COLUMNS)}")
+    indexed = table.set_index(["video", "annotator", "dimension"])["lag_s"]
+    missing = [key for key in keys if key not in indexed.index]
+    if missing:
+        raise Affect4kError(f"{lags_csv} has no lag for video, annotator, dimension {missing[0]}")
+    return pd.DataFrame([(*key, float(indexed[key])) for key in keys], columns=list(LAG_COLUMNS))
+
+
+def _trace_grid(path: Path, max_gap_s: float) -> np.ndarray | None:
+    """A raw trace on the 25 fps grid of its own time axis (None for a skipped one)."""
+    if is_skipped(path):
+        return None
+    times, values = read_trace(path)
+    return resample_trace(times, values, int(times[-1] * CLIP_FPS) + 1, max_gap_s=max_gap_s)
+
+
+def estimate_annotation_lags(
+    trace_dirs: Mapping[str, Path],
+    annotators: Sequence[str],
+    out_csv: Path,
+    *,
+    max_lag_s: float = 5.0,
+    max_gap_s: float = 0.5,
+    per_video: bool = False,
+) -> None:
+    """The ``lags`` stage: each annotator's reaction lag per dimension, from the raw traces.
+
+    ``trace_dirs`` maps each video to its folder of traces. The traces are put on the 25 fps
+    grid of their own time axis (a lag is relative, so where they count from does not matter)
+    and :func:`affect4k.fusion.estimate_lags` finds the lags in whole frames, relative to the
+    least-delayed annotator and at most ``max_lag_s``, pooled over all videos or, with
+    ``per_video``, for each video alone. Writes ``video, annotator, dimension, lag_s`` per
+    video (pooled lags repeat on every video's rows).
+    """
+    check_annotators(annotators)
+    if not trace_dirs:
+        raise Affect4kError("lags: no video given")
+    max_lag = int(round(max_lag_s * CLIP_FPS))
+    rows = []
+    for dim in DIMENSIONS:
+        stacks = {}
+        for video, trace_dir in trace_dirs.items():
+            grids = [_trace_grid(Path(trace_dir) / f"{a}.{dim}.csv", max_gap_s) for a in annotators]
+            length = max((len(g) for g in grids if g is not None), default=0)
+            stack = np.full((len(annotators), length), np.nan)
+            for row, grid in enumerate(grids):
+                if grid is not None:
+                    stack[row, : len(grid)] = grid
+            stacks[video] = stack
+        groups = [[video] for video in stacks] if per_video else [list(stacks)]
+        for group in groups:
+            lags, sweeps = estimate_lags(
+                [stacks[video] for video in group], max_lag, max_sweeps=MAX_SWEEPS
+            )
+            where = group[0] if per_video else f"{len(group)} video(s)"
+            if sweeps > MAX_SWEEPS:
+                log.warning(f"{dim} lags over {where} did not settle; the last estimate is kept")
+            log.info(
+                f"{dim} lags over {where} (s): "
+                + ", ".join(
+                    f"{a} {lag / CLIP_FPS:.2f}" for a, lag in zip(annotators, lags, strict=True)
+                )
+            )
+            for video in group:
+                for name, lag in zip(annotators, lags, strict=True):
+                    rows.append((video, name, dim, lag / CLIP_FPS))
+    table = pd.DataFrame(rows, columns=list(LAG_COLUMNS))
+    write_atomic(out_csv, lambda tmp: table.to_csv(tmp, index=False))

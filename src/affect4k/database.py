@@ -1,7 +1,8 @@
 """The ``database`` stage: every video's labels in one table, its split and its agreement.
 
 The videos are pooled (the frame-index contract's ``(video, frame)`` rows), the inter-annotator
-agreement is reported, and the train/test split is assigned by group (source or person).
+agreement is reported, and the train/validation/test split is assigned by group (source or
+person).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from affect4k.annotate import RAW_PREFIX
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table, write_atomic
+from affect4k.fusion import agreement_with_others, ewe_weights, fuse, krippendorff_alpha
 from affect4k.layout import DIMENSIONS
+from affect4k.metrics import ccc, pearson
 from affect4k.traces import check_annotators
 
 log = logging.getLogger(__name__)
@@ -25,16 +29,35 @@ log = logging.getLogger(__name__)
 SPLITS = ("group", "sequence")
 
 
-def _test_keys(keys: Sequence[str], test_fraction: float, seed: int) -> set[str]:
-    """The keys that go to the test side: the round(n * test_fraction) smallest seeded hashes.
+def _side_counts(n: int, test_fraction: float, validation_fraction: float) -> tuple[int, int]:
+    """(test, validation) key counts: round(n * test_fraction), then round(rest *
+    validation_fraction) of the rest; each side that is asked for keeps at least one key."""
+    validation = validation_fraction > 0
+    n_test = min(max(int(np.floor(n * test_fraction + 0.5)), 1), n - 1 - validation)
+    rest = n - n_test
+    n_validation = 0
+    if validation:
+        n_validation = min(max(int(np.floor(rest * validation_fraction + 0.5)), 1), rest - 1)
+    return n_test, n_validation
+
+
+def _key_sides(
+    keys: Sequence[str], test_fraction: float, validation_fraction: float, seed: int
+) -> dict[str, str]:
+    """Each key's side: the smallest seeded hashes go to test, the next ones to validation.
 
     Hashing each key with the seed makes the split a pure function of (seed, set of keys):
-    input order does not matter, and adding a key moves at most one existing key across the
-    boundary (the one whose rank crosses it), so results stay comparable as the database grows.
+    input order does not matter, and adding a key moves at most one existing key across each
+    of the two boundaries, so results stay comparable as the database grows. Validation comes
+    after test in the ranking, so carving a validation set (or changing its fraction) never
+    moves a test key: the test split of ``validation_fraction=0`` is kept.
     """
-    n_test = min(max(int(np.floor(len(keys) * test_fraction + 0.5)), 1), len(keys) - 1)
+    n_test, n_validation = _side_counts(len(keys), test_fraction, validation_fraction)
     ranked = sorted(keys, key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
-    return set(ranked[:n_test])
+    sides = {key: "train" for key in ranked}
+    sides.update({key: "test" for key in ranked[:n_test]})
+    sides.update({key: "validation" for key in ranked[n_test : n_test + n_validation]})
+    return sides
 
 
 def assign_split(
@@ -44,23 +67,30 @@ def assign_split(
     seed: int,
     sequence_length: int,
     groups: Mapping[str, str] | None = None,
+    *,
+    validation_fraction: float = 0.0,
 ) -> np.ndarray:
-    """Per-row "train"/"test" for a table with ``video`` and ``frame`` columns.
+    """Per-row "train"/"validation"/"test" for a table with ``video`` and ``frame`` columns.
 
     ``split="group"``: whole groups of videos go to one side, about ``test_fraction`` of the
-    groups (at least one on each side). ``groups`` maps a video to its group (a source video, a
+    groups to test and ``validation_fraction`` of the remaining groups to validation (each side
+    asked for gets at least one group). ``groups`` maps a video to its group (a source video, a
     person, a channel: whatever must not straddle the split); a video it does not name is a
     group of its own. Test faces are then people the model has never seen; this is the protocol
-    to report. ``split="sequence"``: the study's protocol, each video cut into consecutive
-    chunks of ``sequence_length`` frames (``frame // sequence_length``; the last may be shorter)
-    and about ``test_fraction`` of all chunks drawn for test. It is optimistic: the same person,
-    often in the neighbouring second of the same shot, is in train and test, so it measures
-    interpolation within a video rather than generalisation to new people.
+    to report. Validation is what every choice (grid cell, epoch, best run) is made on, so the
+    test split is read once, for the report. ``split="sequence"``: the study's protocol, each
+    video cut into consecutive chunks of ``sequence_length`` frames (``frame //
+    sequence_length``; the last may be shorter) and the chunks drawn for the sides the same way.
+    It is optimistic: the same person, often in the neighbouring second of the same shot, is on
+    every side, so it measures interpolation within a video rather than generalisation to new
+    people. ``validation_fraction=0`` gives train and test only (the study had no validation).
     """
     if split not in SPLITS:
         raise Affect4kError(f"split: unknown value {split!r}, expected one of {', '.join(SPLITS)}")
     if not 0 < test_fraction < 1:
         raise Affect4kError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+    if not 0 <= validation_fraction < 1:
+        raise Affect4kError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     videos = table["video"].astype(str)
     if split == "group":
         groups = groups or {}
@@ -70,32 +100,173 @@ def assign_split(
             raise Affect4kError(f"sequence_length must be >= 1, got {sequence_length}")
         keys = videos + "/" + (table["frame"] // sequence_length).astype(str)
     unique = sorted(set(keys))
-    if len(unique) < 2:
+    needed = 3 if validation_fraction > 0 else 2
+    if len(unique) < needed:
+        sides = "train, validation and test" if needed == 3 else "train and test"
+        unit = "groups" if split == "group" else "chunks"
         raise Affect4kError(
-            f"split={split!r} needs at least 2 {'groups' if split == 'group' else 'chunks'} "
-            f"to have a train and a test side, got {len(unique)}"
+            f"split={split!r} needs at least {needed} {unit} to have {sides} sides, "
+            f"got {len(unique)}"
         )
-    test = _test_keys(unique, test_fraction, seed)
-    return np.where(keys.isin(test), "test", "train")
+    sides = _key_sides(unique, test_fraction, validation_fraction, seed)
+    return keys.map(sides).to_numpy(dtype=object)
 
 
-def agreement_table(table: pd.DataFrame, annotators: Sequence[str]) -> pd.DataFrame:
-    """Pearson r of each unordered annotator pair per dimension, over frames both define.
+def agreement_table(
+    table: pd.DataFrame, annotators: Sequence[str], prefix: str = ""
+) -> pd.DataFrame:
+    """Pearson r, CCC and Krippendorff's alpha (interval) of each unordered annotator pair per
+    dimension, over frames both define; ``prefix`` picks other trace columns (``raw.``: before
+    lag compensation).
 
     Frames are pooled across videos, as in the study's 4x4 table (0.60-0.88, mean 0.74).
     """
     rows = []
     for dim in DIMENSIONS:
         for a, b in itertools.combinations(annotators, 2):
-            x, y = table[f"{dim}_{a}"].to_numpy(), table[f"{dim}_{b}"].to_numpy()
-            both = np.isfinite(x) & np.isfinite(y)
-            x, y = x[both], y[both]
-            defined = len(x) >= 2 and x.std() > 0 and y.std() > 0
-            r = float(np.corrcoef(x, y)[0, 1]) if defined else np.nan
-            rows.append((dim, a, b, r, int(both.sum())))
-    return pd.DataFrame(
-        rows, columns=["dimension", "annotator_a", "annotator_b", "pearson_r", "frames"]
-    )
+            pair = table[[f"{prefix}{dim}_{a}", f"{prefix}{dim}_{b}"]].to_numpy(np.float64).T
+            x, y = pair
+            both = int((np.isfinite(x) & np.isfinite(y)).sum())
+            rows.append((dim, a, b, pearson(x, y), ccc(x, y), krippendorff_alpha(pair), both))
+    return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS[1:]))
+
+
+AGREEMENT_COLUMNS = (
+    "stage",
+    "dimension",
+    "annotator_a",
+    "annotator_b",
+    "pearson_r",
+    "ccc",
+    "alpha",
+    "frames",
+)
+ANNOTATOR_COLUMNS = (
+    "annotator",
+    "dimension",
+    "lag_s",
+    "weight",
+    "pearson_r_raw",
+    "ccc_raw",
+    "pearson_r",
+    "ccc",
+    "ccc_label",
+    "frames",
+)
+#: The annotator names of agreement.csv's rows about every annotator at once.
+EVERYONE = "*"
+
+
+def _stacks(
+    database: pd.DataFrame, annotators: Sequence[str], columns: str
+) -> dict[str, np.ndarray]:
+    """Per video, the ``(annotators, frames)`` array of the columns named ``columns.format(a)``."""
+    names = [columns.format(name) for name in annotators]
+    return {
+        str(video): rows[names].to_numpy(np.float64).T
+        for video, rows in database.groupby("video", sort=True)
+    }
+
+
+def _ewe(stacks: Sequence[np.ndarray], where: str) -> np.ndarray:
+    try:
+        return ewe_weights(agreement_with_others(stacks)[0])
+    except Affect4kError as error:
+        raise Affect4kError(f"annotation.fusion ({where}): {error}") from None
+
+
+def fuse_labels(
+    database: pd.DataFrame,
+    annotators: Sequence[str],
+    lags: pd.DataFrame,
+    fusion: str = "mean",
+    per_video: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fuse the annotators into the labels, and say how reliable they and the labels are.
+
+    ``database`` holds each annotator's lag-compensated trace (``valence_a1``), the same before
+    compensation (``raw.valence_a1``) and the annotate stage's mean label, NaN where too few
+    annotators cover a frame; ``fusion`` replaces the mean there (:func:`affect4k.fusion.fuse`;
+    EWE weights pooled over videos or, with ``per_video``, per video). ``lags`` is the applied
+    lag per ``(video, annotator, dimension)`` (:func:`affect4k.annotate.lag_table`).
+
+    Returns the labels (``valence``, ``arousal``) and the annotators table
+    (``ANNOTATOR_COLUMNS``): lag and weight (means over videos where they differ per video;
+    no weight for the median), Pearson r and CCC with the others' mean before (``_raw``) and
+    after lag compensation, CCC with the fused label, and the frames compared.
+    """
+    labels = database[list(DIMENSIONS)].copy()
+    rows = []
+    for dim in DIMENSIONS:
+        aligned = _stacks(database, annotators, f"{dim}_{{}}")
+        raw = _stacks(database, annotators, f"{RAW_PREFIX}{dim}_{{}}")
+        videos = list(aligned)
+        if fusion == "ewe" and not per_video:
+            pooled = _ewe(list(aligned.values()), f"{dim}, all videos")
+            weights = {video: pooled for video in videos}
+        elif fusion == "ewe":
+            weights = {video: _ewe([aligned[video]], f"{dim}, video {video}") for video in videos}
+        else:
+            weights = {video: np.full(len(annotators), np.nan) for video in videos}
+        if fusion != "mean":
+            fused = np.concatenate(
+                [fuse(aligned[video], fusion, weights[video]) for video in videos]
+            )
+            labels[dim] = np.where(np.isfinite(labels[dim].to_numpy()), fused, np.nan)
+        label = _stacks(labels.assign(video=database["video"]), [dim], "{}")
+        r_raw, ccc_raw, _ = agreement_with_others(list(raw.values()))
+        r, agreement, frames = agreement_with_others(list(aligned.values()))
+        mean_weight = np.mean(list(weights.values()), axis=0)
+        if fusion == "mean":
+            mean_weight = np.full(len(annotators), 1 / len(annotators))
+        for index, name in enumerate(annotators):
+            own = np.concatenate([aligned[video][index] for video in videos])
+            with_label = ccc(own, np.concatenate([label[video][0] for video in videos]))
+            lag = lags.loc[(lags["annotator"] == name) & (lags["dimension"] == dim), "lag_s"]
+            rows.append(
+                (
+                    name,
+                    dim,
+                    float(lag.mean()) if len(lag) else 0.0,
+                    float(mean_weight[index]),
+                    r_raw[index],
+                    ccc_raw[index],
+                    r[index],
+                    agreement[index],
+                    with_label,
+                    int(frames[index]),
+                )
+            )
+    return labels, pd.DataFrame(rows, columns=list(ANNOTATOR_COLUMNS))
+
+
+def reliability_table(database: pd.DataFrame, annotators: Sequence[str]) -> pd.DataFrame:
+    """agreement.csv: per stage (``raw``: before lag compensation, ``aligned``: after) every
+    pair of annotators (:func:`agreement_table`) and a row for all of them (annotators
+    :data:`EVERYONE`): mean pairwise r and CCC, Krippendorff's alpha of all annotators at once,
+    and the frames at least two of them cover."""
+    parts = []
+    for stage, prefix in (("raw", RAW_PREFIX), ("aligned", "")):
+        pairs = agreement_table(database, annotators, prefix)
+        for dim in DIMENSIONS:
+            stack = database[[f"{prefix}{dim}_{a}" for a in annotators]].to_numpy(np.float64).T
+            mine = pairs[pairs["dimension"] == dim]
+            everyone = pd.DataFrame(
+                [
+                    (
+                        dim,
+                        EVERYONE,
+                        EVERYONE,
+                        mine["pearson_r"].mean(),
+                        mine["ccc"].mean(),
+                        krippendorff_alpha(stack),
+                        int((np.isfinite(stack).sum(axis=0) >= 2).sum()),
+                    )
+                ],
+                columns=list(AGREEMENT_COLUMNS[1:]),
+            )
+            parts.append(pd.concat([mine, everyone]).assign(stage=stage))
+    return pd.concat(parts, ignore_index=True)[list(AGREEMENT_COLUMNS)]
 
 
 def build_database(
@@ -110,19 +281,33 @@ def build_database(
     sequence_length: int = 80,
     groups: Mapping[str, str] | None = None,
     out_split: Path | None = None,
+    validation_fraction: float = 0.15,
+    fusion: str = "mean",
+    per_video: bool = False,
+    lags: pd.DataFrame | None = None,
+    out_annotators: Path | None = None,
 ) -> None:
     """Pool the per-video label tables into the database and write its agreement table.
 
+    The labels are fused by ``fusion`` (``per_video`` EWE weights; ``lags`` the applied lags,
+    none by default) as :func:`fuse_labels` says, which also gives ``out_annotators``
+    (``annotators.csv``); the agreement table is :func:`reliability_table`'s.
+
     The database keeps every frame (NaN labels included, so ``(video, frame)`` stays the row
     key of the frame-index contract) sorted by video then frame, with a ``split`` column (see
-    :func:`assign_split`, ``groups`` as there). The per-annotator columns are kept: they let a
-    user re-average with another rule or recompute agreement without rerunning the annotation
-    stage. ``out_split`` gets ``video, group, split, frames`` per video (``mixed`` where the
-    sequence split puts a video on both sides).
+    :func:`assign_split`, ``groups`` and ``validation_fraction`` as there). The per-annotator
+    columns are kept: they let a user re-average with another rule or recompute agreement
+    without rerunning the annotation stage. ``out_split`` gets ``video, group, split, frames``
+    per video (``mixed`` where the sequence split puts a video on several sides).
     """
     check_annotators(annotators)
     required = ("video", "frame", "time_s", "face", *DIMENSIONS)
-    required += tuple(f"{dim}_{name}" for dim in DIMENSIONS for name in annotators)
+    required += tuple(
+        f"{prefix}{dim}_{name}"
+        for prefix in ("", RAW_PREFIX)
+        for dim in DIMENSIONS
+        for name in annotators
+    )
     tables = [read_table(path, required, "database input") for path in video_parquets]
     if not tables:
         raise Affect4kError("build_database: no per-video tables given")
@@ -134,12 +319,30 @@ def build_database(
             seen[video] = path
     database = pd.concat(tables, ignore_index=True).sort_values(["video", "frame"])
     database = database.reset_index(drop=True)
-    database["split"] = assign_split(database, split, test_fraction, seed, sequence_length, groups)
-    agreement = agreement_table(database, annotators)
-    for dim, pairs in agreement.groupby("dimension"):
-        log.info("mean pairwise %s agreement: r = %.3f", dim, pairs["pearson_r"].mean())
+    database["split"] = assign_split(
+        database,
+        split,
+        test_fraction,
+        seed,
+        sequence_length,
+        groups,
+        validation_fraction=validation_fraction,
+    )
+    if lags is None:
+        lags = pd.DataFrame(columns=["video", "annotator", "dimension", "lag_s"])
+    labels, annotator_table = fuse_labels(database, annotators, lags, fusion, per_video)
+    agreement = reliability_table(database, annotators)
+    database[list(DIMENSIONS)] = labels
+    database = database.drop(columns=[c for c in database if c.startswith(RAW_PREFIX)])
+    for row in agreement[agreement["annotator_a"] == EVERYONE].itertuples():
+        log.info(
+            f"{row.stage} {row.dimension} agreement: r = {row.pearson_r:.3f} (mean of "
+            f"pairs), CCC = {row.ccc:.3f}, Krippendorff's alpha = {row.alpha:.3f}"
+        )
     write_atomic(out_parquet, lambda tmp: database.to_parquet(tmp, index=False))
     write_atomic(out_agreement, lambda tmp: agreement.to_csv(tmp, index=False))
+    if out_annotators is not None:
+        write_atomic(out_annotators, lambda tmp: annotator_table.to_csv(tmp, index=False))
     if out_split is not None:
         sides = database.groupby("video", sort=True)["split"].agg(
             lambda side: side.iat[0] if side.nunique() == 1 else "mixed"

@@ -6,10 +6,12 @@ the same layout as our own database (``annotations.parquet`` plus ``faces/{video
 three, so a table row for an external set is computed exactly like one for our own test split.
 
 The ``split`` column divides a corpus once, at import, into train and a held-out test part
-(Aff-Wild2's official Train_Set / Validation_Set where both are present, otherwise
-:func:`affect4k.database.assign_split`: whole videos for Aff-Wild2, single images for
-AffectNet). A pretraining trains on the train part, and then every run is scored on the
-held-out part only; a corpus nothing trains on is scored whole.
+(Aff-Wild2's official Train_Set / Validation_Set where both are present, AffectNet's official
+``validation.csv`` where it is present, otherwise :func:`affect4k.database.assign_split`: whole
+sources for Aff-Wild2, single images for AffectNet). A ``group`` column names what must not
+straddle a split and what the tables' bootstrap resamples: a source video, or an image. A
+pretraining trains on the train part, and then every run is scored on the held-out part only;
+a corpus nothing trains on is scored whole.
 AffectNet is a set of unrelated still images: it becomes ONE pseudo-video ``affectnet`` whose
 frame ``i`` is line ``i + 2`` of ``labels.csv``, so 400k images are one memory map rather than
 400k files, and its annotation rows carry ``static == True`` (a boolean column both importers
@@ -51,6 +53,16 @@ AFFECTNET_COLUMNS = ("subDirectory_filePath", "expression", "valence", "arousal"
 _DECODE_CHUNK = 512
 # Video ids become file names under faces/, so they must not contain path separators.
 _VIDEO_RE = re.compile(r"[A-Za-z0-9_.-]+")
+#: Aff-Wild2 names the two subjects of one source video ``<source>_left`` and ``<source>_right``.
+_AFFWILD2_PART_RE = re.compile(r"_(left|right)$")
+#: AffectNet's official validation list, beside ``labels.csv`` (the released ``validation.csv``).
+AFFECTNET_VALIDATION = "validation.csv"
+
+
+def affwild2_source(video: str) -> str:
+    """The source video an Aff-Wild2 video was cut from: ``10-60-1280x720_right`` ->
+    ``10-60-1280x720``. Both subjects of a source are one group, so they never straddle."""
+    return _AFFWILD2_PART_RE.sub("", video)
 
 
 def _decode(path: Path | None, crop_size: int, where: str) -> np.ndarray | None:
@@ -99,13 +111,15 @@ def write_faces(faces_dir: Path, video: str, face: np.ndarray) -> None:
 def _corpus_split(table: pd.DataFrame, test_fraction: float, seed: int) -> np.ndarray:
     """Train/test per row of an imported corpus (see :func:`affect4k.database.assign_split`).
 
-    Videos are split whole when there are several (faces in test are people never trained
-    on); a single clip is cut into the study's chunks of 80 frames, and a static corpus into
-    single images, which show unrelated people anyway.
+    The corpus's ``group`` column is split whole when it has several groups and is not static
+    (faces in test are people, or sources, never trained on); a single clip is cut into the
+    study's chunks of 80 frames, and a static corpus into single images, which show unrelated
+    people anyway.
     """
     static = bool(table[STATIC_COLUMN].all())
-    if table["video"].nunique() > 1 and not static:
-        return assign_split(table, "group", test_fraction, seed, 1)
+    groups = dict(zip(table["video"], table["group"], strict=False))
+    if table["group"].nunique() > 1 and not static:
+        return assign_split(table, "group", test_fraction, seed, 1, groups)
     return assign_split(table, "sequence", test_fraction, seed, 1 if static else 80)
 
 
@@ -161,7 +175,9 @@ def import_affwild2(
     :func:`affect4k.affwild.read_affwild2_va`) and ``root/cropped_aligned/{video}/*.jpg``; a
     frame without an image is a frame without a face (zero crop, ``face`` False), as in our own
     database. The annotation subfolder (e.g. ``Train_Set``) is kept in a ``subset`` column; with
-    both Train_Set and Validation_Set present, Validation_Set is the ``test`` split.
+    both Train_Set and Validation_Set present, Validation_Set is the ``test`` split. ``group``
+    is each video's source (:func:`affwild2_source`): the fallback split keeps a source's
+    ``_left`` and ``_right`` videos together, and the tables' intervals resample sources.
     Returns the path of the written ``annotations.parquet``.
     """
     root, out_dir = Path(root), Path(out_dir)
@@ -191,7 +207,8 @@ def import_affwild2(
         )
         write_faces(out_dir / "faces", video, face)
         rows = annotation_rows(video, labels, face, static=False)
-        tables.append(pd.DataFrame({**rows, "subset": label_file.parent.name}))
+        subset = label_file.parent.name
+        tables.append(pd.DataFrame({**rows, "subset": subset, "group": affwild2_source(video)}))
         log.info("Aff-Wild2 %s: %d frames, %d with a face", video, len(face), int(face.sum()))
     table = pd.concat(tables, ignore_index=True)
     if {"Train_Set", "Validation_Set"} <= set(table["subset"]):
@@ -242,6 +259,11 @@ def import_affectnet(
 ) -> Path:
     """Convert AffectNet (``root/labels.csv`` + ``root/images/...``) into one static pseudo-video.
 
+    With AffectNet's official validation list beside it (``root/validation.csv``, same
+    columns; its test set is unreleased) its images follow those of ``labels.csv`` (frame
+    ``len(labels) + i`` is line ``i + 2`` of it) and form the held-out ``test`` split, as
+    published results use it; without it single images are held out at random.
+
     Images are resized to ``crop_size`` square (AffectNet's crops are roughly square faces of
     varying size); -2 labels become NaN. Every listed image must exist and decode, since a
     missing AffectNet image is a broken download, not a frame without a face. The source path
@@ -249,25 +271,40 @@ def import_affectnet(
     of the written ``annotations.parquet``.
     """
     root, out_dir = Path(root), Path(out_dir)
-    labels_path = root / "labels.csv"
-    table = _read_affectnet_labels(labels_path)
+    lists = [root / "labels.csv"]
+    if (root / AFFECTNET_VALIDATION).is_file():
+        lists.append(root / AFFECTNET_VALIDATION)
+    tables = [_read_affectnet_labels(path) for path in lists]
     images_root = (root / "images").resolve()
     images: list[Path | None] = []
     wheres = []
-    for row, relative in enumerate(table["subDirectory_filePath"]):
-        where = f"{labels_path}, line {row + 2}"
-        image = (images_root / relative).resolve()
-        if not image.is_relative_to(images_root) or not image.is_file():
-            raise Affect4kError(f"{where}: no image {relative!r} under {images_root}")
-        images.append(image)
-        wheres.append(where)
+    for path, table in zip(lists, tables, strict=True):
+        for row, relative in enumerate(table["subDirectory_filePath"]):
+            where = f"{path}, line {row + 2}"
+            image = (images_root / relative).resolve()
+            if not image.is_relative_to(images_root) or not image.is_file():
+                raise Affect4kError(f"{where}: no image {relative!r} under {images_root}")
+            images.append(image)
+            wheres.append(where)
     face = _write_crops(images, wheres, out_dir / "faces" / f"{AFFECTNET_VIDEO}.npy", crop_size)
     write_faces(out_dir / "faces", AFFECTNET_VIDEO, face)
+    table = pd.concat(tables, ignore_index=True)
     labels = table[list(DIMENSIONS)].to_numpy(np.float32)
     rows = annotation_rows(AFFECTNET_VIDEO, labels, face, static=True)
     annotations = pd.DataFrame(
-        {**rows, "expression": table["expression"], "source": table["subDirectory_filePath"]}
+        {
+            **rows,
+            "expression": table["expression"],
+            "source": table["subDirectory_filePath"],
+            # Unrelated people: each image is a group of its own.
+            "group": table["subDirectory_filePath"],
+            "subset": np.repeat([path.stem for path in lists], [len(t) for t in tables]),
+        }
     )
     log.info("AffectNet: %d images", len(annotations))
-    annotations["split"] = _corpus_split(annotations, test_fraction, seed)
+    if len(tables) > 1:
+        # The official division: validation.csv is the held-out part.
+        annotations["split"] = np.where(annotations["subset"] == "validation", "test", "train")
+    else:
+        annotations["split"] = _corpus_split(annotations, test_fraction, seed)
     return write_annotations(out_dir, annotations)

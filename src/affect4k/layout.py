@@ -12,36 +12,43 @@ STATIC_COLUMN = "static"
 PREDICTION_COLUMNS = ("video", "frame", "valence", "arousal", "valence_pred", "arousal_pred")
 #: The scores of one set of predictions (``affect4k.metrics.va_metrics``).
 METRIC_NAMES = ("valence_ccc", "arousal_ccc", "mean_ccc", "valence_mse", "arousal_mse")
-#: The splits a run is scored on after an epoch.
-SPLITS = ("train", "test")
+#: The splits a run is scored on after an epoch. Never the test split: whatever a run's history
+#: shows may steer a choice (best.keras, a reader's), and no choice may read a test score.
+SPLITS = ("train", "validation")
 #: Columns of a run's ``history.csv``: one row per epoch.
 HISTORY_COLUMNS = ("epoch", "loss", *(f"{s}_{m}" for s in SPLITS for m in METRIC_NAMES))
-#: Columns of ``results/tables.csv``: one row per (run, evaluation set).
+#: What each metric column of a table comes with: its 95 % bootstrap interval and, on a row
+#: averaging several seeds, the standard deviation over them (NaN elsewhere).
+INTERVAL_SUFFIXES = ("_lo", "_hi")
+#: Columns of ``results/tables.csv``: one row per (run, evaluation set), and one ``mean`` row
+#: per (configuration trained with several seeds, evaluation set).
 TABLE_COLUMNS = (
     "run",
+    "config",
+    "seed",
     "model",
     "resolution",
     "eval_set",
     "scored",
-    "valence_ccc",
-    "arousal_ccc",
-    "mean_ccc",
-    "valence_mse",
-    "arousal_mse",
+    "contaminated",
+    "selected_for",
+    "tied_with_best",
+    *(f"{m}{suffix}" for m in METRIC_NAMES for suffix in ("", *INTERVAL_SUFFIXES, "_sd")),
     "frames",
     "videos",
+    "groups",
 )
-#: Columns of ``results/ablation.csv``: one row per (grid cell, face-size bin).
+#: Columns of ``results/ablation.csv``: one row per (grid cell, seed, evaluation set, face-size
+#: bin); ``selected`` marks the cell its configuration keeps, chosen on validation.
 ABLATION_COLUMNS = (
     "run",
     "model",
     "resolution",
     "input_size",
+    "seed",
+    "eval_set",
     "face_bin",
+    "selected",
     "frames",
-    "valence_ccc",
-    "arousal_ccc",
-    "mean_ccc",
-    "valence_mse",
-    "arousal_mse",
+    *(f"{m}{suffix}" for m in METRIC_NAMES for suffix in ("", *INTERVAL_SUFFIXES)),
 )

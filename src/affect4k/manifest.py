@@ -11,7 +11,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from yt_dlp.extractor.youtube import YoutubeIE
+
+from affect4k.download import local_source
 from affect4k.errors import Affect4kError
 
 #: Longest video id: with the longest suffix a stage adds it stays far below the 255-byte limit
@@ -28,17 +32,25 @@ VIDEO_ID_PATTERN = rf"[A-Za-z0-9_-]{{1,{MAX_VIDEO_ID_LENGTH}}}"
 _SECONDS_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 
 COLUMNS = ("video_id", "url", "start", "end")
-#: An optional column: what must not straddle the train/test split (a person, a channel).
+#: An optional column: what must not straddle the split (a person, a channel).
 GROUP_COLUMN = "group"
 #: An optional column: a photo of the video's subject (the face stage keeps that person).
 SUBJECT_COLUMN = "subject"
 OPTIONAL_COLUMNS = (GROUP_COLUMN, SUBJECT_COLUMN)
 
-#: A YouTube video id in the URL forms people paste (watch?v=, youtu.be/, shorts/, embed/, live/).
+#: YouTube forms yt-dlp's YoutubeIE leaves to its playlist extractor, which fetches the one
+#: video (``shorts/<id>``, ``live/<id>``) or refuses the row as a playlist (``&list=``).
 _YOUTUBE_ID_RE = re.compile(
-    r"(?:youtube(?:-nocookie)?\.com/(?:watch\?(?:.*&)?v=|shorts/|embed/|live/|v/)|youtu\.be/)"
-    r"([A-Za-z0-9_-]{11})(?![A-Za-z0-9_-])"
+    r"(?:youtube(?:-nocookie)?\.com/(?:watch/?\?(?:.*&)?v=|shorts/|embed/|live/|v/)|youtu\.be/)"
+    r"([A-Za-z0-9_-]{11})(?![A-Za-z0-9_-])",
+    re.IGNORECASE,
 )
+#: Query parameters that name a moment or where a link was shared from, not another video.
+_IGNORED_PARAMETERS = frozenset(
+    {"t", "start", "time_continue", "feature", "si", "ref", "ref_src", "fbclid", "gclid"}
+    | {"dclid", "msclkid", "igshid", "mc_cid", "mc_eid", "yclid", "_ga", "pp"}
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -56,12 +68,67 @@ class VideoEntry:
     subject: str | None = None
 
 
-def source_group(url: str) -> str:
-    """The default group of a video: its source, so parts cut from one YouTube video (the same
-    people) never straddle the split. ``youtube:<id>`` for any YouTube URL form, else the URL or
-    path as written."""
+def youtube_id(url: str) -> str | None:
+    """The id of the one YouTube video ``url`` names, else None.
+
+    Asks yt-dlp's own YouTube extractor (offline: it only matches its URL patterns), so every
+    form it downloads as a single video (``watch?v=``, ``watch/?v=``, ``youtu.be``, ``embed``,
+    ``e/``, ``m.`` and music hosts, any host case, Invidious mirrors, ...) gives the same id;
+    ``shorts/`` and ``live/`` go through its playlist extractor and are matched here.
+    """
+    if YoutubeIE.suitable(url):
+        return YoutubeIE.get_temp_id(url)
     match = _YOUTUBE_ID_RE.search(url)
-    return f"youtube:{match.group(1)}" if match else url.strip()
+    return match.group(1) if match else None
+
+
+def normalised_url(url: str) -> str:
+    """``url`` as one spelling per resource: scheme http/https as ``https``, host lower-case
+    without ``www.`` or credentials, no default port, no trailing slash or fragment, and the
+    query without time or tracking parameters (``t``, ``utm_*``, ``fbclid``, ...), sorted."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").removeprefix("www.")
+    port = parts.port
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    if scheme in _DEFAULT_PORTS:
+        scheme = "https"
+    query = sorted(
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key.lower() not in _IGNORED_PARAMETERS and not key.lower().startswith("utm_")
+    )
+    path = parts.path.rstrip("/")
+    return f"{scheme}://{host}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def local_group(path: Path) -> str:
+    """A local source's group: its real path (links and ``..`` resolved), relative to the
+    working directory when inside it, so the split does not depend on where the project is."""
+    real = Path(os.path.realpath(path))
+    here = Path.cwd().resolve()
+    return real.relative_to(here).as_posix() if real.is_relative_to(here) else real.as_posix()
+
+
+def source_group(url: str) -> str:
+    """The default group of a video: its source, so parts cut from one source (the same
+    people) never straddle the split however the source is written.
+
+    A local path or ``file://`` URL (whatever :func:`affect4k.download.local_source` reads as
+    local, as the download does) by its real path (:func:`local_group`); a URL of one YouTube
+    video ``youtube:<id>`` (:func:`youtube_id`); any other URL :func:`normalised_url`.
+    """
+    url = url.strip()
+    try:
+        path = local_source(url)
+    except Affect4kError:
+        # A file:// URL naming another host: the download refuses it; group it as written.
+        return url
+    if path is not None:
+        return local_group(path)
+    video = youtube_id(url)
+    return f"youtube:{video}" if video is not None else normalised_url(url)
 
 
 def _seconds(text: str, column: str, where: str) -> float | None:

@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator
 from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 from affect4k.files import write_atomic
-from affect4k.layout import DIMENSIONS
+from affect4k.layout import DIMENSIONS, SPLITS
 
 #: The colour of each dimension in every figure.
 COLOURS = {"valence": "#1f77b4", "arousal": "#ff7f0e"}
@@ -117,14 +117,15 @@ def prediction_figure(table: pd.DataFrame, path: Path, title: str) -> None:
 
 @_styled
 def training_curves(history: pd.DataFrame, path: Path, run: str) -> None:
-    """Loss and train/test CCC per epoch of one run (``history.csv``); unscored epochs skipped."""
+    """Loss and train/validation CCC per epoch of one run (``history.csv``); unscored epochs
+    skipped. Never test: a curve is read to choose, and no choice may read the test split."""
     figure = _figure(1, 3, (12, 3.2))
     loss, ccc, mse = figure.axes
     loss.plot(history["epoch"], history["loss"], marker="o", color="0.3")
     loss.set(xlabel="epoch", ylabel="training loss (1 - CCC)", title=f"{run}: loss")
     for axes in figure.axes:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for split, style in (("train", "-"), ("test", "--")):
+    for split, style in zip(SPLITS, ("-", "--"), strict=True):
         for dimension in DIMENSIONS:
             for axes, metric in ((ccc, "ccc"), (mse, "mse")):
                 scored = history.dropna(subset=[f"{split}_{dimension}_{metric}"])
@@ -163,6 +164,40 @@ def agreement_heatmaps(agreement: pd.DataFrame, path: Path) -> None:
             axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
         axes.set_title(f"{dimension}: annotator agreement (Pearson r)")
         figure.colorbar(image, ax=axes, shrink=0.8)
+    save(figure, path)
+
+
+@_styled
+def annotator_reliability(annotators: pd.DataFrame, agreement: pd.DataFrame, path: Path) -> None:
+    """Per dimension, each annotator's lag and fusion weight, and their CCC with the others'
+    mean before and after lag compensation (``annotators.csv``), with Krippendorff's alpha of
+    all annotators before and after (``agreement.csv``) in the title."""
+    figure = _figure(3, len(DIMENSIONS), (4.6 * len(DIMENSIONS), 7.5), sharex="col")
+    axes = np.array(figure.axes).reshape(3, len(DIMENSIONS))
+    for column, dimension in enumerate(DIMENSIONS):
+        rows = annotators[annotators["dimension"] == dimension]
+        if rows.empty:
+            raise Affect4kError(f"annotators table has no row for {dimension}")
+        position = np.arange(len(rows))
+        colour = COLOURS[dimension]
+        lag, weight, agree = axes[:, column]
+        lag.bar(position, rows["lag_s"], color=colour)
+        lag.set(ylabel="lag (s)", title=f"{dimension}: reaction lag (relative)")
+        weight.bar(position, rows["weight"].fillna(0), color=colour)
+        weight.set(ylabel="weight", title=f"{dimension}: fusion weight")
+        agree.bar(position - 0.2, rows["ccc_raw"], 0.4, color=colour, alpha=0.35, label="raw")
+        agree.bar(position + 0.2, rows["ccc"], 0.4, color=colour, label="lag-compensated")
+        alphas = agreement[
+            (agreement["dimension"] == dimension) & (agreement["annotator_a"] == "*")
+        ].set_index("stage")["alpha"]
+        agree.set(
+            ylabel="CCC with the others' mean",
+            ylim=(min(0.0, float(rows[["ccc_raw", "ccc"]].min().min())), 1),
+            title=f"Krippendorff's alpha {alphas.get('raw', np.nan):.2f} raw, "
+            f"{alphas.get('aligned', np.nan):.2f} compensated",
+        )
+        agree.set_xticks(position, rows["annotator"])
+        agree.legend(fontsize=7)
     save(figure, path)
 
 
@@ -310,35 +345,57 @@ def predictions_over_time(predictions: pd.DataFrame, path: Path, run: str) -> No
             axes.plot(time, frames[f"{dimension}_pred"], "--", color=colour, label="prediction")
             axes.set(ylim=(-1.05, 1.05), title=f"{video}: {dimension}", xlabel="clip time (s)")
             axes.legend(loc="upper right", ncols=2, fontsize=7)
-    figure.suptitle(f"test videos of {run} (the run with the best test mean CCC)")
+    figure.suptitle(f"test videos of {run} (the run chosen best on validation mean CCC)")
     save(figure, path)
 
 
 @_styled
 def ablation_figure(table: pd.DataFrame, path: Path) -> None:
-    """Test mean CCC of the ablation grid (``affect4k.ablation``): over all frames against the
-    source height, one line per input size; and per face-size bin, one line per cell."""
+    """Test mean CCC of the ablation grid (``affect4k.ablation``) with 95 % intervals: over all
+    frames against the source height, one line per input size; and per face-size bin, one line
+    per cell. A configuration's seeds are averaged (the interval drawn is the first seed's);
+    the cell chosen on validation is marked with a star."""
     table = table.assign(resolution=table["resolution"].astype(str))
+    table = table[table["eval_set"] == "test"]
+    cell = ["run", "resolution", "input_size", "face_bin"]
+    table = table.groupby(cell, sort=False).agg(
+        mean_ccc=("mean_ccc", "mean"),
+        mean_ccc_lo=("mean_ccc_lo", "first"),
+        mean_ccc_hi=("mean_ccc_hi", "first"),
+        selected=("selected", "any"),
+    )
+    table = table.reset_index()
     heights = sorted(table["resolution"].unique(), key=_resolution_order)
     bins = [label for label in table["face_bin"].unique() if label != "all"]
     figure = _figure(1, 2, (11, 3.6))
     overall, by_face = figure.axes
     for (run, size), rows in table[table["face_bin"] == "all"].groupby(["run", "input_size"]):
         rows = rows.set_index("resolution").reindex(heights)
-        overall.plot(range(len(heights)), rows["mean_ccc"], "o-", label=f"{run}, input {size}")
+        _error_line(overall, rows, f"{run}, input {size}")
+        chosen = rows["selected"].fillna(False).astype(bool).to_numpy()
+        overall.plot(np.flatnonzero(chosen), rows["mean_ccc"][chosen], "*", ms=12, color="black")
     overall.set_xticks(range(len(heights)), heights)
-    overall.set(xlabel="source height", ylabel="test mean CCC", ylim=(-1.05, 1.05))
+    overall.set(xlabel="source height", ylabel="test mean CCC (95 % CI)", ylim=(-1.05, 1.05))
     overall.legend(fontsize=7)
     cells = table[table["face_bin"] != "all"].groupby(["run", "resolution", "input_size"])
     for (run, resolution, size), rows in cells:
         rows = rows.set_index("face_bin").reindex(bins)
-        label = f"{run}, {resolution}, input {size}"
-        by_face.plot(range(len(bins)), rows["mean_ccc"], "o-", label=label)
+        _error_line(by_face, rows, f"{run}, {resolution}, input {size}")
     by_face.set_xticks(range(len(bins)), bins)
     by_face.set(xlabel="face width in the native clip (px)", ylim=(-1.05, 1.05))
     by_face.legend(fontsize=7)
-    figure.suptitle("does resolution help? test mean CCC per source height, input size, face size")
+    figure.suptitle(
+        "does resolution help? test mean CCC per source height, input size, face size "
+        "(star: the cell chosen on validation)"
+    )
     save(figure, path)
+
+
+def _error_line(axes: Axes, rows: pd.DataFrame, label: str) -> None:
+    """``rows``' mean CCC at positions 0.. with their interval as error bars, joined."""
+    centre = rows["mean_ccc"].to_numpy(float)
+    error = np.abs(np.vstack([centre - rows["mean_ccc_lo"], rows["mean_ccc_hi"] - centre]))
+    axes.errorbar(range(len(rows)), centre, yerr=error, fmt="o-", capsize=3, label=label)
 
 
 def _resolution_order(value: str) -> tuple[float, str]:
@@ -364,14 +421,30 @@ document.querySelectorAll("th").forEach((th, column) => th.addEventListener("cli
 """
 
 
-def sortable_table(tables: Sequence[tuple[str, pd.DataFrame]], path: Path) -> None:
-    """A self-contained HTML page of titled tables; clicking a column header sorts by it."""
-    parts = []
+def sortable_table(
+    tables: Sequence[tuple[str, pd.DataFrame]],
+    path: Path,
+    *,
+    notes: Sequence[str] = (),
+    shade: str | None = None,
+) -> None:
+    """A self-contained HTML page of titled tables; clicking a column header sorts by it.
+
+    ``notes`` are paragraphs above the tables; rows whose ``shade`` column is true are shaded.
+    """
+    parts = [f"<p class='note'>{html.escape(note)}</p>" for note in notes]
     for title, table in tables:
         head = "".join(f"<th>{html.escape(str(name))}</th>" for name in table.columns)
+        shaded = (
+            table[shade].astype(bool).to_numpy()
+            if shade in table.columns
+            else np.zeros(len(table), dtype=bool)
+        )
         rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_cell(value))}</td>" for value in row) + "</tr>"
-            for row in table.itertuples(index=False)
+            ("<tr class='shaded'>" if marked else "<tr>")
+            + "".join(f"<td>{html.escape(_cell(value))}</td>" for value in row)
+            + "</tr>"
+            for row, marked in zip(table.itertuples(index=False), shaded, strict=True)
         )
         parts.append(
             f"<h2>{html.escape(title)}</h2><table><thead><tr>{head}</tr></thead>"
@@ -382,11 +455,40 @@ def sortable_table(tables: Sequence[tuple[str, pd.DataFrame]], path: Path) -> No
         "body{font:13px sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:2em}"
         "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}"
         "th{cursor:pointer;background:#eee}th:hover{background:#ddd}"
+        "tr.shaded td{background:#e6f2e6}p.note{max-width:60em}"
         "</style></head><body><p>Click a column header to sort.</p>"
         + "".join(parts)
         + f"<script>{_SORT_SCRIPT}</script></body></html>"
     )
     write_atomic(Path(path), lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+@_styled
+def results_figure(table: pd.DataFrame, path: Path) -> None:
+    """Mean CCC of every configuration with its 95 % interval as error bars, one panel per
+    evaluation set (in ``table``'s set order). A configuration with several seeds is drawn by
+    its ``mean`` row; the one chosen best on validation is drawn in black."""
+    seeded = table.groupby(["config", "eval_set"])["run"].transform("size") > 1
+    rows = table[~seeded | (table["seed"].astype(str) == "mean")]
+    sets = list(dict.fromkeys(rows["eval_set"]))
+    configs = sorted(rows["config"].unique())
+    figure = _figure(1, len(sets), (3.2 * len(sets) + 1.5, 0.35 * len(configs) + 1.4), sharey=True)
+    for axes, eval_set in zip(figure.axes, sets, strict=True):
+        shown = rows[rows["eval_set"] == eval_set].set_index("config").reindex(configs)
+        centre = shown["mean_ccc"].to_numpy(float)
+        error = np.abs(np.vstack([centre - shown["mean_ccc_lo"], shown["mean_ccc_hi"] - centre]))
+        labels = shown["selected_for"].astype("string").fillna("").str.split(";")
+        best = labels.map(lambda chosen: "best" in chosen).to_numpy(bool)
+        position = np.arange(len(configs))
+        for chosen, colour in ((False, COLOURS["valence"]), (True, "black")):
+            mask = best == chosen
+            axes.errorbar(
+                centre[mask], position[mask], xerr=error[:, mask], fmt="o", color=colour, capsize=3
+            )
+        axes.set_yticks(position, configs)
+        axes.set(xlabel="mean CCC (95 % CI)", title=eval_set, xlim=(-1.05, 1.05))
+    figure.suptitle("mean CCC per configuration; black: chosen best on validation")
+    save(figure, path)
 
 
 def _cell(value: object) -> str:

@@ -1,8 +1,9 @@
 """``affect4k predict``: valence and arousal of any video, photo or folder of photos.
 
 A trained run is applied through the database's own chain, module by module: a video is put on
-the 25 fps frame grid by :func:`affect4k.clips.make_clip` (unless it already is), its subject is
-detected, tracked, aligned and cropped by :func:`affect4k.faces.extract_faces`, and the crops
+the 25 fps frame grid by :func:`affect4k.clips.make_clip` (unless it already is), its subject
+(the person on screen longest, or the one nearest ``--subject``'s photo) is detected,
+identified, aligned and cropped by :func:`affect4k.faces.extract_faces`, and the crops
 go through :func:`affect4k.evaluate.predict_frames` exactly as in the ``predict`` rule, so a
 clip of the database gets the rule's numbers. Photos take the same detection and alignment
 step (:func:`affect4k.faces.subject_crop`) and are predicted as the still images of AffectNet
@@ -10,6 +11,12 @@ are: each one a sequence of its own.
 
 The sequence length comes from the run's ``config.json`` and the input size and pixel scaling
 are layers of the saved model, so nothing a flag could get wrong is asked of the user.
+
+What the command writes never lands on what it reads, nor on a file it did not write itself:
+every output carries :data:`MARK` (the CSV its header), so a rerun may replace its own outputs
+and nothing else (:func:`check_outputs`). Inputs are sized from their headers before anything
+is decoded (:func:`check_image_size`, :func:`check_video_size`), and only regular files and
+folders are read: a FIFO or a device would block or never end.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +42,7 @@ from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, write_atomic
 from affect4k.layout import DIMENSIONS
-from affect4k.media import iter_frames, probe_video, write_frames
+from affect4k.media import _header, iter_frames, probe_video, write_frames
 from affect4k.progress import progress
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,14 @@ BATCH_SIZE = 8
 DETECT_WIDTH = 640
 VIDEO_COLUMNS = ("frame", "time_s", "face", "valence", "arousal")
 IMAGE_COLUMNS = ("file", "face", "valence", "arousal")
+#: Written into the figure (a PNG text chunk) and the overlay (its ``comment`` tag): an existing
+#: output is replaced only if it carries this (a CSV: if its header is one of the two above).
+MARK = "affect4k predict"
+#: Default of ``--max-pixels``: 100 megapixels, above the photos of most cameras; an image is
+#: decoded whole (about 3 bytes a pixel, several copies), so a 30000x30000 PNG took 6 GB.
+MAX_PIXELS = 100_000_000
+#: The largest video frame taken, either orientation: 8K (DCI 8192x4320 covers UHD 7680x4320).
+MAX_VIDEO_SIDES = (8192, 4320)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +90,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--start", type=float, help="first second of the video to use")
     parser.add_argument("--end", type=float, help="last second of the video to use")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_PIXELS,
+        help=f"refuse images larger than this, read from their header (default {MAX_PIXELS:,}); "
+        f"videos above 8K ({MAX_VIDEO_SIDES[0]}x{MAX_VIDEO_SIDES[1]}) are always refused",
+    )
+
+
+def planned_outputs(args: argparse.Namespace) -> dict[str, Path]:
+    """Every file the command will write, by how the user named it (for error messages)."""
+    figure = args.output.with_suffix(".png")
+    outputs = {f"-o {args.output}": args.output, f"the figure {figure} (beside -o)": figure}
+    if args.overlay is not None:
+        outputs[f"--overlay {args.overlay}"] = args.overlay
+    return outputs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,11 +118,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.suffix.lower() != ".csv":
         raise Affect4kError(f"-o {args.output}: the output must be a .csv file")
+    if args.max_pixels < 1:
+        raise Affect4kError(f"--max-pixels {args.max_pixels}: must be at least 1")
+    check_outputs([args.input], planned_outputs(args))
+    local = local_input(args.input)
+    if local is not None:  # refused before the model loads; a URL once it is fetched
+        check_input_size(local, args.max_pixels)
     model = load_run(args.model)
     detector = make_detector(args.detector, args.face_model)
     with tempfile.TemporaryDirectory(prefix="affect4k-predict-") as work:
-        source = resolve_input(args.input, Path(work))
-        if source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES:
+        source = local
+        if source is None:
+            source = fetch_input(args.input, Path(work))
+            check_input_size(source, args.max_pixels)
+        if _is_images(source):
             if any(v is not None for v in (args.start, args.end, args.overlay, args.subject)):
                 raise Affect4kError(
                     "--start, --end, --overlay and --subject apply to videos, not images"
@@ -107,9 +148,11 @@ def run(args: argparse.Namespace) -> int:
                 overlay=args.overlay,
                 subject=args.subject,
             )
-    write_atomic(args.output, lambda tmp: table.to_csv(tmp, index=False))
-    figure = args.output.with_suffix(".png")
-    prediction_figure(table, figure, f"{args.input} ({model.name})")
+        write_atomic(args.output, lambda tmp: table.to_csv(tmp, index=False))
+        figure = args.output.with_suffix(".png")
+        drawn = Path(work) / "figure.png"
+        prediction_figure(table, drawn, f"{args.input} ({model.name})")
+        write_atomic(figure, lambda tmp: _marked_png(drawn, tmp))
     log.info(
         "wrote %s (%d rows, %d with a face) and %s",
         args.output,
@@ -173,16 +216,49 @@ def load_run(path: Path) -> RunModel:
     )
 
 
-def resolve_input(text: str, work: Path) -> Path:
-    """A local path for ``text``: the file or folder itself, or a URL fetched by yt-dlp."""
-    from affect4k.download import download_video, local_source
+def local_input(text: str) -> Path | None:
+    """The local file or folder ``text`` names (None for a URL).
+
+    Only a regular file or a folder is taken: reading a FIFO or a device would wait for a
+    writer or never end.
+    """
+    from affect4k.download import local_source
 
     local = local_source(text)
     if local is None:
-        return download_video("input", text, work / "download.mkv")
+        return None
     if not local.exists():
         raise Affect4kError(f"{text}: no such file or folder")
+    _check_readable(local)
     return local
+
+
+def fetch_input(url: str, work: Path) -> Path:
+    """The video at ``url``, fetched by yt-dlp into ``work`` (at most 2160p, as downloads are)."""
+    from affect4k.download import download_video
+
+    return download_video("input", url, work / "download.mkv")
+
+
+def _check_readable(path: Path) -> None:
+    mode = path.stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise Affect4kError(
+            f"{path}: not a regular file or folder (a FIFO, device or socket is not read)"
+        )
+
+
+def _is_images(source: Path) -> bool:
+    return source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES
+
+
+def check_input_size(source: Path, max_pixels: int) -> None:
+    """Refuse images above ``max_pixels`` and videos above 8K, from their headers alone."""
+    if _is_images(source):
+        for path in image_files(source):
+            check_image_size(path, max_pixels)
+    else:
+        check_video_size(source)
 
 
 def image_files(source: Path) -> list[Path]:
@@ -192,7 +268,117 @@ def image_files(source: Path) -> list[Path]:
     files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise Affect4kError(f"{source}: folder holds no image ({', '.join(IMAGE_SUFFIXES)})")
+    for path in files:
+        _check_readable(path)
     return files
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file: the same resolved path, or hard links."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def _input_files(text: str) -> list[Path]:
+    """The local files and folders ``text`` makes the command read (none for a URL)."""
+    from affect4k.download import local_source
+
+    local = local_source(text)
+    if local is None or not local.exists():
+        return []
+    if local.is_dir():
+        return [local, *(p for p in local.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)]
+    return [local]
+
+
+def written_by_predict(path: Path) -> bool:
+    """Whether the existing ``path`` is an output of this command (see :data:`MARK`)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with path.open("rb") as file:
+        start = file.read(64 * 1024)
+    if path.suffix.lower() == ".csv":
+        header = start.split(b"\n", 1)[0].strip().decode("utf-8", "replace")
+        return header in (",".join(VIDEO_COLUMNS), ",".join(IMAGE_COLUMNS))
+    if start.startswith(b"\x89PNG"):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as image:
+                return image.text.get("Software") == MARK
+        except (OSError, UnidentifiedImageError, ValueError):
+            return False
+    # ffmpeg -i lists the container's tags one per line: "[info]     comment   : <text>".
+    return re.search(rf"\scomment\s*: {re.escape(MARK)}$", _header(path), re.M) is not None
+
+
+def check_outputs(inputs: list[str], outputs: dict[str, Path]) -> None:
+    """Refuse an output that is an input (or an image of an input folder), another output,
+    or an existing file this command did not write, naming both paths; before any work.
+
+    ``inputs`` as the user gave them (paths or URLs); ``outputs`` by how the user named them.
+    """
+    sources = [source for text in inputs for source in _input_files(text)]
+    named = list(outputs.items())
+    for index, (name, path) in enumerate(named):
+        for source in sources:
+            if _same_file(path, source):
+                raise Affect4kError(f"{name} would overwrite the input {source}")
+        for other_name, other in named[index + 1 :]:
+            if _same_file(path, other):
+                raise Affect4kError(f"{name} and {other_name} are the same file")
+        if (path.exists() or path.is_symlink()) and not written_by_predict(path):
+            raise Affect4kError(
+                f"{name}: {path} exists and was not written by affect4k predict; "
+                "move it away or choose another output"
+            )
+
+
+def _marked_png(drawn: Path, out: Path) -> None:
+    """Copy the PNG ``drawn`` to ``out`` with :data:`MARK` as its Software text chunk."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", MARK)
+    with Image.open(drawn) as image:
+        image.save(out, format="png", pnginfo=info)
+
+
+def check_image_size(path: Path, max_pixels: int) -> None:
+    """Refuse an image above ``max_pixels`` from its header, before it is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    # Pillow's own bomb check would warn or refuse on its limit, not ours: off while the
+    # header is read (only the header: Image.open decodes nothing).
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, UnidentifiedImageError, ValueError):
+        raise Affect4kError(f"{path}: not a readable image") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
+    if width * height > max_pixels:
+        raise Affect4kError(
+            f"{path}: {width}x{height} is {width * height:,} pixels, above --max-pixels "
+            f"{max_pixels:,}"
+        )
+
+
+def check_video_size(path: Path) -> None:
+    """Refuse a video whose frames are above 8K (:data:`MAX_VIDEO_SIDES`), from its header."""
+    info = probe_video(path)
+    long_side, short_side = max(MAX_VIDEO_SIDES), min(MAX_VIDEO_SIDES)
+    if max(info.width, info.height) > long_side or min(info.width, info.height) > short_side:
+        raise Affect4kError(
+            f"{path}: {info.width}x{info.height} frames are above 8K "
+            f"({long_side}x{short_side}); scale the video down first"
+        )
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -296,18 +482,6 @@ def predict_video(
     return table
 
 
-class _CountedModel:
-    """The model as :func:`affect4k.evaluate.predict_frames` calls it, counting batches."""
-
-    def __init__(self, model: Any, bar: Any) -> None:
-        self.model, self.bar = model, bar
-
-    def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
-        output = self.model.predict_on_batch(x)
-        self.bar.update()
-        return output
-
-
 def predict_crops(run: RunModel, crops: np.ndarray, face: np.ndarray, *, static: bool) -> Any:
     """``(frames, 2)`` predictions of ``crops``, NaN without a face, through ``predict_frames``.
 
@@ -326,14 +500,13 @@ def predict_crops(run: RunModel, crops: np.ndarray, face: np.ndarray, *, static:
         in_split=np.ones(frames, bool),
         static=static,
     )
-    windows = frames if static else math.ceil(frames / run.sequence_length)
-    with progress(math.ceil(windows / BATCH_SIZE), f"predict {run.name}", "batch") as bar:
-        table = predict_frames(
-            _CountedModel(run.model, bar),
-            [video],
-            sequence_length=run.sequence_length,
-            batch_size=BATCH_SIZE,
-        )
+    table = predict_frames(
+        run.model,
+        [video],
+        sequence_length=run.sequence_length,
+        batch_size=BATCH_SIZE,
+        description=f"predict {run.name}",
+    )
     return table[["valence_pred", "arousal_pred"]].to_numpy(np.float64)
 
 
@@ -393,6 +566,7 @@ def write_overlay(clip: Path, faces: pd.DataFrame, table: pd.DataFrame, out_path
                 preset="veryfast",
                 pix_fmt="yuv420p",
                 crf=20,
+                metadata=f"comment={MARK}",
             )  # fmt: skip
             .global_args("-hide_banner", "-nostdin")
         )

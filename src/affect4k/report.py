@@ -25,6 +25,7 @@ from affect4k.layout import (
     PREDICTION_COLUMNS,
     TABLE_COLUMNS,
 )
+from affect4k.tables import MEAN_SEED
 
 
 def _read_csv(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
@@ -43,22 +44,49 @@ def _read_results(tables_csv: Path) -> pd.DataFrame:
     return _read_csv(tables_csv, TABLE_COLUMNS, "results table")
 
 
-def results_page(tables_csv: Path, out_html: Path) -> None:
-    """The results table as a sortable page, the own test split first, best run on top."""
+def results_page(tables_csv: Path, out_html: Path, out_png: Path) -> None:
+    """The results table as a sortable page, and its mean CCCs with their intervals as a figure.
+
+    Validation first (where every choice is made), then test, then the corpora, best first.
+    Rows of configurations not significantly worse than the best on validation
+    (``tied_with_best``) are shaded; contaminated rows are listed in a note above the table.
+    """
     table = _read_results(tables_csv)
-    table = table.sort_values(["eval_set", "mean_ccc"], ascending=[True, False], key=_test_first)
-    plots.sortable_table([("CCC and MSE per run and evaluation set", table)], out_html)
+    table = table.sort_values(["eval_set", "mean_ccc"], ascending=[True, False], key=_set_order)
+    notes = [
+        "Every choice (selected_for: best run, grid cell, ablation cell) was made on the "
+        "validation rows; test is scored once and never chosen on. [lo, hi] is the 95 % "
+        "bootstrap interval over groups (sources or people, not frames); seed 'mean' rows give "
+        "the mean and sd over a configuration's seeds. Shaded: not significantly worse than "
+        "the best on validation (paired bootstrap)."
+    ]
+    contaminated = table[table["contaminated"].astype(bool)]
+    if len(contaminated):
+        pairs = sorted(set(zip(contaminated["run"], contaminated["eval_set"], strict=True)))
+        notes.append(
+            "Contaminated (the weights saw an unknown part of the set, so these scores may be "
+            "optimistic): " + ", ".join(f"{run} on {eval_set}" for run, eval_set in pairs)
+        )
+    plots.sortable_table(
+        [("CCC and MSE per run and evaluation set", table)],
+        out_html,
+        notes=notes,
+        shade="tied_with_best",
+    )
+    plots.results_figure(table, out_png)
 
 
-def _test_first(column: pd.Series) -> pd.Series:
-    """Sort key: the own test split before the external corpora, then by name."""
+def _set_order(column: pd.Series) -> pd.Series:
+    """Sort key: validation, then test, then the external corpora by name."""
     if column.name != "eval_set":
         return column
-    return column.map(lambda value: f"{value != 'test'}{value}")
+    order = {"validation": "0", "test": "1"}
+    return column.map(lambda value: order.get(value, f"2{value}"))
 
 
 def ablation(ablation_csv: Path, out_png: Path) -> None:
-    """Test mean CCC of every ablation cell, over all frames and per face-size bin."""
+    """Test mean CCC of every ablation cell with its interval, over all frames and per
+    face-size bin; the cell chosen on validation is marked."""
     plots.ablation_figure(_read_csv(ablation_csv, ABLATION_COLUMNS, "ablation table"), out_png)
 
 
@@ -120,9 +148,23 @@ def database(
     plots.sortable_table([("Splits", per_split), ("Videos", per_video)], out_html)
     plots.database_overview(per_video, out_overview)
     agreement = _read_csv(
-        agreement_csv, ("dimension", "annotator_a", "annotator_b", "pearson_r"), "agreement"
+        agreement_csv,
+        ("stage", "dimension", "annotator_a", "annotator_b", "pearson_r"),
+        "agreement",
     )
-    plots.agreement_heatmaps(agreement, out_agreement)
+    pairs = agreement[(agreement["stage"] == "aligned") & (agreement["annotator_a"] != "*")]
+    plots.agreement_heatmaps(pairs, out_agreement)
+
+
+def annotators(annotators_csv: Path, agreement_csv: Path, out_png: Path) -> None:
+    """Each annotator's lag, weight and agreement, and the agreement before and after."""
+    from affect4k.database import AGREEMENT_COLUMNS, ANNOTATOR_COLUMNS
+
+    plots.annotator_reliability(
+        _read_csv(annotators_csv, ANNOTATOR_COLUMNS, "annotators table"),
+        _read_csv(agreement_csv, AGREEMENT_COLUMNS, "agreement"),
+        out_png,
+    )
 
 
 def quality_control(
@@ -140,12 +182,18 @@ def quality_control(
 
 
 def best_run(tables_csv: Path) -> str:
-    """The run with the highest mean CCC on the database's own test split."""
+    """The run whose configuration was chosen ``best`` on validation (its first seed's run).
+
+    Read from ``selected_for``, which :func:`affect4k.tables.choose` fills from validation
+    rows alone: no test score decides which run the report shows.
+    """
     table = _read_results(tables_csv)
-    test = table[(table["eval_set"] == "test") & table["mean_ccc"].notna()]
-    if test.empty:
-        raise Affect4kError(f"{tables_csv}: no run has a test mean CCC")
-    return str(test.loc[test["mean_ccc"].idxmax(), "run"])
+    labels = table["selected_for"].astype("string").fillna("").str.split(";")
+    chosen = labels.map(lambda selected: "best" in selected).astype(bool)
+    runs = table[chosen & (table["seed"].astype(str) != MEAN_SEED)]
+    if runs.empty:
+        raise Affect4kError(f"{tables_csv}: no configuration was chosen best on validation")
+    return str(runs["run"].iat[0])
 
 
 def best_predictions(tables_csv: Path, predictions: Mapping[str, Path], out_png: Path) -> None:

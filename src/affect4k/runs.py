@@ -22,6 +22,8 @@ NATIVE = "native"
 #: minus ImageNet's mean pixel, what keras.applications' ImageNet VGG16 weights expect
 #: (``keras.applications.vgg16.preprocess_input``).
 INPUT_CONVENTIONS = ("study", "caffe")
+#: Run options whose value is a list without forming a grid.
+LIST_OPTIONS = ("seeds", "trained_on")
 #: The study's settings that differ by model (section 6.3: ResNet-50 trained for 60 epochs);
 #: ``training.defaults`` and the run entry override them.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"resnet50_gru": {"epochs": 60}}
@@ -30,6 +32,23 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"resnet50_gru": {"epochs": 60}}
 def ablation_name(run: str, resolution: str, input_size: int) -> str:
     """The grid run of ``run`` at one source height and network input size."""
     return f"{run}-{resolution}-in{input_size}"
+
+
+def seed_name(config: str, seed: int) -> str:
+    """The run of ``config`` trained with ``seed`` (when a configuration has several seeds)."""
+    return f"{config}-seed{seed}"
+
+
+def _seeded(config: str, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The runs of one configuration: one per seed of its ``seeds`` (one, named ``config``,
+    without ``seeds`` or with a single seed), each with ``config`` naming the configuration."""
+    settings = dict(settings)
+    seeds = settings.pop("seeds", None)
+    if seeds is None:
+        return {config: {**settings, "config": config}}
+    if len(seeds) == 1:
+        return {config: {**settings, "seed": seeds[0], "config": config}}
+    return {seed_name(config, seed): {**settings, "seed": seed, "config": config} for seed in seeds}
 
 
 def expand_runs(
@@ -41,34 +60,51 @@ def expand_runs(
 
     Each settings dict is the model's :data:`MODEL_DEFAULTS` overlaid with ``defaults`` and
     then the entry, plus ``resolution`` (NATIVE, or ``h<height>`` for a run on clips scaled to
-    that height) and ``ablation_of`` (the run a grid cell repeats, else None). Grid options
-    (lists) expand to runs named ``<name>-<option><value>-...`` in the entry's option order.
-    ``ablation`` (``runs``, ``heights``, ``input_sizes``) repeats every run of each named entry
-    at every source height x input size, named by :func:`ablation_name`; the cell at the
-    native height and the run's own input size is the run itself.
+    that height), ``ablation_of`` (the configuration a grid cell repeats, else None), ``entry``
+    (the run entry it comes from) and ``config`` (its configuration: the run less its seed).
+    Grid options (lists) expand to configurations named ``<name>-<option><value>-...`` in the
+    entry's option order. ``ablation`` (``runs``, ``heights``, ``input_sizes``) repeats every
+    configuration of each named entry at every source height x input size, named by
+    :func:`ablation_name`; the cell at the native height and the run's own input size is the
+    configuration itself. ``seeds`` (a list) repeats every configuration once per seed, as
+    runs named by :func:`seed_name` when there are several: seeds are repeats to average, never
+    a grid to choose from.
     """
-    expanded: dict[str, dict[str, Any]] = {}
+    configs: dict[str, dict[str, Any]] = {}
     of_entry: dict[str, list[str]] = {}
     for name, entry in runs.items():
         settings = {**MODEL_DEFAULTS.get(entry["model"], {}), **(defaults or {}), **entry}
-        grid = {key: value for key, value in settings.items() if isinstance(value, list)}
+        grid = {
+            key: value
+            for key, value in settings.items()
+            if isinstance(value, list) and key not in LIST_OPTIONS
+        }
         for combination in itertools.product(*grid.values()):
             chosen = dict(zip(grid, combination, strict=True))
-            run = name + "".join(f"-{key}{value}" for key, value in chosen.items())
-            expanded[run] = {**settings, **chosen, "resolution": NATIVE, "ablation_of": None}
-            of_entry.setdefault(name, []).append(run)
+            config = name + "".join(f"-{key}{value}" for key, value in chosen.items())
+            configs[config] = {
+                **settings,
+                **chosen,
+                "resolution": NATIVE,
+                "ablation_of": None,
+                "entry": name,
+            }
+            of_entry.setdefault(name, []).append(config)
     ablation = ablation or {}
     for name in ablation.get("runs", []):
         if name not in of_entry:
             raise Affect4kError(f"training.ablation.runs names {name!r}, which is no training run")
-        for run in of_entry[name]:
-            base = expanded[run]
+        for config in of_entry[name]:
+            base = configs[config]
             for height, size in itertools.product(ablation["heights"], ablation["input_sizes"]):
                 resolution = NATIVE if height == NATIVE else f"h{height}"
                 if resolution == NATIVE and size == base.get("input_size", DEFAULT_INPUT_SIZE):
                     continue
-                cell = {**base, "resolution": resolution, "input_size": size, "ablation_of": run}
-                expanded[ablation_name(run, resolution, size)] = cell
+                cell = {**base, "resolution": resolution, "input_size": size, "ablation_of": config}
+                configs[ablation_name(config, resolution, size)] = cell
+    expanded: dict[str, dict[str, Any]] = {}
+    for config, settings in configs.items():
+        expanded.update(_seeded(config, settings))
     return expanded
 
 
@@ -111,11 +147,11 @@ class TrainConfig:
     checkpoint_every: int = 10
     shuffle_labels: bool = False
     steps_per_epoch: int | None = None
-    #: Epochs between scores of the test split. The study scored both splits every epoch; a
-    #: scored image costs about a quarter of a trained one, so that took a quarter of a CPU
-    #: epoch, and the test split alone every epoch still 7-13 % (docs/performance.md).
+    #: Epochs between scores of the validation split (what ``best.keras`` is chosen on). The
+    #: study scored train and test every epoch; a scored image costs about a quarter of a
+    #: trained one, so that took a quarter of a CPU epoch (docs/performance.md).
     eval_every: int = 2
-    #: Epochs between scores of the train split (twice the test split's frames).
+    #: Epochs between scores of the train split (several times the validation split's frames).
     eval_train_every: int = 10
     #: Sequences per scoring batch; a forward pass alone keeps a GPU busy only at larger ones.
     eval_batch_size: int = 16

@@ -59,9 +59,9 @@ class Video:
         return np.where(usable[:, None], self.labels, np.float32(np.nan))
 
 
-def _read_annotations(path: Path, split: str | None) -> pd.DataFrame:
+def _read_annotations(path: Path, split: str | None, required: bool) -> pd.DataFrame:
     table = read_table(path, ANNOTATION_COLUMNS, "annotations")
-    if split is not None and not (table["split"] == split).any():
+    if required and split is not None and not (table["split"] == split).any():
         found = ", ".join(sorted(map(str, table["split"].unique())))
         raise Affect4kError(f"{path} has no frame in split {split!r} (splits: {found})")
     return table
@@ -101,13 +101,17 @@ def load_split(
     annotations: Path,
     faces_dir: Path,
     split: str | None,
+    required: bool = True,
 ) -> list[Video]:
     """The videos with at least one frame in ``split`` (None = every frame), crops memory-mapped.
+
+    An empty split is an error when ``required``, otherwise no videos: a corpus a pretraining
+    trains on may have no validation part.
 
     The face mask comes from ``faces_dir`` (not from the annotations' ``face`` column) so one
     annotation table serves crops of several resolutions, each with its own detections.
     """
-    table = _read_annotations(annotations, split)
+    table = _read_annotations(annotations, split, required)
     if split is not None:
         table = table[table["video"].isin(table.loc[table["split"] == split, "video"])]
     videos = [

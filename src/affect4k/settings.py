@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-from collections.abc import Mapping
+import os
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from affect4k.errors import Affect4kError
-from affect4k.runs import TrainConfig, expand_runs, input_convention
+from affect4k.runs import LIST_OPTIONS, TrainConfig, expand_runs, input_convention
 
 #: ``pretrained`` values that name no file of this workflow: a keras.applications download.
 DOWNLOADED_WEIGHTS = ("imagenet",)
@@ -32,6 +33,13 @@ STILL_IMAGE_SETTINGS = {"sequence_length": 1, "batch_size": 64}
 STILL_IMAGE_FORMATS = ("affectnet",)
 #: The Python module each ``training.backend`` imports.
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax"}
+#: What :func:`affect4k.models.build_model` refuses, known here without importing Keras
+#: (tests/test_settings.py checks that the two agree): the smallest ``input_size`` each
+#: backbone's pooling leaves a pixel of, the models that take ``pretrained`` weights, and the
+#: weights a model starts from when ``pretrained`` is not given.
+MIN_INPUT_SIZE = {"vgg16": 32, "resnet50": 32, "alexnet": 35}
+PRETRAINED_MODELS = ("vgg16_imagenet_gru", "vgg16_affwild_gru")
+DEFAULT_PRETRAINED = {"vgg16_imagenet_gru": "imagenet"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,11 @@ class Training:
 
 #: Keys of a run's settings that the workflow reads (which crops, which corpus, which grid cell)
 #: and a training job does not.
-WORKFLOW_KEYS = ("resolution", "corpus", "ablation_of")
+WORKFLOW_KEYS = ("resolution", "corpus", "ablation_of", "entry", "config", "trained_on")
+#: The name ``trained_on`` gives the database's own videos (its validation and test splits).
+DATABASE = "database"
+#: The evaluation sets of the database's own splits.
+DATABASE_SETS = ("validation", "test")
 
 
 def job_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,18 +71,19 @@ def job_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def scored_parts(config: Mapping[str, Any]) -> dict[str, str]:
-    """Which frames of each evaluation set the tables score: the database's ``test`` split;
+    """Which frames of each evaluation set the tables score: the database's ``validation``
+    and ``test`` splits;
     an external corpus ``all`` of it, or its ``held_out`` part where a pretraining trains on
     it (the rest), so no evaluation set holds a frame a run or its initialisation trained on."""
     pretrained_on = {entry.get("corpus") for entry in config["training"]["pretrain"].values()}
-    parts = {"test": "test"}
+    parts = {name: name for name in DATABASE_SETS}
     for corpus in config["evaluation"]["corpora"]:
         parts[corpus] = "held_out" if corpus in pretrained_on else "all"
     return parts
 
 
 #: The split value of the frames each scored part takes (None: every frame).
-SCORED_SPLIT = {"test": "test", "held_out": "test", "all": None}
+SCORED_SPLIT = {"validation": "validation", "test": "test", "held_out": "test", "all": None}
 
 
 def pretrain_model(name: str) -> str:
@@ -96,11 +109,64 @@ def check_config(config: Mapping[str, Any]) -> None:
 
 
 def check_backend(backend: str) -> None:
-    """A training backend must be importable before any job is planned on it."""
+    """A training backend must be importable before any job is planned on it, and no exported
+    ``KERAS_BACKEND`` may name another (every model job refuses that at its start)."""
     if importlib.util.find_spec(BACKEND_MODULES[backend]) is None:
         raise Affect4kError(
             f"training.backend: {backend} is not installed in this environment "
             f"(pip install {BACKEND_MODULES[backend]}, or choose another backend)"
+        )
+    exported = os.environ.get("KERAS_BACKEND")
+    if exported and exported != backend:
+        raise Affect4kError(
+            f"training.backend: {backend}, but KERAS_BACKEND={exported} is exported; unset it "
+            "or change the key (the config decides the backend of every job)"
+        )
+
+
+def check_model(key: str, settings: Mapping[str, Any]) -> None:
+    """Refuse, naming the key, a run whose job would fail when it builds its model.
+
+    ``settings`` are complete (every :class:`TrainConfig` field given). These are the checks
+    of :func:`affect4k.models.build_model` that depend on the settings alone; a weights file's
+    own content is the job's to check.
+    """
+    model, width, pretrained = settings["model"], settings["width"], settings["pretrained"]
+    backbone = model.split("_")[0]
+    if settings["input_size"] < MIN_INPUT_SIZE[backbone]:
+        where = (
+            "training.ablation.input_sizes" if settings.get("ablation_of") else f"{key}.input_size"
+        )
+        raise Affect4kError(
+            f"{where}: {model} needs an input of at least {MIN_INPUT_SIZE[backbone]} pixels "
+            f"(its pooling), got {settings['input_size']}"
+        )
+    if pretrained is not None and model not in PRETRAINED_MODELS:
+        raise Affect4kError(
+            f"{key}.pretrained: {model} trains from scratch and takes no weights; initialised "
+            f"models are {', '.join(PRETRAINED_MODELS)}"
+        )
+    if (pretrained or DEFAULT_PRETRAINED.get(model)) == "imagenet" and width != 1:
+        raise Affect4kError(
+            f"{key}.width: ImageNet's VGG16 weights need width 1 (VGG16's own channels), got "
+            f"{width:g}; give this run width: 1 (training.defaults.width applies to every run)"
+        )
+
+
+def check_pretraining_source(
+    key: str, settings: Mapping[str, Any], name: str, parent: Mapping[str, Any]
+) -> None:
+    """A run initialised from the pretraining ``name`` (complete ``parent`` settings) loads its
+    VGG16 conv layers by name and shape: the pretraining must have them, at the run's width."""
+    if not parent["model"].startswith("vgg16"):
+        raise Affect4kError(
+            f"{key}.pretrained: training.pretrain.{name} trains {parent['model']}, which has no "
+            "VGG16 conv layers to start from (pretrain a vgg16_* model)"
+        )
+    if parent["width"] != settings["width"]:
+        raise Affect4kError(
+            f"{key}.width: {settings['width']:g} differs from training.pretrain.{name}'s width "
+            f"{parent['width']:g}; conv weights load only into a model of the same width"
         )
 
 
@@ -129,10 +195,19 @@ def _resolve_pretrained(
         # The pretraining run's weights bring the convention it was trained with.
         parent = pretrain[name]
         inherited = input_convention(parent.get("pretrained"), parent.get("input_convention"))
+        # What the pretraining's own initialisation saw, the run's weights saw too.
+        seen = [*settings.get("trained_on", []), *parent.get("trained_on", [])]
         settings = {**settings, "pretrained": pretrain_model(name)}
+        if seen:
+            settings["trained_on"] = list(dict.fromkeys(seen))
         declared = declared or inherited
     elif source not in DOWNLOADED_WEIGHTS and not Path(source).is_file():
         raise Affect4kError(f"{key}.pretrained: weights file {source} does not exist")
+    elif settings["model"] in NEEDS_PRETRAINED and "trained_on" not in settings:
+        warnings.append(
+            f"{key}.trained_on: not given; declare what {source} was trained on (the Aff-Wild "
+            f"VGG16: [affwild2]), or its tables may score frames its weights saw"
+        )
     try:
         return {**settings, "input_convention": input_convention(source, declared)}
     except Affect4kError as error:
@@ -147,7 +222,9 @@ def _complete(key: str, settings: dict[str, Any]) -> dict[str, Any]:
     except Affect4kError as error:
         raise Affect4kError(f"{key}: {error}") from None
     workflow = {name: settings[name] for name in WORKFLOW_KEYS if name in settings}
-    return {**dataclasses.asdict(config), **workflow}
+    complete = {**dataclasses.asdict(config), **workflow}
+    check_model(key, complete)
+    return complete
 
 
 def resolve_training(config: Mapping[str, Any]) -> Training:
@@ -164,19 +241,74 @@ def resolve_training(config: Mapping[str, Any]) -> Training:
                 f"({', '.join(corpora) or 'none configured'}), got {entry.get('corpus')!r}"
             )
         still = corpora[entry["corpus"]]["format"] in STILL_IMAGE_FORMATS
-        settings = {**training["defaults"], **(STILL_IMAGE_SETTINGS if still else {}), **entry}
-        if any(isinstance(value, list) for value in settings.values()):
+        if "seeds" in entry:
+            raise Affect4kError(f"{key}.seeds: a pretraining run is one run; give its seed")
+        # training.defaults' seeds repeat the runs; a pretraining keeps its own seed.
+        defaults = {name: value for name, value in training["defaults"].items() if name != "seeds"}
+        settings = {**defaults, **(STILL_IMAGE_SETTINGS if still else {}), **entry}
+        if any(isinstance(v, list) for name, v in settings.items() if name not in LIST_OPTIONS):
             raise Affect4kError(f"{key}: a pretraining run cannot be a grid")
         resolved = _resolve_pretrained(key, settings, training["pretrain"], warnings)
         if resolved is not None:
             pretrain[name] = _complete(key, resolved)
-    expanded = expand_runs(training["runs"], training["defaults"], training["ablation"])
+    defaults = {
+        **({"seeds": training["seeds"]} if training["seeds"] else {}),
+        **training["defaults"],
+    }
+    expanded = expand_runs(training["runs"], defaults, training["ablation"])
     runs = {}
     for name, settings in expanded.items():
         key = f"training.runs.{name}"
         resolved = _resolve_pretrained(key, settings, pretrain, warnings)
         if resolved is not None:
             runs[name] = _complete(key, resolved)
+            source = str(settings.get("pretrained"))
+            if source.startswith("pretrain:"):
+                parent = source.removeprefix("pretrain:")
+                check_pretraining_source(key, runs[name], parent, pretrain[parent])
+    declared = {f"training.pretrain.{name}": entry for name, entry in pretrain.items()}
+    declared.update({f"training.runs.{entry['entry']}": entry for entry in runs.values()})
+    for key, settings in declared.items():
+        warnings += _undeclared_sets(key, settings.get("trained_on", []), corpora)
     if runs or pretrain:
         check_backend(training["backend"])
     return Training(runs=runs, pretrain=pretrain, warnings=warnings)
+
+
+def _undeclared_sets(key: str, trained_on: list[str], corpora: Mapping[str, Any]) -> list[str]:
+    """Warnings for ``trained_on`` names that are no evaluation set: nothing can be excluded
+    for them (a corpus this config does not evaluate on)."""
+    names = {item.partition("/")[0] for item in trained_on}
+    return [
+        f"{key}.trained_on: {name} is no evaluation set (database or one of "
+        f"evaluation.corpora), so nothing is excluded for it"
+        for name in sorted(names - {DATABASE, *corpora})
+    ]
+
+
+def seen_frames(trained_on: list[str], eval_set: str) -> tuple[tuple[str, ...], bool]:
+    """What of ``eval_set`` a run's weights saw, from its ``trained_on`` (``<set>`` or
+    ``<set>/<video>``, the set ``database`` or a corpus name): the videos to leave unscored,
+    and whether it saw an unknown part (the whole set named), which makes the rows
+    ``contaminated`` since no frame can be excluded."""
+    target = DATABASE if eval_set in DATABASE_SETS else eval_set
+    videos, whole = [], False
+    for item in trained_on:
+        name, _, video = item.partition("/")
+        if name == target:
+            if video:
+                videos.append(video)
+            else:
+                whole = True
+    return tuple(videos), whole
+
+
+def check_trained_on(runs: Mapping[str, Mapping[str, Any]], videos: Collection[str]) -> None:
+    """A ``trained_on`` entry ``database/<video>`` must name a video of videos.tsv."""
+    for name, settings in runs.items():
+        for item in settings.get("trained_on", []):
+            set_name, _, video = item.partition("/")
+            if set_name == DATABASE and video and video not in videos:
+                raise Affect4kError(
+                    f"training.runs.{name}.trained_on: {item!r} names no video of videos.tsv"
+                )

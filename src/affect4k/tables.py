@@ -3,11 +3,19 @@
 Predictions are stored per ``(video, frame)`` next to the labels, with NaN where no face was
 found, so each score is a pure function of a predictions parquet: rows with a NaN are dropped
 and all frames of the set pooled (the ABAW evaluation convention). NumPy and pandas only.
+
+Three rules make the table one a reviewer can accept (docs/design.md, "What a table number
+means"). Every choice (the best configuration of a grid entry, the best ablation cell, the
+report's best run) reads the *validation* rows only, never a test score (:func:`choose`).
+Every CCC and MSE has a 95 % interval from a bootstrap over groups (sources or people, not
+frames, since frames of one video are far from independent), and runs repeated with several
+seeds also get their mean and standard deviation. And a run is never scored on frames its
+weights saw: those videos are excluded, or, where they cannot be, the row is ``contaminated``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +24,13 @@ import pandas as pd
 
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table, write_atomic
-from affect4k.layout import DIMENSIONS, PREDICTION_COLUMNS, TABLE_COLUMNS
-from affect4k.metrics import va_metrics
+from affect4k.layout import DIMENSIONS, METRIC_NAMES, PREDICTION_COLUMNS, TABLE_COLUMNS
+from affect4k.metrics import bootstrap, group_sums, interval, va_metrics
+
+#: The evaluation set every choice is made on.
+VALIDATION = "validation"
+#: The ``seed`` of the row that averages a configuration's seeds.
+MEAN_SEED = "mean"
 
 
 def score(predictions: pd.DataFrame) -> dict[str, float]:
@@ -42,28 +55,232 @@ class TableEntry:
     resolution: str
     eval_set: str
     predictions: Path
-    #: Which frames of the set were scored: ``test`` (the database's test split), ``held_out``
-    #: (a corpus's held-out part, when a pretraining trained on the rest) or ``all``.
+    #: Which frames of the set were scored: ``validation`` or ``test`` (the database's splits),
+    #: ``held_out`` (a corpus's held-out part, when a pretraining trained on the rest), ``all``,
+    #: or ``unseen`` (all but the videos the run's weights declare they were trained on).
     scored: str = "all"
+    #: The configuration the run repeats with one seed (the run itself when it has one seed).
+    config: str | None = None
+    seed: int = 0
+    #: The run entry of the config (its grid is chosen among) and the configuration an
+    #: ablation cell repeats (its cells are chosen among).
+    entry: str | None = None
+    ablation_of: str | None = None
+    #: A table mapping ``video`` (and ``frame``, for a corpus of unrelated images) to the
+    #: ``group`` the bootstrap resamples; None: every video is a group.
+    groups: Path | None = None
+    #: Videos the run's weights were trained on: never scored.
+    exclude: Sequence[str] = ()
+    #: The weights saw an unknown part of this set, so the scores may be optimistic.
+    contaminated: bool = False
 
 
-def build_table(entries: Sequence[TableEntry], out_csv: Path) -> pd.DataFrame:
-    """Recompute every row's scores from its predictions parquet and write :data:`TABLE_COLUMNS`."""
+def group_keys(predictions: pd.DataFrame, groups: pd.DataFrame | None, where: str) -> np.ndarray:
+    """Each prediction row's group: from ``groups`` (by ``video``, and ``frame`` if it has
+    one), else its video. A row whose video the groups table lacks is refused by name."""
+    if groups is None:
+        return predictions["video"].astype(str).to_numpy()
+    keys = ["video", "frame"] if "frame" in groups.columns else ["video"]
+    merged = predictions[keys].merge(
+        groups[[*keys, "group"]].drop_duplicates(keys), on=keys, how="left", validate="m:1"
+    )
+    missing = merged["group"].isna()
+    if missing.any():
+        video = merged.loc[missing, "video"].iat[0]
+        raise Affect4kError(f"{where}: video {video} has no group")
+    return merged["group"].astype(str).to_numpy()
+
+
+def read_groups(path: Path) -> pd.DataFrame:
+    """A groups table: ``results/split.csv`` or an imported corpus's ``annotations.parquet``."""
+    if Path(path).suffix == ".csv":
+        try:
+            table = pd.read_csv(path, dtype={"video": str, "group": str})
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise Affect4kError(f"groups: cannot read {path} ({exc})") from None
+        if not {"video", "group"} <= set(table.columns):
+            raise Affect4kError(f"groups: {path} lacks a video or group column")
+        return table
+    return read_table(path, ("video", "frame", "group"), "groups")
+
+
+@dataclass
+class _Scored:
+    """One entry's scores: point estimates and bootstrap replicates per metric."""
+
+    entry: TableEntry
+    point: dict[str, float]
+    replicates: dict[str, np.ndarray]
+    groups: int
+
+
+def _score_entries(entries: Sequence[TableEntry], resamples: int, seed: int) -> list[_Scored]:
+    """Point scores and paired bootstrap replicates of every entry (per evaluation set, every
+    entry sees the same resamples of the same groups)."""
+    group_tables: dict[Path, pd.DataFrame] = {}
+    prepared = []
+    for entry in entries:
+        where = f"run {entry.run}"
+        predictions = read_table(entry.predictions, PREDICTION_COLUMNS, where)
+        predictions = predictions[~predictions["video"].isin(entry.exclude)]
+        groups = None
+        if entry.groups is not None:
+            if entry.groups not in group_tables:
+                group_tables[entry.groups] = read_groups(entry.groups)
+            groups = group_tables[entry.groups]
+        prepared.append((entry, predictions, group_keys(predictions, groups, where)))
+    scored: list[_Scored] = []
+    for eval_set in dict.fromkeys(entry.eval_set for entry in entries):
+        members = [item for item in prepared if item[0].eval_set == eval_set]
+        universe = sorted(set().union(*(set(keys) for _, _, keys in members)))
+        sums = []
+        for _, predictions, keys in members:
+            codes = pd.Categorical(keys, categories=universe).codes
+            labels = predictions[list(DIMENSIONS)].to_numpy(np.float64)
+            predicted = predictions[[f"{d}_pred" for d in DIMENSIONS]].to_numpy(np.float64)
+            sums.append(group_sums(labels, predicted, codes, len(universe)))
+        replicates = bootstrap(sums, resamples, seed) if universe else [{} for _ in members]
+        for (entry, predictions, _), array, reps in zip(members, sums, replicates, strict=True):
+            point = score(predictions)
+            groups_scored = int((array[:, 0, 0] > 0).sum())
+            scored.append(_Scored(entry, point, reps, groups_scored))
+    return scored
+
+
+def choose(validation: pd.DataFrame) -> dict[str, list[str]]:
+    """What each configuration is selected for, from its validation mean CCC alone.
+
+    ``validation`` has one row per configuration (``config``, ``entry``, ``ablation_of``,
+    ``mean_ccc``: over seeds where there are several). ``best``: the highest of all; ``sweep:
+    <entry>``: the highest of a grid entry's configurations (ablation cells aside), where the
+    entry has several; ``ablation:<config>``: the highest of a configuration and its ablation
+    cells. A configuration without a validation score is never chosen. Test rows are not an
+    input: no choice can read them.
+    """
+    rows = validation[np.isfinite(validation["mean_ccc"].astype(float))]
+    chosen: dict[str, list[str]] = {}
+
+    def pick(candidates: pd.DataFrame, label: str) -> None:
+        if len(candidates):
+            winner = candidates.sort_values(["mean_ccc", "config"], ascending=[False, True])
+            chosen.setdefault(str(winner["config"].iat[0]), []).append(label)
+
+    pick(rows, "best")
+    plain = rows[rows["ablation_of"].isna()]
+    for entry, configs in plain.groupby("entry", sort=True):
+        if validation.loc[validation["ablation_of"].isna(), "entry"].eq(entry).sum() > 1:
+            pick(configs, f"sweep:{entry}")
+    for base in sorted(rows["ablation_of"].dropna().unique()):
+        pick(rows[(rows["config"] == base) | (rows["ablation_of"] == base)], f"ablation:{base}")
+    return chosen
+
+
+def _row(item: _Scored, **extra: object) -> dict[str, object]:
+    entry = item.entry
+    row: dict[str, object] = {
+        "run": entry.run,
+        "config": entry.config or entry.run,
+        "seed": entry.seed,
+        "model": entry.model,
+        "resolution": entry.resolution,
+        "eval_set": entry.eval_set,
+        "scored": entry.scored,
+        "contaminated": entry.contaminated,
+        "frames": item.point["frames"],
+        "videos": item.point["videos"],
+        "groups": item.groups,
+        **extra,
+    }
+    for name in METRIC_NAMES:
+        low, high = interval(item.replicates[name]) if item.replicates else (np.nan, np.nan)
+        row.update({name: item.point[name], f"{name}_lo": low, f"{name}_hi": high})
+        row[f"{name}_sd"] = np.nan
+    return row
+
+
+def _mean_row(items: list[_Scored]) -> dict[str, object]:
+    """The row of a configuration's seeds: mean and sd (ddof 1) of their scores, and the
+    interval of the mean over seeds of their paired bootstrap replicates (frames, videos and
+    groups are the first seed's: the seeds are scored on the same frames)."""
+    row = _row(items[0])
+    row.update({"run": row["config"], "seed": MEAN_SEED})
+    for name in METRIC_NAMES:
+        values = np.array([item.point[name] for item in items])
+        mean_replicates = np.mean([item.replicates[name] for item in items], axis=0)
+        low, high = interval(mean_replicates)
+        row.update({name: values.mean(), f"{name}_lo": low, f"{name}_hi": high})
+        row[f"{name}_sd"] = values.std(ddof=1)
+    return row
+
+
+def build_table(
+    entries: Sequence[TableEntry],
+    out_csv: Path,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Recompute every row's scores and intervals from its predictions and write
+    :data:`TABLE_COLUMNS`: a row per (run, evaluation set), and a ``mean`` row per
+    (configuration with several seeds, evaluation set).
+
+    ``selected_for`` names what a configuration was chosen for (:func:`choose`, on validation
+    rows only; its rows on every set carry it) and ``tied_with_best`` whether its validation
+    mean CCC is not significantly below the best's: the 95 % interval of the paired bootstrap
+    difference (best minus it, means over seeds) reaches 0.
+    """
     if not entries:
         raise Affect4kError("build_table: no entries given")
-    rows = []
-    for entry in entries:
-        predictions = read_table(entry.predictions, PREDICTION_COLUMNS, f"run {entry.run}")
-        rows.append(
+    scored = _score_entries(entries, resamples, seed)
+    by_config: dict[tuple[str, str], list[_Scored]] = {}
+    for item in scored:
+        key = (item.entry.config or item.entry.run, item.entry.eval_set)
+        by_config.setdefault(key, []).append(item)
+    replicates: dict[str, np.ndarray] = {}
+    validation_rows = []
+    for (config, eval_set), items in by_config.items():
+        if eval_set != VALIDATION:
+            continue
+        first = items[0].entry
+        validation_rows.append(
             {
-                "run": entry.run,
-                "model": entry.model,
-                "resolution": entry.resolution,
-                "eval_set": entry.eval_set,
-                "scored": entry.scored,
-                **score(predictions),
+                "config": config,
+                "entry": first.entry or config,
+                "ablation_of": first.ablation_of,
+                "mean_ccc": np.mean([item.point["mean_ccc"] for item in items]),
             }
         )
+        if items[0].replicates:
+            replicates[config] = np.mean([item.replicates["mean_ccc"] for item in items], axis=0)
+    validation = pd.DataFrame(
+        validation_rows, columns=["config", "entry", "ablation_of", "mean_ccc"]
+    )
+    chosen = choose(validation)
+    tied = _tied_with_best(chosen, replicates)
+    rows = []
+    for (config, _), items in by_config.items():
+        extra = {
+            "selected_for": ";".join(chosen.get(config, [])),
+            "tied_with_best": tied.get(config, False),
+        }
+        rows += [_row(item, **extra) for item in items]
+        if len(items) > 1:
+            rows.append({**_mean_row(items), **extra})
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     write_atomic(Path(out_csv), lambda tmp: table.to_csv(tmp, index=False))
     return table
+
+
+def _tied_with_best(
+    chosen: Mapping[str, list[str]], replicates: Mapping[str, np.ndarray]
+) -> dict[str, bool]:
+    """Per configuration: whether the 95 % interval of (best - it) validation mean CCC over
+    paired resamples reaches 0, i.e. it is not significantly worse than the best."""
+    best = next((config for config, labels in chosen.items() if "best" in labels), None)
+    if best is None or best not in replicates:
+        return {}
+    tied = {}
+    for config, values in replicates.items():
+        low, _ = interval(replicates[best] - values)
+        tied[config] = config == best or bool(low <= 0)
+    return tied

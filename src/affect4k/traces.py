@@ -113,6 +113,7 @@ def resample_trace(
     *,
     fps: int = CLIP_FPS,
     max_gap_s: float = 0.5,
+    hold_end: bool = True,
 ) -> np.ndarray:
     """A trace's values at ``t_f = f / fps`` for ``f < n_frames``; NaN where it is not covered.
 
@@ -120,7 +121,8 @@ def resample_trace(
     the first or after the last sample takes that sample's value (a joystick log usually starts
     a few ms after the clip does); a frame further out, or strictly inside a gap between samples
     longer than ``max_gap_s`` (the tool paused or dropped input), is NaN: masked, excluded from
-    training and metrics, never silently extrapolated.
+    training and metrics, never silently extrapolated. ``hold_end=False`` drops the hold after
+    the last sample: a trace shifted earlier by a reaction lag has nothing to say past it.
     """
     if n_frames < 0:
         raise Affect4kError(f"n_frames must be >= 0, got {n_frames}")
@@ -139,7 +141,8 @@ def resample_trace(
     left = times[np.clip(after - 1, 0, len(times) - 1)]
     right = times[np.clip(after, 0, len(times) - 1)]
     in_long_gap = inner & (right - left > max_gap_s) & (frame_times > left)
-    uncovered = (frame_times < times[0] - max_gap_s) | (frame_times > times[-1] + max_gap_s)
+    tail_s = max_gap_s if hold_end else 0.0
+    uncovered = (frame_times < times[0] - max_gap_s) | (frame_times > times[-1] + tail_s)
     resampled[in_long_gap | uncovered] = np.nan
     return resampled
 

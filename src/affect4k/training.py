@@ -2,12 +2,14 @@
 
 Study sections 6.2-6.4: Adam at 1e-5, 1-CCC loss, batches of 4 sequences of 80 frames from
 different videos, 96x96 inputs from the 112x112 crops, 50 epochs, train and test CCC/MSE after
-every epoch, a checkpoint every 10 epochs. Scoring is the one departure: by default the test
-split is scored every ``eval_every`` = 2 epochs and the train split, twice as large, every
-``eval_train_every`` = 10, which keeps scoring to 4-8 % of an epoch's time on a CPU (1 and
-1 are the study's cadence; docs/performance.md). The study kept the epoch with the best *test*
-CCC; we still write it (``best.keras``) for comparison, but reported numbers come from the
-final ``model.keras``, since choosing an epoch on the test split makes its score optimistic.
+every epoch, a checkpoint every 10 epochs. Scoring departs from it twice. The study scored and
+chose its epoch on the *test* split; a run here is scored on the *validation* split (our
+addition, see docs/design.md) and never on test during training, so no epoch, checkpoint or
+reader of the curves can choose on a test score: ``best.keras`` is the epoch with the best
+validation CCC, and reported numbers come from the final ``model.keras``. And by default the
+validation split is scored every ``eval_every`` = 2 epochs and the train split every
+``eval_train_every`` = 10, which keeps scoring to a few % of an epoch's time on a CPU (1 and 1
+are the study's cadence; docs/performance.md).
 
 A run lives in one directory and is resumable: after every epoch the weights and optimizer
 state go to ``backup/`` (atomically, the state file last), so calling :func:`train` again
@@ -166,15 +168,18 @@ def _save_model(model: keras.Model, path: Path) -> None:
         model.save(tmp)
 
 
-def _is_best(test_ccc: float, history: list[dict[str, float]]) -> bool:
-    """Whether ``test_ccc`` beats every earlier epoch's (NaN, an unscored epoch, never does)."""
-    earlier = [row.get("test_mean_ccc", math.nan) for row in history]
-    return bool(np.isfinite(test_ccc)) and not any(value >= test_ccc for value in earlier)
+def _is_best(validation_ccc: float, history: list[dict[str, float]]) -> bool:
+    """Whether ``validation_ccc`` beats every earlier epoch's (NaN, an unscored epoch or an
+    empty validation split, never does)."""
+    earlier = [row.get("validation_mean_ccc", math.nan) for row in history]
+    return bool(np.isfinite(validation_ccc)) and not any(
+        value >= validation_ccc for value in earlier
+    )
 
 
 def scored_splits(config: TrainConfig, epoch: int) -> tuple[str, ...]:
     """The splits scored after ``epoch`` (1-based): each on its own cadence, both at the end."""
-    every = {"train": config.eval_train_every, "test": config.eval_every}
+    every = {"train": config.eval_train_every, "validation": config.eval_every}
     return tuple(split for split in SPLITS if epoch % every[split] == 0 or epoch == config.epochs)
 
 
@@ -184,9 +189,13 @@ def score_splits(
     config: TrainConfig,
     splits: Sequence[str],
 ) -> dict[str, float]:
-    """Scores of ``splits``, each pooled over all its frames as the ABAW scripts do."""
+    """Scores of ``splits``, each pooled over all its frames as the ABAW scripts do; NaN for a
+    split without videos (a corpus a pretraining trains on may have no validation part)."""
     row = {}
     for split in splits:
+        if not videos[split]:
+            row.update({f"{split}_{name}": math.nan for name in METRIC_NAMES})
+            continue
         predictions = predict_frames(
             model,
             videos[split],
@@ -205,7 +214,8 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
     Writes ``history.csv`` (:data:`HISTORY_COLUMNS`, after every epoch; metrics pooled over all
     frames of each split, NaN on epochs :func:`scored_splits` skips),
     ``checkpoints/epoch_{e:03d}.keras`` every ``checkpoint_every`` epochs, ``best.keras`` (best
-    test mean CCC so far, the study's choice) and ``model.keras`` after the last epoch.
+    validation mean CCC so far; the study chose on test) and ``model.keras`` after the last
+    epoch. The test split is not loaded: it is scored once, by the ``predict`` stage.
     ``shuffle_labels`` trains every sequence on a random stretch of another video's labels
     (the negative control); all scores use the true labels.
     """
@@ -224,8 +234,8 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
     keras.utils.set_random_seed(config.seed)
     gpu = configure_precision()
     videos = {
-        "train": load_split(annotations, faces_dir, "train"),
-        "test": load_split(annotations, faces_dir, "test"),
+        split: load_split(annotations, faces_dir, split, required=split == "train")
+        for split in SPLITS
     }
     dataset = training_dataset(config, videos["train"], gpu=gpu)
     model = compile_model(config, crop_size=videos["train"][0].crops.shape[1])
@@ -258,17 +268,23 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
         reporter.close()
         row = {"epoch": epoch, "loss": float(fit.history["loss"][-1])}
         row.update(score_splits(model, videos, config, scored_splits(config, epoch)))
-        test_ccc = row.get("test_mean_ccc", math.nan)
+        validation_ccc = row.get("validation_mean_ccc", math.nan)
         per_epoch = (time.monotonic() - started) / (epoch - done)
+        # Only what this epoch scored: an unscored split has no number, not a NaN.
+        scored = "".join(
+            f", {split} mean CCC {row[f'{split}_mean_ccc']:.4f}"
+            for split in SPLITS
+            if f"{split}_mean_ccc" in row
+        )
         log.info(
-            "epoch %d/%d: loss %.4f, test mean CCC %.4f; run ETA %s",
+            "epoch %d/%d: loss %.4f%s; run ETA %s",
             epoch,
             config.epochs,
             row["loss"],
-            test_ccc,
+            scored,
             datetime.timedelta(seconds=round(per_epoch * (config.epochs - epoch))),
         )
-        if _is_best(test_ccc, history):
+        if _is_best(validation_ccc, history):
             _save_model(model, out_dir / "best.keras")
         if epoch % config.checkpoint_every == 0:
             _save_model(model, out_dir / "checkpoints" / f"epoch_{epoch:03d}.keras")

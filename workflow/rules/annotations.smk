@@ -1,6 +1,40 @@
-rule annotate:
-    """Resample one video's raw traces onto its 25 fps frame grid and average the annotators."""
+# annotation.lag: estimate needs every video's traces at once: the lags stage reads them all
+# and each video's annotate job reads its lags from results/lags.csv. Otherwise no job waits
+# for it, so editing one video's trace reruns only that video's annotate job.
+LAGS = {"lags": "results/lags.csv"} if config["annotation"]["lag"] == "estimate" else {}
+
+
+rule lags:
+    """Each annotator's reaction lag per dimension, estimated from every video's raw traces."""
     input:
+        [trace for video in VIDEOS for trace in video_traces(video)],
+    output:
+        "results/lags.csv",
+    log:
+        "logs/lags.log",
+    benchmark:
+        "benchmarks/lags.tsv"
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        code=package_code("lags.py"),
+        trace_dirs={video: str(ANNOTATIONS / video) for video in VIDEOS},
+        annotators=config["annotators"],
+        max_lag_s=config["annotation"]["max_lag_s"],
+        max_gap_s=config["annotation"]["max_gap_s"],
+        per_video=config["annotation"]["per_video"],
+    script:
+        "../scripts/lags.py"
+
+
+rule annotate:
+    """Resample one video's raw traces onto its 25 fps frame grid, shifted by each annotator's
+    lag, and average the annotators."""
+    input:
+        unpack(lambda wildcards: LAGS),
         faces="results/faces/{video}.parquet",
         traces=raw_traces,
     output:
@@ -16,6 +50,7 @@ rule annotate:
         annotators=config["annotators"],
         max_gap_s=config["annotation"]["max_gap_s"],
         min_annotators=config["annotation"]["min_annotators"],
+        lag=config["annotation"]["lag"],
         source_start_s=lambda wildcards: (
             video_entry(wildcards.video).start or 0.0
             if config["annotation"]["time_origin"] == "source"
@@ -26,13 +61,16 @@ rule annotate:
 
 
 rule database:
-    """All videos in one table with the train/test split, and the inter-annotator agreement."""
+    """All videos in one table with the fused labels, the train/validation/test split, the
+    agreement between the annotators and each annotator's lag, weight and agreement."""
     input:
-        expand("results/annotations/{video}.parquet", video=VIDEOS),
+        unpack(lambda wildcards: LAGS),
+        tables=expand("results/annotations/{video}.parquet", video=VIDEOS),
     output:
         table="results/annotations.parquet",
         agreement="results/agreement.csv",
         split="results/split.csv",
+        annotators="results/annotators.csv",
     log:
         "logs/database.log",
     conda:
@@ -44,7 +82,11 @@ rule database:
         split=config["database"]["split"],
         groups={video: entry.group for video, entry in VIDEOS.items()},
         test_fraction=config["database"]["test_fraction"],
+        validation_fraction=config["database"]["validation_fraction"],
         seed=config["database"]["seed"],
         sequence_length=config["database"]["sequence_length"],
+        lag=config["annotation"]["lag"],
+        fusion=config["annotation"]["fusion"],
+        per_video=config["annotation"]["per_video"],
     script:
         "../scripts/database.py"

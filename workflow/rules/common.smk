@@ -8,6 +8,7 @@ sys.path.insert(0, str(SRC))
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake_interface_executor_plugins.settings import ExecMode
 
 from affect4k.errors import Affect4kError
 from affect4k.layout import DIMENSIONS
@@ -16,12 +17,15 @@ from affect4k.download import tracked_source
 from affect4k.provenance import code_digest
 from affect4k.runs import NATIVE, source_height
 from affect4k.settings import (
+    DATABASE_SETS,
     DOWNLOADED_WEIGHTS,
     SCORED_SPLIT,
     check_config,
+    check_trained_on,
     job_settings,
     resolve_training,
     scored_parts,
+    seen_frames,
 )
 
 # Everything that can be checked before a job runs is checked here, naming the config key.
@@ -32,11 +36,26 @@ try:
         VIDEOS = {entry.video_id: entry for entry in read_videos(config["videos"])}
     except Affect4kError as error:
         raise Affect4kError(f"videos: {error}") from None
+    check_trained_on(TRAINING.runs, VIDEOS)
 except Affect4kError as error:
     raise WorkflowError(f"config key {error}") from None
-for warning in TRAINING.warnings:
-    logger.warning(f"config key {warning}")
 ANNOTATIONS = Path(config["annotations"])
+#: Whether TRAINING.warnings (runs left out) have been said in this process.
+LEFT_OUT_SAID = []
+
+
+def say_left_out_runs(wildcards):
+    """Say which runs are left out, once, where it matters: when a run or dry run plans the
+    tables that would list them, in Snakemake's own process. Not at parse time, which every
+    --report, --summary or cluster job's own Snakemake goes through too. No input."""
+    planning = (
+        workflow.executor_plugin is not None and workflow.exec_mode == ExecMode.DEFAULT
+    )
+    if planning and not LEFT_OUT_SAID:
+        LEFT_OUT_SAID.append(True)
+        for warning in TRAINING.warnings:
+            logger.warning(f"config key {warning}")
+    return []
 
 
 wildcard_constraints:
@@ -76,12 +95,17 @@ def download_inputs(wildcards):
     return [source] if source else []
 
 
-def raw_traces(wildcards):
+def video_traces(video):
+    """Every raw trace file of one video (each listed annotator, each dimension)."""
     return [
-        ANNOTATIONS / wildcards.video / f"{annotator}.{dimension}.csv"
+        ANNOTATIONS / video / f"{annotator}.{dimension}.csv"
         for annotator in config["annotators"]
         for dimension in DIMENSIONS
     ]
+
+
+def raw_traces(wildcards):
+    return video_traces(wildcards.video)
 
 
 RUNS = TRAINING.runs
@@ -91,19 +115,67 @@ SCORED = scored_parts(config)
 EVAL_SETS = list(SCORED)
 
 
+def groups_table(eval_set):
+    """The table naming each scored frame's group (what the bootstrap resamples)."""
+    if eval_set in DATABASE_SETS:
+        return "results/split.csv"
+    return f"results/external/{eval_set}/annotations.parquet"
+
+
+def table_entries():
+    """One results-table entry per (run, evaluation set): what it is, where its predictions
+    are, and which of its frames its weights saw (never scored, or the row is contaminated).
+    """
+    entries = []
+    for run, settings in RUNS.items():
+        for eval_set in EVAL_SETS:
+            exclude, contaminated = seen_frames(
+                settings.get("trained_on", []), eval_set
+            )
+            scored = SCORED[eval_set]
+            entries.append(
+                {
+                    "run": run,
+                    "model": settings["model"],
+                    "resolution": settings["resolution"],
+                    "eval_set": eval_set,
+                    "scored": "unseen" if exclude and scored == "all" else scored,
+                    "predictions": f"results/predictions/{run}/{eval_set}.parquet",
+                    "config": settings["config"],
+                    "seed": settings["seed"],
+                    "entry": settings["entry"],
+                    "ablation_of": settings["ablation_of"],
+                    "groups": groups_table(eval_set),
+                    "exclude": list(exclude),
+                    "contaminated": contaminated,
+                }
+            )
+    return entries
+
+
 def ablation_cells():
-    """Every cell of the resolution ablation: the grid runs and the runs they repeat."""
-    cells = [name for name, settings in RUNS.items() if settings["ablation_of"]]
-    cells = sorted({RUNS[name]["ablation_of"] for name in cells}) + cells
+    """Every cell of the resolution ablation (the grid runs and the runs they repeat, every
+    seed) on the validation split, which chooses among them, and on the test split."""
+    bases = {
+        settings["ablation_of"] for settings in RUNS.values() if settings["ablation_of"]
+    }
+    names = [
+        name
+        for name, settings in RUNS.items()
+        if settings["ablation_of"] or settings["config"] in bases
+    ]
     return [
         {
-            "run": RUNS[name]["ablation_of"] or name,
+            "run": RUNS[name]["ablation_of"] or RUNS[name]["config"],
             "model": RUNS[name]["model"],
             "resolution": RUNS[name]["resolution"],
             "input_size": RUNS[name]["input_size"],
-            "predictions": f"results/predictions/{name}/test.parquet",
+            "seed": RUNS[name]["seed"],
+            "eval_set": eval_set,
+            "predictions": f"results/predictions/{name}/{eval_set}.parquet",
         }
-        for name in cells
+        for name in names
+        for eval_set in DATABASE_SETS
     ]
 
 
@@ -135,11 +207,12 @@ def corpus_inputs(corpus):
 
 def eval_sets(wildcards):
     """Each evaluation set of a run by name: its annotation table, crops and scored split."""
+    database = {
+        "annotations": "results/annotations.parquet",
+        "faces": faces_dir(RUNS[wildcards.run]["resolution"]),
+    }
     sources = {
-        "test": {
-            "annotations": "results/annotations.parquet",
-            "faces": faces_dir(RUNS[wildcards.run]["resolution"]),
-        },
+        **{name: database for name in DATABASE_SETS},
         **{corpus: corpus_inputs(corpus) for corpus in CORPORA},
     }
     return {

@@ -1,5 +1,5 @@
 rule predict:
-    """Per-frame predictions of one run on the test split and on every external corpus."""
+    """Per-frame predictions of one run on the validation and test splits and every corpus."""
     input:
         unpack(lambda wildcards: database_inputs(RUNS[wildcards.run]["resolution"])),
         model="results/models/{run}/model.keras",
@@ -30,13 +30,13 @@ rule predict:
 
 
 rule tables:
-    """One row per (run, evaluation set), every number recomputed from the predictions."""
+    """One row per (run, evaluation set) and per seeded configuration, every number recomputed
+    from the predictions, with bootstrap intervals and what each configuration was chosen for.
+    """
     input:
-        [
-            f"results/predictions/{run}/{eval_set}.parquet"
-            for run in RUNS
-            for eval_set in EVAL_SETS
-        ],
+        say_left_out_runs,
+        predictions=[entry["predictions"] for entry in table_entries()],
+        groups=sorted({entry["groups"] for entry in table_entries()}),
     output:
         "results/tables.csv",
     log:
@@ -46,18 +46,8 @@ rule tables:
     threads: 1
     params:
         code=package_code("tables.py"),
-        entries=[
-            {
-                "run": run,
-                "model": settings["model"],
-                "resolution": settings["resolution"],
-                "eval_set": eval_set,
-                "scored": SCORED[eval_set],
-                "predictions": f"results/predictions/{run}/{eval_set}.parquet",
-            }
-            for run, settings in RUNS.items()
-            for eval_set in EVAL_SETS
-        ],
+        entries=table_entries(),
+        resamples=config["evaluation"]["resamples"],
     script:
         "../scripts/tables.py"
 
@@ -67,6 +57,7 @@ rule ablation:
     input:
         predictions=[cell["predictions"] for cell in ABLATION],
         faces=expand("results/faces/{video}.parquet", video=VIDEOS),
+        groups="results/split.csv",
     output:
         "results/ablation.csv",
     log:
@@ -78,5 +69,6 @@ rule ablation:
         code=package_code("ablation.py"),
         cells=ABLATION,
         face_bins=config["training"]["ablation"]["face_bins"],
+        resamples=config["evaluation"]["resamples"],
     script:
         "../scripts/ablation.py"

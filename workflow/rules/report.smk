@@ -8,22 +8,32 @@ REPORT_FIGURES = [
     f"{REPORT}/database.html",
     f"{REPORT}/database.png",
     f"{REPORT}/agreement.png",
+    f"{REPORT}/annotators.png",
     *(f"{REPORT}/qc/{video}.png" for video in VIDEOS),
 ]
 if RUNS:
-    REPORT_FIGURES += [f"{REPORT}/results.html", f"{REPORT}/predictions.png"]
+    REPORT_FIGURES += [
+        f"{REPORT}/results.html",
+        f"{REPORT}/results.png",
+        f"{REPORT}/predictions.png",
+    ]
     REPORT_FIGURES += [f"{REPORT}/training/{run}.png" for run in RUNS]
     if ABLATION:
         REPORT_FIGURES.append(f"{REPORT}/ablation.png")
 
 
 rule report_results:
-    """The results table as a sortable page."""
+    """The results table as a sortable page, and its mean CCCs with intervals as a figure."""
     input:
         "results/tables.csv",
     output:
-        report(
+        table=report(
             f"{REPORT}/results.html",
+            caption="../report/results.rst",
+            category="1. Results",
+        ),
+        figure=report(
+            f"{REPORT}/results.png",
             caption="../report/results.rst",
             category="1. Results",
         ),
@@ -39,7 +49,7 @@ rule report_results:
 
 
 rule report_ablation:
-    """Test CCC against the clips' resolution, the models' input size and the faces' size."""
+    """Test CCC (with intervals) against the clips' resolution, input size and face size."""
     input:
         "results/ablation.csv",
     output:
@@ -60,7 +70,7 @@ rule report_ablation:
 
 
 rule report_predictions:
-    """Labels and predictions over time on the test videos of the best run."""
+    """Labels and predictions over time on the test videos of the run chosen on validation."""
     input:
         tables="results/tables.csv",
         predictions=[f"results/predictions/{run}/test.parquet" for run in RUNS],
@@ -83,7 +93,7 @@ rule report_predictions:
 
 
 rule report_training:
-    """Loss and train/test CCC and MSE per epoch of one run."""
+    """Loss and train/validation CCC and MSE per epoch of one run."""
     input:
         "results/models/{run}/history.csv",
     output:
@@ -127,6 +137,28 @@ rule report_database:
         ),
     log:
         "logs/report/database.log",
+    conda:
+        "../../envs/annotations.yaml"
+    threads: 1
+    params:
+        code=package_code("report.py"),
+    script:
+        "../scripts/report.py"
+
+
+rule report_annotators:
+    """Each annotator's lag, fusion weight and agreement, before and after lag compensation."""
+    input:
+        annotators="results/annotators.csv",
+        agreement="results/agreement.csv",
+    output:
+        report(
+            f"{REPORT}/annotators.png",
+            caption="../report/annotators.rst",
+            category="3. Database",
+        ),
+    log:
+        "logs/report/annotators.log",
     conda:
         "../../envs/annotations.yaml"
     threads: 1

@@ -10,4 +10,6 @@ with job(snakemake) as sm:
         Path(sm.input.faces[0]).parent,
         sm.params.face_bins,
         Path(sm.output[0]),
+        groups=Path(sm.input.groups),
+        resamples=sm.params.resamples,
     )

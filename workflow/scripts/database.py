@@ -3,17 +3,25 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
+    from affect4k.annotate import lag_table
     from affect4k.database import build_database
 
+    tables = [Path(path) for path in sm.input.tables]
+    videos = [path.stem for path in tables]
     build_database(
-        [Path(path) for path in sm.input],
+        tables,
         sm.params.annotators,
         Path(sm.output.table),
         Path(sm.output.agreement),
         split=sm.params.split,
         test_fraction=sm.params.test_fraction,
+        validation_fraction=sm.params.validation_fraction,
         seed=sm.params.seed,
         sequence_length=sm.params.sequence_length,
         groups=sm.params.groups,
         out_split=Path(sm.output.split),
+        fusion=sm.params.fusion,
+        per_video=sm.params.per_video,
+        lags=lag_table(sm.params.lag, sm.input.get("lags"), videos, sm.params.annotators),
+        out_annotators=Path(sm.output.annotators),
     )

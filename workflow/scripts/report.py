@@ -7,7 +7,7 @@ with job(snakemake) as sm:
 
     # One script for every figure rule of workflow/rules/report.smk, chosen by the rule's name.
     if sm.rule == "report_results":
-        report.results_page(Path(sm.input[0]), Path(sm.output[0]))
+        report.results_page(Path(sm.input[0]), Path(sm.output.table), Path(sm.output.figure))
     elif sm.rule == "report_ablation":
         report.ablation(Path(sm.input[0]), Path(sm.output[0]))
     elif sm.rule == "report_predictions":
@@ -23,6 +23,8 @@ with job(snakemake) as sm:
             Path(sm.output.overview),
             Path(sm.output.agreement),
         )
+    elif sm.rule == "report_annotators":
+        report.annotators(Path(sm.input.annotators), Path(sm.input.agreement), Path(sm.output[0]))
     elif sm.rule == "report_qc":
         report.quality_control(
             Path(sm.input.table),

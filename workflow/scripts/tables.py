@@ -5,4 +5,8 @@ from common import job
 with job(snakemake) as sm:
     from affect4k.tables import TableEntry, build_table
 
-    build_table([TableEntry(**entry) for entry in sm.params.entries], Path(sm.output[0]))
+    build_table(
+        [TableEntry(**entry) for entry in sm.params.entries],
+        Path(sm.output[0]),
+        resamples=sm.params.resamples,
+    )

@@ -12,12 +12,15 @@ a 4xx answer before any file is opened.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,16 +30,20 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from affect4k import CLIP_FPS
 from affect4k.annotate_app.traces import (
+    StaleTrace,
     TraceFiles,
     check_dimension,
     framewise,
+    pooled_agreement,
     trace_from_payload,
     uncovered_frames,
-    video_agreement,
+    video_columns,
     write_trace,
 )
 from affect4k.errors import Affect4kError
@@ -84,15 +91,20 @@ class WebCopies:
     """Builds ``results/web/{video}.mp4`` on demand with Snakemake, once per video per server.
 
     Running the workflow (rather than writing the file directly) builds a missing clip too and
-    leaves Snakemake's records consistent; builds are serialised because Snakemake locks its
-    working directory.
+    leaves Snakemake's records consistent. Each video has its own lock, so a request about one
+    video never waits for another's build; the Snakemake runs themselves take turns, because
+    Snakemake locks its working directory. While a build runs, :meth:`progress` says how far
+    it got, from Snakemake's own output and the running job's log.
     """
 
     def __init__(self, workdir: Path, snakefile: Path, configfile: Path, cores: int) -> None:
         self.workdir, self.snakefile, self.configfile = workdir, snakefile, configfile
         self.cores = cores
         self._frames: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._snakemake = threading.Lock()
+        self._progress: dict[str, dict[str, Any]] = {}
 
     def path(self, video_id: str) -> Path:
         """Where Snakemake puts the web copy of ``video_id``."""
@@ -100,11 +112,36 @@ class WebCopies:
 
     def frames(self, video_id: str) -> int:
         """The web copy's frame count, after bringing it up to date."""
-        with self._lock:
+        if video_id in self._frames:
+            return self._frames[video_id]
+        with self._locks_lock:
+            lock = self._locks.setdefault(video_id, threading.Lock())
+        with lock:
             if video_id not in self._frames:
                 self._build(video_id)
                 self._frames[video_id] = count_frames(self.path(video_id))
             return self._frames[video_id]
+
+    def known_frames(self, video_id: str) -> int | None:
+        """The frame count without building anything: this server's web copy, else the rows of
+        the workflow's faces table (one per clip frame), else ``None``."""
+        if video_id in self._frames:
+            return self._frames[video_id]
+        faces = self.workdir / "results" / "faces" / f"{video_id}.parquet"
+        try:
+            return pq.read_metadata(faces).num_rows
+        except (OSError, ValueError):
+            return None
+
+    def progress(self, video_id: str) -> dict[str, Any] | None:
+        """How far the running build of ``video_id`` got; ``None`` when none runs."""
+        state = self._progress.get(video_id)
+        if state is None:
+            return None
+        answer = {key: value for key, value in state.items() if key != "log"}
+        if state.get("log"):
+            answer["log"] = last_line(self.workdir / state["log"])
+        return answer
 
     def _build(self, video_id: str) -> None:
         target = f"results/web/{video_id}.mp4"
@@ -112,16 +149,60 @@ class WebCopies:
         argv += ["--directory", str(self.workdir), "--cores", str(self.cores), target]
         # --configfile takes several values: last, so it cannot swallow the target.
         argv += ["--configfile", str(self.configfile)]
-        log.info("building %s", target)
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        state: dict[str, Any] = {"target": target, "waiting": True, "done": 0, "total": None}
+        self._progress[video_id] = state
+        try:
+            with self._snakemake:
+                state["waiting"] = False
+                log.info("building %s", target)
+                output = self._run(argv, state)
+        finally:
+            del self._progress[video_id]
+        if output is not None:
+            tail = "\n".join(output.strip().splitlines()[-15:])
             raise Affect4kError(f"video {video_id}: snakemake {target} failed:\n{tail}")
+
+    @staticmethod
+    def _run(argv: list[str], state: dict[str, Any]) -> str | None:
+        """Run Snakemake, noting its progress in ``state``; its output if it failed."""
+        lines = []
+        with subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                if match := re.match(r"(?:local)?rule (\w+):", line):
+                    state["job"], state["log"] = match.group(1), None
+                elif match := re.match(r"\s+log: (\S+)", line):
+                    state["log"] = match.group(1)
+                elif match := re.search(r"(\d+) of (\d+) steps", line):
+                    state["done"], state["total"] = int(match.group(1)), int(match.group(2))
+                elif match := re.fullmatch(r"total\s+(\d+)\s*", line):
+                    state["total"] = int(match.group(1))
+        return None if process.returncode == 0 else "".join(lines)
+
+
+def last_line(path: Path, size: int = 512) -> str | None:
+    """The last non-empty line of a log being written (its newest progress line), if any."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, 2) - size))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = [line.strip() for line in re.split(r"[\r\n]", text) if line.strip()]
+    return lines[-1] if lines else None
+
+
+def _r(value: float) -> float | None:
+    return None if np.isnan(value) else round(float(value), 3)
 
 
 @dataclass
 class AnnotationApp:
-    """What the server needs to know: who annotates, which videos, where traces go."""
+    """What the server needs to know: who annotates, which videos, where traces go, and
+    where the clip of each video starts in the traces' time origin."""
 
     annotator: str
     videos: list[str]
@@ -129,7 +210,11 @@ class AnnotationApp:
     annotators: list[str]
     max_gap_s: float
     copies: WebCopies
-    _write_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Seconds to add to a clip time to get a trace file's time: each video's ``start`` under
+    #: ``annotation.time_origin: source``, 0 under ``clip`` (the annotate stage's reading).
+    offsets: dict[str, float] = field(default_factory=dict)
+    #: Each video's resampled traces, by what they were read from (names, sizes, mtimes).
+    _read: dict[str, tuple[tuple, pd.DataFrame]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(
@@ -158,6 +243,7 @@ class AnnotationApp:
             videos = read_videos(workdir / config["videos"])
         except Affect4kError as error:
             raise Affect4kError(f"{configfile}: config key 'videos': {error}") from None
+        source = config["annotation"]["time_origin"] == "source"
         return cls(
             annotator=annotator,
             videos=[entry.video_id for entry in videos],
@@ -165,6 +251,7 @@ class AnnotationApp:
             annotators=list(config["annotators"]),
             max_gap_s=config["annotation"]["max_gap_s"],
             copies=WebCopies(workdir, snakefile, configfile, cores),
+            offsets={entry.video_id: (entry.start or 0.0) if source else 0.0 for entry in videos},
         )
 
     def files(self, video_id: str, dimension: str) -> TraceFiles:
@@ -182,10 +269,17 @@ class AnnotationApp:
         }
 
     def annotation(self, video_id: str, dimension: str) -> dict[str, Any]:
-        """What the annotation page starts from: the clip, the trace to resume, the agreement."""
+        """What the annotation page starts from: the clip, the trace to resume (in clip time),
+        the version a save must name, the agreement."""
         n_frames = self.copies.frames(video_id)
         files = self.files(video_id, dimension)
-        resumable = files.resumable()
+        with files.locked():
+            version, status, resumable = files.version(), files.status(), files.resumable()
+            values = (
+                framewise(resumable, n_frames, self.max_gap_s, self.offsets[video_id])
+                if resumable
+                else None
+            )
         return {
             "annotator": self.annotator,
             "video": video_id,
@@ -193,25 +287,62 @@ class AnnotationApp:
             "fps": CLIP_FPS,
             "frames": n_frames,
             "media": f"/media/{video_id}.mp4",
-            "values": framewise(resumable, n_frames, self.max_gap_s) if resumable else None,
-            "status": files.status(),
-            "agreement": self.agreement(video_id, dimension, n_frames),
+            "values": values,
+            "version": version,
+            "status": status,
+            "agreement": self.agreement(video_id, dimension),
         }
 
-    def agreement(self, video_id: str, dimension: str, n_frames: int) -> dict[str, Any]:
-        """Pearson r of this annotator's finished trace with each other finished one."""
+    def _columns(self, video_id: str, n_frames: int) -> pd.DataFrame:
+        """:func:`video_columns` of one video, read again only when a trace file changed (the
+        pooled agreement reads every video's traces on each save)."""
+        folder = self.annotations / video_id
         try:
-            table = video_agreement(
-                self.annotations / video_id, self.annotators, n_frames, self.max_gap_s
+            # Every save renames a new file into place: a new inode, whatever the clock says.
+            stats = [(path.name, path.stat()) for path in folder.glob("*.csv")]
+            key = (n_frames, *sorted((n, s.st_ino, s.st_size, s.st_mtime_ns) for n, s in stats))
+        except OSError:
+            key = None
+        cached = self._read.get(video_id)
+        if key is None or cached is None or cached[0] != key:
+            columns = video_columns(
+                folder, self.annotators, n_frames, self.max_gap_s, self.offsets[video_id]
             )
+            self._read[video_id] = (key, columns)
+            return columns
+        return cached[1]
+
+    def agreement(self, video_id: str, dimension: str) -> dict[str, Any]:
+        """Pearson r of this annotator's finished trace with each other finished one, on this
+        video and pooled over every video whose frame count is known (as ``agreement.csv``
+        pools them), each trace read in the config's time origin as the annotate stage does."""
+        try:
+            this = self._columns(video_id, self.copies.frames(video_id))
+            pooled = [this]
+            for other in self.videos:
+                n_frames = self.copies.known_frames(other) if other != video_id else None
+                if n_frames is not None:
+                    pooled.append(self._columns(other, n_frames))
+            skipped = {
+                name
+                for name in self.annotators
+                if TraceFiles.of(self.annotations, video_id, name, dimension).status()["skipped"]
+            }
+            return {
+                "video": self._pairs(pooled_agreement([this], self.annotators), dimension),
+                "pooled": {
+                    **self._pairs(pooled_agreement(pooled, self.annotators), dimension),
+                    "videos": len(pooled),
+                    "of": len(self.videos),
+                },
+                "skipped": sorted(skipped),
+            }
         except Affect4kError as error:
             return {"error": str(error)}
+
+    def _pairs(self, table: pd.DataFrame, dimension: str) -> dict[str, Any]:
         table = table[table["dimension"] == dimension]
         mine = (table["annotator_a"] == self.annotator) | (table["annotator_b"] == self.annotator)
-
-        def r(value: float) -> float | None:
-            return None if np.isnan(value) else round(float(value), 3)
-
         others = table.loc[~mine, "pearson_r"].dropna()
         return {
             "pairs": [
@@ -219,23 +350,35 @@ class AnnotationApp:
                     "annotator": row.annotator_b
                     if row.annotator_a == self.annotator
                     else row.annotator_a,
-                    "pearson_r": r(row.pearson_r),
+                    "pearson_r": _r(row.pearson_r),
                     "frames": int(row.frames),
                 }
                 for row in table[mine].itertuples()
             ],
-            "others_mean_r": r(others.mean()) if len(others) else None,
+            "others_mean_r": _r(others.mean()) if len(others) else None,
         }
 
     def save(self, video_id: str, dimension: str, payload: Any) -> dict[str, Any]:
-        """Write the page's trace: as the finished trace if ``done``, else as the draft."""
+        """Write the page's trace: as the finished trace if ``done``, else as the draft.
+
+        ``version`` must be the one the page last loaded or saved: a save from a tab that
+        missed another tab's (or server's) save is refused with :class:`StaleTrace`.
+        """
         n_frames = self.copies.frames(video_id)
         done = payload.get("done") if isinstance(payload, dict) else None
         if not isinstance(done, bool):
             raise Affect4kError("the request needs done: true (finished) or false (draft)")
         times, values = trace_from_payload(payload, n_frames / CLIP_FPS)
+        base = payload.get("version")
+        if not isinstance(base, str):
+            raise Affect4kError("the request needs the version of the trace it continues")
         files = self.files(video_id, dimension)
-        with self._write_lock:
+        with files.locked():
+            if files.version() != base:
+                raise StaleTrace(
+                    "this trace was saved elsewhere (another tab or server) after this page "
+                    "loaded it: reload the page to continue from that save"
+                )
             if done:
                 missing = uncovered_frames(times, n_frames, self.max_gap_s)
                 if missing.size:
@@ -244,13 +387,11 @@ class AnnotationApp:
                         f"{missing.size} of {n_frames} frames are not annotated yet (the first "
                         f"at {first / CLIP_FPS:.2f} s): play them, or save a draft"
                     )
-                write_trace(files.final, times, values)
+            path = files.final if done else files.draft
+            write_trace(path, times + self.offsets[video_id], values)
+            if done:
                 files.draft.unlink(missing_ok=True)
-            else:
-                write_trace(files.draft, times, values)
-        log.info(
-            "%s: saved %s (%d samples)", video_id, files.final if done else files.draft, len(times)
-        )
+        log.info("%s: saved %s (%d samples)", video_id, path, len(times))
         return self.annotation(video_id, dimension)
 
 
@@ -264,40 +405,54 @@ class HttpError(Exception):
 
 class Handler(BaseHTTPRequestHandler):
     """Routes: pages, ``/static/``, ``/api/videos``, ``/api/traces/{video}/{dimension}``,
-    ``/media/{video}.mp4``."""
+    ``/api/build/{video}`` (web-copy progress), ``/media/{video}.mp4``.
+
+    Only GET and PUT are served. Every refused request closes the connection after its answer:
+    a body the server did not read must never be parsed as the next request (a text/plain POST,
+    which any web page may send, could otherwise carry a whole PUT inside it).
+    """
 
     server: AppServer
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        # StreamRequestHandler applies `timeout` to the socket: a silent client is dropped.
+        self.timeout = self.server.request_timeout
+        super().setup()
+
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._handle("GET")
+        self._handle()
 
-    def do_PUT(self) -> None:  # noqa: N802
-        self._handle("PUT")
-
-    def _refuse_method(self) -> None:
-        self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"{self.command} not allowed"})
-
-    do_HEAD = do_POST = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method  # noqa: N815
+    do_PUT = do_HEAD = do_POST = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # noqa: N815
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.debug("%s " + format, self.address_string(), *args)
 
-    def _handle(self, method: str) -> None:
+    def _handle(self) -> None:
         try:
-            self._check_host()
-            self._route(method, self._segments())
-        except HttpError as error:
-            self.close_connection = True  # a refused request's body may still be unread
-            self._send_json(error.status, {"error": str(error)})
-        except Affect4kError as error:
-            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(error)})
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the browser dropped a media request it no longer needs
+            try:
+                self._check_host()
+                if self.command not in ("GET", "PUT"):
+                    raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} not allowed")
+                if self.command != "PUT" and self._declares_body():
+                    self.close_connection = True  # the body is never read
+                self._route(self.command, self._segments())
+            except HttpError as error:
+                self.close_connection = True  # a refused request's body may still be unread
+                self._send_json(error.status, {"error": str(error)})
+            except Affect4kError as error:
+                self.close_connection = True
+                self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(error)})
+        except OSError:
+            # The browser dropped a media request it no longer needs, or a client went silent.
+            self.close_connection = True
+
+    def _declares_body(self) -> bool:
+        length = self.headers.get("Content-Length")
+        return "Transfer-Encoding" in self.headers or (length is not None and length != "0")
 
     def _check_host(self) -> None:
-        allowed = self.server.allowed_hosts
-        if allowed is not None and self.headers.get("Host") not in allowed:
+        if self.headers.get("Host") not in self.server.allowed_hosts:
             raise HttpError(HTTPStatus.FORBIDDEN, "unexpected Host header")
 
     def _segments(self) -> list[str]:
@@ -339,11 +494,15 @@ class Handler(BaseHTTPRequestHandler):
             case "GET", ["api", "traces", video, dimension]:
                 answer = app.annotation(self._video(video), self._dimension(dimension))
                 self._send_json(HTTPStatus.OK, answer)
+            case "GET", ["api", "build", video]:
+                self._send_json(HTTPStatus.OK, {"build": app.copies.progress(self._video(video))})
             case "PUT", ["api", "traces", video, dimension]:
                 video, dimension = self._video(video), self._dimension(dimension)
                 payload = self._read_json()
                 try:
                     answer = app.save(video, dimension, payload)
+                except StaleTrace as error:
+                    raise HttpError(HTTPStatus.CONFLICT, str(error)) from None
                 except Affect4kError as error:
                     raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
                 self._send_json(HTTPStatus.OK, answer)
@@ -360,27 +519,32 @@ class Handler(BaseHTTPRequestHandler):
         origin = self.headers.get("Origin")
         if origin is not None and origin != f"http://{self.headers.get('Host')}":
             raise HttpError(HTTPStatus.FORBIDDEN, "cross-origin writes are refused")
+        if "Transfer-Encoding" in self.headers:
+            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "send the trace with a Content-Length")
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             raise HttpError(HTTPStatus.LENGTH_REQUIRED, "Content-Length needed") from None
         if not 0 <= length <= MAX_BODY_BYTES:
-            self.close_connection = True
             raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "trace too large")
         try:
             return json.loads(self.rfile.read(length))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise HttpError(HTTPStatus.BAD_REQUEST, "the body is not JSON") from None
 
     def _send_json(self, status: HTTPStatus, body: Any) -> None:
         data = json.dumps(body).encode()
         self._send_head(status, "application/json", len(data), {"Cache-Control": "no-store"})
-        self.wfile.write(data)
+        self._write(data)
 
     def _send_static(self, name: str) -> None:
         data = (resources.files(__package__) / "static" / name).read_bytes()
         self._send_head(HTTPStatus.OK, STATIC_TYPES[name], len(data), {"Cache-Control": "no-cache"})
-        self.wfile.write(data)
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if self.command != "HEAD":  # a HEAD answer has headers only
+            self.wfile.write(data)
 
     def _send_file(self, path: Path, content_type: str) -> None:
         """``path`` whole or the one byte range asked for (browsers seek in video that way)."""
@@ -388,7 +552,8 @@ class Handler(BaseHTTPRequestHandler):
         start, end, status = 0, size - 1, HTTPStatus.OK
         requested = self.headers.get("Range")
         if requested:
-            match = re.fullmatch(r"bytes=(\d*)-(\d*)", requested.strip())
+            # At most 18 digits: int() of a 5,000-digit value raises instead of answering 416.
+            match = re.fullmatch(r"bytes=(\d{0,18})-(\d{0,18})", requested.strip())
             if not match or match.groups() == ("", ""):
                 raise HttpError(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "bad Range")
             first, last = match.groups()
@@ -410,7 +575,7 @@ class Handler(BaseHTTPRequestHandler):
                 chunk = handle.read(min(left, 1 << 20))
                 if not chunk:
                     break
-                self.wfile.write(chunk)
+                self._write(chunk)
                 left -= len(chunk)
 
     def _send_head(
@@ -422,25 +587,87 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         for name, value in headers.items():
             self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
 
 
+def allowed_hosts(host: str, port: int, allow: Sequence[str] = ()) -> set[str]:
+    """The Host headers the server answers to (anything else is a DNS-rebinding attempt).
+
+    Bound to a loopback address: this machine's names for it. Bound to one other address:
+    that address. Bound to every address: the loopback names and the names in ``allow``, the
+    ones others type in their browser (``--allow-host``). Browsers leave out ``:80``, so on
+    port 80 each name is also accepted bare.
+    """
+    names = set(allow)
+    if host in LOOPBACK or host in ANY_ADDRESS:
+        names |= {"127.0.0.1", "localhost", "[::1]"}
+    else:
+        names.add(f"[{host}]" if ":" in host else host)
+    return {f"{name}:{port}" for name in names} | (names if port == 80 else set())
+
+
 class AppServer(ThreadingHTTPServer):
-    """A threading HTTP server that knows its app and the Host headers it answers to."""
+    """A threading HTTP server that knows its app and the Host headers it answers to.
+
+    At most ``max_connections`` connections are served at once (the rest wait in the listen
+    backlog) and a connection silent for ``request_timeout`` seconds is closed, so slow or
+    idle clients cannot pile up threads.
+    """
 
     daemon_threads = True
 
-    def __init__(self, app: AnnotationApp, host: str, port: int) -> None:
+    def __init__(
+        self,
+        app: AnnotationApp,
+        host: str,
+        port: int,
+        *,
+        allow_hosts: Sequence[str] = (),
+        max_connections: int = 32,
+        request_timeout: float = 60.0,
+    ) -> None:
         super().__init__((host, port), Handler)
         self.app = app
-        port = self.server_address[1]
-        names = LOOPBACK if host in LOOPBACK else (host,)
-        #: None when bound to every address: the server cannot know the names it is reached by.
-        self.allowed_hosts: set[str] | None = (
-            None
-            if host in ANY_ADDRESS
-            else {f"{name}:{port}" for name in names} | {f"[::1]:{port}"}
-        )
+        self.request_timeout = request_timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._connections: set[socket.socket] = set()
+        self.allowed_hosts = allowed_hosts(host, self.server_address[1], allow_hosts)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._slots.acquire()
+        self._connections.add(request)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.discard(request)
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.discard(request)
+            self._slots.release()
+
+    def server_close(self) -> None:
+        """Stop listening and end every open connection: a browser's kept-alive connection
+        must not go on being served by a stopped server."""
+        super().server_close()
+        for connection in list(self._connections):
+            with contextlib.suppress(OSError):  # already closed by its client
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A dropped connection is routine (one line at debug level); anything else is logged
+        with its traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            log.debug("%s: connection dropped (%s)", client_address, error)
+        else:
+            log.exception("%s: request failed", client_address)
 
     @property
     def url(self) -> str:

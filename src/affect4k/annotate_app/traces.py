@@ -5,13 +5,27 @@ A finished trace is ``{annotations}/{video}/{annotator}.{dimension}.csv``, the f
 is a draft next to it, ``{annotator}.{dimension}.draft.csv``, which no stage reads: a half-done
 trace never reaches the database, yet the annotator can close the page and resume. Annotator
 names cannot hold a ``.``, so a draft never shadows another annotator's trace.
+
+Trace times in these files count from the origin the config's ``annotation.time_origin`` names
+(the clip's first frame, or the untrimmed source's start, ``offset_s`` seconds earlier), as the
+``annotate`` stage reads them; the page always works in clip time, so the conversion happens
+here and nowhere else. A file whose first line is ``skipped`` is an annotator's explicit "not
+annotated" (:data:`affect4k.traces.SKIPPED_MARKER`): no trace to resume or to compare.
+
+Writers hold an exclusive ``flock`` on the video's trace folder while they check the version
+and write, so two servers (or two tabs) never interleave: when a write clears the temp files
+an earlier write of the same trace left behind, that writer is gone.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import math
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +38,7 @@ from affect4k.errors import Affect4kError
 from affect4k.files import write_atomic
 from affect4k.layout import DIMENSIONS
 from affect4k.manifest import VIDEO_ID_PATTERN
-from affect4k.traces import TRACE_HEADER, read_trace, resample_trace
+from affect4k.traces import TRACE_HEADER, is_skipped, read_trace, resample_trace
 
 #: Decimals written: 0.1 ms in time (frame times f / 25 are exact) and 1e-4 in value.
 TIME_DECIMALS = 4
@@ -60,15 +74,51 @@ class TraceFiles:
         return cls(final=folder / f"{stem}.csv", draft=folder / f"{stem}.draft.csv")
 
     def status(self) -> dict[str, bool]:
-        """``done``: the pipeline has this annotator's trace; ``draft``: unsaved-as-done work."""
-        return {"done": self.final.is_file(), "draft": self.draft.is_file()}
+        """``done``: the pipeline has this annotator's trace; ``draft``: unsaved-as-done work;
+        ``skipped``: the finished file says the annotator skipped the video."""
+        skipped = is_skipped(self.final)
+        return {
+            "done": self.final.is_file() and not skipped,
+            "draft": self.draft.is_file(),
+            "skipped": skipped,
+        }
 
     def resumable(self) -> Path | None:
-        """The trace to continue from: the draft if there is one, else the finished trace."""
-        for path in (self.draft, self.final):
-            if path.is_file():
-                return path
+        """The trace to continue from: the draft if there is one, else the finished trace
+        (unless it is the skipped marker, which holds no trace)."""
+        if self.draft.is_file():
+            return self.draft
+        if self.final.is_file() and not is_skipped(self.final):
+            return self.final
         return None
+
+    def version(self) -> str:
+        """A digest of the trace and the draft as they are on disk: a page sends back the
+        version it loaded, so a save from a tab that missed a later save is refused."""
+        digest = hashlib.sha256()
+        for path in (self.final, self.draft):
+            try:
+                digest.update(b"1" + path.read_bytes() + b"\0")
+            except FileNotFoundError:
+                digest.update(b"0")
+        return digest.hexdigest()[:16]
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the video folder's write lock (``flock`` on the folder itself, so no lock file
+        is left among the traces); other threads and processes wait."""
+        folder = self.final.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock
+
+
+class StaleTrace(Affect4kError):
+    """A save based on a version of the trace that another save has replaced since."""
 
 
 def trace_from_payload(payload: object, duration_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -125,35 +175,48 @@ def write_trace(path: Path, times: np.ndarray, values: np.ndarray) -> None:
     write_atomic(path, write)
 
 
-def framewise(path: Path, n_frames: int, max_gap_s: float) -> list[float | None]:
+def framewise(
+    path: Path, n_frames: int, max_gap_s: float, offset_s: float = 0.0
+) -> list[float | None]:
     """A saved trace on the clip's frame grid, for resuming: ``None`` where not covered.
 
-    Resampled as the ``annotate`` stage does, except that no frame before the first sample or
-    after the last counts as annotated: on the page such a frame would look played when it was
-    not, and saving would then write it as a real sample.
+    Resampled as the ``annotate`` stage does (times minus ``offset_s``, the clip's start in the
+    files' time origin), except that no frame before the first sample or after the last counts
+    as annotated: on the page such a frame would look played when it was not, and saving would
+    then write it as a real sample.
     """
     times, values = read_trace(path)
+    times = times - offset_s
     resampled = resample_trace(times, values, n_frames, max_gap_s=max_gap_s)
     frame_times = np.arange(n_frames) / CLIP_FPS
     resampled[(frame_times < times[0] - 1e-9) | (frame_times > times[-1] + 1e-9)] = np.nan
     return [None if math.isnan(x) else round(float(x), VALUE_DECIMALS) for x in resampled]
 
 
-def video_agreement(
-    trace_dir: Path, annotators: Sequence[str], n_frames: int, max_gap_s: float
+def video_columns(
+    trace_dir: Path,
+    annotators: Sequence[str],
+    n_frames: int,
+    max_gap_s: float,
+    offset_s: float = 0.0,
 ) -> pd.DataFrame:
-    """The ``database`` stage's agreement table restricted to one video's finished traces.
-
-    Each trace is resampled as the ``annotate`` stage does; an annotator without a finished
-    trace contributes NaN, so its pairs get no ``pearson_r`` and 0 frames.
-    """
+    """One video's finished traces as the ``annotate`` stage resamples them (times minus
+    ``offset_s``), in the database's ``{dimension}_{annotator}`` columns; NaN for an annotator
+    without a finished trace or who skipped the video."""
     columns = {}
     for dimension in DIMENSIONS:
         for name in annotators:
             path = Path(trace_dir) / f"{name}.{dimension}.csv"
-            columns[f"{dimension}_{name}"] = (
-                resample_trace(*read_trace(path), n_frames, max_gap_s=max_gap_s)
-                if path.is_file()
-                else np.full(n_frames, np.nan)
-            )
-    return agreement_table(pd.DataFrame(columns), annotators)
+            if path.is_file() and not is_skipped(path):
+                times, values = read_trace(path)
+                column = resample_trace(times - offset_s, values, n_frames, max_gap_s=max_gap_s)
+            else:
+                column = np.full(n_frames, np.nan)
+            columns[f"{dimension}_{name}"] = column
+    return pd.DataFrame(columns)
+
+
+def pooled_agreement(videos: Sequence[pd.DataFrame], annotators: Sequence[str]) -> pd.DataFrame:
+    """The ``database`` stage's agreement table over ``videos`` (from :func:`video_columns`):
+    one video alone, or every video's frames pooled as in ``agreement.csv``."""
+    return agreement_table(pd.concat(videos, ignore_index=True), annotators)

@@ -165,6 +165,7 @@ def write_toy_corpus(
     videos: int,
     frames: int,
     test_videos: int = 1,
+    validation_videos: int = 0,
     crop_size: int = 112,
     seed: int = 0,
 ) -> Path:
@@ -174,12 +175,15 @@ def write_toy_corpus(
     that reads its inputs in sync with its labels learns them within a few epochs and one fed
     shuffled labels cannot: the tests' and benchmark's stand-in for a real database. Labels are
     slow random sinusoids; each video has a span without a face (zero crop) and a span without
-    labels (NaN), and its last ``test_videos`` videos form the test split.
+    labels (NaN), its last ``test_videos`` videos form the test split and the
+    ``validation_videos`` before them the validation split.
     """
-    if videos < 2 or frames < 20 or not 0 < test_videos < videos:
+    held_out = test_videos + validation_videos
+    if videos < 2 or frames < 20 or test_videos < 1 or validation_videos < 0 or held_out >= videos:
         raise Affect4kError(
-            f"toy corpus needs videos >= 2, frames >= 20 and 0 < test_videos < videos, got "
-            f"{videos}, {frames}, {test_videos}"
+            f"toy corpus needs videos >= 2, frames >= 20, test_videos >= 1, validation_videos "
+            f">= 0 and test_videos + validation_videos < videos, got {videos}, {frames}, "
+            f"{test_videos}, {validation_videos}"
         )
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -202,6 +206,7 @@ def write_toy_corpus(
         write_faces(out_dir / "faces", video, face)
         rows = annotation_rows(video, labels, face, static=False)
         rows["time_s"] = time
-        rows["split"] = "test" if index >= videos - test_videos else "train"
+        sides = ("train", "validation", "test")
+        rows["split"] = sides[(index >= videos - held_out) + (index >= videos - test_videos)]
         tables.append(pd.DataFrame(rows))
     return write_annotations(out_dir, pd.concat(tables, ignore_index=True))

@@ -14,7 +14,7 @@ import cv2
 import ffmpeg
 import numpy as np
 
-from affect4k.demo.annotators import annotator_trace, trace_csv
+from affect4k.demo.annotators import annotator_profile, annotator_trace, trace_csv
 from affect4k.demo.faces import (
     DEMO_FACES,
     FACE_FRACTION,
@@ -235,7 +235,9 @@ def make_demo_video(
 
     The MP4 is ``width x height`` at ``fps`` (fractional rates written exactly, 29.97 as
     30000/1001) with ``round(seconds * fps)`` frames and a quiet tone as audio. Traces go to
-    ``annotation_dir/{annotator}.{valence,arousal}.csv`` with columns ``time_s,value``.
+    ``annotation_dir/{annotator}.{valence,arousal}.csv`` with columns ``time_s,value``; the
+    annotator at position i of ``annotators`` reacts with the lag and noise of
+    :func:`~affect4k.demo.annotators.annotator_profile`.
     Motion, latent trajectory and annotators are drawn from ``(seed, video_id)``: every video
     of a corpus has its own label trace, or shuffling labels across videos would change nothing
     and a model could learn the clock instead of the face.
@@ -262,12 +264,25 @@ def make_demo_video(
         width=width,
         height=height,
     )
-    for annotator in annotators:
+    write_demo_traces(annotation_dir, seed=seed, seconds=seconds, annotators=annotators)
+
+
+def write_demo_traces(
+    annotation_dir: Path, *, seed: int, seconds: float, annotators: Sequence[str]
+) -> None:
+    """Each annotator's valence and arousal trace of the demo video drawn from ``seed`` (the
+    video's own, :func:`video_seed`) as ``annotation_dir/{annotator}.{dimension}.csv``; the
+    annotator at position i of ``annotators`` has :func:`annotator_profile`'s lag and noise."""
+    Path(annotation_dir).mkdir(parents=True, exist_ok=True)
+    for position, annotator in enumerate(annotators):
+        lag_s, noise = annotator_profile(position)
         for dimension in DIMENSIONS:
-            times, values = annotator_trace(seed, seconds, annotator, dimension)
+            times, values = annotator_trace(
+                seed, seconds, annotator, dimension, lag_s=lag_s, noise=noise
+            )
             csv = trace_csv(times, values)
             write_atomic(
-                annotation_dir / f"{annotator}.{dimension}.csv",
+                Path(annotation_dir) / f"{annotator}.{dimension}.csv",
                 lambda tmp, data=csv: tmp.write_bytes(data),
             )
 

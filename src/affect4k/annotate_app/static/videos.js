@@ -5,7 +5,8 @@ const DIMENSIONS = ["valence", "arousal"];
 
 function statusText(status) {
   if (status.done) return status.draft ? "done (draft newer)" : "done";
-  return status.draft ? "in progress" : "not started";
+  if (status.draft) return "in progress";
+  return status.skipped ? "skipped" : "not started";
 }
 
 async function showVideos() {
@@ -22,7 +23,8 @@ async function showVideos() {
       const link = document.createElement("a");
       link.href = `/annotate/${encodeURIComponent(entry.video)}/${dimension}`;
       link.textContent = statusText(entry[dimension]);
-      link.className = entry[dimension].done ? "done" : entry[dimension].draft ? "draft" : "todo";
+      const status = entry[dimension];
+      link.className = status.done ? "done" : status.draft ? "draft" : status.skipped ? "skipped" : "todo";
       const cell = row.insertCell();
       cell.dataset.dimension = dimension;
       cell.append(link);

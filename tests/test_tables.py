@@ -1,0 +1,220 @@
+"""The results table: choices read validation only, every number has a group-bootstrap interval,
+seeds are averaged, and frames a run's weights saw are never scored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from affect4k.ablation import AblationCell, build_ablation
+from affect4k.metrics import bootstrap, group_sums, interval, metrics_of_sums, va_metrics
+from affect4k.tables import MEAN_SEED, TableEntry, build_table
+
+VIDEOS = [f"v{i}" for i in range(8)]
+FRAMES = 60
+
+
+def _predictions(path: Path, rng: np.random.Generator, noise: float, videos=VIDEOS) -> Path:
+    rows = []
+    for video in videos:
+        labels = rng.uniform(-1, 1, (FRAMES, 2))
+        predicted = labels + rng.normal(0, noise, labels.shape)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "video": video,
+                    "frame": np.arange(FRAMES),
+                    "valence": labels[:, 0],
+                    "arousal": labels[:, 1],
+                    "valence_pred": predicted[:, 0],
+                    "arousal_pred": predicted[:, 1],
+                }
+            )
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(rows, ignore_index=True).to_parquet(path)
+    return path
+
+
+#: run -> (config, seed, entry, ablation_of, resolution, validation noise)
+RUNS = {
+    "grid-b2": ("grid-b2", 0, "grid", None, "native", 0.3),
+    "grid-b4-seed0": ("grid-b4", 0, "grid", None, "native", 0.6),
+    "grid-b4-seed1": ("grid-b4", 1, "grid", None, "native", 0.7),
+    "grid-b2-h360-in96": ("grid-b2-h360-in96", 0, "grid", "grid-b2", "h360", 0.2),
+    "solo": ("solo", 0, "solo", None, "native", 1.5),
+}
+
+
+def _entries(tmp_path: Path, test_paths: dict[str, Path], validation_noise=None) -> list:
+    rng = np.random.default_rng(1)
+    entries = []
+    for run, (config, seed, entry, ablation_of, resolution, noise) in RUNS.items():
+        noise = (validation_noise or {}).get(run, noise)
+        validation = _predictions(tmp_path / "validation" / f"{run}.parquet", rng, noise)
+        paths = {"validation": validation, "test": test_paths[run]}
+        for eval_set, path in paths.items():
+            entries.append(
+                TableEntry(
+                    run,
+                    "vgg16_gru",
+                    resolution,
+                    eval_set,
+                    path,
+                    scored=eval_set,
+                    config=config,
+                    seed=seed,
+                    entry=entry,
+                    ablation_of=ablation_of,
+                )
+            )
+    return entries
+
+
+def _test_predictions(tmp_path: Path, noises: dict[str, float]) -> dict[str, Path]:
+    rng = np.random.default_rng(2)
+    return {
+        run: _predictions(tmp_path / "test" / f"{run}.parquet", rng, n) for run, n in noises.items()
+    }
+
+
+def _choices(table: pd.DataFrame) -> pd.DataFrame:
+    return table[["run", "eval_set", "selected_for", "tied_with_best"]].fillna("")
+
+
+def test_no_choice_reads_a_test_score(tmp_path: Path) -> None:
+    """Permuting the test predictions between runs (and making the worst run perfect on
+    test) changes every test number but no choice: grid cell, ablation cell, best run and the
+    shading all come from validation. Changing validation does change them."""
+    noises = {run: 0.1 + 0.3 * i for i, run in enumerate(RUNS)}
+    first = build_table(_entries(tmp_path, _test_predictions(tmp_path, noises)), tmp_path / "a.csv")
+    chosen = first.drop_duplicates("config").set_index("config")["selected_for"].fillna("")
+    assert chosen.to_dict() == {
+        "grid-b2": "sweep:grid",
+        "grid-b4": "",
+        "grid-b2-h360-in96": "best;ablation:grid-b2",
+        "solo": "",
+    }
+    permuted = dict(zip(noises, [0.0, 2.0, 1.5, 3.0, 0.0][::-1], strict=True))
+    tmp = tmp_path / "permuted"
+    second = build_table(_entries(tmp, _test_predictions(tmp, permuted)), tmp_path / "b.csv")
+    test = second["eval_set"] == "test"
+    assert not np.allclose(first.loc[test, "mean_ccc"], second.loc[test, "mean_ccc"])
+    pd.testing.assert_frame_equal(_choices(first), _choices(second))
+    # The control: the same test predictions, another validation winner.
+    tmp = tmp_path / "other_validation"
+    third = build_table(
+        _entries(tmp, _test_predictions(tmp, noises), {"solo": 0.05}), tmp_path / "c.csv"
+    )
+    best = third[third["selected_for"].fillna("").str.contains("best")]
+    assert set(best["config"]) == {"solo"}
+
+
+def test_ablation_cell_is_chosen_on_validation_only(tmp_path: Path) -> None:
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for video in VIDEOS:
+        x1 = np.zeros(FRAMES)
+        pd.DataFrame({"frame": np.arange(FRAMES), "x1": x1, "x2": x1 + 150}).to_parquet(
+            faces / f"{video}.parquet"
+        )
+    rng = np.random.default_rng(3)
+
+    def cells(validation_noise: dict[str, float], test_noise: dict[str, float]) -> list:
+        return [
+            AblationCell(
+                "vgg", "vgg16_gru", resolution, 96,
+                _predictions(tmp_path / f"{eval_set}-{resolution}-{noise}.parquet", rng, noise),
+                eval_set=eval_set,
+            )
+            for eval_set, noises in (("validation", validation_noise), ("test", test_noise))
+            for resolution, noise in noises.items()
+        ]  # fmt: skip
+
+    validation = {"native": 0.2, "h360": 0.8}
+    table = build_ablation(
+        cells(validation, {"native": 0.9, "h360": 0.1}), faces, [0, 100], tmp_path / "a.csv"
+    )
+    selected = set(table.loc[table["selected"], "resolution"])
+    assert selected == {"native"}, "the test split's winner is h360; validation's is native"
+    assert {"mean_ccc_lo", "mean_ccc_hi"} <= set(table.columns)
+    swapped = build_ablation(
+        cells({"native": 0.8, "h360": 0.2}, {"native": 0.9, "h360": 0.1}),
+        faces,
+        [0, 100],
+        tmp_path / "b.csv",
+    )
+    assert set(swapped.loc[swapped["selected"], "resolution"]) == {"h360"}
+
+
+def test_seeds_get_a_mean_row_with_sd_and_a_paired_interval(tmp_path: Path) -> None:
+    noises = dict.fromkeys(RUNS, 0.5)
+    table = build_table(_entries(tmp_path, _test_predictions(tmp_path, noises)), tmp_path / "t.csv")
+    seeds = table[(table["config"] == "grid-b4") & (table["eval_set"] == "validation")]
+    assert list(seeds["seed"].astype(str)) == ["0", "1", MEAN_SEED]
+    per_seed, mean = seeds.iloc[:2], seeds.iloc[2]
+    assert mean["run"] == "grid-b4"
+    for name in ("mean_ccc", "valence_mse"):
+        assert mean[name] == pytest.approx(per_seed[name].mean())
+        assert mean[f"{name}_sd"] == pytest.approx(per_seed[name].std(ddof=1))
+        assert mean[f"{name}_lo"] <= mean[name] <= mean[f"{name}_hi"]
+    assert per_seed["mean_ccc_sd"].isna().all()
+    assert (table["mean_ccc_lo"] <= table["mean_ccc"]).all()
+    assert (table["mean_ccc"] <= table["mean_ccc_hi"]).all()
+    assert set(table["groups"]) == {len(VIDEOS)}
+
+
+def test_videos_the_weights_saw_are_never_scored_and_contamination_is_marked(tmp_path: Path):
+    path = _predictions(tmp_path / "p.parquet", np.random.default_rng(4), 0.3)
+    entries = [
+        TableEntry("r", "vgg16_gru", "native", "aw", path, scored="unseen", exclude=("v0", "v1")),
+        TableEntry("s", "vgg16_gru", "native", "aw", path, contaminated=True),
+    ]
+    table = build_table(entries, tmp_path / "t.csv").set_index("run")
+    assert table.loc["r", "frames"] == (len(VIDEOS) - 2) * FRAMES
+    assert table.loc["r", "videos"] == len(VIDEOS) - 2
+    assert table.loc["s", "frames"] == len(VIDEOS) * FRAMES
+    assert list(table["contaminated"]) == [False, True]
+    predictions = pd.read_parquet(path)
+    unseen = predictions[~predictions["video"].isin(["v0", "v1"])]
+    expected = va_metrics(
+        unseen[["valence", "arousal"]].to_numpy(),
+        unseen[["valence_pred", "arousal_pred"]].to_numpy(),
+    )
+    assert table.loc["r", "mean_ccc"] == pytest.approx(expected["mean_ccc"])
+
+
+def test_groups_table_groups_videos_for_the_bootstrap(tmp_path: Path) -> None:
+    path = _predictions(tmp_path / "p.parquet", np.random.default_rng(5), 0.5)
+    split = tmp_path / "split.csv"
+    pd.DataFrame({"video": VIDEOS, "group": [f"g{i // 2}" for i in range(len(VIDEOS))]}).to_csv(
+        split, index=False
+    )
+    entry = TableEntry("r", "vgg16_gru", "native", "test", path, groups=split)
+    table = build_table([entry], tmp_path / "t.csv")
+    assert table.loc[0, "groups"] == len(VIDEOS) // 2
+
+
+def test_pooled_sums_give_the_metrics_and_the_bootstrap_is_over_groups() -> None:
+    rng = np.random.default_rng(6)
+    groups = np.repeat(np.arange(20), 200)
+    offset = rng.normal(0, 0.5, (20, 2))[groups]  # each group's predictions are off alike
+    labels = rng.uniform(-1, 1, (len(groups), 2))
+    predicted = labels + offset + rng.normal(0, 0.1, labels.shape)
+    labels[::17, 0] = np.nan
+    sums = group_sums(labels, predicted, groups, 20)
+    pooled = metrics_of_sums(sums.sum(axis=0))
+    for name, value in va_metrics(labels, predicted).items():
+        if name != "frames":
+            assert float(pooled[name]) == pytest.approx(value, rel=1e-9)
+    by_group = bootstrap([sums], 400, 0)[0]["mean_ccc"]
+    frames = np.arange(len(groups))
+    by_frame = bootstrap([group_sums(labels, predicted, frames, len(frames))], 400, 0)[0]
+    width = np.subtract(*interval(by_group)[::-1])
+    frame_width = np.subtract(*interval(by_frame["mean_ccc"])[::-1])
+    assert width > 3 * frame_width, "frames of one group are not independent samples"
+    again = bootstrap([sums], 400, 0)[0]["mean_ccc"]
+    np.testing.assert_array_equal(by_group, again)

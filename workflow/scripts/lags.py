@@ -1,0 +1,15 @@
+from pathlib import Path
+
+from common import job
+
+with job(snakemake) as sm:
+    from affect4k.annotate import estimate_annotation_lags
+
+    estimate_annotation_lags(
+        {video: Path(path) for video, path in sm.params.trace_dirs.items()},
+        sm.params.annotators,
+        Path(sm.output[0]),
+        max_lag_s=sm.params.max_lag_s,
+        max_gap_s=sm.params.max_gap_s,
+        per_video=sm.params.per_video,
+    )
