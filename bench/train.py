@@ -177,7 +177,7 @@ def _profile(model, dataset, fit: Callable[[], None], trace_dir: Path) -> dict:
 def _bench_model(name: str, args: argparse.Namespace, videos: dict, gpu: bool) -> dict:
     import keras
 
-    from affect4k.layout import SPLITS
+    from affect4k.layout import SCORED_SPLITS
     from affect4k.training import (
         TrainConfig,
         compile_model,
@@ -224,7 +224,7 @@ def _bench_model(name: str, args: argparse.Namespace, videos: dict, gpu: bool) -
     # Scoring as train() schedules it, per epoch on average (the last epoch's extra scores
     # left out); each split timed after one untimed pass (compilation).
     split_seconds = {}
-    for split in SPLITS:
+    for split in SCORED_SPLITS:
         score_splits(model, videos, config, [split])
         start = time.perf_counter()
         score_splits(model, videos, config, [split])
@@ -282,7 +282,7 @@ def main() -> None:
     device = setup_device(args.backend, args.device, args.compile_cache)
     # Only now: these import keras, whose backend setup_device chose.
     from affect4k.demo.corpora import write_toy_corpus
-    from affect4k.layout import SPLITS
+    from affect4k.layout import SCORED_SPLITS
     from affect4k.sequences import load_split
 
     print(f"# {device.describe()}", file=sys.stderr)
@@ -295,7 +295,9 @@ def main() -> None:
             validation_videos=max(1, args.videos // 6),
             crop_size=args.crop_size,
         )
-        videos = {split: load_split(annotations, Path(tmp) / "faces", split) for split in SPLITS}
+        videos = {
+            split: load_split(annotations, Path(tmp) / "faces", split) for split in SCORED_SPLITS
+        }
         for name in args.models:
             print(json.dumps(_bench_model(name, args, videos, device.gpu)), flush=True)
 

@@ -36,7 +36,7 @@ MIRRORS = [
     ("affect4k.traces.resample_trace(max_gap_s)", "annotation.max_gap_s.default"),
     ("affect4k.annotate.annotate_video(max_gap_s)", "annotation.max_gap_s.default"),
     ("affect4k.annotate.annotate_video(min_annotators)", "annotation.min_annotators.default"),
-    ("affect4k.database.SPLITS", "database.split.enum"),
+    ("affect4k.database.SPLIT_METHODS", "database.split.enum"),
     ("affect4k.database.build_database(split)", "database.split.default"),
     ("affect4k.database.build_database(test_fraction)", "database.test_fraction.default"),
     (

@@ -26,7 +26,8 @@ from affect4k.traces import check_annotators
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("group", "sequence")
+#: How ``build_database`` may split the videos into sides (schema ``database.split``).
+SPLIT_METHODS = ("group", "sequence")
 
 
 def _side_counts(n: int, test_fraction: float, validation_fraction: float) -> tuple[int, int]:
@@ -85,8 +86,10 @@ def assign_split(
     every side, so it measures interpolation within a video rather than generalisation to new
     people. ``validation_fraction=0`` gives train and test only (the study had no validation).
     """
-    if split not in SPLITS:
-        raise Affect4kError(f"split: unknown value {split!r}, expected one of {', '.join(SPLITS)}")
+    if split not in SPLIT_METHODS:
+        raise Affect4kError(
+            f"split: unknown value {split!r}, expected one of {', '.join(SPLIT_METHODS)}"
+        )
     if not 0 < test_fraction < 1:
         raise Affect4kError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
     if not 0 <= validation_fraction < 1:

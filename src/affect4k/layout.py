@@ -16,9 +16,9 @@ PREDICTION_COLUMNS = ("video", "frame", "valence", "arousal", "valence_pred", "a
 METRIC_NAMES = ("valence_ccc", "arousal_ccc", "mean_ccc", "valence_mse", "arousal_mse")
 #: The splits a run is scored on after an epoch. Never the test split: whatever a run's history
 #: shows may steer a choice (best.keras, a reader's), and no choice may read a test score.
-SPLITS = ("train", "validation")
+SCORED_SPLITS = ("train", "validation")
 #: Columns of a run's ``history.csv``: one row per epoch.
-HISTORY_COLUMNS = ("epoch", "loss", *(f"{s}_{m}" for s in SPLITS for m in METRIC_NAMES))
+HISTORY_COLUMNS = ("epoch", "loss", *(f"{s}_{m}" for s in SCORED_SPLITS for m in METRIC_NAMES))
 #: What each metric column of a table comes with: its 95 % bootstrap interval and, on a row
 #: averaging several seeds, the standard deviation over them (NaN elsewhere).
 INTERVAL_SUFFIXES = ("_lo", "_hi")

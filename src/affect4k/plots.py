@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator
 from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 from affect4k.files import write_atomic
-from affect4k.layout import DIMENSIONS, SPLITS
+from affect4k.layout import DIMENSIONS, SCORED_SPLITS
 
 #: The colour of each dimension in every figure.
 COLOURS = {"valence": "#1f77b4", "arousal": "#ff7f0e"}
@@ -125,7 +125,7 @@ def training_curves(history: pd.DataFrame, path: Path, run: str) -> None:
     loss.set(xlabel="epoch", ylabel="training loss (1 - CCC)", title=f"{run}: loss")
     for axes in figure.axes:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for split, style in zip(SPLITS, ("-", "--"), strict=True):
+    for split, style in zip(SCORED_SPLITS, ("-", "--"), strict=True):
         for dimension in DIMENSIONS:
             for axes, metric in ((ccc, "ccc"), (mse, "mse")):
                 scored = history.dropna(subset=[f"{split}_{dimension}_{metric}"])

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from affect4k.device import accelerator_available, configure_precision
 from affect4k.evaluate import predict_frames
 from affect4k.files import atomic_path, write_atomic
-from affect4k.layout import HISTORY_COLUMNS, METRIC_NAMES, SPLITS
+from affect4k.layout import HISTORY_COLUMNS, METRIC_NAMES, SCORED_SPLITS
 from affect4k.loss import ccc_loss
 from affect4k.models import build_model
 from affect4k.progress import progress
@@ -180,7 +180,9 @@ def _is_best(validation_ccc: float, history: list[dict[str, float]]) -> bool:
 def scored_splits(config: TrainConfig, epoch: int) -> tuple[str, ...]:
     """The splits scored after ``epoch`` (1-based): each on its own cadence, both at the end."""
     every = {"train": config.eval_train_every, "validation": config.eval_every}
-    return tuple(split for split in SPLITS if epoch % every[split] == 0 or epoch == config.epochs)
+    return tuple(
+        split for split in SCORED_SPLITS if epoch % every[split] == 0 or epoch == config.epochs
+    )
 
 
 def score_splits(
@@ -235,7 +237,7 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
     gpu = configure_precision()
     videos = {
         split: load_split(annotations, faces_dir, split, required=split == "train")
-        for split in SPLITS
+        for split in SCORED_SPLITS
     }
     dataset = training_dataset(config, videos["train"], gpu=gpu)
     model = compile_model(config, crop_size=videos["train"][0].crops.shape[1])
@@ -273,7 +275,7 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
         # Only what this epoch scored: an unscored split has no number, not a NaN.
         scored = "".join(
             f", {split} mean CCC {row[f'{split}_mean_ccc']:.4f}"
-            for split in SPLITS
+            for split in SCORED_SPLITS
             if f"{split}_mean_ccc" in row
         )
         log.info(
