@@ -122,7 +122,7 @@ def test_results_page_shades_ties_and_names_contaminated_rows(tmp_path: Path):
     for column in set(TABLE_COLUMNS) - set(table.columns):
         table[column] = 0
     table.to_csv(tmp_path / "tables.csv", index=False)
-    report.results_page(tmp_path / "tables.csv", tmp_path / "r.html", tmp_path / "r.png")
+    report.draw_results_page(tmp_path / "tables.csv", tmp_path / "r.html", tmp_path / "r.png")
     page = (tmp_path / "r.html").read_text()
     assert page.count("<tr class='shaded'>") == 2
     assert "Contaminated" in page and "c on aw" in page
@@ -133,7 +133,7 @@ def test_results_page_shades_ties_and_names_contaminated_rows(tmp_path: Path):
 def test_a_figure_of_a_malformed_input_is_refused_by_name(tmp_path: Path):
     (tmp_path / "history.csv").write_text("epoch,loss\n1,0.9\n")
     with pytest.raises(Affect4kError, match=r"run r1: .*history\.csv lacks column"):
-        report.training(tmp_path / "history.csv", tmp_path / "out.png", "r1")
+        report.draw_training_curves(tmp_path / "history.csv", tmp_path / "out.png", "r1")
     assert not (tmp_path / "out.png").exists()
 
 
@@ -160,7 +160,7 @@ def test_the_quality_control_sheet_needs_the_identity_table(tmp_path: Path):
     )
     identities.drop(columns="thumbnail").to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(Affect4kError, match=r"video v: .*bad\.parquet.*thumbnail"):
-        report.quality_control(
+        report.draw_quality_control(
             tmp_path / "v.parquet",
             tmp_path / "v.npy",
             tmp_path / "bad.parquet",
@@ -169,7 +169,7 @@ def test_the_quality_control_sheet_needs_the_identity_table(tmp_path: Path):
         )
     assert not (tmp_path / "q.png").exists()
     identities.to_parquet(tmp_path / "v.identities.parquet")
-    report.quality_control(
+    report.draw_quality_control(
         tmp_path / "v.parquet",
         tmp_path / "v.npy",
         tmp_path / "v.identities.parquet",
@@ -196,7 +196,9 @@ def test_annotators_figure_draws_lags_weights_and_agreement(tmp_path: Path):
     pd.DataFrame(agreement, columns=list(AGREEMENT_COLUMNS)).to_csv(
         tmp_path / "agr.csv", index=False
     )
-    report.annotators(tmp_path / "ann.csv", tmp_path / "agr.csv", tmp_path / "out.png")
+    report.draw_annotator_reliability(
+        tmp_path / "ann.csv", tmp_path / "agr.csv", tmp_path / "out.png"
+    )
     assert (tmp_path / "out.png").read_bytes().startswith(b"\x89PNG")
     pd.DataFrame(rows, columns=list(ANNOTATOR_COLUMNS)).drop(columns="weight").to_csv(
         tmp_path / "ann.csv", index=False
@@ -204,7 +206,9 @@ def test_annotators_figure_draws_lags_weights_and_agreement(tmp_path: Path):
     with pytest.raises(
         Affect4kError, match=r"annotators table: .*ann\.csv lacks column\(s\) weight"
     ):
-        report.annotators(tmp_path / "ann.csv", tmp_path / "agr.csv", tmp_path / "bad.png")
+        report.draw_annotator_reliability(
+            tmp_path / "ann.csv", tmp_path / "agr.csv", tmp_path / "bad.png"
+        )
     assert not (tmp_path / "bad.png").exists()
 
 
@@ -313,8 +317,8 @@ def test_ablation_figure_reads_the_ablation_table(tmp_path: Path):
     for column in set(ABLATION_COLUMNS) - set(table.columns):
         table[column] = 0
     table.to_csv(tmp_path / "ablation.csv", index=False)
-    report.ablation(tmp_path / "ablation.csv", tmp_path / "ablation.png")
+    report.draw_ablation(tmp_path / "ablation.csv", tmp_path / "ablation.png")
     assert (tmp_path / "ablation.png").read_bytes().startswith(b"\x89PNG")
     table.drop(columns="face_bin").to_csv(tmp_path / "broken.csv", index=False)
     with pytest.raises(Affect4kError, match="face_bin"):
-        report.ablation(tmp_path / "broken.csv", tmp_path / "broken.png")
+        report.draw_ablation(tmp_path / "broken.csv", tmp_path / "broken.png")

@@ -44,7 +44,7 @@ def _read_results(tables_csv: Path) -> pd.DataFrame:
     return _read_csv(tables_csv, TABLE_COLUMNS, "results table")
 
 
-def results_page(tables_csv: Path, out_html: Path, out_png: Path) -> None:
+def draw_results_page(tables_csv: Path, out_html: Path, out_png: Path) -> None:
     """The results table as a sortable page, and its mean CCCs with their intervals as a figure.
 
     Validation first (where every choice is made), then test, then the corpora, best first.
@@ -84,13 +84,13 @@ def _set_order(column: pd.Series) -> pd.Series:
     return column.map(lambda value: order.get(value, f"2{value}"))
 
 
-def ablation(ablation_csv: Path, out_png: Path) -> None:
+def draw_ablation(ablation_csv: Path, out_png: Path) -> None:
     """Test mean CCC of every ablation cell with its interval, over all frames and per
     face-size bin; the cell chosen on validation is marked."""
     plots.ablation_figure(_read_csv(ablation_csv, ABLATION_COLUMNS, "ablation table"), out_png)
 
 
-def training(history_csv: Path, out_png: Path, run: str) -> None:
+def draw_training_curves(history_csv: Path, out_png: Path, run: str) -> None:
     """Training curves of one run."""
     history = _read_csv(history_csv, HISTORY_COLUMNS, f"run {run}")
     if history.empty:
@@ -133,7 +133,7 @@ def database_summary(annotations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     return per_video.reset_index(), pd.concat([per_split, total]).reset_index()
 
 
-def database(
+def draw_database(
     annotations_parquet: Path,
     agreement_csv: Path,
     out_html: Path,
@@ -156,7 +156,7 @@ def database(
     plots.agreement_heatmaps(pairs, out_agreement)
 
 
-def annotators(annotators_csv: Path, agreement_csv: Path, out_png: Path) -> None:
+def draw_annotator_reliability(annotators_csv: Path, agreement_csv: Path, out_png: Path) -> None:
     """Each annotator's lag, weight and agreement, and the agreement before and after."""
     from affect4k.database import AGREEMENT_COLUMNS, ANNOTATOR_COLUMNS
 
@@ -167,7 +167,7 @@ def annotators(annotators_csv: Path, agreement_csv: Path, out_png: Path) -> None
     )
 
 
-def quality_control(
+def draw_quality_control(
     faces_parquet: Path, crops_npy: Path, identities_parquet: Path, out_png: Path, video: str
 ) -> None:
     """One video's identities, its subject's presence over time and a contact sheet of crops."""
@@ -196,7 +196,7 @@ def best_run(tables_csv: Path) -> str:
     return str(runs["run"].iat[0])
 
 
-def best_predictions(tables_csv: Path, predictions: Mapping[str, Path], out_png: Path) -> None:
+def draw_best_predictions(tables_csv: Path, predictions: Mapping[str, Path], out_png: Path) -> None:
     """Labels against predictions over time on the test videos of the best run."""
     run = best_run(tables_csv)
     if run not in predictions:

@@ -7,16 +7,16 @@ with job(snakemake) as sm:
 
     # One script for every figure rule of workflow/rules/report.smk, chosen by the rule's name.
     if sm.rule == "report_results":
-        report.results_page(Path(sm.input[0]), Path(sm.output.table), Path(sm.output.figure))
+        report.draw_results_page(Path(sm.input[0]), Path(sm.output.table), Path(sm.output.figure))
     elif sm.rule == "report_ablation":
-        report.ablation(Path(sm.input[0]), Path(sm.output[0]))
+        report.draw_ablation(Path(sm.input[0]), Path(sm.output[0]))
     elif sm.rule == "report_predictions":
         paths = dict(zip(sm.params.runs, map(Path, sm.input.predictions), strict=True))
-        report.best_predictions(Path(sm.input.tables), paths, Path(sm.output[0]))
+        report.draw_best_predictions(Path(sm.input.tables), paths, Path(sm.output[0]))
     elif sm.rule == "report_training":
-        report.training(Path(sm.input[0]), Path(sm.output[0]), sm.wildcards.run)
+        report.draw_training_curves(Path(sm.input[0]), Path(sm.output[0]), sm.wildcards.run)
     elif sm.rule == "report_database":
-        report.database(
+        report.draw_database(
             Path(sm.input.annotations),
             Path(sm.input.agreement),
             Path(sm.output.table),
@@ -24,9 +24,11 @@ with job(snakemake) as sm:
             Path(sm.output.agreement),
         )
     elif sm.rule == "report_annotators":
-        report.annotators(Path(sm.input.annotators), Path(sm.input.agreement), Path(sm.output[0]))
+        report.draw_annotator_reliability(
+            Path(sm.input.annotators), Path(sm.input.agreement), Path(sm.output[0])
+        )
     elif sm.rule == "report_qc":
-        report.quality_control(
+        report.draw_quality_control(
             Path(sm.input.table),
             Path(sm.input.crops),
             Path(sm.input.identities),
