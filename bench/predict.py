@@ -33,7 +33,7 @@ DEMO_RUN = {"model": "vgg16_gru", "epochs": 10, "sequence_length": 20, "width": 
 def make_run(run_dir: Path) -> None:
     """A run directory as training leaves it: ``model.keras`` and ``config.json``."""
     from affect4k.models import build_model
-    from affect4k.runs import TrainConfig
+    from affect4k.train_config import TrainConfig
 
     config = TrainConfig(**DEMO_RUN)
     model = build_model(config.model, input_size=config.input_size, width=config.width)

@@ -24,7 +24,7 @@ from snakemake.utils import validate
 
 from affect4k.device import BACKENDS, onnxruntime_builds, select_backend
 from affect4k.errors import Affect4kError
-from affect4k.runs import TrainConfig
+from affect4k.train_config import TrainConfig
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())

@@ -53,7 +53,7 @@ MIRRORS = [
     ("affect4k.settings.BACKEND_MODULES", "training.backend.enum"),
     ("affect4k.device.DEVICES", "training.device.enum"),
     ("affect4k.models.MODEL_NAMES", "$defs.run.model.enum"),
-    ("affect4k.runs.INPUT_CONVENTIONS", "$defs.run.input_convention.enum"),
+    ("affect4k.train_config.INPUT_CONVENTIONS", "$defs.run.input_convention.enum"),
     ("affect4k.predict_media.BATCH_SIZE", "evaluation.batch_size.default"),
     ("affect4k.tables.build_table(resamples)", "evaluation.resamples.default"),
     ("affect4k.ablation.build_ablation(resamples)", "evaluation.resamples.default"),

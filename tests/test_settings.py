@@ -9,7 +9,6 @@ from conftest import REPO
 from snakemake.utils import validate
 
 from affect4k.errors import Affect4kError
-from affect4k.runs import TrainConfig
 from affect4k.settings import (
     check_backend,
     check_config,
@@ -19,6 +18,7 @@ from affect4k.settings import (
     scored_parts,
     seen_frames,
 )
+from affect4k.train_config import TrainConfig
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 

@@ -16,7 +16,7 @@ import pytest
 from affect4k.demo.corpora import write_toy_corpus
 from affect4k.errors import Affect4kError
 from affect4k.layout import HISTORY_COLUMNS
-from affect4k.runs import TrainConfig
+from affect4k.train_config import TrainConfig
 from affect4k.training import train
 
 SRC = Path(__file__).resolve().parents[1] / "src"

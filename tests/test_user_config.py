@@ -28,8 +28,8 @@ from conftest import (
 )
 
 from affect4k.ablation import AblationCell, build_ablation
-from affect4k.runs import TrainConfig
 from affect4k.settings import job_settings, resolve_training
+from affect4k.train_config import TrainConfig
 
 DIMENSIONS = ("valence", "arousal")
 ANNOTATORS = ("a1", "a2", "a3", "a4")

@@ -1,11 +1,12 @@
 """The study's CNN(-RNN) valence/arousal models, built with Keras 3 for any backend.
 
 Every model maps uint8 face crops (B, T, crop, crop, 3) to (B, T, 2) [valence, arousal] in
-(-1, 1). Resizing and the input convention of the initial weights (``affect4k.runs``) happen
-inside the model, so the data loader only gathers uint8 crops, all arithmetic runs on the
-accelerator, and a saved model carries the preprocessing its weights were trained with. Frames
-are folded into the batch (B*T images) for the CNN and unfolded for the GRU instead of wrapping the
-CNN in TimeDistributed, which on an H100 was 60x slower on torch and 4x on JAX.
+(-1, 1). Resizing and the input convention of the initial weights
+(``affect4k.train_config``) happen inside the model, so the data loader only gathers uint8
+crops, all arithmetic runs on the accelerator, and a saved model carries the preprocessing its
+weights were trained with. Frames are folded into the batch (B*T images) for the CNN and
+unfolded for the GRU instead of wrapping the CNN in TimeDistributed, which on an H100 was 60x
+slower on torch and 4x on JAX.
 
 ``width`` scales every channel count and FC size (1.0 is the study's models) so the CPU demo can
 train all architectures in minutes; layer names never depend on it, so weights move between
@@ -24,7 +25,7 @@ import numpy as np
 from keras import layers, ops
 
 from affect4k.errors import Affect4kError
-from affect4k.runs import input_convention
+from affect4k.train_config import input_convention
 
 MODEL_NAMES = (
     "vgg16_gru",

@@ -182,7 +182,7 @@ def load_run(path: Path) -> RunModel:
     import keras
 
     import affect4k.models  # noqa: F401  (registers the custom layers load_model needs)
-    from affect4k.runs import TrainConfig
+    from affect4k.train_config import TrainConfig
 
     path = Path(path)
     if path.is_dir():

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from affect4k.errors import Affect4kError
-from affect4k.runs import LIST_OPTIONS, TrainConfig, expand_runs, input_convention
+from affect4k.runs import LIST_OPTIONS, expand_runs
+from affect4k.train_config import TrainConfig, input_convention
 
 #: ``pretrained`` values that name no file of this workflow: a keras.applications download.
 DOWNLOADED_WEIGHTS = ("imagenet",)
@@ -47,7 +48,7 @@ class Training:
     """Every training job's final settings.
 
     ``runs`` and ``pretrain`` map a job name to the settings its script hands to
-    :class:`affect4k.runs.TrainConfig`; ``pretrained`` is ``None``, ``"imagenet"`` or the
+    :class:`affect4k.train_config.TrainConfig`; ``pretrained`` is ``None``, ``"imagenet"`` or the
     path of a weights file (a pretraining run's ``model.keras`` or the user's own).
     """
 

@@ -41,9 +41,9 @@ from affect4k.layout import HISTORY_COLUMNS, METRIC_NAMES, SCORED_SPLITS
 from affect4k.loss import ccc_loss
 from affect4k.models import build_model
 from affect4k.progress import progress
-from affect4k.runs import TrainConfig
 from affect4k.sequences import SequenceDataset, Video, load_split
 from affect4k.tables import score
+from affect4k.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 

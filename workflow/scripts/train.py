@@ -3,7 +3,7 @@ from pathlib import Path
 from model_job import job
 
 with job(snakemake) as sm:
-    from affect4k.runs import TrainConfig
+    from affect4k.train_config import TrainConfig
     from affect4k.training import train
 
     # The workflow resolved the settings (a "pretrain:<name>" is that run's model file).
