@@ -15,7 +15,7 @@ rule lags:
     benchmark:
         "benchmarks/lags.tsv"
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -42,7 +42,7 @@ rule annotate:
     log:
         "logs/annotate/{video}.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("annotate.py"),
@@ -74,7 +74,7 @@ rule database:
     log:
         "logs/database.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("database.py"),

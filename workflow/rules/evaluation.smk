@@ -42,7 +42,7 @@ rule tables:
     log:
         "logs/tables.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("tables.py"),
@@ -63,7 +63,7 @@ rule ablation:
     log:
         "logs/ablation.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("ablation.py"),

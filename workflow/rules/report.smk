@@ -40,7 +40,7 @@ rule report_results:
     log:
         "logs/report/results.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("report.py"),
@@ -61,7 +61,7 @@ rule report_ablation:
     log:
         "logs/report/ablation.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("report.py"),
@@ -83,7 +83,7 @@ rule report_predictions:
     log:
         "logs/report/predictions.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("report.py"),
@@ -106,7 +106,7 @@ rule report_training:
     log:
         "logs/report/training/{run}.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("report.py"),
@@ -138,7 +138,7 @@ rule report_database:
     log:
         "logs/report/database.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("report.py"),
@@ -160,7 +160,7 @@ rule report_annotators:
     log:
         "logs/report/annotators.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("report.py"),
@@ -184,7 +184,7 @@ rule report_qc:
     log:
         "logs/report/qc/{video}.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("report.py"),

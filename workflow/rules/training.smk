@@ -8,7 +8,7 @@ rule import_corpus:
     log:
         "logs/import_corpus/{corpus}.log",
     conda:
-        "../../envs/annotations.yaml"
+        "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("import_corpus.py"),
