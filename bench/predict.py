@@ -62,7 +62,7 @@ def main() -> None:
     from affect4k.detectors import make_detector
     from affect4k.faces import extract_faces
     from affect4k.plots import prediction_figure
-    from affect4k.predict_media import load_run, predict_crops, write_overlay
+    from affect4k.predict_cli import load_run, predict_crops, write_overlay
 
     with tempfile.TemporaryDirectory(prefix="affect4k-bench-") as work:
         work = Path(work)

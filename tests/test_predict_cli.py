@@ -270,7 +270,7 @@ def test_its_own_outputs_carry_its_mark_so_a_rerun_replaces_them(
     tiny_study: Path, photos: Path, tmp_path: Path
 ):
     from affect4k.media import ffmpeg_exe
-    from affect4k.predict_media import write_overlay, written_by_predict
+    from affect4k.predict_cli import write_overlay, written_by_predict
 
     out = tmp_path / "photo.csv"
     for _ in range(2):

@@ -98,6 +98,33 @@ def test_the_design_maps_every_rule_to_its_script_and_modules():
     assert not unmapped, unmapped
 
 
+#: Rule families that share one script (docs/design.md's naming rule): rule -> script stem.
+SHARED_SCRIPTS = {"pretrain": "train", "report_": "report"}
+
+
+def test_each_rule_script_and_command_module_is_named_by_the_naming_rule():
+    """A rule's script is named like the rule (or its family's, SHARED_SCRIPTS), and every
+    ``affect4k`` command runs a ``<command>_cli`` module (or a subpackage's ``cli``), so a
+    command never shares a module name with a rule."""
+    import re
+
+    from affect4k.cli import COMMANDS
+
+    checked = 0
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        for block in re.split(r"(?m)^\s*rule ", smk.read_text())[1:]:
+            script = re.search(r'script:\s*"\.\./scripts/(\w+)\.py"', block)
+            if script is None:
+                continue
+            rule = block.split(":")[0]
+            family = [stem for prefix, stem in SHARED_SCRIPTS.items() if rule.startswith(prefix)]
+            assert script.group(1) == (family[0] if family else rule), (rule, smk.name)
+            checked += 1
+    assert checked > 10
+    for command, (module, _) in COMMANDS.items():
+        assert module in (f"affect4k.{command}_cli", f"affect4k.{command}_app.cli"), command
+
+
 #: Loads the workflow (parsing only, nothing planned or run) and prints each rule with a
 #: ``script:`` as {rule: [script path, its ``code`` param or null]}.
 SCRIPT_RULES = """

@@ -29,7 +29,7 @@ MIRRORS = [
     ("affect4k.detectors.make_detector(model)", "faces.model.default"),
     ("affect4k.detectors.make_detector(min_score)", "faces.min_score.default"),
     ("affect4k.faces.extract_faces(detect_width)", "faces.detect_width.default"),
-    ("affect4k.predict_media.DETECT_WIDTH", "faces.detect_width.default"),
+    ("affect4k.predict_cli.DETECT_WIDTH", "faces.detect_width.default"),
     ("affect4k.faces.IdentitySettings(cluster_threshold)", "faces.cluster_threshold.default"),
     ("affect4k.faces.IdentitySettings(subject_threshold)", "faces.subject_threshold.default"),
     ("affect4k.faces.IdentitySettings(embed_every)", "faces.embed_every.default"),
@@ -54,7 +54,7 @@ MIRRORS = [
     ("affect4k.device.DEVICES", "training.device.enum"),
     ("affect4k.models.MODEL_NAMES", "$defs.run.model.enum"),
     ("affect4k.train_config.INPUT_CONVENTIONS", "$defs.run.input_convention.enum"),
-    ("affect4k.predict_media.BATCH_SIZE", "evaluation.batch_size.default"),
+    ("affect4k.predict_cli.BATCH_SIZE", "evaluation.batch_size.default"),
     ("affect4k.tables.build_table(resamples)", "evaluation.resamples.default"),
     ("affect4k.ablation.build_ablation(resamples)", "evaluation.resamples.default"),
 ]

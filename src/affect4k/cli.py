@@ -17,7 +17,7 @@ from affect4k.errors import Affect4kError
 COMMANDS: dict[str, tuple[str, str]] = {
     "annotate": ("affect4k.annotate_app.cli", "Annotate valence/arousal in the browser."),
     "predict": (
-        "affect4k.predict_media",
+        "affect4k.predict_cli",
         "valence/arousal of a video, photo, folder of photos or URL with a trained run",
     ),
 }

@@ -2,7 +2,7 @@
 weights.
 
 Kept apart from :mod:`affect4k.runs` (how config entries expand into a grid of runs), so the
-modules that build and train one model (``models``, ``training``, ``predict_media``) need not
+modules that build and train one model (``models``, ``training``, ``predict_cli``) need not
 import the grid. Keras-free, so the workflow and settings checks import it cheaply.
 """
 

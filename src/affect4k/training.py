@@ -35,11 +35,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from affect4k.device import accelerator_available, configure_precision
-from affect4k.evaluate import predict_frames
 from affect4k.files import atomic_path, write_atomic
 from affect4k.layout import HISTORY_COLUMNS, METRIC_NAMES, SCORED_SPLITS
 from affect4k.loss import ccc_loss
 from affect4k.models import build_model
+from affect4k.predict import predict_frames
 from affect4k.progress import progress
 from affect4k.sequences import SequenceDataset, Video, load_split
 from affect4k.tables import score

@@ -4,7 +4,7 @@ A trained run is applied through the database's own chain, module by module: a v
 the 25 fps frame grid by :func:`affect4k.clips.make_clip` (unless it already is), its subject
 (the person on screen longest, or the one nearest ``--subject``'s photo) is detected,
 identified, aligned and cropped by :func:`affect4k.faces.extract_faces`, and the crops
-go through :func:`affect4k.evaluate.predict_frames` exactly as in the ``predict`` rule, so a
+go through :func:`affect4k.predict.predict_frames` exactly as in the ``predict`` rule, so a
 clip of the database gets the rule's numbers. Photos take the same detection and alignment
 step (:func:`affect4k.faces.subject_crop`) and are predicted as the still images of AffectNet
 are: each one a sequence of its own.
@@ -491,7 +491,7 @@ def predict_crops(run: RunModel, crops: np.ndarray, face: np.ndarray, *, static:
     The crops are one video (consecutive frames, cut into the run's sequences as in the
     ``predict`` rule) or, with ``static``, unrelated photos (each repeated over a sequence).
     """
-    from affect4k.evaluate import predict_frames
+    from affect4k.predict import predict_frames
     from affect4k.sequences import Video
 
     frames = len(crops)

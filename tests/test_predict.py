@@ -10,10 +10,10 @@ import pytest
 
 from affect4k.demo.corpora import write_toy_corpus
 from affect4k.errors import Affect4kError
-from affect4k.evaluate import predict
 from affect4k.layout import TABLE_COLUMNS
 from affect4k.metrics import va_metrics
 from affect4k.models import build_model
+from affect4k.predict import predict
 from affect4k.tables import TableEntry, build_table
 
 CROP = 16
@@ -131,7 +131,7 @@ def test_predictions_are_continuous_at_window_boundaries(stateful_model_path: Pa
     started from a fresh state would jump back to the first frame's value: a saw tooth)."""
     import keras
 
-    from affect4k.evaluate import predict_frames
+    from affect4k.predict import predict_frames
     from affect4k.sequences import Video
 
     model = keras.models.load_model(stateful_model_path, compile=False)
