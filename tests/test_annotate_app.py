@@ -42,6 +42,7 @@ from affect4k.annotate_app.webcopy import make_web_copy
 from affect4k.database import agreement_table
 from affect4k.errors import Affect4kError
 from affect4k.media import ffmpeg_exe, probe_video
+from affect4k.settings import schema_default
 from affect4k.traces import read_trace, resample_trace
 
 DEMO = {"clip_a": (30, "astronaut"), "clip_b": (29.97, "t1:3")}
@@ -427,7 +428,9 @@ def test_a_draft_resumes_and_never_reaches_the_pipeline(annotated, browser, serv
         )
         # Refused with the count of frames the annotate stage would leave unlabelled.
         times, values = np.array(partial["time_s"]), np.array(partial["value"])
-        unlabelled = int(np.isnan(resample_trace(times, values, SECONDS * CLIP_FPS)).sum())
+        max_gap_s = schema_default("annotation.max_gap_s")
+        resampled = resample_trace(times, values, SECONDS * CLIP_FPS, max_gap_s=max_gap_s)
+        unlabelled = int(np.isnan(resampled).sum())
         assert status == 422
         assert f"{unlabelled} of {SECONDS * CLIP_FPS} frames are not annotated" in answer["error"]
         assert final.read_bytes() == before
@@ -863,7 +866,14 @@ def test_drafts_are_not_reported_as_traces_of_unlisted_annotators(tmp_path, capl
     folder.mkdir()
     for name in ("a1.valence", "a1.arousal", "a1.valence.draft", "a9.valence"):
         (folder / f"{name}.csv").write_text("time_s,value\n0,0\n2,0\n")
-    annotate_video("v", tmp_path / "faces.parquet", folder, ["a1"], tmp_path / "out.parquet")
+    annotate_video(
+        "v",
+        tmp_path / "faces.parquet",
+        folder,
+        ["a1"],
+        tmp_path / "out.parquet",
+        max_gap_s=schema_default("annotation.max_gap_s"),
+    )
     warnings = [r.getMessage() for r in caplog.records if "no listed annotator" in r.getMessage()]
     assert len(warnings) == 1 and "a9.valence.csv" in warnings[0]
     assert "a1.valence.draft.csv" not in warnings[0]

@@ -23,9 +23,12 @@ from affect4k.fusion import (
     krippendorff_alpha,
     shift_earlier,
 )
+from affect4k.settings import schema_default
 from affect4k.traces import is_skipped, read_trace, resample_trace
 
 ANNOTATORS = ("ann1", "ann2", "ann3")
+#: What the workflow passes for ``annotation.max_gap_s`` unless a config sets it.
+MAX_GAP_S = schema_default("annotation.max_gap_s")
 
 
 def joystick_times(rng: np.random.Generator, duration_s: float, start_s: float = 0.01):
@@ -114,7 +117,7 @@ def test_resample_matches_smooth_function_within_interpolation_bound():
     def signal(t):
         return 0.8 * np.sin(2 * np.pi * 0.5 * t)
 
-    got = resample_trace(times, signal(times), 12 * CLIP_FPS - 10)
+    got = resample_trace(times, signal(times), 12 * CLIP_FPS - 10, max_gap_s=MAX_GAP_S)
     frame_times = np.arange(len(got)) / CLIP_FPS
     # Linear interpolation error <= max|f''| * h^2 / 8 with h the largest sample step.
     bound = 0.8 * (2 * np.pi * 0.5) ** 2 * np.diff(times).max() ** 2 / 8
@@ -148,7 +151,7 @@ def test_resample_masks_long_gaps_and_uncovered_edges():
     [({"n_frames": -1}, "n_frames"), ({"fps": 0}, "fps"), ({"max_gap_s": -0.1}, "max_gap_s")],
 )
 def test_resample_refuses_bad_parameters(kwargs, name):
-    args = {"n_frames": 10} | kwargs
+    args = {"n_frames": 10, "max_gap_s": MAX_GAP_S} | kwargs
     with pytest.raises(Affect4kError, match=name):
         resample_trace(np.array([0.0, 1.0]), np.array([0.0, 1.0]), **args)
 
@@ -175,7 +178,7 @@ def test_annotate_video_writes_per_frame_labels_and_warns_on_masked_tail(tmp_pat
     faces, trace_dir, n_frames = video
     out = tmp_path / "out" / "vid1.parquet"
     with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
-        annotate_video("vid1", faces, trace_dir, ANNOTATORS, out)
+        annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, max_gap_s=MAX_GAP_S)
     table = pd.read_parquet(out)
     assert list(table.columns[:6]) == ["video", "frame", "time_s", "face", "valence", "arousal"]
     assert len(table) == n_frames
@@ -185,7 +188,9 @@ def test_annotate_video_writes_per_frame_labels_and_warns_on_masked_tail(tmp_pat
         complete = np.isfinite(per_annotator).all(axis=1)
         np.testing.assert_allclose(table[dim][complete], per_annotator[complete].mean(axis=1))
         assert table[dim][~complete].isna().all()
-    expected = resample_trace(*read_trace(trace_dir / "ann1.valence.csv"), n_frames)
+    expected = resample_trace(
+        *read_trace(trace_dir / "ann1.valence.csv"), n_frames, max_gap_s=MAX_GAP_S
+    )
     np.testing.assert_allclose(table["valence_ann1"], expected)
     tail = np.arange(n_frames) / CLIP_FPS > read_trace(trace_dir / "ann3.arousal.csv")[0][-1] + 0.5
     assert tail.sum() > 0
@@ -207,7 +212,9 @@ def test_a_trace_that_overruns_the_clip_is_refused_with_a_hint(tmp_path, video, 
     times, values = read_trace(path)
     write_trace(path, times * scale + shift, values)
     with pytest.raises(Affect4kError, match=hint) as refused:
-        annotate_video("vid1", faces, trace_dir, ANNOTATORS, tmp_path / "out.parquet")
+        annotate_video(
+            "vid1", faces, trace_dir, ANNOTATORS, tmp_path / "out.parquet", max_gap_s=MAX_GAP_S
+        )
     assert "ann2.valence.csv" in str(refused.value) and "the clip lasts 4.00 s" in str(
         refused.value
     )
@@ -216,7 +223,9 @@ def test_a_trace_that_overruns_the_clip_is_refused_with_a_hint(tmp_path, video, 
 
 def test_traces_timed_against_the_source_are_shifted_by_the_clips_start(tmp_path, video):
     faces, trace_dir, n_frames = video
-    annotate_video("vid1", faces, trace_dir, ANNOTATORS, tmp_path / "clip.parquet")
+    annotate_video(
+        "vid1", faces, trace_dir, ANNOTATORS, tmp_path / "clip.parquet", max_gap_s=MAX_GAP_S
+    )
     for path in trace_dir.glob("*.csv"):
         times, values = read_trace(path)
         write_trace(path, times + 30.0, values)
@@ -226,14 +235,16 @@ def test_traces_timed_against_the_source_are_shifted_by_the_clips_start(tmp_path
         after = np.r_[times[-1] + 0.2, times[-1] + 0.4, 41.0]
         write_trace(path, np.r_[times, after], np.r_[values, np.full(3, values[-1])])
     out = tmp_path / "source.parquet"
-    annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, source_start_s=30.0)
+    annotate_video(
+        "vid1", faces, trace_dir, ANNOTATORS, out, source_start_s=30.0, max_gap_s=MAX_GAP_S
+    )
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "clip.parquet"))
 
 
 def test_annotate_video_min_annotators_fills_the_tail(tmp_path, video):
     faces, trace_dir, n_frames = video
     out = tmp_path / "vid1.parquet"
-    annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=2)
+    annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=2, max_gap_s=MAX_GAP_S)
     table = pd.read_parquet(out)
     assert table["arousal"].notna().all()
     last = table.iloc[-1]
@@ -244,7 +255,7 @@ def test_annotate_video_names_missing_annotator_file(tmp_path, video):
     faces, trace_dir, _ = video
     out = tmp_path / "vid1.parquet"
     with pytest.raises(Affect4kError) as caught:
-        annotate_video("vid1", faces, trace_dir, (*ANNOTATORS, "ann4"), out)
+        annotate_video("vid1", faces, trace_dir, (*ANNOTATORS, "ann4"), out, max_gap_s=MAX_GAP_S)
     assert str(trace_dir / "ann4.valence.csv") in str(caught.value)
     assert not out.exists()
 
@@ -256,7 +267,7 @@ def test_annotate_video_refuses_a_trace_of_another_clip(tmp_path):
     faces = write_faces(tmp_path / "faces.parquet", 50)
     out = tmp_path / "vid2.parquet"
     with pytest.raises(Affect4kError, match=r"runs to 10\.04 s but the clip lasts 2\.00 s"):
-        annotate_video("vid2", faces, trace_dir, ["ann1"], out)
+        annotate_video("vid2", faces, trace_dir, ["ann1"], out, max_gap_s=MAX_GAP_S)
     assert not out.exists()
 
 
@@ -282,6 +293,7 @@ def test_annotate_video_refuses_bad_parameters(
             annotators,
             tmp_path / "o.parquet",
             min_annotators=min_annotators,
+            max_gap_s=MAX_GAP_S,
         )
 
 
@@ -292,7 +304,9 @@ def test_annotate_video_warns_about_trace_files_of_no_listed_annotator(tmp_path,
     (trace_dir / "notes.txt").write_text("not a trace\n")
     out = tmp_path / "vid1.parquet"
     with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
-        annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=2)
+        annotate_video(
+            "vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=2, max_gap_s=MAX_GAP_S
+        )
     warnings = [r.getMessage() for r in caplog.records if "no listed annotator" in r.getMessage()]
     assert len(warnings) == 1
     assert "video vid1" in warnings[0] and str(trace_dir) in warnings[0]
@@ -306,7 +320,7 @@ def test_annotator_who_skipped_a_video_is_left_out_of_its_labels(tmp_path, video
     (trace_dir / "ann2.valence.csv").write_text("skipped\nwas away that week\n")
     out = tmp_path / "vid1.parquet"
     with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
-        annotate_video("vid1", faces, trace_dir, ANNOTATORS, out)
+        annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, max_gap_s=MAX_GAP_S)
     table = pd.read_parquet(out)
     assert table["valence_ann2"].isna().all()
     both = table[["valence_ann1", "valence_ann3"]].to_numpy()
@@ -320,7 +334,9 @@ def test_annotator_who_skipped_a_video_is_left_out_of_its_labels(tmp_path, video
         match=r"video vid1: no frame has a valence label from at "
         r"least 3 annotator\(s\) .*\(ann2 skipped it\)",
     ):
-        annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=3)
+        annotate_video(
+            "vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=3, max_gap_s=MAX_GAP_S
+        )
     assert not is_skipped(trace_dir / "ann1.valence.csv")
     with pytest.raises(Affect4kError, match="line 1: header is 'skipped'"):
         read_trace(trace_dir / "ann2.valence.csv")  # never read as samples
@@ -335,7 +351,9 @@ def test_a_video_every_annotator_skipped_is_refused(tmp_path, video):
         match=r"video vid1: every annotator's arousal trace .* "
         r"is marked skipped",
     ):
-        annotate_video("vid1", faces, trace_dir, ANNOTATORS, tmp_path / "vid1.parquet")
+        annotate_video(
+            "vid1", faces, trace_dir, ANNOTATORS, tmp_path / "vid1.parquet", max_gap_s=MAX_GAP_S
+        )
     assert not (tmp_path / "vid1.parquet").exists()
 
 
@@ -694,10 +712,21 @@ def test_krippendorff_alpha_matches_the_reference_implementation():
 def test_a_lag_shifts_the_trace_and_leaves_its_end_unlabelled(tmp_path, video, caplog):
     faces, trace_dir, n_frames = video
     plain, late = tmp_path / "plain.parquet", tmp_path / "late.parquet"
-    annotate_video("vid1", faces, trace_dir, ANNOTATORS, plain, min_annotators=1)
+    annotate_video(
+        "vid1", faces, trace_dir, ANNOTATORS, plain, min_annotators=1, max_gap_s=MAX_GAP_S
+    )
     lags = {("valence", "ann2"): 0.4}  # 10 frames
     with caplog.at_level(logging.INFO, logger="affect4k.annotate"):
-        annotate_video("vid1", faces, trace_dir, ANNOTATORS, late, min_annotators=1, lags=lags)
+        annotate_video(
+            "vid1",
+            faces,
+            trace_dir,
+            ANNOTATORS,
+            late,
+            min_annotators=1,
+            lags=lags,
+            max_gap_s=MAX_GAP_S,
+        )
     about = [r for r in caplog.records if "ann2.valence.csv" in r.getMessage()]
     assert [r.levelno for r in about] == [logging.INFO]  # expected: not a warning
     assert "shifted 0.4 s earlier" in about[0].getMessage()
@@ -731,7 +760,7 @@ def test_the_lags_stage_writes_every_videos_lags(tmp_path, caplog):
     (dirs["v1"] / "ann2.arousal.csv").write_text("skipped\n")
     out = tmp_path / "lags.csv"
     with caplog.at_level(logging.INFO, logger="affect4k.annotate"):
-        estimate_annotation_lags(dirs, list(truth), out, max_lag_s=3.0)
+        estimate_annotation_lags(dirs, list(truth), out, max_lag_s=3.0, max_gap_s=MAX_GAP_S)
     table = pd.read_csv(out)
     assert list(table.columns) == ["video", "annotator", "dimension", "lag_s"]
     assert len(table) == 3 * 3 * 2
@@ -741,7 +770,9 @@ def test_the_lags_stage_writes_every_videos_lags(tmp_path, caplog):
     lags = lag_table("estimate", out, ["v2"], list(truth))
     assert lags.set_index("annotator").loc["ann2", "lag_s"].tolist() == pytest.approx([1.2] * 2)
     # Per video: each video's own estimate, on its own rows; none for a skipped trace.
-    estimate_annotation_lags(dirs, list(truth), out, max_lag_s=3.0, per_video=True)
+    estimate_annotation_lags(
+        dirs, list(truth), out, max_lag_s=3.0, per_video=True, max_gap_s=MAX_GAP_S
+    )
     own = pd.read_csv(out).set_index(["video", "annotator", "dimension"])["lag_s"]
     assert own.pop(("v1", "ann2", "arousal")) == 0
     for (_, name, _), lag in own.items():

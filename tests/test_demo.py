@@ -485,8 +485,13 @@ def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
             {"frame": np.arange(n_frames), "time_s": np.arange(n_frames) / CLIP_FPS, "face": True}
         ).to_parquet(faces[video])
     lags_csv = root / "lags.csv"
-    estimate_annotation_lags(trace_dirs, annotators, lags_csv, max_lag_s=5.0)
-    settings = config["annotation"]
+    # The annotation settings as the workflow resolves them: the schema's defaults, then the config.
+    defaults = schema["properties"]["annotation"]["properties"]
+    settings = {key: spec["default"] for key, spec in defaults.items() if "default" in spec}
+    settings |= config["annotation"]
+    estimate_annotation_lags(
+        trace_dirs, annotators, lags_csv, max_lag_s=5.0, max_gap_s=settings["max_gap_s"]
+    )
     built = {}
     for name, lag, fusion in (("demo", "estimate", settings["fusion"]), ("study", "none", "mean")):
         lags = lag_table(lag, lags_csv, list(demo["videos"]), annotators)
@@ -500,6 +505,7 @@ def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 annotators,
                 tables[-1],
                 min_annotators=settings["min_annotators"],
+                max_gap_s=settings["max_gap_s"],
                 lags={
                     (row.dimension, row.annotator): row.lag_s
                     for row in lags[lags["video"] == video].itertuples()

@@ -18,6 +18,10 @@ from affect4k.detectors import Detection, make_detector
 from affect4k.errors import Affect4kError
 from affect4k.faces import GEOMETRY_COLUMNS, IDENTITY_COLUMNS, extract_faces, scaled_size
 from affect4k.media import VideoInfo, count_frames, ffmpeg_exe
+from affect4k.settings import schema_default
+
+#: What the workflow passes for ``faces.detect_width`` unless a config sets it.
+DETECT_WIDTH = schema_default("faces.detect_width")
 
 SCRFD = Path(__file__).resolve().parents[2] / "shared" / "models" / "scrfd_500m_bnkps.onnx"
 HEAD = skimage.data.astronaut()[:260, 120:340]  # head and shoulders, face ~110 px wide
@@ -161,6 +165,7 @@ def test_no_face_in_any_frame_is_an_error_and_writes_nothing(plain_clip: Path, t
             detector=FixedDetector(found=False),
             video_id="p",
             progress=False,
+            detect_width=DETECT_WIDTH,
         )
     assert list(tmp_path.iterdir()) == []
 
@@ -174,6 +179,7 @@ def test_in_the_ablation_a_clip_without_any_face_is_a_result(plain_clip: Path, t
         video_id="p",
         source_height=180,
         progress=False,
+        detect_width=DETECT_WIDTH,
     )
     assert summary.face_frames == 0
     table = check_contract(plain_clip, tmp_path / "p.parquet", tmp_path / "p.npy")
@@ -191,6 +197,7 @@ def test_corrupt_clip_is_an_error_naming_the_video(tmp_path: Path):
             detector=FixedDetector(),
             video_id="bad",
             progress=False,
+            detect_width=DETECT_WIDTH,
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.avi"]
 
@@ -208,5 +215,6 @@ def test_decoded_count_must_match_the_counted_one(
             detector=FixedDetector(),
             video_id="p",
             progress=False,
+            detect_width=DETECT_WIDTH,
         )
     assert list(tmp_path.iterdir()) == []

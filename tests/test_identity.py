@@ -18,6 +18,10 @@ from affect4k.detectors import make_detector
 from affect4k.errors import Affect4kError
 from affect4k.faces import IDENTITY_TABLE_COLUMNS, IdentitySettings, extract_faces
 from affect4k.identity import FaceEmbedder
+from affect4k.settings import schema_default
+
+#: What the workflow passes for ``faces.detect_width`` unless a config sets it.
+DETECT_WIDTH = schema_default("faces.detect_width")
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +52,7 @@ def run(
         subject_photo=photo,
         progress=False,
         **options,
+        detect_width=DETECT_WIDTH,
     )
     return pd.read_parquet(out / "p.parquet"), pd.read_parquet(out / "p.identities.parquet")
 

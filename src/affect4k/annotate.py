@@ -123,7 +123,7 @@ def annotate_video(
     annotators: Sequence[str],
     out_path: Path,
     *,
-    max_gap_s: float = 0.5,
+    max_gap_s: float,
     min_annotators: int | None = None,
     source_start_s: float | None = None,
     lags: Mapping[tuple[str, str], float] | None = None,
@@ -244,7 +244,7 @@ def estimate_annotation_lags(
     out_csv: Path,
     *,
     max_lag_s: float = 5.0,
-    max_gap_s: float = 0.5,
+    max_gap_s: float,
     per_video: bool = False,
 ) -> None:
     """The ``lags`` stage: each annotator's reaction lag per dimension, from the raw traces.

@@ -107,7 +107,7 @@ def extract_faces(
     *,
     detector: Detector,
     video_id: str,
-    detect_width: int = 640,
+    detect_width: int,
     crop_size: int = 112,
     source_height: int | None = None,
     progress: bool = True,

@@ -44,14 +44,11 @@ from affect4k.files import atomic_path, write_atomic
 from affect4k.layout import DIMENSIONS
 from affect4k.media import _header, iter_frames, probe_video, write_frames
 from affect4k.progress import progress
+from affect4k.settings import schema_default
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-#: Sequences per prediction batch (the ``evaluation.batch_size`` default of the workflow).
-BATCH_SIZE = 8
-#: Width of the detection copy (the ``faces.detect_width`` default of the workflow).
-DETECT_WIDTH = 640
 VIDEO_COLUMNS = ("frame", "time_s", "face", "valence", "arousal")
 IMAGE_COLUMNS = ("file", "face", "valence", "arousal")
 #: Written into the figure (a PNG text chunk) and the overlay (its ``comment`` tag): an existing
@@ -397,13 +394,14 @@ def predict_images(files: list[Path], run: RunModel, detector: Any) -> pd.DataFr
     from affect4k.faces import detection_copy, subject_crop
     from affect4k.tracking import SubjectTracker
 
+    detect_width = schema_default("faces.detect_width")
     crops = np.zeros((len(files), run.crop_size, run.crop_size, 3), np.uint8)
     face = np.zeros(len(files), bool)
     bar = progress(len(files), "faces", "image")
     with bar:
         for index, path in enumerate(files):
             rgb = _read_image(path)
-            small = detection_copy(rgb, DETECT_WIDTH)
+            small = detection_copy(rgb, detect_width)
             _, crop = subject_crop(rgb, small, detector, SubjectTracker(), run.crop_size)
             if crop is not None:
                 crops[index], face[index] = crop, True
@@ -464,7 +462,7 @@ def predict_video(
         npy,
         detector=detector,
         video_id=source.name,
-        detect_width=DETECT_WIDTH,
+        detect_width=schema_default("faces.detect_width"),
         crop_size=run.crop_size,
         subject_photo=subject,
     )
@@ -507,7 +505,7 @@ def predict_crops(run: RunModel, crops: np.ndarray, face: np.ndarray, *, static:
         run.model,
         [video],
         sequence_length=run.sequence_length,
-        batch_size=BATCH_SIZE,
+        batch_size=schema_default("evaluation.batch_size"),
         description=f"predict {run.name}",
     )
     return table[["valence_pred", "arousal_pred"]].to_numpy(np.float64)

@@ -23,6 +23,9 @@ from affect4k.errors import Affect4kError
 from affect4k.runs import LIST_OPTIONS, expand_runs
 from affect4k.train_config import TrainConfig, input_convention
 
+#: The workflow's config schema in the clone this package is installed from (the README's
+#: ``pip install -e .``): the one home of every setting's default.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
 #: ``pretrained`` values that name no file of this workflow: a keras.applications download.
 DOWNLOADED_WEIGHTS = ("imagenet",)
 #: Models whose conv stack must start from ``pretrained`` weights; the value says which.
@@ -313,3 +316,24 @@ def check_trained_on(runs: Mapping[str, Mapping[str, Any]], videos: Collection[s
                 raise Affect4kError(
                     f"training.runs.{name}.trained_on: {item!r} names no video of videos.tsv"
                 )
+
+
+def schema_default(key: str) -> Any:
+    """The config schema's default of ``key`` (dotted: ``faces.detect_width``).
+
+    What code outside the workflow (a command, a test) uses for a setting it is not given, so a
+    default is written once, in the schema, and never copied into Python.
+    """
+    import yaml
+
+    try:
+        node = yaml.safe_load(SCHEMA_PATH.read_text())
+    except OSError as exc:
+        raise Affect4kError(f"cannot read the config schema {SCHEMA_PATH} ({exc})") from None
+    for part in key.split("."):
+        node = node.get("properties", {}).get(part)
+        if node is None:
+            raise Affect4kError(f"config schema {SCHEMA_PATH}: no key {key}")
+    if "default" not in node:
+        raise Affect4kError(f"config schema {SCHEMA_PATH}: {key} has no default")
+    return node["default"]

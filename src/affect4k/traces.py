@@ -112,7 +112,7 @@ def resample_trace(
     n_frames: int,
     *,
     fps: int = CLIP_FPS,
-    max_gap_s: float = 0.5,
+    max_gap_s: float,
     hold_end: bool = True,
 ) -> np.ndarray:
     """A trace's values at ``t_f = f / fps`` for ``f < n_frames``; NaN where it is not covered.
