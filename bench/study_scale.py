@@ -118,9 +118,10 @@ def make_source(
 
 def stage_download(url: str, out: str) -> dict:
     from affect4k.download import download_video
+    from affect4k.settings import schema_default
 
     start = time.perf_counter()
-    download_video("bench", url, Path(out))
+    download_video("bench", url, Path(out), max_height=schema_default("download.max_height"))
     return {"seconds": time.perf_counter() - start, "peak_rss_mb": _status_mb("VmHWM")}
 
 

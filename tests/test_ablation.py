@@ -9,6 +9,10 @@ import pytest
 from affect4k.ablation import AblationCell, bin_labels, build_ablation
 from affect4k.errors import Affect4kError
 from affect4k.metrics import va_metrics
+from affect4k.settings import schema_default
+
+#: What the workflow passes for ``evaluation.resamples`` unless a config sets it.
+RESAMPLES = schema_default("evaluation.resamples")
 
 
 def _write(tmp_path, rng):
@@ -47,7 +51,9 @@ def _write(tmp_path, rng):
 
 def test_every_cell_is_scored_per_face_size_bin_from_its_predictions(tmp_path):
     faces, cells = _write(tmp_path, np.random.default_rng(0))
-    table = build_ablation(cells, faces, [0, 100, 400, 800], tmp_path / "ablation.csv")
+    table = build_ablation(
+        cells, faces, [0, 100, 400, 800], tmp_path / "ablation.csv", resamples=RESAMPLES
+    )
     assert list(table["face_bin"].unique()) == ["all", "0-100", "100-400", "400-800", "800+"]
     counts = table[table["resolution"] == "native"].set_index("face_bin")["frames"]
     assert counts.to_dict() == {"all": 160, "0-100": 50, "100-400": 50, "400-800": 0, "800+": 50}
@@ -67,7 +73,7 @@ def test_every_cell_is_scored_per_face_size_bin_from_its_predictions(tmp_path):
 def test_bins_must_increase(tmp_path):
     faces, cells = _write(tmp_path, np.random.default_rng(1))
     with pytest.raises(Affect4kError, match="face_bins must increase"):
-        build_ablation(cells, faces, [0, 100, 100], tmp_path / "a.csv")
+        build_ablation(cells, faces, [0, 100, 100], tmp_path / "a.csv", resamples=RESAMPLES)
 
 
 def test_bin_labels():

@@ -13,6 +13,10 @@ from conftest import planned_jobs, run_snakemake, write_config
 from affect4k.download import download_video, local_source, tracked_source
 from affect4k.errors import Affect4kError
 from affect4k.media import count_frames, probe_video, run_ffmpeg
+from affect4k.settings import schema_default
+
+#: What the workflow passes for ``download.max_height`` unless a config sets it.
+MAX_HEIGHT = schema_default("download.max_height")
 
 FRAMES = 30
 
@@ -83,7 +87,7 @@ def test_downloads_into_matroska_at_out_path(workdir, http_url, how):
         "http": f"{http_url}/source.mp4",
     }[how]
     out = workdir / "downloads" / "v1.mkv"
-    assert download_video("v1", url, out) == out
+    assert download_video("v1", url, out, max_height=MAX_HEIGHT) == out
     assert_is_the_source(out)
     assert files_under(workdir) == {"source.mp4", "downloads", "downloads/v1.mkv"}
 
@@ -134,14 +138,14 @@ def test_playlist_is_refused_before_downloading(workdir, http_url):
     (workdir / "list.xspf").write_text(XSPF_PLAYLIST)
     out = workdir / "downloads" / "v1.mkv"
     with pytest.raises(Affect4kError, match=r"video v1: .*list\.xspf is a playlist"):
-        download_video("v1", f"{http_url}/list.xspf", out)
+        download_video("v1", f"{http_url}/list.xspf", out, max_height=MAX_HEIGHT)
     assert list(out.parent.iterdir()) == []
 
 
 def test_rerun_replaces_existing_output(workdir):
     out = workdir / "v1.mkv"
     out.write_bytes(b"stale")
-    download_video("v1", "source.mp4", out)
+    download_video("v1", "source.mp4", out, max_height=MAX_HEIGHT)
     assert_is_the_source(out)
 
 
@@ -176,7 +180,7 @@ def test_failure_names_video_url_and_reason(workdir, http_url, url, reason):
     url = url.format(http=http_url)
     out = workdir / "downloads" / "v1.mkv"
     with pytest.raises(Affect4kError) as caught:
-        download_video("v1", url, out)
+        download_video("v1", url, out, max_height=MAX_HEIGHT)
     message = str(caught.value)
     assert message.startswith("video v1: ") and url in message and reason in message
     assert not out.exists() and list(out.parent.iterdir()) == []
@@ -185,7 +189,7 @@ def test_failure_names_video_url_and_reason(workdir, http_url, url, reason):
 def test_audio_only_file_is_not_a_video(workdir):
     run_ffmpeg(ffmpeg.input("sine", f="lavfi", t=1).output("tone.mp3"), "test audio")
     with pytest.raises(Affect4kError, match=r"video v1: tone\.mp3 has no video frame"):
-        download_video("v1", "tone.mp3", workdir / "downloads" / "v1.mkv")
+        download_video("v1", "tone.mp3", workdir / "downloads" / "v1.mkv", max_height=MAX_HEIGHT)
 
 
 HOSTILE = "$(touch {marker})`touch {marker}`;touch {marker}"
@@ -197,14 +201,19 @@ def test_hostile_urls_never_reach_a_shell(workdir, http_url):
     # A local file really named like a command: downloaded as data.
     named = workdir / f"a;b {hostile.replace('/', '_')}.mp4"
     named.write_bytes((workdir / "source.mp4").read_bytes())
-    download_video("v1", named.name, workdir / "out" / "v1.mkv")
+    download_video("v1", named.name, workdir / "out" / "v1.mkv", max_height=MAX_HEIGHT)
     assert_is_the_source(workdir / "out" / "v1.mkv")
     # The query string is ignored by the server: the download must succeed, nothing runs.
-    download_video("v2", f"{http_url}/source.mp4?x={hostile}", workdir / "out" / "v2.mkv")
+    download_video(
+        "v2",
+        f"{http_url}/source.mp4?x={hostile}",
+        workdir / "out" / "v2.mkv",
+        max_height=MAX_HEIGHT,
+    )
     assert_is_the_source(workdir / "out" / "v2.mkv")
     for url in (f"{http_url}/{hostile}", hostile, f"file://{hostile}"):
         with pytest.raises(Affect4kError, match="^video v3: "):
-            download_video("v3", url, workdir / "out" / "v3.mkv")
+            download_video("v3", url, workdir / "out" / "v3.mkv", max_height=MAX_HEIGHT)
     assert not marker.exists()
     assert files_under(workdir) == {"source.mp4", named.name, "out", "out/v1.mkv", "out/v2.mkv"}
 
@@ -249,14 +258,14 @@ def test_remote_manifest_cannot_read_local_files(workdir, http_url, private_hls,
     url = f"{http_url}/{name}"
     out = workdir / "downloads" / "v1.mkv"
     with pytest.raises(Affect4kError) as caught:
-        download_video("v1", url, out)
+        download_video("v1", url, out, max_height=MAX_HEIGHT)
     message = str(caught.value)
     assert message.startswith(f"video v1: cannot download {url}: ")
     assert "lists a file on this machine" in message
     assert not out.exists() and list(out.parent.iterdir()) == []
     # The same segments through a local playlist are the user's own files: allowed.
     (workdir / "mine.m3u8").write_text(media)
-    download_video("v2", "mine.m3u8", workdir / "downloads" / "v2.mkv")
+    download_video("v2", "mine.m3u8", workdir / "downloads" / "v2.mkv", max_height=MAX_HEIGHT)
     assert_is_the_source(workdir / "downloads" / "v2.mkv")
 
 
@@ -282,7 +291,7 @@ def test_a_download_cut_short_is_refused_and_not_cached(workdir, http_url, cut_s
     url = f"{http_url}/cut.mp4" if how == "http" else "cut.mp4"
     out = workdir / "downloads" / "v1.mkv"
     with pytest.raises(Affect4kError) as caught:
-        download_video("v1", url, out)
+        download_video("v1", url, out, max_height=MAX_HEIGHT)
     message = str(caught.value)
     assert message.startswith(f"video v1: {url} is not a whole video: does not decode: ")
     # ffmpeg's first error (the demuxer or decoder hitting the missing part), no statistics.
@@ -293,7 +302,7 @@ def test_a_download_cut_short_is_refused_and_not_cached(workdir, http_url, cut_s
 
 def test_download_reports_bytes_as_progress_lines(workdir, http_url, capsys):
     out = workdir / "downloads" / "v1.mkv"
-    download_video("v1", f"{http_url}/source.mp4", out)
+    download_video("v1", f"{http_url}/source.mp4", out, max_height=MAX_HEIGHT)
     lines = capsys.readouterr().err.splitlines()
     size = (workdir / "source.mp4").stat().st_size
     assert lines and all(line.startswith("download v1 (video.mp4): ") for line in lines)

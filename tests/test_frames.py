@@ -8,6 +8,10 @@ import pytest
 from affect4k.errors import Affect4kError
 from affect4k.frames import export_frames
 from affect4k.media import count_frames, iter_frames, run_ffmpeg
+from affect4k.settings import schema_default
+
+#: What the workflow passes for ``frames.jpeg_quality`` unless a config sets it.
+JPEG_QUALITY = schema_default("frames.jpeg_quality")
 
 WIDTH, HEIGHT, FRAMES = 96, 64, 40
 
@@ -26,7 +30,7 @@ def clip(tmp_path_factory) -> Path:
 
 def test_one_jpeg_per_clip_frame_named_by_frame_index(tmp_path, clip):
     out = tmp_path / "frames" / "v1"
-    assert export_frames(clip, out) == count_frames(clip) == FRAMES
+    assert export_frames(clip, out, quality=JPEG_QUALITY) == count_frames(clip) == FRAMES
     names = sorted(path.name for path in out.iterdir())
     assert names == [f"{frame:06d}.jpg" for frame in range(FRAMES)]
     assert list(out.parent.iterdir()) == [out]  # no temporary folder left behind
@@ -56,5 +60,5 @@ def test_bad_quality_and_unreadable_clip(tmp_path):
     bad = tmp_path / "v1.avi"
     bad.write_bytes(b"RIFF but not really an AVI")
     with pytest.raises(Affect4kError, match=r"v1\.avi"):
-        export_frames(bad, tmp_path / "out" / "v1")
+        export_frames(bad, tmp_path / "out" / "v1", quality=JPEG_QUALITY)
     assert not (tmp_path / "out" / "v1").exists()

@@ -14,8 +14,11 @@ from affect4k.layout import TABLE_COLUMNS
 from affect4k.metrics import va_metrics
 from affect4k.models import build_model
 from affect4k.predict import predict
+from affect4k.settings import schema_default
 from affect4k.tables import TableEntry, build_table
 
+#: What the workflow passes for ``evaluation.resamples`` unless a config sets it.
+RESAMPLES = schema_default("evaluation.resamples")
 CROP = 16
 T = 16
 
@@ -202,7 +205,7 @@ def test_table_recomputes_the_metrics_from_the_parquets(
         _predict(model_path, database, path, split)
     entries = [TableEntry("r1", "alexnet_gru", "112", split, path) for split, path in paths.items()]
     out = tmp_path / "table.csv"
-    build_table(entries, out)
+    build_table(entries, out, resamples=RESAMPLES)
     table = pd.read_csv(out)
     assert tuple(table.columns) == TABLE_COLUMNS
     for (_, row), (split, path) in zip(table.iterrows(), paths.items(), strict=True):
@@ -221,7 +224,7 @@ def test_table_recomputes_the_metrics_from_the_parquets(
 def test_table_names_a_missing_predictions_file(tmp_path: Path) -> None:
     entry = TableEntry("run7", "vgg16_gru", "112", "test", tmp_path / "missing.parquet")
     with pytest.raises(Affect4kError, match="run run7"):
-        build_table([entry], tmp_path / "table.csv")
+        build_table([entry], tmp_path / "table.csv", resamples=RESAMPLES)
     assert not (tmp_path / "table.csv").exists()
 
 

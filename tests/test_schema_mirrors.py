@@ -27,8 +27,6 @@ SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text
 #: a tuple's items or a dict's keys) or ``range`` (``range(minimum, maximum + 1)``).
 MIRRORS = [
     ("affect4k.demo.scenes.make_demo_video(annotators)", "annotators.default"),
-    ("affect4k.download.download_video(max_height)", "download.max_height.default"),
-    ("affect4k.frames.export_frames(quality)", "frames.jpeg_quality.default"),
     ("affect4k.frames.JPEG_QUALITY_RANGE", "frames.jpeg_quality.range"),
     ("affect4k.detectors.DEFAULT_MIN_SCORE", "faces.detector.enum"),
     ("affect4k.detectors.make_detector(model)", "faces.model.default"),
@@ -55,8 +53,6 @@ MIRRORS = [
     ("affect4k.device.DEVICES", "training.device.enum"),
     ("affect4k.models.MODEL_NAMES", "$defs.run.model.enum"),
     ("affect4k.train_config.INPUT_CONVENTIONS", "$defs.run.input_convention.enum"),
-    ("affect4k.tables.build_table(resamples)", "evaluation.resamples.default"),
-    ("affect4k.ablation.build_ablation(resamples)", "evaluation.resamples.default"),
 ]
 
 #: Pairs that drift today, with the issue that fixes them. Their test is a strict xfail of the

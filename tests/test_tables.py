@@ -11,7 +11,11 @@ import pytest
 
 from affect4k.ablation import AblationCell, build_ablation
 from affect4k.metrics import bootstrap, group_sums, interval, metrics_of_sums, va_metrics
+from affect4k.settings import schema_default
 from affect4k.tables import MEAN_SEED, TableEntry, build_table
+
+#: What the workflow passes for ``evaluation.resamples`` unless a config sets it.
+RESAMPLES = schema_default("evaluation.resamples")
 
 VIDEOS = [f"v{i}" for i in range(8)]
 FRAMES = 60
@@ -90,7 +94,11 @@ def test_no_choice_reads_a_test_score(tmp_path: Path) -> None:
     test) changes every test number but no choice: grid cell, ablation cell, best run and the
     shading all come from validation. Changing validation does change them."""
     noises = {run: 0.1 + 0.3 * i for i, run in enumerate(RUNS)}
-    first = build_table(_entries(tmp_path, _test_predictions(tmp_path, noises)), tmp_path / "a.csv")
+    first = build_table(
+        _entries(tmp_path, _test_predictions(tmp_path, noises)),
+        tmp_path / "a.csv",
+        resamples=RESAMPLES,
+    )
     chosen = first.drop_duplicates("config").set_index("config")["selected_for"].fillna("")
     assert chosen.to_dict() == {
         "grid-b2": "sweep:grid",
@@ -100,14 +108,18 @@ def test_no_choice_reads_a_test_score(tmp_path: Path) -> None:
     }
     permuted = dict(zip(noises, [0.0, 2.0, 1.5, 3.0, 0.0][::-1], strict=True))
     tmp = tmp_path / "permuted"
-    second = build_table(_entries(tmp, _test_predictions(tmp, permuted)), tmp_path / "b.csv")
+    second = build_table(
+        _entries(tmp, _test_predictions(tmp, permuted)), tmp_path / "b.csv", resamples=RESAMPLES
+    )
     test = second["eval_set"] == "test"
     assert not np.allclose(first.loc[test, "mean_ccc"], second.loc[test, "mean_ccc"])
     pd.testing.assert_frame_equal(_choices(first), _choices(second))
     # The control: the same test predictions, another validation winner.
     tmp = tmp_path / "other_validation"
     third = build_table(
-        _entries(tmp, _test_predictions(tmp, noises), {"solo": 0.05}), tmp_path / "c.csv"
+        _entries(tmp, _test_predictions(tmp, noises), {"solo": 0.05}),
+        tmp_path / "c.csv",
+        resamples=RESAMPLES,
     )
     best = third[third["selected_for"].fillna("").str.contains("best")]
     assert set(best["config"]) == {"solo"}
@@ -136,7 +148,11 @@ def test_ablation_cell_is_chosen_on_validation_only(tmp_path: Path) -> None:
 
     validation = {"native": 0.2, "h360": 0.8}
     table = build_ablation(
-        cells(validation, {"native": 0.9, "h360": 0.1}), faces, [0, 100], tmp_path / "a.csv"
+        cells(validation, {"native": 0.9, "h360": 0.1}),
+        faces,
+        [0, 100],
+        tmp_path / "a.csv",
+        resamples=RESAMPLES,
     )
     selected = set(table.loc[table["selected"], "resolution"])
     assert selected == {"native"}, "the test split's winner is h360; validation's is native"
@@ -146,13 +162,18 @@ def test_ablation_cell_is_chosen_on_validation_only(tmp_path: Path) -> None:
         faces,
         [0, 100],
         tmp_path / "b.csv",
+        resamples=RESAMPLES,
     )
     assert set(swapped.loc[swapped["selected"], "resolution"]) == {"h360"}
 
 
 def test_seeds_get_a_mean_row_with_sd_and_a_paired_interval(tmp_path: Path) -> None:
     noises = dict.fromkeys(RUNS, 0.5)
-    table = build_table(_entries(tmp_path, _test_predictions(tmp_path, noises)), tmp_path / "t.csv")
+    table = build_table(
+        _entries(tmp_path, _test_predictions(tmp_path, noises)),
+        tmp_path / "t.csv",
+        resamples=RESAMPLES,
+    )
     seeds = table[(table["config"] == "grid-b4") & (table["eval_set"] == "validation")]
     assert list(seeds["seed"].astype(str)) == ["0", "1", MEAN_SEED]
     per_seed, mean = seeds.iloc[:2], seeds.iloc[2]
@@ -173,7 +194,7 @@ def test_videos_the_weights_saw_are_never_scored_and_contamination_is_marked(tmp
         TableEntry("r", "vgg16_gru", "native", "aw", path, scored="unseen", exclude=("v0", "v1")),
         TableEntry("s", "vgg16_gru", "native", "aw", path, contaminated=True),
     ]
-    table = build_table(entries, tmp_path / "t.csv").set_index("run")
+    table = build_table(entries, tmp_path / "t.csv", resamples=RESAMPLES).set_index("run")
     assert table.loc["r", "frames"] == (len(VIDEOS) - 2) * FRAMES
     assert table.loc["r", "videos"] == len(VIDEOS) - 2
     assert table.loc["s", "frames"] == len(VIDEOS) * FRAMES
@@ -194,7 +215,7 @@ def test_groups_table_groups_videos_for_the_bootstrap(tmp_path: Path) -> None:
         split, index=False
     )
     entry = TableEntry("r", "vgg16_gru", "native", "test", path, groups=split)
-    table = build_table([entry], tmp_path / "t.csv")
+    table = build_table([entry], tmp_path / "t.csv", resamples=RESAMPLES)
     assert table.loc[0, "groups"] == len(VIDEOS) // 2
 
 

@@ -28,8 +28,11 @@ from conftest import (
 )
 
 from affect4k.ablation import AblationCell, build_ablation
-from affect4k.settings import job_settings, resolve_training
+from affect4k.settings import job_settings, resolve_training, schema_default
 from affect4k.train_config import TrainConfig
+
+#: What the workflow passes for ``evaluation.resamples`` unless a config sets it.
+RESAMPLES = schema_default("evaluation.resamples")
 
 DIMENSIONS = ("valence", "arousal")
 ANNOTATORS = ("a1", "a2", "a3", "a4")
@@ -311,7 +314,12 @@ def test_the_ablation_scales_by_height_and_scores_every_cell_per_face_size(study
     ]
     bins = study["config"]["training"]["ablation"].get("face_bins", [0, 100, 200, 400, 800, 1600])
     again = build_ablation(
-        cells, work / "results/faces", bins, work / "again.csv", groups=work / "results/split.csv"
+        cells,
+        work / "results/faces",
+        bins,
+        work / "again.csv",
+        groups=work / "results/split.csv",
+        resamples=RESAMPLES,
     )
     pd.testing.assert_frame_equal(again, table, check_dtype=False)
     assert set(table["eval_set"]) == {"validation", "test"}

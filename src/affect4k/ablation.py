@@ -81,7 +81,7 @@ def build_ablation(
     out_csv: Path,
     *,
     groups: Path | None = None,
-    resamples: int = 1000,
+    resamples: int,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Score every cell per face-size bin (and over ``all`` frames); write :data:`ABLATION_COLUMNS`.

@@ -164,7 +164,7 @@ class _ByteProgress:
         self.bar, self.filename, self.done = None, None, 0
 
 
-def download_video(video_id: str, url: str, out_path: Path, *, max_height: int = 2160) -> Path:
+def download_video(video_id: str, url: str, out_path: Path, *, max_height: int) -> Path:
     """Download the best video and audio up to ``max_height`` pixels tall into ``out_path``.
 
     The file always ends up as Matroska at exactly ``out_path``; yt-dlp works in a temporary

@@ -19,7 +19,7 @@ from affect4k.media import count_frames, run_ffmpeg
 JPEG_QUALITY_RANGE = range(1, 32)
 
 
-def export_frames(clip: Path, out_dir: Path, *, quality: int = 2) -> int:
+def export_frames(clip: Path, out_dir: Path, *, quality: int) -> int:
     """Write every frame of ``clip`` as ``out_dir/{frame:06d}.jpg`` and return how many.
 
     The folder is filled under a temporary name and then renamed, so ``out_dir`` either holds

@@ -234,7 +234,9 @@ def fetch_input(url: str, work: Path) -> Path:
     """The video at ``url``, fetched by yt-dlp into ``work`` (at most 2160p, as downloads are)."""
     from affect4k.download import download_video
 
-    return download_video("input", url, work / "download.mkv")
+    return download_video(
+        "input", url, work / "download.mkv", max_height=schema_default("download.max_height")
+    )
 
 
 def _check_readable(path: Path) -> None:

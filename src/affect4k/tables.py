@@ -217,7 +217,7 @@ def build_table(
     entries: Sequence[TableEntry],
     out_csv: Path,
     *,
-    resamples: int = 1000,
+    resamples: int,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Recompute every row's scores and intervals from its predictions and write
