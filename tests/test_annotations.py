@@ -29,6 +29,11 @@ from affect4k.traces import is_skipped, read_trace, resample_trace
 ANNOTATORS = ("ann1", "ann2", "ann3")
 #: What the workflow passes for ``annotation.max_gap_s`` unless a config sets it.
 MAX_GAP_S = schema_default("annotation.max_gap_s")
+#: What the workflow passes for the ``database`` section unless a config sets it.
+DATABASE = {
+    key: schema_default(f"database.{key}")
+    for key in ("split", "test_fraction", "validation_fraction", "seed", "sequence_length")
+}
 
 
 def joystick_times(rng: np.random.Generator, duration_s: float, start_s: float = 0.01):
@@ -386,7 +391,7 @@ def test_build_database_agreement_and_table(tmp_path):
     rng = np.random.default_rng(3)
     paths = [write_video_labels(tmp_path / f"v{i}.parquet", f"v{i}", 3000, rng) for i in range(3)]
     out, agreement_csv = tmp_path / "db" / "annotations.parquet", tmp_path / "db" / "agreement.csv"
-    build_database(paths[::-1], list(NOISE), out, agreement_csv)
+    build_database(paths[::-1], list(NOISE), out, agreement_csv, **DATABASE)
 
     agreement = pd.read_csv(agreement_csv)
     assert list(agreement.columns) == [
@@ -436,7 +441,7 @@ def test_split_csv_lists_each_videos_group_and_side(tmp_path):
         tmp_path / "agreement.csv",
         groups=groups,
         out_split=split_csv,
-        validation_fraction=0.15,
+        **(DATABASE | {"validation_fraction": 0.15}),
     )
     split = pd.read_csv(split_csv).set_index("video")
     assert list(split.columns) == ["group", "split", "frames"]
@@ -452,9 +457,13 @@ def test_build_database_refuses_duplicate_video_and_missing_columns(tmp_path):
     first = write_video_labels(tmp_path / "a.parquet", "same", 20, rng)
     second = write_video_labels(tmp_path / "b.parquet", "same", 20, rng)
     with pytest.raises(Affect4kError, match="video same appears in both"):
-        build_database([first, second], list(NOISE), tmp_path / "db.parquet", tmp_path / "a.csv")
+        build_database(
+            [first, second], list(NOISE), tmp_path / "db.parquet", tmp_path / "a.csv", **DATABASE
+        )
     with pytest.raises(Affect4kError, match="arousal_ann9") as caught:
-        build_database([first], [*NOISE, "ann9"], tmp_path / "db.parquet", tmp_path / "a.csv")
+        build_database(
+            [first], [*NOISE, "ann9"], tmp_path / "db.parquet", tmp_path / "a.csv", **DATABASE
+        )
     assert str(first) in str(caught.value)
     assert not (tmp_path / "db.parquet").exists()
 
@@ -813,6 +822,7 @@ def test_the_database_fuses_the_annotators_and_reports_each(tmp_path, fusion, pe
         fusion=fusion,
         per_video=per_video,
         out_annotators=out / "annotators.csv",
+        **DATABASE,
     )
     database = pd.read_parquet(out / "annotations.parquet")
     assert not [column for column in database if column.startswith("raw.")]

@@ -489,6 +489,11 @@ def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
     defaults = schema["properties"]["annotation"]["properties"]
     settings = {key: spec["default"] for key, spec in defaults.items() if "default" in spec}
     settings |= config["annotation"]
+    # The split settings likewise.
+    keys = ("split", "test_fraction", "validation_fraction", "seed", "sequence_length")
+    given = config.get("database", {})
+    defaults = schema["properties"]["database"]["properties"]
+    database = {key: given.get(key, defaults[key]["default"]) for key in keys}
     estimate_annotation_lags(
         trace_dirs, annotators, lags_csv, max_lag_s=5.0, max_gap_s=settings["max_gap_s"]
     )
@@ -520,6 +525,7 @@ def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
             fusion=fusion,
             lags=lags,
             out_annotators=out / "annotators.csv",
+            **database,
         )
         built[name] = {
             "labels": pd.read_parquet(out / "annotations.parquet"),
