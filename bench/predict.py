@@ -63,6 +63,7 @@ def main() -> None:
     from affect4k.faces import extract_faces
     from affect4k.plots import prediction_figure
     from affect4k.predict_cli import load_run, predict_crops, write_overlay
+    from affect4k.settings import schema_default
 
     with tempfile.TemporaryDirectory(prefix="affect4k-bench-") as work:
         work = Path(work)
@@ -70,6 +71,7 @@ def main() -> None:
         make_demo_video(
             "bench", source, work / "traces", fps=30, face="astronaut",
             width=640, height=360, seconds=args.seconds, seed=0,
+            annotators=schema_default("annotators"),
         )  # fmt: skip
         make_run(work / "run")
 
@@ -86,7 +88,8 @@ def main() -> None:
         timed(stages, "clip", make_clip, source, clip, video_id="bench", start=None, end=None,
               crf=18, preset="veryfast")  # fmt: skip
         timed(stages, "faces", extract_faces, clip, work / "f.parquet", work / "f.npy",
-              detector=detector, video_id="bench", progress=False)  # fmt: skip
+              detector=detector, video_id="bench", progress=False,
+              detect_width=schema_default("faces.detect_width"))  # fmt: skip
         faces = pd.read_parquet(work / "f.parquet")
         face = faces["face"].to_numpy(bool)
         predicted = timed(

@@ -83,6 +83,7 @@ def make_source(
     from affect4k.demo.faces import DEMO_FACES
     from affect4k.demo.scenes import make_demo_video
     from affect4k.media import run_ffmpeg
+    from affect4k.settings import schema_default
 
     shots = 2 + index % 2
     parts = []
@@ -98,6 +99,7 @@ def make_source(
             height=height,
             seconds=seconds / shots,
             seed=index,
+            annotators=schema_default("annotators"),
         )
         parts.append(part)
     listing = scratch / f"v{index}.txt"

@@ -32,10 +32,19 @@ from affect4k.demo.annotators import annotator_profile
 from affect4k.demo.faces import PORTRAIT_LANDMARKS, face_portrait
 from affect4k.errors import Affect4kError
 from affect4k.metrics import ccc
+from affect4k.settings import schema_default
 from affect4k.traces import read_trace
 
 ANNOTATORS = ("a1", "a2", "a3", "a4")
-SMALL = {"fps": 29.97, "face": "t1:3", "width": 640, "height": 360, "seconds": 3.0, "seed": 5}
+SMALL = {
+    "fps": 29.97,
+    "face": "t1:3",
+    "width": 640,
+    "height": 360,
+    "seconds": 3.0,
+    "seed": 5,
+    "annotators": schema_default("annotators"),
+}
 
 
 def frame_checksums(path: Path) -> tuple[Fraction, list[int], list[str]]:
@@ -128,7 +137,18 @@ def test_small_clip_has_requested_format(small_clip: tuple[Path, Path]) -> None:
 
 def test_4k_clip_format(tmp_path: Path) -> None:
     video = tmp_path / "uhd.mp4"
-    make_demo_video("uhd", video, tmp_path / "traces", fps=50, face="astronaut", seconds=0.5)
+    make_demo_video(
+        "uhd",
+        video,
+        tmp_path / "traces",
+        fps=50,
+        face="astronaut",
+        width=3840,
+        height=2160,
+        seconds=0.5,
+        seed=0,
+        annotators=SMALL["annotators"],
+    )
     info = media.probe_video(video)
     assert (info.width, info.height, info.fps, info.has_audio) == (3840, 2160, 50, True)
     assert media.count_frames(video) == 25
@@ -447,6 +467,7 @@ def test_videos_of_one_corpus_have_their_own_label_traces(tmp_path: Path) -> Non
             height=64,
             seconds=1.0,
             seed=0,
+            annotators=SMALL["annotators"],
         )
     first, second = ((tmp_path / v / "a1.valence.csv").read_text() for v in ("first", "second"))
     assert first != second

@@ -26,6 +26,7 @@ from affect4k import CLIP_FPS
 from affect4k.cli import main
 from affect4k.demo import make_demo_video
 from affect4k.media import count_frames, probe_video
+from affect4k.settings import schema_default
 
 RUN = "results/models/tiny"
 
@@ -86,7 +87,7 @@ def test_a_generated_video_at_another_frame_rate_is_put_on_the_25_fps_grid(
     source = tmp_path / "mine.mp4"
     make_demo_video(
         "mine", source, tmp_path / "traces", fps=30, face="astronaut",
-        width=640, height=360, seconds=3.0, seed=3,
+        width=640, height=360, seconds=3.0, seed=3, annotators=schema_default("annotators"),
     )  # fmt: skip
     out, overlay = tmp_path / "mine.csv", tmp_path / "mine_overlay.mp4"
     code = predict(

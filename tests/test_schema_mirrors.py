@@ -26,17 +26,12 @@ SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text
 #: ``$defs.<name>``), then the keyword compared: ``default``, ``enum`` (compared as a set with
 #: a tuple's items or a dict's keys) or ``range`` (``range(minimum, maximum + 1)``).
 MIRRORS = [
-    ("affect4k.demo.scenes.make_demo_video(annotators)", "annotators.default"),
     ("affect4k.frames.JPEG_QUALITY_RANGE", "frames.jpeg_quality.range"),
     ("affect4k.detectors.DEFAULT_MIN_SCORE", "faces.detector.enum"),
     ("affect4k.detectors.make_detector(model)", "faces.model.default"),
     ("affect4k.detectors.make_detector(min_score)", "faces.min_score.default"),
     ("affect4k.annotate.annotate_video(min_annotators)", "annotation.min_annotators.default"),
     ("affect4k.database.SPLIT_METHODS", "database.split.enum"),
-    ("affect4k.demo.scenes.make_demo_video(width)", "demo.width.default"),
-    ("affect4k.demo.scenes.make_demo_video(height)", "demo.height.default"),
-    ("affect4k.demo.scenes.make_demo_video(seconds)", "demo.seconds.default"),
-    ("affect4k.demo.scenes.make_demo_video(seed)", "demo.seed.default"),
     ("affect4k.device.BACKENDS", "training.backend.enum"),
     ("affect4k.settings.BACKEND_MODULES", "training.backend.enum"),
     ("affect4k.device.DEVICES", "training.device.enum"),

@@ -225,11 +225,11 @@ def make_demo_video(
     *,
     fps: float,
     face: str,
-    width: int = 3840,
-    height: int = 2160,
-    seconds: float = 10.0,
-    seed: int = 0,
-    annotators: Sequence[str] = ("a1", "a2", "a3", "a4"),
+    width: int,
+    height: int,
+    seconds: float,
+    seed: int,
+    annotators: Sequence[str],
 ) -> None:
     """Generate one demo source: an H.264/AAC MP4 and each annotator's valence/arousal CSVs.
 
