@@ -34,6 +34,8 @@ DATABASE = {
     key: schema_default(f"database.{key}")
     for key in ("split", "test_fraction", "validation_fraction", "seed", "sequence_length")
 }
+#: ... and for how the annotators' traces are fused.
+FUSION = {key: schema_default(f"annotation.{key}") for key in ("fusion", "per_video")}
 
 
 def joystick_times(rng: np.random.Generator, duration_s: float, start_s: float = 0.01):
@@ -391,7 +393,7 @@ def test_build_database_agreement_and_table(tmp_path):
     rng = np.random.default_rng(3)
     paths = [write_video_labels(tmp_path / f"v{i}.parquet", f"v{i}", 3000, rng) for i in range(3)]
     out, agreement_csv = tmp_path / "db" / "annotations.parquet", tmp_path / "db" / "agreement.csv"
-    build_database(paths[::-1], list(NOISE), out, agreement_csv, **DATABASE)
+    build_database(paths[::-1], list(NOISE), out, agreement_csv, **DATABASE, **FUSION)
 
     agreement = pd.read_csv(agreement_csv)
     assert list(agreement.columns) == [
@@ -442,6 +444,7 @@ def test_split_csv_lists_each_videos_group_and_side(tmp_path):
         groups=groups,
         out_split=split_csv,
         **(DATABASE | {"validation_fraction": 0.15}),
+        **FUSION,
     )
     split = pd.read_csv(split_csv).set_index("video")
     assert list(split.columns) == ["group", "split", "frames"]
@@ -458,11 +461,21 @@ def test_build_database_refuses_duplicate_video_and_missing_columns(tmp_path):
     second = write_video_labels(tmp_path / "b.parquet", "same", 20, rng)
     with pytest.raises(Affect4kError, match="video same appears in both"):
         build_database(
-            [first, second], list(NOISE), tmp_path / "db.parquet", tmp_path / "a.csv", **DATABASE
+            [first, second],
+            list(NOISE),
+            tmp_path / "db.parquet",
+            tmp_path / "a.csv",
+            **DATABASE,
+            **FUSION,
         )
     with pytest.raises(Affect4kError, match="arousal_ann9") as caught:
         build_database(
-            [first], [*NOISE, "ann9"], tmp_path / "db.parquet", tmp_path / "a.csv", **DATABASE
+            [first],
+            [*NOISE, "ann9"],
+            tmp_path / "db.parquet",
+            tmp_path / "a.csv",
+            **DATABASE,
+            **FUSION,
         )
     assert str(first) in str(caught.value)
     assert not (tmp_path / "db.parquet").exists()
@@ -769,7 +782,9 @@ def test_the_lags_stage_writes_every_videos_lags(tmp_path, caplog):
     (dirs["v1"] / "ann2.arousal.csv").write_text("skipped\n")
     out = tmp_path / "lags.csv"
     with caplog.at_level(logging.INFO, logger="affect4k.annotate"):
-        estimate_annotation_lags(dirs, list(truth), out, max_lag_s=3.0, max_gap_s=MAX_GAP_S)
+        estimate_annotation_lags(
+            dirs, list(truth), out, max_lag_s=3.0, max_gap_s=MAX_GAP_S, per_video=False
+        )
     table = pd.read_csv(out)
     assert list(table.columns) == ["video", "annotator", "dimension", "lag_s"]
     assert len(table) == 3 * 3 * 2

@@ -516,7 +516,12 @@ def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
     defaults = schema["properties"]["database"]["properties"]
     database = {key: given.get(key, defaults[key]["default"]) for key in keys}
     estimate_annotation_lags(
-        trace_dirs, annotators, lags_csv, max_lag_s=5.0, max_gap_s=settings["max_gap_s"]
+        trace_dirs,
+        annotators,
+        lags_csv,
+        max_lag_s=settings["max_lag_s"],
+        max_gap_s=settings["max_gap_s"],
+        per_video=settings["per_video"],
     )
     built = {}
     for name, lag, fusion in (("demo", "estimate", settings["fusion"]), ("study", "none", "mean")):
@@ -544,6 +549,7 @@ def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
             out / "annotations.parquet",
             out / "agreement.csv",
             fusion=fusion,
+            per_video=settings["per_video"],
             lags=lags,
             out_annotators=out / "annotators.csv",
             **database,

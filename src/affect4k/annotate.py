@@ -243,9 +243,9 @@ def estimate_annotation_lags(
     annotators: Sequence[str],
     out_csv: Path,
     *,
-    max_lag_s: float = 5.0,
+    max_lag_s: float,
     max_gap_s: float,
-    per_video: bool = False,
+    per_video: bool,
 ) -> None:
     """The ``lags`` stage: each annotator's reaction lag per dimension, from the raw traces.
 

@@ -285,8 +285,8 @@ def build_database(
     validation_fraction: float,
     groups: Mapping[str, str] | None = None,
     out_split: Path | None = None,
-    fusion: str = "mean",
-    per_video: bool = False,
+    fusion: str,
+    per_video: bool,
     lags: pd.DataFrame | None = None,
     out_annotators: Path | None = None,
 ) -> None:
