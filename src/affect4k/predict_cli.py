@@ -454,8 +454,9 @@ def predict_video(
         clip = work / "clip.avi"
         log.info("putting %s on the 25 fps frame grid", source)
         # A scratch clip, only read once by the face stage below: fast, at the database's CRF.
+        crf = schema_default("clips.crf")
         make_clip(
-            source, clip, video_id=source.name, start=start, end=end, crf=18, preset="veryfast"
+            source, clip, video_id=source.name, start=start, end=end, crf=crf, preset="veryfast"
         )
     parquet, npy = work / "faces.parquet", work / "faces.npy"
     extract_faces(
