@@ -108,7 +108,7 @@ def face_stage(
             Path(out, "faces.npy"),
             detector=found,
             embedder=embedder,
-            identity=IdentitySettings.from_schema(embed_every=embed_every),
+            identity=IdentitySettings(embed_every=embed_every),
             video_id="bench",
             detect_width=detect_width,
             progress=False,

@@ -162,9 +162,9 @@ def test_a_photo_without_a_face_or_not_an_image_is_refused(people, tools, tmp_pa
 @pytest.mark.parametrize(
     ("settings", "key"),
     [
-        (IdentitySettings.from_schema(cluster_threshold=0.0), "faces.cluster_threshold"),
-        (IdentitySettings.from_schema(subject_threshold=2.5), "faces.subject_threshold"),
-        (IdentitySettings.from_schema(embed_every=0), "faces.embed_every"),
+        (IdentitySettings(cluster_threshold=0.0), "faces.cluster_threshold"),
+        (IdentitySettings(subject_threshold=2.5), "faces.subject_threshold"),
+        (IdentitySettings(embed_every=0), "faces.embed_every"),
     ],
 )
 def test_identity_settings_out_of_range_are_refused_naming_the_key(settings, key):

@@ -16,7 +16,6 @@ the CPU cores busy together.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,20 +84,11 @@ class IdentitySettings:
     """How faces become identities and which one is the subject (config key ``faces``)."""
 
     #: Tracks closer than this on average (dlib embedding distance) are one person.
-    cluster_threshold: float
+    cluster_threshold: float = 0.5
     #: The identity nearest the reference photo is the subject only within this distance.
-    subject_threshold: float
+    subject_threshold: float = 0.6
     #: A track's face is embedded at its start and every this many frames after.
-    embed_every: int
-
-    @classmethod
-    def from_schema(cls, **given: float) -> IdentitySettings:
-        """The config schema's ``faces`` defaults, overridden by ``given``: the settings of
-        code outside the workflow (``affect4k predict``), which never copies a default."""
-        from affect4k.settings import schema_default
-
-        names = [field.name for field in dataclasses.fields(cls)]
-        return cls(**({name: schema_default(f"faces.{name}") for name in names} | given))
+    embed_every: int = 10
 
     def check(self) -> None:
         """Refuse values the descriptor cannot use, naming the config key."""
@@ -144,7 +134,7 @@ def extract_faces(
     person. Faces are detected on a copy ``detect_width`` pixels wide.
     """
     check_crop_settings(crop_size, detect_width)
-    identity = identity or IdentitySettings.from_schema()
+    identity = identity or IdentitySettings()
     identity.check()
     try:
         embedder = embedder or FaceEmbedder()
