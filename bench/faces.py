@@ -96,6 +96,7 @@ def face_stage(
     from affect4k.detectors import make_detector
     from affect4k.faces import IdentitySettings, extract_faces
     from affect4k.identity import FaceEmbedder
+    from affect4k.settings import from_schema
 
     # SCRFD scores real faces ~0.8-0.9 (insightface's own threshold is 0.5); MTCNN's ~0.99.
     found = make_detector(detector, model)
@@ -108,7 +109,7 @@ def face_stage(
             Path(out, "faces.npy"),
             detector=found,
             embedder=embedder,
-            identity=IdentitySettings(embed_every=embed_every),
+            identity=from_schema(IdentitySettings, "faces", embed_every=embed_every),
             video_id="bench",
             detect_width=detect_width,
             progress=False,

@@ -60,10 +60,10 @@ def main() -> None:
     from affect4k.clips import make_clip
     from affect4k.demo import make_demo_video
     from affect4k.detectors import make_detector
-    from affect4k.faces import extract_faces
+    from affect4k.faces import IdentitySettings, extract_faces
     from affect4k.plots import prediction_figure
     from affect4k.predict_cli import load_run, predict_crops, write_overlay
-    from affect4k.settings import schema_default
+    from affect4k.settings import from_schema, schema_default
 
     with tempfile.TemporaryDirectory(prefix="affect4k-bench-") as work:
         work = Path(work)
@@ -89,7 +89,8 @@ def main() -> None:
               crf=18, preset="veryfast")  # fmt: skip
         timed(stages, "faces", extract_faces, clip, work / "f.parquet", work / "f.npy",
               detector=detector, video_id="bench", progress=False,
-              detect_width=schema_default("faces.detect_width"))  # fmt: skip
+              detect_width=schema_default("faces.detect_width"),
+              identity=from_schema(IdentitySettings, "faces"))  # fmt: skip
         faces = pd.read_parquet(work / "f.parquet")
         face = faces["face"].to_numpy(bool)
         predicted = timed(

@@ -143,7 +143,8 @@ def stage_clip(source: str, out: str, start_s: float, end_s: float, settings: di
 
 def stage_faces(clip: str, table: str, crops: str, settings: dict) -> dict:
     from affect4k.detectors import make_detector
-    from affect4k.faces import extract_faces
+    from affect4k.faces import IdentitySettings, extract_faces
+    from affect4k.settings import from_schema
 
     detector = make_detector(
         settings["detector"], settings["model"], min_score=settings["min_score"]
@@ -156,6 +157,7 @@ def stage_faces(clip: str, table: str, crops: str, settings: dict) -> dict:
         detector=detector,
         video_id="bench",
         detect_width=settings["detect_width"],
+        identity=from_schema(IdentitySettings, "faces"),
         progress=False,
     )
     return {

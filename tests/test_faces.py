@@ -16,12 +16,20 @@ import skimage.data
 from affect4k import faces
 from affect4k.detectors import Detection, make_detector
 from affect4k.errors import Affect4kError
-from affect4k.faces import GEOMETRY_COLUMNS, IDENTITY_COLUMNS, extract_faces, scaled_size
+from affect4k.faces import (
+    GEOMETRY_COLUMNS,
+    IDENTITY_COLUMNS,
+    IdentitySettings,
+    extract_faces,
+    scaled_size,
+)
 from affect4k.media import VideoInfo, count_frames, ffmpeg_exe
-from affect4k.settings import schema_default
+from affect4k.settings import from_schema, schema_default
 
 #: What the workflow passes for ``faces.detect_width`` unless a config sets it.
 DETECT_WIDTH = schema_default("faces.detect_width")
+#: ... and for the ``faces`` identity settings.
+IDENTITY = from_schema(IdentitySettings, "faces")
 
 SCRFD = Path(__file__).resolve().parents[2] / "shared" / "models" / "scrfd_500m_bnkps.onnx"
 HEAD = skimage.data.astronaut()[:260, 120:340]  # head and shoulders, face ~110 px wide
@@ -88,6 +96,7 @@ def test_scrfd_face_stage_writes_full_resolution_geometry_and_crops(tmp_path: Pa
         video_id="v",
         detect_width=320,
         progress=False,
+        identity=IDENTITY,
     )
     table = check_contract(clip, tmp_path / "v.parquet", tmp_path / "v.npy")
     assert summary.frames == summary.face_frames == 12 == table["face"].sum()
@@ -135,6 +144,7 @@ def test_source_height_downscales_before_detection_and_cropping(plain_clip: Path
         detect_width=160,
         source_height=180,
         progress=False,
+        identity=IDENTITY,
     )
     table = check_contract(plain_clip, tmp_path / "p.parquet", tmp_path / "p.npy")
     assert set(detector.image_sizes) == {(160, 90)}
@@ -166,6 +176,7 @@ def test_no_face_in_any_frame_is_an_error_and_writes_nothing(plain_clip: Path, t
             video_id="p",
             progress=False,
             detect_width=DETECT_WIDTH,
+            identity=IDENTITY,
         )
     assert list(tmp_path.iterdir()) == []
 
@@ -180,6 +191,7 @@ def test_in_the_ablation_a_clip_without_any_face_is_a_result(plain_clip: Path, t
         source_height=180,
         progress=False,
         detect_width=DETECT_WIDTH,
+        identity=IDENTITY,
     )
     assert summary.face_frames == 0
     table = check_contract(plain_clip, tmp_path / "p.parquet", tmp_path / "p.npy")
@@ -198,6 +210,7 @@ def test_corrupt_clip_is_an_error_naming_the_video(tmp_path: Path):
             video_id="bad",
             progress=False,
             detect_width=DETECT_WIDTH,
+            identity=IDENTITY,
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.avi"]
 
@@ -216,5 +229,6 @@ def test_decoded_count_must_match_the_counted_one(
             video_id="p",
             progress=False,
             detect_width=DETECT_WIDTH,
+            identity=IDENTITY,
         )
     assert list(tmp_path.iterdir()) == []

@@ -18,10 +18,12 @@ from affect4k.detectors import make_detector
 from affect4k.errors import Affect4kError
 from affect4k.faces import IDENTITY_TABLE_COLUMNS, IdentitySettings, extract_faces
 from affect4k.identity import FaceEmbedder
-from affect4k.settings import schema_default
+from affect4k.settings import from_schema, schema_default
 
 #: What the workflow passes for ``faces.detect_width`` unless a config sets it.
 DETECT_WIDTH = schema_default("faces.detect_width")
+#: ... and for the ``faces`` identity settings.
+IDENTITY = from_schema(IdentitySettings, "faces")
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,7 @@ def run(
         progress=False,
         **options,
         detect_width=DETECT_WIDTH,
+        identity=IDENTITY,
     )
     return pd.read_parquet(out / "p.parquet"), pd.read_parquet(out / "p.identities.parquet")
 
@@ -162,9 +165,9 @@ def test_a_photo_without_a_face_or_not_an_image_is_refused(people, tools, tmp_pa
 @pytest.mark.parametrize(
     ("settings", "key"),
     [
-        (IdentitySettings(cluster_threshold=0.0), "faces.cluster_threshold"),
-        (IdentitySettings(subject_threshold=2.5), "faces.subject_threshold"),
-        (IdentitySettings(embed_every=0), "faces.embed_every"),
+        (from_schema(IdentitySettings, "faces", cluster_threshold=0.0), "faces.cluster_threshold"),
+        (from_schema(IdentitySettings, "faces", subject_threshold=2.5), "faces.subject_threshold"),
+        (from_schema(IdentitySettings, "faces", embed_every=0), "faces.embed_every"),
     ],
 )
 def test_identity_settings_out_of_range_are_refused_naming_the_key(settings, key):

@@ -84,11 +84,11 @@ class IdentitySettings:
     """How faces become identities and which one is the subject (config key ``faces``)."""
 
     #: Tracks closer than this on average (dlib embedding distance) are one person.
-    cluster_threshold: float = 0.5
+    cluster_threshold: float
     #: The identity nearest the reference photo is the subject only within this distance.
-    subject_threshold: float = 0.6
+    subject_threshold: float
     #: A track's face is embedded at its start and every this many frames after.
-    embed_every: int = 10
+    embed_every: int
 
     def check(self) -> None:
         """Refuse values the descriptor cannot use, naming the config key."""
@@ -113,7 +113,7 @@ def extract_faces(
     progress: bool = True,
     identities_path: Path | None = None,
     subject_photo: Path | None = None,
-    identity: IdentitySettings | None = None,
+    identity: IdentitySettings,
     embedder: FaceEmbedder | None = None,
     native_faces: Path | None = None,
 ) -> FaceSummary:
@@ -134,7 +134,6 @@ def extract_faces(
     person. Faces are detected on a copy ``detect_width`` pixels wide.
     """
     check_crop_settings(crop_size, detect_width)
-    identity = identity or IdentitySettings()
     identity.check()
     try:
         embedder = embedder or FaceEmbedder()

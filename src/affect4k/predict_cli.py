@@ -44,7 +44,7 @@ from affect4k.files import atomic_path, write_atomic
 from affect4k.layout import DIMENSIONS
 from affect4k.media import _header, iter_frames, probe_video, write_frames
 from affect4k.progress import progress
-from affect4k.settings import schema_default
+from affect4k.settings import from_schema, schema_default
 
 log = logging.getLogger(__name__)
 
@@ -447,7 +447,7 @@ def predict_video(
     MP4 at ``overlay`` if given.
     """
     from affect4k.clips import make_clip
-    from affect4k.faces import extract_faces
+    from affect4k.faces import IdentitySettings, extract_faces
 
     clip = source
     if not _on_frame_grid(source, start, end):
@@ -466,6 +466,7 @@ def predict_video(
         detector=detector,
         video_id=source.name,
         detect_width=schema_default("faces.detect_width"),
+        identity=from_schema(IdentitySettings, "faces"),
         crop_size=run.crop_size,
         subject_photo=subject,
     )

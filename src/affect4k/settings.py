@@ -17,11 +17,13 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from affect4k.errors import Affect4kError
 from affect4k.runs import LIST_OPTIONS, expand_runs
 from affect4k.train_config import TrainConfig, input_convention
+
+T = TypeVar("T")
 
 #: The workflow's config schema in the clone this package is installed from (the README's
 #: ``pip install -e .``): the one home of every setting's default.
@@ -337,3 +339,10 @@ def schema_default(key: str) -> Any:
     if "default" not in node:
         raise Affect4kError(f"config schema {SCHEMA_PATH}: {key} has no default")
     return node["default"]
+
+
+def from_schema(cls: type[T], section: str, **given: Any) -> T:
+    """The settings dataclass ``cls``, each field the schema's default of ``section.<field>``
+    unless ``given``: what code outside the workflow builds instead of copying defaults."""
+    names = [item.name for item in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return cls(**({name: schema_default(f"{section}.{name}") for name in names} | given))
