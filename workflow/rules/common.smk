@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import ExecMode
 
+from affect4k.calibration import trace_path as calibration_trace
 from affect4k.errors import Affect4kError
 from affect4k.layout import DIMENSIONS
 from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
@@ -20,6 +21,7 @@ from affect4k.settings import (
     DATABASE_SETS,
     DOWNLOADED_WEIGHTS,
     SCORED_SPLIT,
+    check_calibration,
     check_config,
     check_trained_on,
     job_settings,
@@ -37,6 +39,7 @@ try:
     except Affect4kError as error:
         raise Affect4kError(f"videos: {error}") from None
     check_trained_on(TRAINING.runs, VIDEOS)
+    check_calibration(config, VIDEOS)
 except Affect4kError as error:
     raise WorkflowError(f"config key {error}") from None
 ANNOTATIONS = Path(config["annotations"])
