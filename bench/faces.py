@@ -5,8 +5,9 @@ Each measurement runs in a fresh process (so peak RSS is the stage's own and not
 - ``ffmpeg_decode_fps``: ffmpeg alone, decoding and converting to raw RGB into a null sink;
 - ``decode_fps``: :func:`affect4k.media.iter_frames` with nothing done per frame (the face
   stage's own floor: decoding plus the 24 MB per frame pipe into Python);
-- ``faces_fps``: :func:`affect4k.faces.extract_faces` end to end, model loading excluded,
-  with its peak RSS.
+- ``faces_fps``: :func:`affect4k.faces.extract_faces` end to end (detection, face tracks,
+  dlib embeddings every ``--embed-every`` frames of a track, identities, crops), model loading
+  excluded, with its peak RSS.
 
 Without ``--clip`` a synthetic 4K clip (scikit-image's astronaut, face ~550 px wide, moving
 over a grainy textured background, H.264 in AVI like the pipeline's clips) is generated for
@@ -89,12 +90,16 @@ def python_decode(clip: str) -> dict:
     return {"seconds": time.perf_counter() - start, "frames": frames, "rss_mb": _peak_rss_mb()}
 
 
-def face_stage(clip: str, detector: str, model: str | None, detect_width: int) -> dict:
+def face_stage(
+    clip: str, detector: str, model: str | None, detect_width: int, embed_every: int
+) -> dict:
     from affect4k.detectors import make_detector
-    from affect4k.faces import extract_faces
+    from affect4k.faces import IdentitySettings, extract_faces
+    from affect4k.identity import FaceEmbedder
 
     # SCRFD scores real faces ~0.8-0.9 (insightface's own threshold is 0.5); MTCNN's ~0.99.
     found = make_detector(detector, model)
+    embedder = FaceEmbedder()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         summary = extract_faces(
@@ -102,6 +107,8 @@ def face_stage(clip: str, detector: str, model: str | None, detect_width: int) -
             Path(out, "faces.parquet"),
             Path(out, "faces.npy"),
             detector=found,
+            embedder=embedder,
+            identity=IdentitySettings(embed_every=embed_every),
             video_id="bench",
             detect_width=detect_width,
             progress=False,
@@ -121,7 +128,9 @@ def measure(clip: Path, args: argparse.Namespace) -> dict:
         ffmpeg_s.append(in_fresh_process(ffmpeg_decode, str(clip))["seconds"])
         decoded = in_fresh_process(python_decode, str(clip))
         decode_s.append(decoded["seconds"])
-        faces = in_fresh_process(face_stage, str(clip), args.detector, args.model, args.width)
+        faces = in_fresh_process(
+            face_stage, str(clip), args.detector, args.model, args.width, args.embed_every
+        )
         faces_s.append(faces["seconds"])
         faces_rss.append(faces["rss_mb"])
     frames = decoded["frames"]
@@ -151,6 +160,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, nargs="+", default=[10.0, 20.0])
     parser.add_argument("--width", type=int, default=640, help="detect_width")
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median)")
+    parser.add_argument("--embed-every", type=int, default=10, help="faces.embed_every")
     args = parser.parse_args()
     if args.detector == "insightface" and args.model is None:
         args.model = str(DEFAULT_SCRFD)
@@ -161,7 +171,8 @@ def main() -> None:
             else [synthetic_clip(Path(scratch, f"synthetic_{s:g}s.avi"), s) for s in args.seconds]
         )
         results = [measure(clip, args) for clip in clips]
-    print(json.dumps({"detector": args.detector, "model": args.model, "runs": results}, indent=2))
+    header = {"detector": args.detector, "model": args.model, "embed_every": args.embed_every}
+    print(json.dumps({**header, "runs": results}, indent=2))
 
 
 if __name__ == "__main__":

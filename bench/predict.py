@@ -84,7 +84,7 @@ def main() -> None:
         detector = make_detector("mtcnn")
         clip = work / "clip.avi"
         timed(stages, "clip", make_clip, source, clip, video_id="bench", start=None, end=None,
-              preset="veryfast")  # fmt: skip
+              crf=18, preset="veryfast")  # fmt: skip
         timed(stages, "faces", extract_faces, clip, work / "f.parquet", work / "f.npy",
               detector=detector, video_id="bench", progress=False)  # fmt: skip
         faces = pd.read_parquet(work / "f.parquet")

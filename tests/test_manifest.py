@@ -172,6 +172,37 @@ def test_group_defaults_to_the_source_and_a_group_column_overrides_it(tmp_path):
     assert read_videos(four)[0].group == "youtube:JwrYfolGwvw"
 
 
+def test_a_subject_column_names_a_photo_in_either_column_order(tmp_path):
+    for header, row in [
+        ("subject\tgroup", "photos/ann.jpg\tperson7"),
+        ("group\tsubject", "person7\tphotos/ann.jpg"),
+    ]:
+        path = tmp_path / "videos.tsv"
+        path.write_text(
+            f"video_id\turl\tstart\tend\t{header}\n"
+            f"a\tclips/a.mp4\t\t\t{row}\n"
+            f"b\tclips/b.mp4\t\t\t\t\n"
+        )
+        a, b = read_videos(path)
+        assert (a.subject, a.group) == ("photos/ann.jpg", "person7")
+        assert (b.subject, b.group) == (None, "clips/b.mp4")
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "message"),
+    [
+        ("subject\tsubject", "x.jpg\ty.jpg", "header must be"),
+        ("subject\tcolour", "x.jpg\tred", "header must be"),
+        ("subject", "photos/{ann}.jpg", r"videos\.tsv:2: subject photo .* has braces"),
+    ],
+)
+def test_a_bad_subject_column_is_refused_naming_the_line(tmp_path, header, row, message):
+    path = tmp_path / "videos.tsv"
+    path.write_text(f"video_id\turl\tstart\tend\t{header}\na\tclips/a.mp4\t\t\t{row}\n")
+    with pytest.raises(Affect4kError, match=message):
+        read_videos(path)
+
+
 def test_one_local_source_written_four_ways_is_one_group(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "videos").mkdir()

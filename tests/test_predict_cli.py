@@ -119,6 +119,21 @@ def test_a_generated_video_at_another_frame_rate_is_put_on_the_25_fps_grid(
     assert by_url.loc[by_url["face"], "valence"].notna().all()
 
 
+def test_subject_photo_picks_whose_face_a_video_predicts(tiny_study: Path, tmp_path: Path):
+    from affect4k.demo.people import people_video, person_photo
+
+    truth = people_video(tmp_path / "people.avi")
+    photo = person_photo("B", tmp_path / "b.png")
+    out = tmp_path / "people.csv"
+    assert predict(tmp_path / "people.avi", "--model", tiny_study / RUN, "-o", out,
+                   "--subject", photo) == 0  # fmt: skip
+    table = pd.read_csv(out)
+    b_frames = set(truth.loc[truth["person"] == "B", "frame"])
+    kept = set(table.loc[table["face"], "frame"])
+    assert kept <= b_frames and len(kept) >= 0.95 * len(b_frames)
+    assert table.loc[table["face"], "valence"].notna().all()
+
+
 def test_a_photo_is_one_row_with_the_models_value_for_its_crop(
     tiny_study: Path, photos: Path, tmp_path: Path
 ):
@@ -177,6 +192,9 @@ def test_bad_inputs_are_refused_with_one_line_naming_them(
     cases.append(f"{tmp_path / 'absent.mp4'}: no such file or folder")
     assert predict(photos, "--model", tmp_path / "no_run", "-o", out) == 1
     cases.append(f"--model {tmp_path / 'no_run'}: no such run directory or .keras file")
+    astronaut = photos / "a_astronaut.png"
+    assert predict(photos, "--model", model, "-o", out, "--subject", astronaut) == 1
+    cases.append("--subject apply to videos, not images")
     lone = tmp_path / "lone" / "model.keras"
     lone.parent.mkdir()
     shutil.copy(model / "model.keras", lone)

@@ -13,6 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import headless_chromium, run_snakemake
@@ -134,6 +135,48 @@ def test_a_figure_of_a_malformed_input_is_refused_by_name(tmp_path: Path):
     with pytest.raises(Affect4kError, match=r"run r1: .*history\.csv lacks column"):
         report.training(tmp_path / "history.csv", tmp_path / "out.png", "r1")
     assert not (tmp_path / "out.png").exists()
+
+
+def test_the_quality_control_sheet_needs_the_identity_table(tmp_path: Path):
+    import cv2
+
+    frames = 50
+    faces = pd.DataFrame(
+        {"frame": np.arange(frames), "face": np.arange(frames) < 30, "faces": np.full(frames, 2)}
+    )
+    faces.to_parquet(tmp_path / "v.parquet")
+    crops = np.zeros((frames, 112, 112, 3), np.uint8)
+    crops[:30] = 180
+    np.save(tmp_path / "v.npy", crops)
+    thumbnail = cv2.imencode(".png", np.full((112, 112, 3), 90, np.uint8))[1].tobytes()
+    identities = pd.DataFrame(
+        {
+            "identity": [0, 1],
+            "frames": [30, 20],
+            "seconds": [1.2, 0.8],
+            "subject": [True, False],
+            "thumbnail": [thumbnail, thumbnail],
+        }
+    )
+    identities.drop(columns="thumbnail").to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(Affect4kError, match=r"video v: .*bad\.parquet.*thumbnail"):
+        report.quality_control(
+            tmp_path / "v.parquet",
+            tmp_path / "v.npy",
+            tmp_path / "bad.parquet",
+            tmp_path / "q.png",
+            "v",
+        )
+    assert not (tmp_path / "q.png").exists()
+    identities.to_parquet(tmp_path / "v.identities.parquet")
+    report.quality_control(
+        tmp_path / "v.parquet",
+        tmp_path / "v.npy",
+        tmp_path / "v.identities.parquet",
+        tmp_path / "q.png",
+        "v",
+    )
+    assert (tmp_path / "q.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_annotators_figure_draws_lags_weights_and_agreement(tmp_path: Path):

@@ -23,9 +23,6 @@ SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text
 MIRRORS = [
     ("affect4k.demo.scenes.make_demo_video(annotators)", "annotators.default"),
     ("affect4k.download.download_video(max_height)", "download.max_height.default"),
-    ("affect4k.clips.make_clip(crf)", "clips.crf.default"),
-    ("affect4k.clips.make_clip(preset)", "clips.preset.default"),
-    ("affect4k.clips.X264_PRESETS", "clips.preset.enum"),
     ("affect4k.frames.export_frames(quality)", "frames.jpeg_quality.default"),
     ("affect4k.frames.JPEG_QUALITY_RANGE", "frames.jpeg_quality.range"),
     ("affect4k.detectors.DEFAULT_MIN_SCORE", "faces.detector.enum"),
@@ -33,6 +30,9 @@ MIRRORS = [
     ("affect4k.detectors.make_detector(min_score)", "faces.min_score.default"),
     ("affect4k.faces.extract_faces(detect_width)", "faces.detect_width.default"),
     ("affect4k.predict_media.DETECT_WIDTH", "faces.detect_width.default"),
+    ("affect4k.faces.IdentitySettings(cluster_threshold)", "faces.cluster_threshold.default"),
+    ("affect4k.faces.IdentitySettings(subject_threshold)", "faces.subject_threshold.default"),
+    ("affect4k.faces.IdentitySettings(embed_every)", "faces.embed_every.default"),
     ("affect4k.traces.resample_trace(max_gap_s)", "annotation.max_gap_s.default"),
     ("affect4k.annotate.annotate_video(max_gap_s)", "annotation.max_gap_s.default"),
     ("affect4k.annotate.annotate_video(min_annotators)", "annotation.min_annotators.default"),
@@ -62,9 +62,7 @@ MIRRORS = [
 #: Pairs that drift today, with the issue that fixes them. Their test is a strict xfail of the
 #: comparison only: it fails once the values agree (then remove the entry here) and when the
 #: Python value is gone (then remove the pair from MIRRORS too).
-DRIFTING = {
-    ("affect4k.clips.X264_PRESETS", "clips.preset.enum"): "issue 21: clips.py allows placebo",
-}
+DRIFTING: dict[tuple[str, str], str] = {}
 
 
 def python_value(spec: str) -> Any:

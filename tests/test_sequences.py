@@ -90,6 +90,44 @@ def test_crops_are_memory_mapped_not_loaded(tmp_path: Path) -> None:
     assert not any(video.crops.flags.writeable for video in videos)
 
 
+def _mapped_resident_kb(paths: list[Path]) -> int:
+    """Resident kB of this process's mappings of ``paths`` (Linux's /proc/self/smaps)."""
+    names = {str(path.resolve()) for path in paths}
+    resident, current = 0, None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and "-" in fields[0]:  # a mapping's header line names its file
+            current = fields[5]
+        elif fields[:1] == ["Rss:"] and current in names:
+            resident += int(fields[1])
+    return resident
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").is_file(), reason="needs Linux's /proc")
+def test_gathering_an_epoch_leaves_no_crop_page_mapped_in_the_process(tmp_path: Path) -> None:
+    """Pages read through a map count in the loader's RSS, which over the study's 15 GB of
+    crops would grow to the page cache's size; the loader reads them with pread instead."""
+    annotations, faces = write_coded_database(tmp_path, [3000, 2000, 2500, 1500])
+    videos = load_split(annotations, faces, "train")
+    dataset = SequenceDataset(videos, sequence_length=80, batch_size=4, seed=0)
+    epoch = _epoch(dataset)
+    assert sum(x.shape[0] * x.shape[1] for x, _ in epoch) >= 8000
+    video, frame = _decode(np.concatenate([x for x, _ in epoch]))
+    np.testing.assert_array_equal(np.diff(frame, axis=1), 1)  # still the frames asked for
+    assert _mapped_resident_kb(sorted(faces.glob("*.npy"))) <= 4 * 4  # at most the headers
+
+
+def test_a_crop_file_cut_short_is_named(tmp_path: Path) -> None:
+    annotations, faces = write_coded_database(tmp_path, [100, 100])
+    videos = load_split(annotations, faces, "train")
+    npy = faces / "v1.npy"
+    with open(npy, "r+b") as file:
+        file.truncate(npy.stat().st_size - 10 * CROP * CROP * 3)
+    dataset = EvalDataset(videos, sequence_length=100, batch_size=2)
+    with pytest.raises(Affect4kError, match=r"v1\.npy: ends before frame 99"):
+        dataset.batch(0)
+
+
 def test_batches_are_consecutive_frames_of_distinct_videos_with_their_labels(
     tmp_path: Path,
 ) -> None:

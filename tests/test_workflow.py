@@ -89,6 +89,32 @@ def test_editing_one_trace_reruns_only_that_video(workspace):
         run_snakemake(work, "--touch", "results/annotations.parquet")
 
 
+def test_a_download_is_deleted_once_clipped_and_a_changed_trim_fetches_it_again(workspace):
+    """download.keep_source is false by default: the sources are temp(). Nothing reruns for
+    their absence (test_second_run_does_nothing); a new start/end cuts the clip again from a
+    fresh download of that video alone."""
+    work = workspace["dir"]
+    assert sorted((work / "results/clips").glob("*.avi"))
+    assert list(work.glob("resources/downloads/*.mkv")) == []
+    videos = work / "videos.tsv"
+    original = videos.read_text()
+    try:
+        videos.write_text(original.replace("clip_b.mp4\t0.5\t3.5", "clip_b.mp4\t1.0\t3.5"))
+        result = run_snakemake(work, "--dry-run", "results/annotations.parquet")
+        plan = planned_jobs(result.stdout)
+        assert {rule: plan.pop(rule) for rule in ("download", "clip", "faces")} == {
+            "download": 1,
+            "clip": 1,
+            "faces": 1,
+        }
+        assert set(plan) <= {"annotate", "database"}
+        assert "video=clip_b" in result.stdout and "video=clip_a" not in result.stdout
+    finally:
+        videos.write_text(original)
+    result = run_snakemake(work, "--dry-run", "results/annotations.parquet")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
 def test_clips_are_25_fps_with_the_trimmed_length(workspace):
     for video in DEMO:
         clip = workspace["dir"] / f"results/clips/{video}.avi"

@@ -27,13 +27,25 @@ warnings.filterwarnings(
 )
 
 
-def align_face(frame: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
+def align_face(
+    frame: np.ndarray,
+    landmarks: np.ndarray,
+    size: int = 112,
+    *,
+    scale: float | None = None,
+    offset: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
     """Crop the face with 5 ``landmarks`` (see :class:`affect4k.detectors.Detection`) from
     ``frame`` as a ``(size, size, 3)`` image aligned to insightface's ArcFace template.
 
-    Parts of the template square outside ``frame`` are black, as with ``norm_crop``.
+    The template is scaled by ``scale`` (default ``size / 112``) and moved by ``offset``
+    pixels, so other models' alignments (dlib's face chip,
+    :mod:`affect4k.identity`) are cut by the same anti-aliased sampling. Parts of the output
+    square outside ``frame`` are black, as with ``norm_crop``.
     """
-    to_crop = np.vstack([estimate_norm(np.asarray(landmarks, np.float64), size), [0, 0, 1]])
+    # A similarity fit to a scaled, shifted template is the fit to the template, scaled, shifted.
+    to_template = estimate_norm(np.asarray(landmarks, np.float64), 112) * (scale or size / 112)
+    to_crop = np.vstack([to_template + np.array([[0, 0, offset[0]], [0, 0, offset[1]]]), [0, 0, 1]])
     scale = float(np.sqrt(abs(np.linalg.det(to_crop[:2, :2]))))
     # Shrink by a whole factor: OpenCV's box filter is ~4x faster then, and the warp that
     # follows shrinks by less than 2x, which bilinear sampling handles without visible aliasing.

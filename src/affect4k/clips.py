@@ -29,24 +29,16 @@ from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path
 from affect4k.media import count_frames, probe_video, run_ffmpeg, stream_times
 
-X264_PRESETS = (
-    "ultrafast", "superfast", "veryfast", "faster", "fast",
-    "medium", "slow", "slower", "veryslow", "placebo",
-)  # fmt: skip
-
 #: Decoding starts this long before ``start`` so the frame nearest to ``start`` is seen even when
 #: it lies before it (exact for any source whose frames are less than twice this apart).
 SEEK_MARGIN_S = 1.0
 
+#: x264 options every clip is made with (see the module docstring): no B-frames, so decode order
+#: is display order, and a keyframe at least every second.
+GUARANTEED_X264 = f"bframes=0:keyint={CLIP_FPS}"
+
 #: MP3 bit rate: transparent for speech and music, and MP3 is what AVI players expect.
 AUDIO_BITRATE = "192k"
-
-
-def _check_encoder_settings(crf: int, preset: str) -> None:
-    if not 0 <= crf <= 51:
-        raise Affect4kError(f"crf must be between 0 and 51, got {crf}")
-    if preset not in X264_PRESETS:
-        raise Affect4kError(f"preset must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
 
 
 def make_clip(
@@ -56,16 +48,20 @@ def make_clip(
     video_id: str,
     start: float | None,
     end: float | None,
-    crf: int = 18,
-    preset: str = "medium",
+    crf: int,
+    preset: str,
+    tune: str | None = None,
+    x264_options: str | None = None,
 ) -> int:
     """Write ``source``'s ``[start, end]`` (seconds; ``None`` = its start/end) as the clip.
 
     Returns the number of frames written, which is checked against ``(end - start) * 25``.
-    The AVI holds H.264 (libx264 at ``crf``/``preset``, yuv420p) and MP3 audio if the source
-    has sound; at crf 18 x264 is visually near-lossless, so faces keep their 4K detail.
+    The AVI holds H.264 (libx264 at ``crf``/``preset``/``tune``, yuv420p) and MP3 audio if the
+    source has sound. The settings' defaults and allowed values are the config schema's
+    ``clips`` section (docs/performance.md measures them); ``x264_options`` (x264's own
+    ``key=value:key=value``, for ``bench/clips.py``) come before :data:`GUARANTEED_X264`,
+    which they cannot override. A setting libx264 refuses fails with ffmpeg's message.
     """
-    _check_encoder_settings(crf, preset)
     source, out_path = Path(source), Path(out_path)
     try:
         info = probe_video(source)
@@ -112,8 +108,10 @@ def make_clip(
             pix_fmt="yuv420p",
             crf=crf,
             preset=preset,
-            bf=0,
-            g=CLIP_FPS,
+            **({"tune": tune} if tune else {}),
+            # x264's own options are parsed last and in order, so the guarantees go after any
+            # the caller gives: no B-frames, a keyframe at least every second.
+            **{"x264-params": ":".join(filter(None, [x264_options, GUARANTEED_X264]))},
             fps_mode="passthrough",
             # MP3 packets start before 0 (encoder delay). Letting the muxer shift every stream
             # to non-negative times would move video frame 1 to AVI slot 2, inserting a blank

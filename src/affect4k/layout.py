@@ -6,6 +6,8 @@ columns of a table without importing the stage that writes it.
 
 #: The two affect dimensions, in the order of every (valence, arousal) array and column pair.
 DIMENSIONS = ("valence", "arousal")
+#: The face box columns of ``results/faces/{video}.parquet``, in full-resolution clip pixels.
+BOX_COLUMNS = ("x1", "y1", "x2", "y2")
 #: Boolean annotation column of an imported corpus: True rows are still images, not frames.
 STATIC_COLUMN = "static"
 #: Columns of ``results/predictions/{run}/{eval_set}.parquet``: the labels beside the predictions.

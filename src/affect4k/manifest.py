@@ -32,8 +32,11 @@ VIDEO_ID_PATTERN = rf"[A-Za-z0-9_-]{{1,{MAX_VIDEO_ID_LENGTH}}}"
 _SECONDS_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 
 COLUMNS = ("video_id", "url", "start", "end")
-#: An optional fifth column: what must not straddle the split (a person, a channel).
+#: An optional column: what must not straddle the split (a person, a channel).
 GROUP_COLUMN = "group"
+#: An optional column: a photo of the video's subject (the face stage keeps that person).
+SUBJECT_COLUMN = "subject"
+OPTIONAL_COLUMNS = (GROUP_COLUMN, SUBJECT_COLUMN)
 
 #: YouTube forms yt-dlp's YoutubeIE leaves to its playlist extractor, which fetches the one
 #: video (``shorts/<id>``, ``live/<id>``) or refuses the row as a playlist (``&list=``).
@@ -60,6 +63,9 @@ class VideoEntry:
     end: float | None
     #: Videos of one group always land on the same side of the split (see :func:`source_group`).
     group: str
+    #: Path of a photo of the person whose face the database keeps; None: the person on
+    #: screen the longest (see :mod:`affect4k.tracking`).
+    subject: str | None = None
 
 
 def youtube_id(url: str) -> str | None:
@@ -143,6 +149,7 @@ def _entry(fields: list[str], columns: tuple[str, ...], where: str) -> VideoEntr
             f"({', '.join(columns)}), found {len(fields)}"
         )
     video_id, url, start_text, end_text, *rest = (field.strip() for field in fields)
+    optional = dict(zip(columns[len(COLUMNS) :], rest, strict=True))
     if len(video_id) > MAX_VIDEO_ID_LENGTH:
         raise Affect4kError(
             f"{where}: video_id {video_id[:20]!r}... is {len(video_id)} characters long, "
@@ -158,14 +165,21 @@ def _entry(fields: list[str], columns: tuple[str, ...], where: str) -> VideoEntr
     end = _seconds(end_text, "end", where)
     if end is not None and end <= (start or 0.0):
         raise Affect4kError(f"{where}: video {video_id} has end {end} s <= start {start or 0} s")
-    group = rest[0] if rest and rest[0] else source_group(url)
-    return VideoEntry(video_id, url, start, end, group)
+    subject = optional.get(SUBJECT_COLUMN)
+    if subject and ("{" in subject or "}" in subject):
+        # The photo is an input of the face stage, and Snakemake reads braces as wildcards.
+        raise Affect4kError(f"{where}: subject photo {subject!r} of video {video_id} has braces")
+    group = optional.get(GROUP_COLUMN) or source_group(url)
+    return VideoEntry(video_id, url, start, end, group, subject or None)
 
 
 def read_videos(path: str | os.PathLike[str]) -> list[VideoEntry]:
-    """Read and validate the videos TSV (header ``video_id url start end [group]``), in order.
+    """Read and validate the videos TSV (header ``video_id url start end``, then optionally
+    ``group`` and ``subject`` in either order), in order.
 
-    Without a ``group`` column (or with an empty cell) a video's group is its source.
+    Without a ``group`` column (or with an empty cell) a video's group is its source. A
+    ``subject`` cell is a path to a photo of the person to keep (relative paths from the
+    workflow's folder, like local sources); empty: the person on screen the longest.
 
     Blank lines and lines starting with ``#`` are skipped so the list can be commented. A UTF-8
     byte order mark (spreadsheet programs write one) is allowed, as in the trace files.
@@ -185,10 +199,16 @@ def read_videos(path: str | os.PathLike[str]) -> list[VideoEntry]:
         where = f"{path}:{number}"
         if not header_seen:
             columns = tuple(field.strip() for field in fields)
-            if columns not in (COLUMNS, (*COLUMNS, GROUP_COLUMN)):
+            extra = columns[len(COLUMNS) :]
+            if (
+                columns[: len(COLUMNS)] != COLUMNS
+                or not set(extra) <= set(OPTIONAL_COLUMNS)
+                or len(set(extra)) != len(extra)
+            ):
                 raise Affect4kError(
                     f"{where}: header must be the tab-separated columns {', '.join(COLUMNS)}"
-                    f" (and optionally {GROUP_COLUMN}), found {line.strip()!r}"
+                    f" (then optionally {' and '.join(OPTIONAL_COLUMNS)}),"
+                    f" found {line.strip()!r}"
                 )
             header_seen = True
             continue

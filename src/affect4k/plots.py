@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+import cv2
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps, rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle
+from matplotlib.patches import Circle, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from affect4k import CLIP_FPS
@@ -232,26 +233,43 @@ def database_overview(summary: pd.DataFrame, path: Path) -> None:
 
 
 @_styled
-def face_quality(faces: pd.DataFrame, crops: np.ndarray, path: Path, video: str) -> None:
-    """Face-detection rate per second over the clip, and a contact sheet of crops across it.
+def face_quality(
+    faces: pd.DataFrame, crops: np.ndarray, identities: pd.DataFrame, path: Path, video: str
+) -> None:
+    """Who is in the video, when the subject is on screen, and its crops across the clip.
 
-    The sheet takes frames at even intervals (a black tile: no face at that frame), so a
-    reviewer sees at a glance whether crops are aligned and always show the same person.
+    The identity strip shows every person the face stage told apart (up to
+    :data:`QC_IDENTITIES`, most screen time first; thumbnail, screen time), the subject
+    framed in green; the timeline shows per second the share of frames whose crop is the
+    subject and the number of faces detected; the contact sheet takes frames at even intervals
+    (a black tile: no face at that frame), so a reviewer sees at a glance whether crops are
+    aligned and always show the same person.
     """
     if len(faces) != len(crops):
         raise Affect4kError(f"video {video}: {len(faces)} face rows but {len(crops)} crops")
     columns, rows = 10, 3
-    figure = _figure(2, 1, (12, 6.2), height_ratios=[1, 2.2])
-    rate, sheet = figure.axes
+    figure = _figure(3, 1, (12, 8.6), height_ratios=[1.05, 1, 2.2])
+    people, rate, sheet = figure.axes
+    _identity_strip(people, identities, len(faces))
     seconds = faces["frame"].to_numpy() // CLIP_FPS
-    per_second = faces.groupby(seconds)["face"].mean()
-    rate.bar(per_second.index, per_second.to_numpy(), width=1.0, align="edge", alpha=0.6)
+    per_second = faces.groupby(seconds)[["face", "faces"]].mean()
+    rate.bar(per_second.index, per_second["face"].to_numpy(), width=1.0, align="edge", alpha=0.6)
     rate.set(
         ylim=(0, 1.05),
+        xlim=(0, max(1, len(faces) / CLIP_FPS)),
         xlabel="clip time (s)",
-        ylabel="frames with a face",
-        title=f"{video}: face found in {faces['face'].mean():.1%} of {len(faces)} frames",
+        ylabel="frames with the subject",
+        title=f"subject's crop in {faces['face'].mean():.1%} of {len(faces)} frames",
     )
+    detected = rate.twinx()
+    starts = per_second.index.to_numpy()
+    counts = per_second["faces"].to_numpy()
+    detected.step(
+        np.append(starts, starts[-1] + 1), np.append(counts, counts[-1]), where="post", c="0.3"
+    )
+    detected.set_ylabel("faces detected (mean)")
+    detected.set_ylim(0, max(1.0, float(per_second["faces"].max())) * 1.1)
+    detected.grid(False)
     picked = np.linspace(0, len(crops) - 1, min(columns * rows, len(crops))).round().astype(int)
     size = crops.shape[1]
     tiles = np.zeros((rows * size, columns * size, 3), np.uint8)
@@ -264,8 +282,50 @@ def face_quality(faces: pd.DataFrame, crops: np.ndarray, path: Path, video: str)
         label = f"{frame / CLIP_FPS:.1f} s" + ("" if faces["face"].iloc[frame] else " no face")
         sheet.text(column * size + 3, row * size + 3, label, color="white", fontsize=7, va="top")
     sheet.set_axis_off()
-    sheet.set_title("aligned crops sampled evenly across the clip, in reading order")
+    sheet.set_title("the subject's aligned crops sampled evenly across the clip, in reading order")
+    figure.suptitle(video, fontweight="bold")
     save(figure, path)
+
+
+#: Identities drawn in the quality-control sheet's identity strip.
+QC_IDENTITIES = 8
+
+
+def _identity_strip(axes: Axes, identities: pd.DataFrame, frames: int) -> None:
+    """Thumbnails of the identities side by side, each with its screen time; the subject's
+    framed in green."""
+    shown = identities.sort_values("frames", ascending=False).head(QC_IDENTITIES)
+    size = 112
+    strip = np.full((size, QC_IDENTITIES * (size + 16), 3), 255, np.uint8)
+    for slot, thumbnail in enumerate(shown["thumbnail"]):
+        image = cv2.imdecode(np.frombuffer(thumbnail, np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (size, size))
+        strip[:, slot * (size + 16) : slot * (size + 16) + size] = image
+    axes.imshow(strip)
+    for slot, row in enumerate(shown.itertuples()):
+        left = slot * (size + 16)
+        subject = bool(row.subject)
+        if subject:
+            axes.add_patch(
+                Rectangle((left - 1, -1), size + 1, size + 1, fill=False, ec="#2ca02c", lw=3)
+            )
+        label = f"#{row.identity}{' subject' if subject else ''}\n{row.seconds:.1f} s"
+        label += f" ({row.frames / frames:.0%})"
+        axes.text(
+            left + size / 2,
+            size + 4,
+            label,
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="#2ca02c" if subject else "black",
+            fontweight="bold" if subject else "normal",
+        )
+    axes.set_axis_off()
+    hidden = len(identities) - len(shown)
+    more = f" ({hidden} more not shown)" if hidden > 0 else ""
+    people = "person" if len(identities) == 1 else "people"
+    axes.set_title(f"{len(identities)} {people} told apart, by screen time{more}")
 
 
 @_styled

@@ -1,8 +1,9 @@
 """``affect4k predict``: valence and arousal of any video, photo or folder of photos.
 
 A trained run is applied through the database's own chain, module by module: a video is put on
-the 25 fps frame grid by :func:`affect4k.clips.make_clip` (unless it already is), its subject is
-detected, tracked, aligned and cropped by :func:`affect4k.faces.extract_faces`, and the crops
+the 25 fps frame grid by :func:`affect4k.clips.make_clip` (unless it already is), its subject
+(the person on screen longest, or the one nearest ``--subject``'s photo) is detected,
+identified, aligned and cropped by :func:`affect4k.faces.extract_faces`, and the crops
 go through :func:`affect4k.evaluate.predict_frames` exactly as in the ``predict`` rule, so a
 clip of the database gets the rule's numbers. Photos take the same detection and alignment
 step (:func:`affect4k.faces.subject_crop`) and are predicted as the still images of AffectNet
@@ -82,6 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overlay", type=Path, help="also write an MP4 with the face box and a live V/A gauge"
     )
+    parser.add_argument(
+        "--subject",
+        type=Path,
+        help="a photo of the person to follow in a video (default: the one on screen longest)",
+    )
     parser.add_argument("--start", type=float, help="first second of the video to use")
     parser.add_argument("--end", type=float, help="last second of the video to use")
     parser.add_argument(
@@ -126,8 +132,10 @@ def run(args: argparse.Namespace) -> int:
             source = fetch_input(args.input, Path(work))
             check_input_size(source, args.max_pixels)
         if _is_images(source):
-            if args.start is not None or args.end is not None or args.overlay is not None:
-                raise Affect4kError("--start, --end and --overlay apply to videos, not images")
+            if any(v is not None for v in (args.start, args.end, args.overlay, args.subject)):
+                raise Affect4kError(
+                    "--start, --end, --overlay and --subject apply to videos, not images"
+                )
             table = predict_images(image_files(source), model, detector)
         else:
             table = predict_video(
@@ -138,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
                 start=args.start,
                 end=args.end,
                 overlay=args.overlay,
+                subject=args.subject,
             )
         write_atomic(args.output, lambda tmp: table.to_csv(tmp, index=False))
         figure = args.output.with_suffix(".png")
@@ -427,8 +436,12 @@ def predict_video(
     start: float | None = None,
     end: float | None = None,
     overlay: Path | None = None,
+    subject: Path | None = None,
 ) -> pd.DataFrame:
     """One row per 25 fps frame of ``source``'s ``[start, end]`` (:data:`VIDEO_COLUMNS`).
+
+    The face stage's own subject selection picks whose face is predicted: the person nearest
+    the face in the ``subject`` photo, or the one on screen the longest.
 
     ``time_s`` is the frame's time in ``source`` (``start + frame / 25``). Writes an overlay
     MP4 at ``overlay`` if given.
@@ -440,7 +453,10 @@ def predict_video(
     if not _on_frame_grid(source, start, end):
         clip = work / "clip.avi"
         log.info("putting %s on the 25 fps frame grid", source)
-        make_clip(source, clip, video_id=source.name, start=start, end=end, preset="veryfast")
+        # A scratch clip, only read once by the face stage below: fast, at the database's CRF.
+        make_clip(
+            source, clip, video_id=source.name, start=start, end=end, crf=18, preset="veryfast"
+        )
     parquet, npy = work / "faces.parquet", work / "faces.npy"
     extract_faces(
         clip,
@@ -450,6 +466,7 @@ def predict_video(
         video_id=source.name,
         detect_width=DETECT_WIDTH,
         crop_size=run.crop_size,
+        subject_photo=subject,
     )
     faces = pd.read_parquet(parquet)
     face = faces["face"].to_numpy(bool)

@@ -167,14 +167,18 @@ def annotators(annotators_csv: Path, agreement_csv: Path, out_png: Path) -> None
     )
 
 
-def quality_control(faces_parquet: Path, crops_npy: Path, out_png: Path, video: str) -> None:
-    """Face-detection rate over time and a contact sheet of one video's crops."""
-    faces = read_table(faces_parquet, ("frame", "face"), f"video {video}")
+def quality_control(
+    faces_parquet: Path, crops_npy: Path, identities_parquet: Path, out_png: Path, video: str
+) -> None:
+    """One video's identities, its subject's presence over time and a contact sheet of crops."""
+    faces = read_table(faces_parquet, ("frame", "face", "faces"), f"video {video}")
+    columns = ("identity", "frames", "seconds", "subject", "thumbnail")
+    identities = read_table(identities_parquet, columns, f"video {video}")
     try:
         crops = np.load(crops_npy, mmap_mode="r")
     except (OSError, ValueError) as exc:
         raise Affect4kError(f"video {video}: cannot read {crops_npy} ({exc})") from None
-    plots.face_quality(faces, crops, out_png, video)
+    plots.face_quality(faces, crops, identities, out_png, video)
 
 
 def best_run(tables_csv: Path) -> str:

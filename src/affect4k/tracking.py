@@ -1,14 +1,24 @@
-"""Follow the one subject of a clip across frames, never switching to a background face.
+"""Who is where: face tracks within shots, identities across the clip, and the subject.
 
 A database row is the subject's face at that frame; a frame where only a bystander is visible
-must say "no face", not silently describe someone else. The tracker therefore remembers where
-the subject was and how big the face is, and takes a detection only if it is that big and near
-that place; after the subject has been gone for a while (a cut, a turn away), a face of the
-subject's size anywhere in the frame is taken, the nearest first.
+must say "no face", not silently describe someone else. The face stage therefore decides who
+the subject is from the whole clip, not frame by frame: each frame's faces are linked into
+tracks (:class:`FaceTracks`: the same face in consecutive frames, by box overlap, never across
+a cut, which :class:`ShotCuts` finds), each track is described by face-recognition embeddings
+(:mod:`affect4k.identity`), tracks whose embeddings agree become one identity
+(:func:`cluster_tracks`), and the subject is the identity with the most screen time or the one
+nearest a reference photo (:func:`choose_subject`). The subject is then found again wherever
+and at whatever size it reappears, and a bystander is never taken for it.
+
+:class:`SubjectTracker` is the per-frame rule for a single image (``affect4k predict`` on a
+photo): there is no clip to learn an identity from, so it takes the largest face.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import cv2
 import numpy as np
 
 from affect4k.detectors import Detection
@@ -68,3 +78,139 @@ class SubjectTracker:
         if distances[nearest] <= reach or self._missing >= self.max_gap:
             return big_enough[nearest]
         return None
+
+
+#: Side of the grey thumbnail two frames are compared on to find a cut.
+_CUT_THUMBNAIL = (32, 18)
+#: Mean absolute difference (0-255 grey levels) between consecutive thumbnails that is a cut;
+#: motion within a shot, even a fast pan, stays well below it on a thumbnail this coarse.
+CUT_DIFFERENCE = 30.0
+
+
+class ShotCuts:
+    """Say, frame by frame, whether a new shot starts (a hard cut).
+
+    A face track never continues across a cut, so a bystander who appears where the subject
+    was in the previous shot is a new track and must prove its identity on its own.
+    """
+
+    def __init__(self, threshold: float = CUT_DIFFERENCE) -> None:
+        self.threshold = threshold
+        self._previous: np.ndarray | None = None
+
+    def is_cut(self, rgb: np.ndarray) -> bool:
+        """Whether ``rgb`` (any size; the detection copy) starts a new shot."""
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        thumbnail = cv2.resize(grey, _CUT_THUMBNAIL, interpolation=cv2.INTER_AREA).astype(float)
+        previous, self._previous = self._previous, thumbnail
+        return previous is not None and float(np.abs(thumbnail - previous).mean()) > self.threshold
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box of ``a`` (n, 4) with every box of ``b`` (m, 4)."""
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+class FaceTracks:
+    """Link each frame's faces to the faces of the frames before it.
+
+    A face continues the track whose last box it overlaps most (IoU at least ``min_iou``), if
+    that track was seen within ``max_gap`` frames and no cut came since; otherwise it starts a
+    new track. Matching is greedy, best overlap first, one face per track.
+    """
+
+    def __init__(self, *, min_iou: float = 0.3, max_gap: int = 5) -> None:
+        self.min_iou = min_iou
+        self.max_gap = max_gap
+        self._boxes: dict[int, np.ndarray] = {}
+        self._last_seen: dict[int, int] = {}
+        self._next = 0
+        self._frame = -1
+
+    def update(self, boxes: np.ndarray, *, cut: bool) -> list[int]:
+        """Track ids of this frame's faces (``boxes`` (n, 4), any one pixel grid)."""
+        self._frame += 1
+        if cut:
+            self._boxes.clear()
+        live = [t for t in self._boxes if self._frame - self._last_seen[t] <= self.max_gap]
+        ids = [-1] * len(boxes)
+        if live and len(boxes):
+            overlap = box_iou(np.asarray(boxes, float), np.stack([self._boxes[t] for t in live]))
+            for flat in np.argsort(overlap, axis=None)[::-1]:
+                face, track = divmod(int(flat), len(live))
+                if overlap[face, track] < self.min_iou:
+                    break
+                if ids[face] == -1 and live[track] not in ids:
+                    ids[face] = live[track]
+        for face, box in enumerate(boxes):
+            if ids[face] == -1:
+                ids[face] = self._next
+                self._next += 1
+            self._boxes[ids[face]] = np.asarray(box, float)
+            self._last_seen[ids[face]] = self._frame
+        return ids
+
+
+def cluster_tracks(embeddings: list[np.ndarray], threshold: float) -> np.ndarray:
+    """One identity label per track, from each track's embeddings ((k, 128) arrays, k >= 1).
+
+    Average-linkage clustering of the tracks' mean embeddings, cut at ``threshold``: two
+    groups of tracks merge while their tracks are, on average, closer than ``threshold``.
+    Labels are 0, 1, ... in order of first appearance of the track list.
+    """
+    if not embeddings:
+        return np.zeros(0, np.int64)
+    means = np.stack([e.mean(axis=0) for e in embeddings])
+    if len(means) == 1:
+        return np.zeros(1, np.int64)
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    groups = fcluster(linkage(means, method="average"), t=threshold, criterion="distance")
+    _, labels = np.unique(groups, return_inverse=True)
+    order = {}
+    for label in labels:
+        order.setdefault(int(label), len(order))
+    return np.array([order[int(label)] for label in labels], np.int64)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The identity chosen as the subject and what it was compared with."""
+
+    identity: int
+    #: The embedding the subject is measured against: the reference photo's, or the mean of
+    #: the subject identity's own embeddings.
+    reference: np.ndarray
+    #: Distance of every identity's mean embedding to ``reference``.
+    distances: np.ndarray
+
+
+def choose_subject(
+    centroids: np.ndarray,
+    screen_frames: np.ndarray,
+    photo: np.ndarray | None,
+    threshold: float,
+) -> Subject | None:
+    """The subject among identities with mean embeddings ``centroids`` (n, 128).
+
+    Without a ``photo`` embedding it is the identity on screen in the most frames; with one,
+    the identity nearest to it, if within ``threshold``; otherwise None (nobody is the subject).
+    """
+    if not len(centroids):
+        return None
+    if photo is None:
+        identity = int(np.argmax(screen_frames))
+        reference = centroids[identity]
+    else:
+        reference = np.asarray(photo, np.float32)
+    distances = np.linalg.norm(centroids - reference, axis=1)
+    if photo is not None:
+        identity = int(np.argmin(distances))
+        if distances[identity] > threshold:
+            return None
+    return Subject(identity, reference, distances)

@@ -19,5 +19,6 @@ rule clip:
         end=lambda wildcards: video_entry(wildcards.video).end,
         crf=config["clips"]["crf"],
         preset=config["clips"]["preset"],
+        tune=config["clips"]["tune"],
     script:
         "../scripts/clip.py"

@@ -9,7 +9,11 @@ rule download:
     input:
         download_inputs,
     output:
-        "resources/downloads/{video}.mkv",
+        (
+            "resources/downloads/{video}.mkv"
+            if config["download"]["keep_source"]
+            else temp("resources/downloads/{video}.mkv")
+        ),
     log:
         "logs/download/{video}.log",
     retries: 1

@@ -1,14 +1,30 @@
+def subject_photo(wildcards):
+    """The video's subject photo (videos.tsv's subject column), an input when given."""
+    photo = video_entry(wildcards.video).subject
+    return [photo] if photo else []
+
+
+def native_faces(wildcards):
+    """The ablation's scaled clips crop the subject chosen in the clip at its own size."""
+    return [f"results/faces/{wildcards.video}.parquet"] if wildcards.lowres else []
+
+
 rule faces:
-    """Detect on a downscaled copy, align and crop 112x112 from the full-resolution frame.
+    """Detect every face on a downscaled copy, tell identities apart, and align and crop the
+    subject 112x112 from the full-resolution frame.
 
     results/faces/ holds the crops of the clips as they are; results/faces_h<H>/ those of the
-    same clips first scaled to H lines, aspect ratio kept (the resolution ablation).
+    same clips first scaled to H lines, aspect ratio kept (the resolution ablation), whose
+    subject is the one chosen in results/faces/.
     """
     input:
-        "results/clips/{video}.avi",
+        clip="results/clips/{video}.avi",
+        subject=subject_photo,
+        native=native_faces,
     output:
         table="results/faces{lowres}/{video}.parquet",
         crops="results/faces{lowres}/{video}.npy",
+        identities="results/faces{lowres}/{video}.identities.parquet",
     log:
         "logs/faces{lowres}/{video}.log",
     benchmark:
@@ -26,6 +42,9 @@ rule faces:
         model=config["faces"]["model"],
         min_score=config["faces"]["min_score"],
         detect_width=config["faces"]["detect_width"],
+        cluster_threshold=config["faces"]["cluster_threshold"],
+        subject_threshold=config["faces"]["subject_threshold"],
+        embed_every=config["faces"]["embed_every"],
         source_height=lambda wildcards: source_height(
             wildcards.lowres.lstrip("_") or NATIVE
         ),

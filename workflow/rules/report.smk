@@ -169,10 +169,11 @@ rule report_annotators:
 
 
 rule report_qc:
-    """Face-detection rate over time and a contact sheet of one video's crops."""
+    """One video's identities, its subject over time and a contact sheet of its crops."""
     input:
         table="results/faces/{video}.parquet",
         crops="results/faces/{video}.npy",
+        identities="results/faces/{video}.identities.parquet",
     output:
         report(
             f"{REPORT}/qc/{{video}}.png",

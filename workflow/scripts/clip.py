@@ -13,4 +13,5 @@ with job(snakemake) as sm:
         end=sm.params.end,
         crf=sm.params.crf,
         preset=sm.params.preset,
+        tune=sm.params.tune,
     )

@@ -27,7 +27,11 @@ with job(snakemake) as sm:
         report.annotators(Path(sm.input.annotators), Path(sm.input.agreement), Path(sm.output[0]))
     elif sm.rule == "report_qc":
         report.quality_control(
-            Path(sm.input.table), Path(sm.input.crops), Path(sm.output[0]), sm.wildcards.video
+            Path(sm.input.table),
+            Path(sm.input.crops),
+            Path(sm.input.identities),
+            Path(sm.output[0]),
+            sm.wildcards.video,
         )
     else:
         raise ValueError(f"workflow/scripts/report.py has no figure for rule {sm.rule}")

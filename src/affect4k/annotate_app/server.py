@@ -50,7 +50,8 @@ from affect4k.annotate_app.traces import (
 )
 from affect4k.calibration import CALIBRATION_ID, measure
 from affect4k.errors import Affect4kError
-from affect4k.layout import DIMENSIONS
+from affect4k.files import read_table
+from affect4k.layout import BOX_COLUMNS, DIMENSIONS
 from affect4k.manifest import read_videos
 from affect4k.media import count_frames
 from affect4k.traces import read_trace
@@ -334,6 +335,20 @@ class AnnotationApp:
             return {"error": str(error)}
         return {"lag_s": round(lag_s, 3), "ccc": _r(agreement), "max_lag_s": self.max_lag_s}
 
+    def subject_boxes(self, video_id: str) -> dict[str, Any]:
+        """The subject's box on every clip frame (clip pixels, ``None`` where the database has
+        no face), from the face stage's table, so the page can show annotators the person whose
+        crops get their labels. ``boxes`` is ``None`` until the faces stage has run."""
+        path = self.copies.workdir / "results" / "faces" / f"{video_id}.parquet"
+        if not path.is_file():
+            return {"boxes": None}
+        table = read_table(path, ("face", *BOX_COLUMNS), f"video {video_id}: subject boxes")
+        boxes = np.round(table[list(BOX_COLUMNS)].to_numpy(float), 1)
+        face = table["face"].to_numpy(bool) & np.isfinite(boxes).all(axis=1)
+        return {
+            "boxes": [box.tolist() if ok else None for box, ok in zip(boxes, face, strict=True)]
+        }
+
     def _columns(self, video_id: str, n_frames: int) -> pd.DataFrame:
         """:func:`video_columns` of one video, read again only when a trace file changed (the
         pooled agreement reads every video's traces on each save)."""
@@ -446,7 +461,8 @@ class HttpError(Exception):
 
 class Handler(BaseHTTPRequestHandler):
     """Routes: pages, ``/static/``, ``/api/videos``, ``/api/traces/{video}/{dimension}``,
-    ``/api/build/{video}`` (web-copy progress), ``/media/{video}.mp4``.
+    ``/api/build/{video}`` (web-copy progress), ``/api/subject/{video}`` (the subject's box per
+    frame), ``/media/{video}.mp4``.
 
     Only GET and PUT are served. Every refused request closes the connection after its answer:
     a body the server did not read must never be parsed as the next request (a text/plain POST,
@@ -535,6 +551,8 @@ class Handler(BaseHTTPRequestHandler):
             case "GET", ["api", "traces", video, dimension]:
                 answer = app.annotation(self._video(video), self._dimension(dimension))
                 self._send_json(HTTPStatus.OK, answer)
+            case "GET", ["api", "subject", video]:
+                self._send_json(HTTPStatus.OK, app.subject_boxes(self._video(video)))
             case "GET", ["api", "build", video]:
                 self._send_json(HTTPStatus.OK, {"build": app.copies.progress(self._video(video))})
             case "PUT", ["api", "traces", video, dimension]:

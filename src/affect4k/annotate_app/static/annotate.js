@@ -26,6 +26,8 @@ const video = document.getElementById("video");
 const bar = document.getElementById("bar");
 const timeline = document.getElementById("timeline");
 const message = document.getElementById("message");
+const subjectBox = document.getElementById("subject-box");
+const showSubject = document.getElementById("show-subject");
 
 let fps = 25;
 let slots = new Float64Array(0); // NaN = not annotated
@@ -40,6 +42,7 @@ let version = null; // the server's version of the saved trace this page continu
 let errorKind = null; // what the error on screen is about ("save", "play"), until resolved
 let saving = Promise.resolve();
 let gamepad = { axis: null, button: false };
+let boxes = null; // the subject's box per frame (clip pixels) or null: the faces stage's choice
 
 const clamp = (x) => Math.max(-1, Math.min(1, x));
 const frameAt = (time) => Math.min(slots.length - 1, Math.floor(time * fps + 1e-6));
@@ -285,12 +288,27 @@ function drawTimeline() {
     `${Math.min(video.currentTime, duration).toFixed(2)} / ${duration.toFixed(2)} s`;
 }
 
+// The subject's box over the picture, where the video element shows it (letterboxed to fit).
+function drawSubjectBox() {
+  const box = boxes && showSubject.checked && video.videoWidth ? boxes[frameAt(video.currentTime)] : null;
+  subjectBox.hidden = !box;
+  if (!box) return;
+  const scale = Math.min(video.clientWidth / video.videoWidth, video.clientHeight / video.videoHeight);
+  const left = video.offsetLeft + (video.clientWidth - scale * video.videoWidth) / 2;
+  const top = video.offsetTop + (video.clientHeight - scale * video.videoHeight) / 2;
+  subjectBox.style.left = `${left + scale * box[0]}px`;
+  subjectBox.style.top = `${top + scale * box[1]}px`;
+  subjectBox.style.width = `${scale * (box[2] - box[0])}px`;
+  subjectBox.style.height = `${scale * (box[3] - box[1])}px`;
+}
+
 function animate() {
   pollGamepad();
   if (run && playing() && !("requestVideoFrameCallback" in video)) {
     recordUntil(frameAt(video.currentTime));
   }
   drawTimeline();
+  drawSubjectBox();
   requestAnimationFrame(animate);
 }
 
@@ -468,6 +486,19 @@ async function watchBuild(done) {
   }
 }
 
+async function loadSubjectBoxes() {
+  const toggle = document.getElementById("subject-toggle");
+  try {
+    const response = await fetch(`/api/subject/${encodeURIComponent(VIDEO)}`);
+    boxes = response.ok ? (await response.json()).boxes : null;
+  } catch {
+    boxes = null;
+  }
+  showSubject.addEventListener("change", () => showSubject.blur()); // keys stay the page's
+  if (!boxes) toggle.title = "no subject box: the faces stage has not run for this video yet";
+  toggle.classList.toggle("unavailable", !boxes);
+}
+
 async function start() {
   const name = VIDEO === "_calibration" ? "calibration clip" : VIDEO;
   document.getElementById("title").textContent = `${name} \u2014 ${DIMENSION}`;
@@ -495,6 +526,7 @@ async function start() {
     video.addEventListener("error", () => reject(new Error("the video cannot be played")), { once: true });
   });
   drawBar();
+  await loadSubjectBoxes();
   if (state.values) resume();
   requestAnimationFrame(animate);
   let ready = state.values ? "resumed the saved trace" : "ready: press space to play";

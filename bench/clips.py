@@ -1,0 +1,218 @@
+"""Choose the clip stage's encoder settings by measurement; prints JSON.
+
+One synthetic grainy 4K source (the demo's face drifting over its textured background, with
+film grain added; 25 fps H.264 + AAC in Matroska, as a download lands) is cut by
+:func:`affect4k.clips.make_clip` with each candidate encoding, and decoded plainly by ffmpeg
+(into a null sink: the floor any stage that reads the source pays), all in this one process and
+interleaved, so machine load hits them alike. Per candidate:
+
+- ``fps``: clip frames written per second of the whole stage (probe, encode, frame count);
+- ``x_decoding``: the stage's speed over plain decoding of the same source (median times);
+- ``mb_per_minute``: the clip's size per minute of video;
+- ``face_psnr_db``: PSNR of the face region (the face's square, where the demo drew one)
+  of every clip frame against the same frame of the decoded source; ``psnr_db`` the whole frame.
+
+    PYTHONPATH=src python bench/clips.py --seconds 3 --repeat 2
+    PYTHONPATH=src python bench/clips.py --candidate veryfast,,threads=2 --candidate ultrafast
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import ffmpeg
+import numpy as np
+import yaml
+
+from affect4k import CLIP_FPS
+from affect4k.clips import make_clip
+from affect4k.demo.scenes import demo_frames, face_track
+from affect4k.media import iter_frames, run_ffmpeg, write_frames
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+#: preset, tune (empty = none), x264 options (empty = none). The grid the docs' table reports.
+CANDIDATES = (
+    "medium",
+    "faster",
+    "veryfast",
+    "superfast",
+    "ultrafast",
+    "veryfast,fastdecode",
+    "veryfast,,rc-lookahead=5",
+    "superfast,,rc-lookahead=5",
+    "veryfast,,threads=2",
+    "veryfast,,threads=6",
+)
+
+
+def schema_crf() -> int:
+    """The default ``clips.crf`` the candidates are encoded at."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    return schema["properties"]["clips"]["properties"]["crf"]["default"]
+
+
+def grainy_source(path: Path, seconds: float, width: int, height: int, grain: float) -> Path:
+    """The demo's first face over its background plus Gaussian grain of ``grain`` levels, as
+    25 fps H.264 (veryfast, crf 18) with a tone in Matroska."""
+    rng = np.random.default_rng(0)
+    noise = [rng.normal(0, grain, (height, width, 3)).astype(np.int16) for _ in range(4)]
+
+    def frames():
+        rendered = demo_frames(
+            1, "astronaut", fps=Fraction(CLIP_FPS), seconds=seconds, width=width, height=height
+        )
+        for index, frame in enumerate(rendered):
+            noisy = np.clip(frame + noise[index % len(noise)], 0, 255).astype(np.uint8)
+            yield cv2.cvtColor(noisy, cv2.COLOR_RGB2YUV_I420).data
+
+    video = ffmpeg.input(
+        "pipe:", format="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", r=CLIP_FPS
+    )
+    tone = ffmpeg.input(f"sine=frequency=440:duration={seconds}", f="lavfi")
+    encoder = ffmpeg.output(
+        video, tone, str(path), vcodec="libx264", preset="veryfast", crf=18, acodec="aac"
+    )
+    write_frames(encoder, frames(), f"the synthetic source {path}")
+    return path
+
+
+def face_boxes(seconds: float, width: int, height: int) -> list[tuple[int, int, int, int] | None]:
+    """Per frame the ``(x0, y0, x1, y1)`` square the demo drew the face in, None where hidden."""
+    times = np.arange(round(seconds * CLIP_FPS)) / CLIP_FPS
+    track = face_track(1, times, seconds=seconds, width=width, height=height)
+    boxes = []
+    for x, y, side, visible in zip(
+        track.centre_x, track.centre_y, track.face_height, track.visible, strict=True
+    ):
+        half = side / 2
+        box = (max(0, int(x - half)), max(0, int(y - half)))
+        boxes.append((*box, min(width, int(x + half)), min(height, int(y + half))))
+        if not visible:
+            boxes[-1] = None
+    return boxes
+
+
+def psnr(squared_error: float, count: int) -> float:
+    return 10 * math.log10(255**2 / (squared_error / count)) if squared_error else math.inf
+
+
+def quality(clip: Path, source: Path, boxes: list) -> dict:
+    """Whole-frame and face-region PSNR of ``clip`` against the decoded ``source``, both decoded
+    side by side (a 4K clip's frames never sit in memory together)."""
+    face_se = frame_se = 0.0
+    face_n = frame_n = 0
+    pairs = zip(iter_frames(clip), iter_frames(source), boxes, strict=True)
+    for frame, original, box in pairs:
+        diff = frame.astype(np.int16) - original
+        frame_se += float(np.square(diff).sum())
+        frame_n += diff.size
+        if box is not None:
+            x0, y0, x1, y1 = box
+            face_se += float(np.square(diff[y0:y1, x0:x1]).sum())
+            face_n += diff[y0:y1, x0:x1].size
+    return {
+        "face_psnr_db": round(psnr(face_se, face_n), 2),
+        "psnr_db": round(psnr(frame_se, frame_n), 2),
+    }
+
+
+def decode_seconds(source: Path) -> float:
+    start = time.perf_counter()
+    run_ffmpeg(ffmpeg.input(str(source)).output("-", format="null"), f"decoding {source}")
+    return time.perf_counter() - start
+
+
+def clip_seconds(source: Path, out: Path, candidate: str, crf: int) -> float:
+    preset, tune, options = (candidate.split(",") + ["", ""])[:3]
+    start = time.perf_counter()
+    make_clip(
+        source,
+        out,
+        video_id="bench",
+        start=None,
+        end=None,
+        crf=crf,
+        preset=preset,
+        tune=tune or None,
+        x264_options=options or None,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--width", type=int, default=3840)
+    parser.add_argument("--height", type=int, default=2160)
+    parser.add_argument("--grain", type=float, default=3.0, help="grain's standard deviation")
+    parser.add_argument("--crf", type=int, default=schema_crf())
+    parser.add_argument("--repeat", type=int, default=2, help="runs per figure (median)")
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        help="preset[,tune[,x264 options]] (repeatable; default: the docs' grid)",
+    )
+    args = parser.parse_args()
+    candidates = args.candidate or list(CANDIDATES)
+    frames = round(args.seconds * CLIP_FPS)
+    with tempfile.TemporaryDirectory() as scratch:
+        source = grainy_source(
+            Path(scratch, "source.mkv"), args.seconds, args.width, args.height, args.grain
+        )
+        boxes = face_boxes(args.seconds, args.width, args.height)
+        decode_s: list[float] = []
+        encode_s: dict[str, list[float]] = {c: [] for c in candidates}
+        sizes: dict[str, int] = {}
+        quality_of: dict[str, dict] = {}
+        for run in range(args.repeat):
+            for candidate in candidates:  # a decode before each, so both see the same load
+                decode_s.append(decode_seconds(source))
+                out = Path(scratch, f"clip_{len(sizes)}.avi")
+                encode_s[candidate].append(clip_seconds(source, out, candidate, args.crf))
+                if run == 0:
+                    sizes[candidate] = out.stat().st_size
+                    quality_of[candidate] = quality(out, source, boxes)
+                out.unlink()
+        decode = statistics.median(decode_s)
+        rows = []
+        for candidate in candidates:
+            seconds = statistics.median(encode_s[candidate])
+            rows.append(
+                {
+                    "candidate": candidate,
+                    "fps": round(frames / seconds, 2),
+                    "x_decoding": round(decode / seconds, 3),
+                    "mb_per_minute": round(sizes[candidate] / 1e6 * 60 / args.seconds),
+                    **quality_of[candidate],
+                }
+            )
+        source_mb_per_minute = round(source.stat().st_size / 1e6 * 60 / args.seconds)
+    print(
+        json.dumps(
+            {
+                "source": f"{args.width}x{args.height}, {frames} frames at 25 fps, grain "
+                f"{args.grain}, {source_mb_per_minute} MB/min",
+                "crf": args.crf,
+                "cpus": os.cpu_count(),
+                "load_average": os.getloadavg(),
+                "decode_fps": round(frames / decode, 1),
+                "candidates": rows,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

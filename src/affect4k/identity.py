@@ -1,0 +1,98 @@
+"""Who a face is: dlib's ResNet face descriptor, the identity model of the face stage.
+
+The subject of a video is a person, not a place on screen, so every face track is described by
+a face-recognition embedding: 128 numbers whose Euclidean distance is small for two photos of
+one person (dlib documents 0.6 as its same-person threshold; 99.38 % on LFW). The model's
+weights ship in the ``face-recognition-models`` package (CC0) and dlib itself in the
+``dlib-bin`` wheel, so nothing is downloaded at run time (docs/design.md says why this model).
+
+dlib's network reads a 150x150 "chip" in its own alignment. The detectors give ArcFace's five
+landmarks (eye centres, nose tip, mouth corners), not dlib's (eye corners, nose base), so the
+chip is cut with ArcFace's template scaled by :data:`CHIP_TEMPLATE_SCALE` and shifted by
+:data:`CHIP_OFFSET`, which puts the eyes where dlib's own ``get_face_chip(size=150,
+padding=0.25)`` puts them (measured on insightface's and scikit-image's sample photos). The
+chip is sampled from the full-resolution frame by :func:`affect4k.align.align_face`, so a small
+face of a 4K clip is described from all of its pixels.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from affect4k.align import align_face
+from affect4k.detectors import Detector
+from affect4k.errors import Affect4kError
+
+#: Side of dlib's face chip (the network's input).
+CHIP_SIZE = 150
+#: ArcFace's 112 px template times 1.5 spaces the eyes as dlib's chip does ...
+CHIP_TEMPLATE_SCALE = 1.5
+#: ... and this shift (chip pixels) puts them at dlib's height and centres the face.
+CHIP_OFFSET = (-9.3, -34.2)
+#: Length of one embedding.
+EMBEDDING_SIZE = 128
+
+
+def _model_file(name: str) -> Path:
+    """A file of ``face_recognition_models`` found without importing it (its ``__init__``
+    imports ``pkg_resources``, which recent setuptools no longer ship)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise Affect4kError(
+            "the face-recognition-models package is not installed (pip install -e .)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
+    if not path.is_file():
+        raise Affect4kError(f"face-recognition-models lacks {path}")
+    return path
+
+
+def face_chip(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The face with ArcFace's 5 ``landmarks`` (pixels of ``frame``) as dlib's 150x150 chip."""
+    return align_face(
+        frame,
+        landmarks,
+        CHIP_SIZE,
+        scale=CHIP_TEMPLATE_SCALE,
+        offset=CHIP_OFFSET,
+    )
+
+
+class FaceEmbedder:
+    """dlib's ResNet face descriptor on chips made by :func:`face_chip`."""
+
+    def __init__(self) -> None:
+        import dlib  # loaded only when the face stage runs
+
+        self._model = dlib.face_recognition_model_v1(
+            str(_model_file("dlib_face_recognition_resnet_model_v1.dat"))
+        )
+
+    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+        """``(len(chips), 128)`` float32 embeddings, one batch through the network."""
+        if not chips:
+            return np.zeros((0, EMBEDDING_SIZE), np.float32)
+        batch = [np.ascontiguousarray(chip) for chip in chips]
+        return np.asarray(self._model.compute_face_descriptor(batch), np.float32)
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """An RGB photo, refused naming the file if it is missing or not an image."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise Affect4kError(f"subject photo {path} is missing or not an image OpenCV can read")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def reference_embedding(photo: Path, detector: Detector, embedder: FaceEmbedder) -> np.ndarray:
+    """The embedding of the largest face in ``photo`` (a user's picture of the subject)."""
+    image = read_photo(photo)
+    faces = detector.detect(image)
+    if not faces:
+        raise Affect4kError(f"subject photo {photo}: no face found")
+    largest = max(faces, key=lambda d: float(np.prod(d.bbox[2:] - d.bbox[:2])))
+    return embedder.embed([face_chip(image, largest.landmarks)])[0]

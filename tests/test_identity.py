@@ -1,0 +1,167 @@
+"""Who the subject is: the face stage on a clip of real people with cuts (affect4k.demo.people).
+
+The clip's ground truth is where each person's face really is in every frame, so each kept
+crop is checked against the subject's true box, independently of the embeddings that chose it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from affect4k.demo.people import FRAMES, people_video, person_photo
+from affect4k.detectors import make_detector
+from affect4k.errors import Affect4kError
+from affect4k.faces import IDENTITY_TABLE_COLUMNS, IdentitySettings, extract_faces
+from affect4k.identity import FaceEmbedder
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    folder = tmp_path_factory.mktemp("people")
+    truth = people_video(folder / "people.avi")
+    return folder / "people.avi", truth
+
+
+@pytest.fixture(scope="module")
+def tools() -> tuple[object, FaceEmbedder]:
+    return make_detector("mtcnn"), FaceEmbedder()
+
+
+def run(
+    people, tools, out: Path, photo: Path | None = None, **options
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    clip, _ = people
+    detector, embedder = tools
+    extract_faces(
+        clip,
+        out / "p.parquet",
+        out / "p.npy",
+        detector=detector,
+        embedder=embedder,
+        video_id="people",
+        identities_path=out / "p.identities.parquet",
+        subject_photo=photo,
+        progress=False,
+        **options,
+    )
+    return pd.read_parquet(out / "p.parquet"), pd.read_parquet(out / "p.identities.parquet")
+
+
+def kept_is(table: pd.DataFrame, truth: pd.DataFrame, person: str) -> tuple[float, float]:
+    """(share of ``person``'s frames kept, share of kept frames whose box is not ``person``'s)."""
+    boxes = truth[truth["person"] == person].set_index("frame")
+    kept = table[table["face"]].set_index("frame")
+    hits = kept.index.intersection(boxes.index)
+    mine, theirs = kept.loc[hits, ["x1", "y1", "x2", "y2"]], boxes.loc[hits, ["x1", "y1", "x2"]]
+    centre_x = (mine["x1"] + mine["x2"]) / 2
+    centre_y = (mine["y1"] + mine["y2"]) / 2
+    inside = centre_x.between(theirs["x1"], theirs["x2"]) & centre_y.between(
+        boxes.loc[hits, "y1"], boxes.loc[hits, "y2"]
+    )
+    right = int(inside.sum())
+    return right / len(boxes), (len(kept) - right) / max(len(kept), 1)
+
+
+@pytest.fixture(scope="module")
+def default_run(people, tools, tmp_path_factory: pytest.TempPathFactory):
+    """The face stage with every default (no photo): the tables and their folder."""
+    out = tmp_path_factory.mktemp("default")
+    return (*run(people, tools, out), out)
+
+
+def test_the_subject_is_the_person_on_screen_longest_across_cuts_and_absences(people, default_run):
+    table, identities, tmp_path = default_run
+    _, truth = people
+    recall, wrong = kept_is(table, truth, "A")
+    assert recall >= 0.95 and wrong <= 0.01, (recall, wrong)
+    # Frames where only B, C, D or E are on screen are "no face", never a bystander's crop.
+    absent = sorted(set(range(FRAMES)) - set(truth.loc[truth["person"] == "A", "frame"]))
+    assert not table.loc[absent, "face"].any()
+    assert (table.loc[absent, "faces"] >= 1).all()  # though faces were detected there
+    crops = np.load(tmp_path / "p.npy", mmap_mode="r")
+    assert (crops[~table["face"].to_numpy()] == 0).all()
+    # The identity table: five people told apart, A first and the subject.
+    assert list(identities.columns) == list(IDENTITY_TABLE_COLUMNS)
+    assert len(identities) == 5
+    subject = identities[identities["subject"]]
+    assert len(subject) == 1 and subject["identity"].iloc[0] == 0
+    assert subject["frames"].iloc[0] == table["face"].sum()
+    assert (table.loc[table["face"], "identity"] == 0).all()
+    assert identities["frames"].is_monotonic_decreasing
+    thumbnail = cv2.imdecode(np.frombuffer(identities["thumbnail"].iloc[0], np.uint8), 1)
+    assert thumbnail.shape == (112, 112, 3)
+    # The subject is near its own mean embedding, everyone else far from it.
+    assert table["subject_distance"].max() < 0.4
+    assert (identities["distance"].iloc[1:] > 0.6).all()
+
+
+def test_a_reference_photo_selects_that_person_instead(people, tools, tmp_path):
+    photo = person_photo("B", tmp_path / "b.png")
+    table, identities = run(people, tools, tmp_path, photo)
+    _, truth = people
+    recall, wrong = kept_is(table, truth, "B")
+    assert recall >= 0.95 and wrong <= 0.01, (recall, wrong)
+    assert table["face"].sum() < (truth["person"] == "A").sum()  # B has less screen time
+    subject = identities[identities["subject"]]
+    assert subject["distance"].iloc[0] <= 0.6 < identities["distance"].drop(subject.index).min()
+
+
+def test_the_resolution_ablation_crops_the_subject_chosen_at_native_resolution(
+    people, tools, default_run, tmp_path
+):
+    native, _, native_folder = default_run
+    table, identities = run(
+        people,
+        tools,
+        tmp_path,
+        source_height=180,
+        native_faces=native_folder / "p.parquet",
+    )
+    kept = table["face"].to_numpy()
+    assert kept.sum() >= 60  # A's large shot at least (its small faces vanish at 180 lines)
+    assert native["face"].to_numpy()[kept].all()  # only frames where the native kept A
+    centre = (table[["x1", "x2"]].sum(axis=1) * 2)[kept]  # back in native pixels
+    np.testing.assert_allclose(centre, native[["x1", "x2"]].sum(axis=1)[kept], atol=12)
+    assert identities["subject"].sum() == 1
+    subject = identities.loc[identities["subject"], "identity"].iloc[0]
+    assert (table.loc[kept, "identity"] == subject).all()
+
+
+def test_a_photo_of_nobody_in_the_clip_fails_naming_the_photo_and_threshold(
+    people, tools, tmp_path
+):
+    photo = person_photo("F", tmp_path / "f.png")
+    with pytest.raises(
+        Affect4kError, match=r"video people: nobody .*subject_threshold 0.6 .*f\.png"
+    ):
+        run(people, tools, tmp_path, photo)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
+
+
+def test_a_photo_without_a_face_or_not_an_image_is_refused(people, tools, tmp_path):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
+    with pytest.raises(Affect4kError, match=r"video people: subject photo .*blank\.png: no face"):
+        run(people, tools, tmp_path, blank)
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo")
+    with pytest.raises(Affect4kError, match=r"subject photo .*notes\.jpg is missing or not an"):
+        run(people, tools, tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        (IdentitySettings(cluster_threshold=0.0), "faces.cluster_threshold"),
+        (IdentitySettings(subject_threshold=2.5), "faces.subject_threshold"),
+        (IdentitySettings(embed_every=0), "faces.embed_every"),
+    ],
+)
+def test_identity_settings_out_of_range_are_refused_naming_the_key(settings, key):
+    with pytest.raises(Affect4kError, match=key):
+        settings.check()
