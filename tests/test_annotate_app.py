@@ -36,12 +36,14 @@ from conftest import (
 )
 
 from affect4k import CLIP_FPS, cli
+from affect4k.annotate_app.calibration_clip import GAUGES, make_calibration_clip
 from affect4k.annotate_app.server import AnnotationApp, AppServer, allowed_hosts
 from affect4k.annotate_app.traces import StaleTrace
 from affect4k.annotate_app.webcopy import make_web_copy
+from affect4k.calibration import CALIBRATION_ID, FRAMES, calibration_table, trace_path, truth
 from affect4k.database import agreement_table
 from affect4k.errors import Affect4kError
-from affect4k.media import ffmpeg_exe, probe_video
+from affect4k.media import ffmpeg_exe, iter_frames, probe_video, stream_times
 from affect4k.settings import schema_default
 from affect4k.traces import read_trace, resample_trace
 
@@ -303,9 +305,16 @@ def test_the_list_shows_every_video_and_dimension(annotated, browser, server):
     browser.get(server.url)
     Annotator(browser).wait_for("document.querySelector('#videos tbody tr')")
     rows = browser.find_elements("css selector", "#videos tbody tr")
-    assert [row.get_attribute("data-video") for row in rows] == list(DEMO)
-    # The demo generated every annotator's traces, so a4's are done everywhere.
-    assert all(cell.text == "done" for cell in browser.find_elements("css selector", "td a"))
+    # The calibration clip first, not traced yet.
+    assert [row.get_attribute("data-video") for row in rows] == [CALIBRATION_ID, *DEMO]
+    calibration = rows[0].find_elements("css selector", "td a")
+    assert [cell.text for cell in calibration] == ["not started"] * 2
+    # The demo generated every annotator's traces, so a4's are done on every video.
+    assert all(
+        cell.text == "done"
+        for row in rows[1:]
+        for cell in row.find_elements("css selector", "td a")
+    )
 
 
 def test_dragging_the_bar_sets_the_value_and_records_nothing_while_paused(
@@ -1034,6 +1043,108 @@ def test_command_finds_the_installed_workflow_from_a_study_folder(tmp_path, monk
     assert "--allow-host" in capsys.readouterr().err
 
 
+# ---- calibration
+
+#: The reaction delay the scripted annotator has on the calibration clip.
+DELAY_S = 1.0
+#: Follows the known signal with ↑/↓ key events, ``DELAY_S`` late in video time: on every
+#: animation frame, one step towards the value the signal had ``DELAY_S`` before the frame the
+#: key lands on (the page records a change from the first frame at or after its video time).
+FOLLOW = """
+const [targets, fps] = arguments;
+const video = document.getElementById("video");
+const bar = document.getElementById("bar");
+const follow = () => {
+  const landing = Math.ceil(video.currentTime * fps - 1e-6);
+  const target = targets[Math.min(targets.length - 1, landing)];
+  const now = Number(bar.getAttribute("aria-valuenow"));
+  const key = target - now > 0.025 ? "ArrowUp" : now - target > 0.025 ? "ArrowDown" : null;
+  if (key) document.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));
+  if (!video.ended) requestAnimationFrame(follow);
+};
+requestAnimationFrame(follow);
+"""
+
+
+@pytest.fixture
+def calibration_app(tmp_path: Path):
+    """An app over a config whose videos are never built: the calibration clip needs none."""
+    (tmp_path / "videos.tsv").write_text(videos_tsv())
+    write_config(tmp_path, demo_config(DEMO, seconds=SECONDS, annotators=ANNOTATORS))
+    app = AnnotationApp.from_config(
+        ME, tmp_path / "config.yaml", workdir=tmp_path, snakefile=REPO / "Snakefile"
+    )
+    server = AppServer(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, tmp_path
+    server.shutdown()
+    server.server_close()
+
+
+def test_calibration_recovers_a_known_keyboard_delay(calibration_app, browser):
+    from selenium.webdriver.common.keys import Keys
+
+    server, work = calibration_app
+    browser.get(server.url)
+    annotator = Annotator(browser)
+    annotator.wait_for("document.querySelector('#videos tbody tr')")
+    link = browser.find_element(
+        "css selector", f"tr[data-video='{CALIBRATION_ID}'] td[data-dimension='valence'] a"
+    )
+    assert link.text == "not started"
+    link.click()
+    annotator.wait_for("document.body.dataset.state !== 'loading'", timeout=300)
+    assert browser.execute_script("return document.body.dataset.state") == "ready"
+    shown = browser.find_element("id", "calibration").text
+    assert "shown once your trace is saved" in shown
+    late = truth("valence", np.maximum(np.arange(FRAMES) / CLIP_FPS - DELAY_S, 0.0))
+    browser.execute_script(FOLLOW, late.tolist(), CLIP_FPS)
+    annotator.wait_for(f"Math.abs(document.getElementById('bar').ariaValueNow - {late[0]}) < 0.03")
+    annotator.press(Keys.SPACE)  # play
+    annotator.wait_for("document.getElementById('video').ended", timeout=120)
+    browser.find_element("id", "save").click()
+    annotator.wait_for("document.body.dataset.saved === 'done'", timeout=120)
+    result = browser.find_element("id", "calibration")
+    lag_s = float(result.get_attribute("data-lag"))
+    assert abs(lag_s - DELAY_S) <= 2 / CLIP_FPS, result.text
+    assert float(result.get_attribute("data-ccc")) > 0.9, result.text
+    assert result.text.startswith(f"Your reaction lag: {lag_s:.2f} s")
+    # Stored where the calibration stage reads it, measured the same there; no video's folder.
+    annotations = work / "resources/demo/annotations"
+    saved = trace_path(annotations, ME, "valence")
+    assert [path.relative_to(annotations) for path in annotations.rglob("*.csv")] == [
+        saved.relative_to(annotations)
+    ]
+    out = work / "results/calibration.csv"
+    calibration_table(annotations, ANNOTATORS, out)
+    row = pd.read_csv(out).iloc[0]
+    assert (row.annotator, row.dimension, row.lag_s) == (ME, "valence", lag_s)
+    status, answer = request(server, "GET", "/api/videos")
+    assert status == 200 and answer["calibration"]["valence"]["done"]
+    assert CALIBRATION_ID not in [entry["video"] for entry in answer["videos"]]
+
+
+def test_the_calibration_clip_shows_the_known_signal_on_the_frame_grid(tmp_path):
+    clip = tmp_path / "results/web/_calibration.mp4"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"not a video")  # a broken cache is replaced, never served
+    assert make_calibration_clip(clip) == FRAMES
+    times = stream_times(clip)
+    assert (times.frames, times.video_end_s) == (FRAMES, FRAMES / CLIP_FPS)
+    written = clip.stat().st_mtime_ns
+    assert make_calibration_clip(clip) == FRAMES and clip.stat().st_mtime_ns == written
+    values = {dim: truth(dim, np.arange(FRAMES) / CLIP_FPS) for dim in GAUGES}
+    for index, frame in enumerate(iter_frames(clip)):
+        if index % 50:
+            continue
+        for dim, (left, right) in GAUGES.items():
+            column = frame[:, (left + right) // 2].astype(int)
+            needle = np.flatnonzero((column[:, 0] > 200) & (column[:, 2] < 120))
+            # +1 at the top of the 30..210 pixel scale, -1 at its bottom
+            assert needle.mean() == pytest.approx(120 - 90 * values[dim][index], abs=1.5)
+
+
 def test_the_page_draws_the_subjects_box_where_the_database_crops(server, browser, workspace):
     """The box the faces stage chose, per frame, over the picture (toggle, default on); none
     for a video whose faces stage has not run."""
@@ -1053,21 +1164,30 @@ def test_the_page_draws_the_subjects_box_where_the_database_crops(server, browse
     annotator = Annotator(browser)
     annotator.wait_for("document.body.dataset.state === 'ready'", timeout=300)
     assert browser.find_element("id", "show-subject").is_selected(), "on by default"
-    browser.execute_script(f"document.getElementById('video').currentTime = {(frame + 0.5) / 25}")
-    annotator.wait_for("!document.getElementById('subject-box').hidden")
-    drawn, picture = browser.execute_script(
-        """const v = document.getElementById('video');
+    target = (frame + 0.5) / CLIP_FPS
+    browser.execute_script(f"document.getElementById('video').currentTime = {target}")
+    annotator.wait_for(
+        f"!document.getElementById('video').seeking && "
+        f"Math.abs(document.getElementById('video').currentTime - {target}) < 1e-3"
+    )
+    x1, y1, x2, y2 = boxes[frame]
+    measure = f"""const v = document.getElementById('video');
         const r = v.getBoundingClientRect();
         const s = Math.min(r.width / v.videoWidth, r.height / v.videoHeight);
-        const b = document.getElementById('subject-box').getBoundingClientRect();
-        return [[b.left, b.top, b.right, b.bottom],
-                [r.left + (r.width - s * v.videoWidth) / 2,
-                 r.top + (r.height - s * v.videoHeight) / 2, s]];"""
-    )
-    left, top, scale = picture
-    x1, y1, x2, y2 = boxes[frame]
-    expected = [left + scale * x1, top + scale * y1, left + scale * x2, top + scale * y2]
-    assert drawn == pytest.approx(expected, abs=2), (drawn, expected)
+        const left = r.left + (r.width - s * v.videoWidth) / 2;
+        const top = r.top + (r.height - s * v.videoHeight) / 2;
+        const box = document.getElementById('subject-box');
+        const b = box.getBoundingClientRect();
+        return [box.hidden, [b.left, b.top, b.right, b.bottom],
+                [left + s * {x1}, top + s * {y1}, left + s * {x2}, top + s * {y2}]];"""
+    # The page redraws the box on its next animation frame after the seek.
+    deadline = time.monotonic() + 30
+    while True:
+        hidden, drawn, expected = browser.execute_script(measure)
+        if not hidden and drawn == pytest.approx(expected, abs=2):
+            break
+        assert time.monotonic() < deadline, (hidden, drawn, expected)
+        time.sleep(0.05)
     browser.find_element("id", "show-subject").click()
     annotator.wait_for("document.getElementById('subject-box').hidden")
     assert browser.execute_script("return document.activeElement.id") != "show-subject"

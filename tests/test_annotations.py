@@ -13,6 +13,7 @@ import pytest
 from affect4k import CLIP_FPS
 from affect4k.affwild import read_affwild2_va
 from affect4k.annotate import annotate_video, estimate_annotation_lags, lag_table
+from affect4k.calibration import DURATION_S, calibration_table, measure, trace_path, truth
 from affect4k.database import assign_split, build_database
 from affect4k.errors import Affect4kError
 from affect4k.fusion import (
@@ -21,6 +22,7 @@ from affect4k.fusion import (
     ewe_weights,
     fuse,
     krippendorff_alpha,
+    lag_against_truth,
     shift_earlier,
 )
 from affect4k.settings import schema_default
@@ -853,8 +855,11 @@ def test_the_database_fuses_the_annotators_and_reports_each(tmp_path, fusion, pe
         "ccc",
         "ccc_label",
         "frames",
+        "calibration_lag_s",
+        "calibration_ccc",
     ]
     assert len(table) == 6 and (table["lag_s"] == 0).all()
+    assert table["calibration_lag_s"].isna().all()  # no calibration given
     stack = database[[f"arousal_{name}" for name in NOISE]].to_numpy().T
     labelled = database["arousal"].notna()
     if fusion == "ewe":
@@ -879,3 +884,89 @@ def test_the_database_fuses_the_annotators_and_reports_each(tmp_path, fusion, pe
     # Frames the annotate stage left unlabelled stay unlabelled, whatever the fusion.
     source = pd.concat(pd.read_parquet(path) for path in paths)
     assert database["valence"].isna().sum() == source["valence"].isna().sum()
+
+
+def calibration_trace(rng, dimension: str, lag_s: float, noise: float):
+    """A joystick-timed trace of the calibration clip, ``lag_s`` late, with ``noise``."""
+    times = joystick_times(rng, DURATION_S, start_s=0.0)
+    values = truth(dimension, times - lag_s) + rng.normal(0, noise, len(times))
+    return times, np.clip(values, -1, 1)
+
+
+@pytest.mark.parametrize("dimension", ["valence", "arousal"])
+def test_calibration_measures_the_lag_and_accuracy_against_the_known_signal(dimension):
+    rng = np.random.default_rng(7)
+    found = {}
+    for lag_s, noise in ((0.0, 0.05), (1.0, 0.05), (2.36, 0.05), (1.0, 0.3)):
+        lag, agreement = measure(
+            *calibration_trace(rng, dimension, lag_s, noise), dimension, 5, 0.5
+        )
+        assert lag == pytest.approx(lag_s, abs=1.5 / CLIP_FPS), (lag_s, noise)  # a frame
+        found[lag_s, noise] = agreement
+    assert found[1.0, 0.05] > 0.95 and found[1.0, 0.3] < found[1.0, 0.05]  # accuracy: noise
+    # The search stops at max_lag_s: a later annotator is put at the bound, never beyond.
+    lag, _ = measure(*calibration_trace(rng, dimension, 3.0, 0.05), dimension, 2.0, 0.5)
+    assert lag == pytest.approx(2.0)
+
+
+def test_lag_against_truth_is_the_ccc_maximising_shift():
+    truth_ = np.sin(np.arange(300) / 9.0) + np.sin(np.arange(300) / 23.0)
+    late = np.r_[np.zeros(12), truth_][:300]  # frame f holds truth(f - 12)
+    lag, agreement = lag_against_truth(late, truth_, 40)
+    assert lag == 12 and agreement == pytest.approx(1.0)
+    assert lag_against_truth(late, truth_, 5)[0] == 5
+    with pytest.raises(Affect4kError, match="max_lag"):
+        lag_against_truth(late, truth_, -1)
+    with pytest.raises(Affect4kError, match="no shift"):
+        lag_against_truth(np.full(300, np.nan), truth_, 3)
+
+
+def test_the_calibration_stage_measures_every_trace_and_feeds_lag_measured(tmp_path):
+    rng = np.random.default_rng(8)
+    lags = {"ann1": 0.4, "ann2": 1.2}
+    annotations = tmp_path / "annotations"
+    for (name, lag_s), dim in itertools.product(lags.items(), ("valence", "arousal")):
+        write_trace(trace_path(annotations, name, dim), *calibration_trace(rng, dim, lag_s, 0.05))
+    out = tmp_path / "calibration.csv"
+    calibration_table(annotations, ["ann1", "ann2", "ann3"], out)  # ann3 has not traced it
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["annotator", "dimension", "lag_s", "ccc"]
+    assert sorted(table["annotator"]) == ["ann1", "ann1", "ann2", "ann2"]
+    for row in table.itertuples():
+        assert row.lag_s == pytest.approx(lags[row.annotator], abs=1 / CLIP_FPS)
+        assert row.ccc > 0.9
+    applied = lag_table("measured", None, ["v1", "v2"], ["ann1", "ann2"], out)
+    assert len(applied) == 2 * 2 * 2
+    for row in applied.itertuples():
+        assert row.lag_s == pytest.approx(lags[row.annotator], abs=1 / CLIP_FPS)
+    with pytest.raises(Affect4kError, match=r"no calibration lag .*ann3"):
+        lag_table("measured", None, ["v1"], ["ann1", "ann3"], out)
+    with pytest.raises(Affect4kError, match="needs the calibration table"):
+        lag_table("measured", None, ["v1"], ["ann1"])
+    trace_path(annotations, "ann3", "valence").write_text("skipped\n")
+    with pytest.raises(Affect4kError, match="cannot be skipped"):
+        calibration_table(annotations, ["ann3"], out)
+
+
+def test_the_annotators_table_reports_the_calibration(tmp_path):
+    rng = np.random.default_rng(9)
+    paths = [write_video_labels(tmp_path / f"v{i}.parquet", f"v{i}", 500, rng) for i in range(3)]
+    calibration = pd.DataFrame(
+        [("ann1", "valence", 0.4, 0.9), ("ann2", "arousal", 1.2, 0.7)],
+        columns=["annotator", "dimension", "lag_s", "ccc"],
+    )
+    out = tmp_path / "db"
+    build_database(
+        paths,
+        list(NOISE),
+        out / "annotations.parquet",
+        out / "agreement.csv",
+        out_annotators=out / "annotators.csv",
+        calibration=calibration,
+        **DATABASE,
+        **FUSION,
+    )
+    table = pd.read_csv(out / "annotators.csv").set_index(["annotator", "dimension"])
+    assert table.loc[("ann1", "valence"), "calibration_lag_s"] == 0.4
+    assert table.loc[("ann2", "arousal"), "calibration_ccc"] == 0.7
+    assert table["calibration_lag_s"].isna().sum() == len(table) - 2

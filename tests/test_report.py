@@ -183,7 +183,7 @@ def test_annotators_figure_draws_lags_weights_and_agreement(tmp_path: Path):
     from affect4k.database import AGREEMENT_COLUMNS, ANNOTATOR_COLUMNS
 
     rows = [
-        (name, dim, lag, 0.25, 0.5, 0.4, 0.9, 0.85, 0.9, 500)
+        (name, dim, lag, 0.25, 0.5, 0.4, 0.9, 0.85, 0.9, 500, float("nan"), float("nan"))
         for dim in ("valence", "arousal")
         for name, lag in (("a1", 0.0), ("a2", 0.4), ("a3", 1.0), ("a4", 2.0))
     ]

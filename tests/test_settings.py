@@ -11,6 +11,7 @@ from snakemake.utils import validate
 from affect4k.errors import Affect4kError
 from affect4k.settings import (
     check_backend,
+    check_calibration,
     check_config,
     check_trained_on,
     job_settings,
@@ -356,3 +357,23 @@ def test_a_pretraining_cannot_have_seeds():
     )
     with pytest.raises(Affect4kError, match=r"training.pretrain.p.seeds"):
         resolve_training(config)
+
+
+def test_lag_measured_needs_every_calibration_trace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = {"annotations": "ann", "annotators": ["a1", "a2"], "annotation": {"lag": "none"}}
+    check_calibration(config, ["v1"])  # no calibration asked for: nothing needed
+    config["annotation"]["lag"] = "measured"
+    with pytest.raises(
+        Affect4kError,
+        match=r"lag: measured .*ann/_calibration/a1\.valence\.csv is missing \(4 in all\)",
+    ):
+        check_calibration(config, ["v1"])
+    for name in ("a1", "a2"):
+        for dim in ("valence", "arousal"):
+            path = tmp_path / "ann/_calibration" / f"{name}.{dim}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("time_s,value\n0,0\n24,0\n")
+    check_calibration(config, ["v1"])
+    with pytest.raises(Affect4kError, match="videos: the id _calibration"):
+        check_calibration(config, ["v1", "_calibration"])

@@ -6,6 +6,7 @@ plus one video whose URL cannot be fetched) and every test reads it.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 
 import numpy as np
@@ -15,6 +16,8 @@ import yaml
 from conftest import REPO, demo_config, planned_jobs, run_snakemake, write_config
 
 from affect4k import CLIP_FPS
+from affect4k.calibration import CALIBRATION_ID, DURATION_S, truth
+from affect4k.calibration import trace_path as calibration_trace
 from affect4k.media import count_frames, probe_video
 
 DEMO = {"clip_a": (30, "astronaut"), "clip_b": (29.97, "tom_hanks"), "clip_c": (50, "t1:0")}
@@ -191,6 +194,66 @@ def test_changing_lag_or_fusion_reruns_the_label_stages_only(workspace, change, 
     # Rerun for their changed params (with `estimate`, for the new lags table first).
     reasons = plan.stdout.split("Reasons:")[1].lower()
     assert "lags" in jobs or "params have changed since last execution" in reasons
+
+
+def write_calibration(annotations, annotator: str, dimension: str, lag_s: float) -> None:
+    """A noiseless calibration trace ``lag_s`` late, sampled every 40 ms."""
+    path = calibration_trace(annotations, annotator, dimension)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    times = np.arange(0, DURATION_S, 0.04)
+    rows = zip(times, truth(dimension, times - lag_s), strict=True)
+    path.write_text("time_s,value\n" + "".join(f"{t:.3f},{v:.5f}\n" for t, v in rows))
+
+
+def test_lag_measured_shifts_each_annotator_by_their_calibration(workspace):
+    """Calibration traces are inputs of the calibration stage and, under lag: measured, of
+    every annotate job: each annotator's labels are their raw trace shifted by their lag."""
+    work = workspace["dir"]
+    annotations = work / "resources/demo/annotations"
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["annotation"] = {**config["annotation"], "lag": "measured"}
+    changed = work / "measured.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    missing = run_snakemake(work, "--dry-run", config=changed, check=False)
+    assert missing.returncode != 0
+    assert "_calibration/a1.valence.csv is missing" in missing.stdout + missing.stderr
+    lags = dict(zip(ANNOTATORS, (0.0, 0.4, 1.0, 0.2), strict=True))
+    try:
+        for (name, lag), dim in itertools.product(lags.items(), ("valence", "arousal")):
+            write_calibration(annotations, name, dim, lag)
+        plan = run_snakemake(work, "--dry-run", "results/annotations.parquet", config=changed)
+        assert planned_jobs(plan.stdout) == {"calibration": 1, "annotate": 3, "database": 1}
+        run_snakemake(work, "results/annotations.parquet", config=changed)
+        table = pd.read_parquet(work / "results/annotations/clip_a.parquet")
+        for name, lag in lags.items():
+            frames = round(lag * CLIP_FPS)
+            shifted = table[f"valence_{name}"].to_numpy()
+            raw = table[f"raw.valence_{name}"].to_numpy()
+            # Where the shift left a value (not the raw trace's hold after its last sample).
+            kept = np.isfinite(shifted[: len(raw) - frames])
+            assert kept.mean() > 0.9
+            np.testing.assert_allclose(shifted[: len(raw) - frames][kept], raw[frames:][kept])
+        annotators = pd.read_csv(work / "results/annotators.csv")
+        for row in annotators.itertuples():
+            assert row.calibration_lag_s == pytest.approx(lags[row.annotator]), row
+            assert row.lag_s == pytest.approx(lags[row.annotator]) and row.calibration_ccc > 0.99
+        # One calibration trace edited: the calibration stage and the label stages rerun.
+        write_calibration(annotations, "a2", "arousal", 0.6)
+        plan = run_snakemake(work, "--dry-run", "results/annotations.parquet", config=changed)
+        assert planned_jobs(plan.stdout) == {"calibration": 1, "annotate": 3, "database": 1}
+    finally:
+        shutil.rmtree(annotations / CALIBRATION_ID, ignore_errors=True)
+        run_snakemake(work, "results/annotations.parquet")
+
+
+def test_a_video_cannot_take_the_calibration_folder(tmp_path):
+    (tmp_path / "videos.tsv").write_text(
+        f"video_id\turl\tstart\tend\n{CALIBRATION_ID}\thttps://example.org/v\t\t\n"
+    )
+    config = write_config(tmp_path, {"videos": "videos.tsv", "annotations": "annotations"})
+    result = run_snakemake(tmp_path, "--dry-run", config=config, check=False)
+    assert result.returncode != 0
+    assert f"the id {CALIBRATION_ID} is the calibration clip's" in result.stdout + result.stderr
 
 
 def test_frames_folder_is_an_explicit_target(workspace):

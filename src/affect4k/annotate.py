@@ -2,7 +2,8 @@
 the ``lags`` stage before it: every annotator's reaction lag, estimated from all raw traces.
 
 Each annotator's trace (:mod:`affect4k.traces`) is shifted earlier by the annotator's lag
-(``annotation.lag``: none, a fixed number of seconds, or the ``lags`` stage's estimate),
+(``annotation.lag``: none, a fixed number of seconds, the ``lags`` stage's estimate, or the
+lag measured on the calibration clip, :mod:`affect4k.calibration`),
 resampled onto the clip's frames, and the annotators are averaged there, frame by frame, only
 where enough of them cover the frame. The database stage may fuse them otherwise
 (:mod:`affect4k.fusion`); it finds both the shifted and the unshifted traces in the table.
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from affect4k import CLIP_FPS
+from affect4k.calibration import read_calibration
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table, write_atomic
 from affect4k.fusion import estimate_lags, fuse
@@ -204,17 +206,36 @@ def lag_table(
     lags_csv: Path | None,
     videos: Sequence[str],
     annotators: Sequence[str],
+    calibration_csv: Path | None = None,
 ) -> pd.DataFrame:
     """The lag applied to each ``(video, annotator, dimension)``: ``LAG_COLUMNS`` rows.
 
-    ``setting`` is ``annotation.lag``: ``none`` (0 s), a number of seconds for everyone, or
-    ``estimate``, whose lags are read from ``lags_csv`` (the ``lags`` stage's output), which
-    must then hold every row asked for.
+    ``setting`` is ``annotation.lag``: ``none`` (0 s), a number of seconds for everyone,
+    ``estimate``, whose lags are read from ``lags_csv`` (the ``lags`` stage's output), or
+    ``measured``, whose lags are each annotator's on the calibration clip, read from
+    ``calibration_csv`` (the ``calibration`` stage's output) and the same on every video. The
+    table read must hold every row asked for.
     """
     keys = [(v, a, d) for v in videos for a in annotators for d in DIMENSIONS]
-    if setting != "estimate":
+    if setting not in ("estimate", "measured"):
         lag = 0.0 if setting == "none" else float(setting)
         return pd.DataFrame([(*key, lag) for key in keys], columns=list(LAG_COLUMNS))
+    if setting == "measured":
+        if calibration_csv is None:
+            raise Affect4kError(
+                "annotation.lag: measured needs the calibration table (results/calibration.csv)"
+            )
+        measured = read_calibration(calibration_csv).set_index(["annotator", "dimension"])
+        missing = [key for key in keys if key[1:] not in measured.index]
+        if missing:
+            raise Affect4kError(
+                f"{calibration_csv} has no calibration lag for annotator, dimension "
+                f"{missing[0][1:]}: trace the calibration clip in affect4k annotate"
+            )
+        return pd.DataFrame(
+            [(*key, float(measured.loc[key[1:], "lag_s"])) for key in keys],
+            columns=list(LAG_COLUMNS),
+        )
     if lags_csv is None:
         raise Affect4kError("annotation.lag: estimate needs the lags table (results/lags.csv)")
     try:

@@ -155,6 +155,8 @@ ANNOTATOR_COLUMNS = (
     "ccc",
     "ccc_label",
     "frames",
+    "calibration_lag_s",
+    "calibration_ccc",
 )
 #: The annotator names of agreement.csv's rows about every annotator at once.
 EVERYONE = "*"
@@ -194,7 +196,8 @@ def fuse_labels(
     lag per ``(video, annotator, dimension)`` (:func:`affect4k.annotate.lag_table`).
 
     Returns the labels (``valence``, ``arousal``) and the annotators table
-    (``ANNOTATOR_COLUMNS``): lag and weight (means over videos where they differ per video;
+    (``ANNOTATOR_COLUMNS`` but the calibration's, which :func:`build_database` adds): lag and
+    weight (means over videos where they differ per video;
     no weight for the median), Pearson r and CCC with the others' mean before (``_raw``) and
     after lag compensation, CCC with the fused label, and the frames compared.
     """
@@ -240,7 +243,7 @@ def fuse_labels(
                     int(frames[index]),
                 )
             )
-    return labels, pd.DataFrame(rows, columns=list(ANNOTATOR_COLUMNS))
+    return labels, pd.DataFrame(rows, columns=list(ANNOTATOR_COLUMNS[:-2]))
 
 
 def reliability_table(database: pd.DataFrame, annotators: Sequence[str]) -> pd.DataFrame:
@@ -289,12 +292,15 @@ def build_database(
     per_video: bool,
     lags: pd.DataFrame | None = None,
     out_annotators: Path | None = None,
+    calibration: pd.DataFrame | None = None,
 ) -> None:
     """Pool the per-video label tables into the database and write its agreement table.
 
     The labels are fused by ``fusion`` (``per_video`` EWE weights; ``lags`` the applied lags,
     none by default) as :func:`fuse_labels` says, which also gives ``out_annotators``
-    (``annotators.csv``); the agreement table is :func:`reliability_table`'s.
+    (``annotators.csv``), with each annotator's lag and CCC on the calibration clip from
+    ``calibration`` (:func:`affect4k.calibration.calibration_table`; NaN where they have not
+    traced it); the agreement table is :func:`reliability_table`'s.
 
     The database keeps every frame (NaN labels included, so ``(video, frame)`` stays the row
     key of the frame-index contract) sorted by video then frame, with a ``split`` column (see
@@ -334,6 +340,14 @@ def build_database(
     if lags is None:
         lags = pd.DataFrame(columns=["video", "annotator", "dimension", "lag_s"])
     labels, annotator_table = fuse_labels(database, annotators, lags, fusion, per_video)
+    measured = (
+        calibration.set_index(["annotator", "dimension"])
+        if calibration is not None
+        else pd.DataFrame(columns=["lag_s", "ccc"])
+    )
+    keys = pd.MultiIndex.from_frame(annotator_table[["annotator", "dimension"]])
+    annotator_table["calibration_lag_s"] = measured["lag_s"].reindex(keys).to_numpy(np.float64)
+    annotator_table["calibration_ccc"] = measured["ccc"].reindex(keys).to_numpy(np.float64)
     agreement = reliability_table(database, annotators)
     database[list(DIMENSIONS)] = labels
     database = database.drop(columns=[c for c in database if c.startswith(RAW_PREFIX)])

@@ -11,7 +11,8 @@ statistic ever pairs the end of one video with the start of the next.
   whole frames within ``[0, max_lag]``, that maximises the CCC of their trace with the mean of
   the *other* annotators (each shifted by their current estimate), repeated over all annotators
   until no estimate changes. Traces alone fix only relative delays, so the least-delayed
-  annotator is put at 0.
+  annotator is put at 0. Against a known truth (the annotation app's calibration clip) the
+  absolute delay is the shift that maximises the CCC with it (:func:`lag_against_truth`).
 - **Fusion** (:func:`fuse`): the plain mean (the study), the median, or the evaluator weighted
   estimator (EWE; Grimm & Kroschel, ASRU 2005), which weights each annotator by the correlation
   of their trace with the mean of the others (:func:`ewe_weights`).
@@ -40,6 +41,20 @@ def shift_earlier(trace: np.ndarray, frames: int) -> np.ndarray:
     if frames < trace.shape[-1]:
         shifted[..., : trace.shape[-1] - frames] = trace[..., frames:]
     return shifted
+
+
+def lag_against_truth(trace: np.ndarray, truth: np.ndarray, max_lag: int) -> tuple[int, float]:
+    """The shift in ``[0, max_lag]`` frames that maximises the CCC of ``trace`` shifted earlier
+    (:func:`shift_earlier`) with ``truth``, and that CCC: an annotator's absolute reaction lag
+    and accuracy on a clip whose signal is known. The earliest shift wins a tie."""
+    if max_lag < 0:
+        raise Affect4kError(f"max_lag must be >= 0 frames, got {max_lag}")
+    trace, truth = np.asarray(trace, np.float64), np.asarray(truth, np.float64)
+    scores = np.array([ccc(shift_earlier(trace, lag), truth) for lag in range(max_lag + 1)])
+    if not np.isfinite(scores).any():
+        raise Affect4kError("no shift of the trace has a defined CCC with the truth")
+    best = int(np.nanargmax(scores))
+    return best, float(scores[best])
 
 
 def others_mean(stack: np.ndarray, index: int) -> np.ndarray:

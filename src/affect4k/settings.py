@@ -114,6 +114,27 @@ def check_config(config: Mapping[str, Any]) -> None:
         )
 
 
+def check_calibration(config: Mapping[str, Any], videos: Collection[str]) -> None:
+    """Refuse a video that would take the calibration clip's folder of traces, and, under
+    ``annotation.lag: measured``, a listed annotator without a calibration trace (the first
+    missing file named; paths relative to the working directory, as the workflow's)."""
+    from affect4k.calibration import CALIBRATION_ID, missing_traces
+
+    if CALIBRATION_ID in videos:
+        raise Affect4kError(
+            f"videos: the id {CALIBRATION_ID} is the calibration clip's (its traces live in "
+            f"{config['annotations']}/{CALIBRATION_ID}/); rename the video"
+        )
+    if config["annotation"]["lag"] == "measured":
+        missing = missing_traces(Path(config["annotations"]), config["annotators"])
+        if missing:
+            raise Affect4kError(
+                f"annotation.lag: measured needs every annotator's calibration trace; "
+                f"{missing[0]} is missing ({len(missing)} in all): trace the calibration clip "
+                f"in affect4k annotate"
+            )
+
+
 def check_backend(backend: str) -> None:
     """A training backend must be importable before any job is planned on it, and no exported
     ``KERAS_BACKEND`` may name another (every model job refuses that at its start)."""

@@ -2,6 +2,39 @@
 # and each video's annotate job reads its lags from results/lags.csv. Otherwise no job waits
 # for it, so editing one video's trace reruns only that video's annotate job.
 LAGS = {"lags": "results/lags.csv"} if config["annotation"]["lag"] == "estimate" else {}
+# The calibration traces that exist (settings checked that every one does under lag:
+# measured): the calibration stage measures them, the database reports them, and under
+# measured every annotate job shifts by them. Otherwise annotate never waits for them.
+CALIBRATION_TRACES = [
+    path
+    for annotator in config["annotators"]
+    for dimension in DIMENSIONS
+    if (path := calibration_trace(ANNOTATIONS, annotator, dimension)).exists()
+]
+CALIBRATION = {"calibration": "results/calibration.csv"} if CALIBRATION_TRACES else {}
+MEASURED = CALIBRATION if config["annotation"]["lag"] == "measured" else {}
+
+
+rule calibration:
+    """Each annotator's reaction lag and accuracy per dimension, from their trace of the
+    calibration clip (whose signal is known)."""
+    input:
+        CALIBRATION_TRACES,
+    output:
+        "results/calibration.csv",
+    log:
+        "logs/calibration.log",
+    conda:
+        "../../envs/numpy.yaml"
+    threads: 1
+    params:
+        code=package_code("calibration.py"),
+        annotations=ANNOTATIONS,
+        annotators=config["annotators"],
+        max_lag_s=config["annotation"]["max_lag_s"],
+        max_gap_s=config["annotation"]["max_gap_s"],
+    script:
+        "../scripts/calibration.py"
 
 
 rule lags:
@@ -34,7 +67,7 @@ rule annotate:
     """Resample one video's raw traces onto its 25 fps frame grid, shifted by each annotator's
     lag, and average the annotators."""
     input:
-        unpack(lambda wildcards: LAGS),
+        unpack(lambda wildcards: {**LAGS, **MEASURED}),
         faces="results/faces/{video}.parquet",
         traces=raw_traces,
     output:
@@ -64,7 +97,7 @@ rule database:
     """All videos in one table with the fused labels, the train/validation/test split, the
     agreement between the annotators and each annotator's lag, weight and agreement."""
     input:
-        unpack(lambda wildcards: LAGS),
+        unpack(lambda wildcards: {**LAGS, **CALIBRATION}),
         tables=expand("results/annotations/{video}.parquet", video=VIDEOS),
     output:
         table="results/annotations.parquet",

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import ExecMode
 
+from affect4k.calibration import trace_path as calibration_trace
 from affect4k.errors import Affect4kError
 from affect4k.layout import DIMENSIONS
 from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
@@ -20,6 +21,7 @@ from affect4k.settings import (
     DATABASE_SETS,
     DOWNLOADED_WEIGHTS,
     SCORED_SPLIT,
+    check_calibration,
     check_config,
     check_trained_on,
     job_settings,
@@ -37,6 +39,7 @@ try:
     except Affect4kError as error:
         raise Affect4kError(f"videos: {error}") from None
     check_trained_on(TRAINING.runs, VIDEOS)
+    check_calibration(config, VIDEOS)
 except Affect4kError as error:
     raise WorkflowError(f"config key {error}") from None
 ANNOTATIONS = Path(config["annotations"])
@@ -83,6 +86,17 @@ def dry_run():
     """Whether this run only plans: the command line says so while the workflow loads, the
     executor once the DAG is built."""
     return workflow.output_settings.dryrun or workflow.dryrun
+
+
+def subject_photo(wildcards):
+    """The video's subject photo (videos.tsv's subject column), an input when given."""
+    photo = video_entry(wildcards.video).subject
+    return [photo] if photo else []
+
+
+def native_faces(wildcards):
+    """The ablation's scaled clips crop the subject chosen in the clip at its own size."""
+    return [f"results/faces/{wildcards.video}.parquet"] if wildcards.lowres else []
 
 
 def download_inputs(wildcards):

@@ -1,14 +1,3 @@
-def subject_photo(wildcards):
-    """The video's subject photo (videos.tsv's subject column), an input when given."""
-    photo = video_entry(wildcards.video).subject
-    return [photo] if photo else []
-
-
-def native_faces(wildcards):
-    """The ablation's scaled clips crop the subject chosen in the clip at its own size."""
-    return [f"results/faces/{wildcards.video}.parquet"] if wildcards.lowres else []
-
-
 rule faces:
     """Detect every face on a downscaled copy, tell identities apart, and align and crop the
     subject 112x112 from the full-resolution frame.

@@ -6,7 +6,13 @@ with job(snakemake) as sm:
     from affect4k.annotate import annotate_video, lag_table
 
     video = sm.wildcards.video
-    lags = lag_table(sm.params.lag, sm.input.get("lags"), [video], sm.params.annotators)
+    lags = lag_table(
+        sm.params.lag,
+        sm.input.get("lags"),
+        [video],
+        sm.params.annotators,
+        sm.input.get("calibration"),
+    )
     annotate_video(
         video,
         Path(sm.input.faces),

@@ -4,10 +4,12 @@ from common import job
 
 with job(snakemake) as sm:
     from affect4k.annotate import lag_table
+    from affect4k.calibration import read_calibration
     from affect4k.database import build_database
 
     tables = [Path(path) for path in sm.input.tables]
     videos = [path.stem for path in tables]
+    calibration = sm.input.get("calibration")
     build_database(
         tables,
         sm.params.annotators,
@@ -22,6 +24,13 @@ with job(snakemake) as sm:
         out_split=Path(sm.output.split),
         fusion=sm.params.fusion,
         per_video=sm.params.per_video,
-        lags=lag_table(sm.params.lag, sm.input.get("lags"), videos, sm.params.annotators),
+        lags=lag_table(
+            sm.params.lag,
+            sm.input.get("lags"),
+            videos,
+            sm.params.annotators,
+            sm.input.get("calibration"),
+        ),
         out_annotators=Path(sm.output.annotators),
+        calibration=read_calibration(calibration) if calibration else None,
     )

@@ -3,10 +3,11 @@
 Standard library only (``http.server``): one annotator on one machine needs no framework, and
 every route is a few lines that can be read for what they let through. The server binds to
 127.0.0.1 unless told otherwise, answers only to its own host name (so a web page elsewhere
-cannot reach it through DNS rebinding), serves nothing but its packaged pages and the web
-copies of the config's clips, and writes nothing but this annotator's traces and drafts in the
-config's annotations folder. Every path segment is decoded once and must then be a known page,
-a video of the config or a dimension; anything else (``..``, encoded slashes, unknown ids) is
+cannot reach it through DNS rebinding), serves nothing but its packaged pages, the web copies
+of the config's clips and the calibration clip (:mod:`affect4k.calibration`), and writes
+nothing but this annotator's traces and drafts in the config's annotations folder. Every path
+segment is decoded once and must then be a known page, a video of the config (or the
+calibration clip's id) or a dimension; anything else (``..``, encoded slashes, unknown ids) is
 a 4xx answer before any file is opened.
 """
 
@@ -35,6 +36,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from affect4k import CLIP_FPS
+from affect4k.annotate_app.calibration_clip import make_calibration_clip
 from affect4k.annotate_app.traces import (
     StaleTrace,
     TraceFiles,
@@ -46,11 +48,13 @@ from affect4k.annotate_app.traces import (
     video_columns,
     write_trace,
 )
+from affect4k.calibration import CALIBRATION_ID, measure
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table
 from affect4k.layout import BOX_COLUMNS, DIMENSIONS
 from affect4k.manifest import read_videos
 from affect4k.media import count_frames
+from affect4k.traces import read_trace
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +149,9 @@ class WebCopies:
         return answer
 
     def _build(self, video_id: str) -> None:
+        if video_id == CALIBRATION_ID:  # the package's own clip, no workflow stage
+            make_calibration_clip(self.path(video_id))
+            return
         target = f"results/web/{video_id}.mp4"
         argv = [sys.executable, "-m", "snakemake", "--snakefile", str(self.snakefile)]
         argv += ["--directory", str(self.workdir), "--cores", str(self.cores), target]
@@ -211,6 +218,8 @@ class AnnotationApp:
     annotators: list[str]
     max_gap_s: float
     copies: WebCopies
+    #: ``annotation.max_lag_s``: the largest lag the calibration measures.
+    max_lag_s: float = 5.0
     #: Seconds to add to a clip time to get a trace file's time: each video's ``start`` under
     #: ``annotation.time_origin: source``, 0 under ``clip`` (the annotate stage's reading).
     offsets: dict[str, float] = field(default_factory=dict)
@@ -252,7 +261,12 @@ class AnnotationApp:
             annotators=list(config["annotators"]),
             max_gap_s=config["annotation"]["max_gap_s"],
             copies=WebCopies(workdir, snakefile, configfile, cores),
-            offsets={entry.video_id: (entry.start or 0.0) if source else 0.0 for entry in videos},
+            max_lag_s=config["annotation"]["max_lag_s"],
+            # The calibration clip has no source: its traces are in its own time.
+            offsets={
+                CALIBRATION_ID: 0.0,
+                **{entry.video_id: (entry.start or 0.0) if source else 0.0 for entry in videos},
+            },
         )
 
     def files(self, video_id: str, dimension: str) -> TraceFiles:
@@ -260,9 +274,14 @@ class AnnotationApp:
         return TraceFiles.of(self.annotations, video_id, self.annotator, dimension)
 
     def overview(self) -> dict[str, Any]:
-        """Every video with this annotator's status in each dimension."""
+        """Every video with this annotator's status in each dimension, and the calibration
+        clip's (:data:`CALIBRATION_ID`)."""
         return {
             "annotator": self.annotator,
+            "calibration": {
+                "video": CALIBRATION_ID,
+                **{d: self.files(CALIBRATION_ID, d).status() for d in DIMENSIONS},
+            },
             "videos": [
                 {"video": video, **{d: self.files(video, d).status() for d in DIMENSIONS}}
                 for video in self.videos
@@ -291,8 +310,30 @@ class AnnotationApp:
             "values": values,
             "version": version,
             "status": status,
-            "agreement": self.agreement(video_id, dimension),
+            **(
+                {
+                    "calibration": self.calibration(
+                        dimension, files.final if status["done"] else None
+                    )
+                }
+                if video_id == CALIBRATION_ID
+                else {"agreement": self.agreement(video_id, dimension)}
+            ),
         }
+
+    def calibration(self, dimension: str, trace: Path | None) -> dict[str, Any] | None:
+        """This annotator's reaction lag and accuracy on the calibration clip, measured from
+        their saved ``trace`` of ``dimension`` as the ``calibration`` stage measures it
+        (``None`` before it is saved)."""
+        if trace is None:
+            return None
+        try:
+            lag_s, agreement = measure(
+                *read_trace(trace), dimension, self.max_lag_s, self.max_gap_s
+            )
+        except Affect4kError as error:
+            return {"error": str(error)}
+        return {"lag_s": round(lag_s, 3), "ccc": _r(agreement), "max_lag_s": self.max_lag_s}
 
     def subject_boxes(self, video_id: str) -> dict[str, Any]:
         """The subject's box on every clip frame (clip pixels, ``None`` where the database has
@@ -485,7 +526,7 @@ class Handler(BaseHTTPRequestHandler):
         return [segment for segment in segments if segment]
 
     def _video(self, video_id: str) -> str:
-        if video_id not in self.server.app.videos:
+        if video_id not in self.server.app.videos and video_id != CALIBRATION_ID:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no video {video_id!r} in the config")
         return video_id
 

@@ -383,9 +383,30 @@ function showAgreement(agreement, status) {
   }
 }
 
+// The calibration clip's result instead of the agreement: the measured lag and accuracy.
+function showCalibration(result, status) {
+  const section = document.getElementById("agreement");
+  section.replaceChildren();
+  const heading = document.createElement("h2");
+  heading.textContent = `Calibration on ${DIMENSION}: follow the ${DIMENSION} gauge`;
+  const note = document.createElement("p");
+  note.id = "calibration";
+  if (!status.done || result === null) {
+    note.textContent = "Your reaction lag and accuracy are shown once your trace is saved as done.";
+  } else if (result.error) {
+    note.textContent = result.error;
+  } else {
+    note.dataset.lag = result.lag_s;
+    note.dataset.ccc = result.ccc;
+    note.textContent = `Your reaction lag: ${result.lag_s.toFixed(2)} s (the shift within 0–${result.max_lag_s} s that best matches the gauge); accuracy: CCC ${result.ccc === null ? "undefined" : result.ccc.toFixed(3)} with the gauge at that lag (1 = exact).`;
+  }
+  section.append(heading, note);
+}
+
 function showState(state) {
   version = state.version;
-  showAgreement(state.agreement, state.status);
+  if ("calibration" in state) showCalibration(state.calibration, state.status);
+  else showAgreement(state.agreement, state.status);
   document.body.dataset.done = state.status.done;
   document.body.dataset.draft = state.status.draft;
   document.body.dataset.skipped = state.status.skipped;
@@ -479,7 +500,8 @@ async function loadSubjectBoxes() {
 }
 
 async function start() {
-  document.getElementById("title").textContent = `${VIDEO} \u2014 ${DIMENSION}`;
+  const name = VIDEO === "_calibration" ? "calibration clip" : VIDEO;
+  document.getElementById("title").textContent = `${name} \u2014 ${DIMENSION}`;
   drawAxis();
   show("preparing the video\u2026");
   const loaded = { value: false };

@@ -15,10 +15,12 @@ async function showVideos() {
   if (!response.ok) throw new Error(answer.error);
   document.getElementById("who").textContent = `annotator: ${answer.annotator}`;
   const body = document.querySelector("#videos tbody");
-  for (const entry of answer.videos) {
+  // The calibration clip first: a known signal, traced once, measures your reaction lag.
+  const calibration = { ...answer.calibration, name: "calibration clip (trace it first)" };
+  for (const entry of [calibration, ...answer.videos]) {
     const row = body.insertRow();
     row.dataset.video = entry.video;
-    row.insertCell().textContent = entry.video;
+    row.insertCell().textContent = entry.name ?? entry.video;
     for (const dimension of DIMENSIONS) {
       const link = document.createElement("a");
       link.href = `/annotate/${encodeURIComponent(entry.video)}/${dimension}`;
