@@ -11,25 +11,23 @@ web copies' frame grid), so a trace of it is on the clock the truth is defined o
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
-import ffmpeg
 import numpy as np
 
 from affect4k import CLIP_FPS
 from affect4k.calibration import FRAMES, truth_frames
+from affect4k.demo.scenes import encode_mp4
 from affect4k.errors import Affect4kError
-from affect4k.files import atomic_path
 from affect4k.layout import DIMENSIONS
-from affect4k.media import count_frames, write_frames
+from affect4k.media import count_frames
 
 WIDTH, HEIGHT = 320, 240
 #: The gauges' scale: +1 at TOP, -1 at BOTTOM (pixel rows); each gauge's column span.
 TOP, BOTTOM = 30, 210
 GAUGES = {"valence": (70, 110), "arousal": (210, 250)}
-#: x264's thread count is fixed: its output depends on it, and the cache should not.
-X264_THREADS = 1
 
 
 def _row(value: float) -> int:
@@ -71,29 +69,13 @@ def make_calibration_clip(out_path: Path) -> int:
                 return FRAMES
         except Affect4kError:
             pass  # not a whole clip: written again
-    with atomic_path(out_path) as tmp:
-        source = ffmpeg.input(
-            "pipe:", format="rawvideo", pix_fmt="yuv420p", s=f"{WIDTH}x{HEIGHT}", framerate=CLIP_FPS
-        )
-        encode = ffmpeg.output(
-            source,
-            str(tmp),
-            format="mp4",
-            vcodec="libx264",
-            preset="ultrafast",
-            crf=18,
-            pix_fmt="yuv420p",
-            threads=X264_THREADS,
-            movflags="+faststart",
-            fflags="+bitexact",
-            map_metadata=-1,
-            **{"flags:v": "+bitexact"},
-        ).global_args("-hide_banner", "-nostdin")
-        i420 = (cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).data for frame in calibration_frames())
-        write_frames(encode, i420, f"the calibration clip ({out_path})")
-        written = count_frames(tmp)
-        if written != FRAMES:
-            raise Affect4kError(
-                f"the calibration clip {tmp} has {written} frames, expected {FRAMES}"
-            )
+    encode_mp4(
+        calibration_frames(),
+        out_path,
+        what=f"the calibration clip ({out_path})",
+        rate=Fraction(CLIP_FPS),
+        width=WIDTH,
+        height=HEIGHT,
+        expected_frames=FRAMES,
+    )
     return FRAMES

@@ -29,7 +29,7 @@ from affect4k.demo.faces import (
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, write_atomic
 from affect4k.layout import DIMENSIONS
-from affect4k.media import write_frames
+from affect4k.media import count_frames, write_frames
 
 #: x264 thread count, fixed because x264's output depends on it: with the pinned ffmpeg build,
 #: every machine writes the same bytes.
@@ -255,14 +255,14 @@ def make_demo_video(
     video_path, annotation_dir = Path(video_path), Path(annotation_dir)
     video_path.parent.mkdir(parents=True, exist_ok=True)
     annotation_dir.mkdir(parents=True, exist_ok=True)
-    _encode(
+    encode_mp4(
         demo_frames(seed, face, fps=rate, seconds=seconds, width=width, height=height),
         video_path,
-        video_id=video_id,
+        what=f"{video_id} (writing {video_path})",
         rate=rate,
-        seconds=seconds,
         width=width,
         height=height,
+        tone_seconds=seconds,
     )
     write_demo_traces(annotation_dir, seed=seed, seconds=seconds, annotators=annotators)
 
@@ -287,46 +287,55 @@ def write_demo_traces(
             )
 
 
-def _encode(
+def encode_mp4(
     frames: Iterator[np.ndarray],
     video_path: Path,
     *,
-    video_id: str,
+    what: str,
     rate: Fraction,
-    seconds: float,
     width: int,
     height: int,
+    tone_seconds: float | None = None,
+    expected_frames: int | None = None,
 ) -> None:
-    """Pipe raw RGB ``frames`` through x264 (ultrafast: a generated source, not a product)."""
+    """Pipe raw RGB ``frames`` through x264 into a bit-exact MP4, atomically (ultrafast: a
+    generated video, not a product; the index first, so a browser can play it at once).
+
+    ``tone_seconds`` adds a quiet tone (a source with sound, as YouTube's are);
+    ``expected_frames`` refuses a file with another frame count, naming ``what``.
+    """
     with atomic_path(video_path) as temp:
-        encoder = _encoder(temp, rate=rate, seconds=seconds, width=width, height=height)
+        video = ffmpeg.input(
+            "pipe:",
+            format="rawvideo",
+            pix_fmt="yuv420p",
+            s=f"{width}x{height}",
+            framerate=str(rate),
+        )
+        streams = [video]
+        audio: dict[str, object] = {}
+        if tone_seconds is not None:
+            tone = f"sine=frequency=440:sample_rate=48000:duration={tone_seconds}"
+            streams.append(ffmpeg.input(tone, f="lavfi").filter("volume", 0.05))
+            audio = {"acodec": "aac", "audio_bitrate": "64k", "flags:a": "+bitexact"}
+        encoder = ffmpeg.output(
+            *streams,
+            str(temp),
+            format="mp4",
+            vcodec="libx264",
+            preset="ultrafast",
+            crf=18,
+            pix_fmt="yuv420p",
+            threads=X264_THREADS,
+            movflags="+faststart",
+            fflags="+bitexact",
+            map_metadata=-1,
+            **{"flags:v": "+bitexact"},
+            **audio,
+        ).global_args("-hide_banner", "-nostdin")
         # OpenCV's I420 is BT.601 limited range, what decoders assume for untagged H.264;
         # converting here halves the bytes piped and spares ffmpeg's swscale.
         i420 = (cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).data for frame in frames)
-        write_frames(encoder, i420, f"{video_id} (writing {video_path})")
-
-
-def _encoder(
-    out: Path, *, rate: Fraction, seconds: float, width: int, height: int
-) -> ffmpeg.nodes.Node:
-    """ffmpeg reading I420 frames on stdin, adding a quiet tone, writing a bit-exact MP4."""
-    video = ffmpeg.input(
-        "pipe:", format="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", framerate=str(rate)
-    )
-    tone = ffmpeg.input(f"sine=frequency=440:sample_rate=48000:duration={seconds}", f="lavfi")
-    return ffmpeg.output(
-        video,
-        tone.filter("volume", 0.05),
-        str(out),
-        format="mp4",
-        vcodec="libx264",
-        preset="ultrafast",
-        crf=18,
-        pix_fmt="yuv420p",
-        threads=X264_THREADS,
-        acodec="aac",
-        audio_bitrate="64k",
-        fflags="+bitexact",
-        map_metadata=-1,
-        **{"flags:v": "+bitexact", "flags:a": "+bitexact"},
-    ).global_args("-hide_banner", "-nostdin")
+        write_frames(encoder, i420, what)
+        if expected_frames is not None and (written := count_frames(temp)) != expected_frames:
+            raise Affect4kError(f"{what}: {written} frames written, expected {expected_frames}")
