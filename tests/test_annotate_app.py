@@ -38,7 +38,7 @@ from conftest import (
 from affect4k import CLIP_FPS, cli
 from affect4k.annotate_app.calibration_clip import GAUGES, make_calibration_clip
 from affect4k.annotate_app.server import AnnotationApp, AppServer, allowed_hosts
-from affect4k.annotate_app.traces import StaleTrace
+from affect4k.annotate_app.trace_store import StaleTrace
 from affect4k.annotate_app.webcopy import make_web_copy
 from affect4k.calibration import CALIBRATION_ID, FRAMES, calibration_table, trace_path, truth
 from affect4k.database import agreement_table

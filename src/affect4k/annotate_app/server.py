@@ -37,7 +37,7 @@ import yaml
 
 from affect4k import CLIP_FPS
 from affect4k.annotate_app.calibration_clip import make_calibration_clip
-from affect4k.annotate_app.traces import (
+from affect4k.annotate_app.trace_store import (
     StaleTrace,
     TraceFiles,
     check_dimension,
