@@ -24,6 +24,7 @@ from snakemake.utils import validate
 
 from affect4k.device import BACKENDS, onnxruntime_builds, select_backend
 from affect4k.errors import Affect4kError
+from affect4k.settings import WORKFLOW_KEYS
 from affect4k.train_config import TrainConfig
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -194,8 +195,12 @@ def test_every_run_option_is_a_training_setting() -> None:
     training = _validated({"runs": {"r": settings}})
     config = TrainConfig.from_settings(training["runs"]["r"])
     assert (config.eval_every, config.eval_train_every, config.gru_unroll) == (2, 5, 8)
-    # Every documented option reaches TrainConfig (from_settings refuses unknown keys).
-    TrainConfig.from_settings({"model": "vgg16_gru", **dict.fromkeys(options, 1)})
+    # Every documented option reaches TrainConfig (from_settings refuses unknown keys), but
+    # the workflow's own: `seeds` expands into one run per `seed`, and WORKFLOW_KEYS such as
+    # `trained_on` steer evaluation and never reach a job.
+    for_jobs = [key for key in options if key not in (*WORKFLOW_KEYS, "seeds")]
+    assert "seed" in for_jobs and "trained_on" not in for_jobs
+    TrainConfig.from_settings({"model": "vgg16_gru", **dict.fromkeys(for_jobs, 1)})
 
 
 def test_installed_environment_has_one_onnxruntime_build() -> None:
