@@ -59,6 +59,7 @@ GPU_RULES = {"train", "pretrain", "predict"}
 REPORT_RULES = {
     "report_qc",
     "report_database",
+    "report_annotators",
     "report_training",
     "report_results",
     "report_predictions",
