@@ -22,13 +22,12 @@ from affect4k.demo import (
     exact_frame_rate,
     face_track,
     latent_va,
-    make_affectnet_set,
-    make_affwild2_set,
     make_demo_video,
     render_face,
     video_seed,
 )
 from affect4k.demo.annotators import annotator_profile
+from affect4k.demo.corpora import make_affectnet_set, make_affwild2_set
 from affect4k.demo.faces import PORTRAIT_LANDMARKS, face_portrait
 from affect4k.errors import Affect4kError
 from affect4k.metrics import ccc

@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.demo import make_affectnet_set, make_affwild2_set
+    from affect4k.demo.corpora import make_affectnet_set, make_affwild2_set
 
     spec, root = sm.params.spec, Path(sm.output[0])
     if spec["format"] == "affwild2":

@@ -10,11 +10,12 @@ AffectNet layouts reuse the same rendering so a model trained on the demo can be
 "on other databases".
 
 Everything is a pure function of the arguments and ``seed``: reruns give byte-identical CSVs
-and images and bit-identical decoded frames.
+and images and bit-identical decoded frames. The corpora (:mod:`affect4k.demo.corpora`) are
+not imported here: they build on the database stage, which the demo videos must not depend on
+(editing the database code would otherwise regenerate every source).
 """
 
 from affect4k.demo.annotators import annotator_trace
-from affect4k.demo.corpora import make_affectnet_set, make_affwild2_set
 from affect4k.demo.faces import DEMO_FACES, latent_va, render_face
 from affect4k.demo.scenes import (
     FaceTrack,
@@ -33,8 +34,6 @@ __all__ = [
     "exact_frame_rate",
     "face_track",
     "latent_va",
-    "make_affectnet_set",
-    "make_affwild2_set",
     "make_demo_video",
     "render_face",
     "video_seed",
