@@ -7,6 +7,7 @@ frame's own label.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +97,9 @@ def _mapped_resident_kb(paths: list[Path]) -> int:
     resident, current = 0, None
     for line in Path("/proc/self/smaps").read_text().splitlines():
         fields = line.split()
-        if len(fields) >= 6 and "-" in fields[0]:  # a mapping's header line names its file
-            current = fields[5]
+        if fields and re.fullmatch(r"[0-9a-f]+-[0-9a-f]+", fields[0]):  # a mapping's header
+            # Anonymous mappings have no sixth field: they must not count as the file before.
+            current = fields[5] if len(fields) >= 6 else None
         elif fields[:1] == ["Rss:"] and current in names:
             resident += int(fields[1])
     return resident
