@@ -7,7 +7,8 @@ Each measurement runs in a fresh process (so peak RSS is the stage's own and not
   stage's own floor: decoding plus the 24 MB per frame pipe into Python);
 - ``faces_fps``: :func:`affect4k.faces.extract_faces` end to end (detection, face tracks,
   dlib embeddings every ``--embed-every`` frames of a track, identities, crops), model loading
-  excluded, with its peak RSS.
+  excluded, with its peak RSS; with ``--min-face`` also once per value (``faces.min_face``:
+  a wider detection copy so that smaller faces are found), as ``min_face`` rows.
 
 Without ``--clip`` a synthetic 4K clip (scikit-image's astronaut, face ~550 px wide, moving
 over a grainy textured background, H.264 in AVI like the pipeline's clips) is generated for
@@ -91,7 +92,12 @@ def python_decode(clip: str) -> dict:
 
 
 def face_stage(
-    clip: str, detector: str, model: str | None, detect_width: int, embed_every: int
+    clip: str,
+    detector: str,
+    model: str | None,
+    detect_width: int,
+    embed_every: int,
+    min_face: int | None = None,
 ) -> dict:
     from affect4k.detectors import make_detector
     from affect4k.faces import IdentitySettings, extract_faces
@@ -112,6 +118,7 @@ def face_stage(
             identity=from_schema(IdentitySettings, "faces", embed_every=embed_every),
             video_id="bench",
             detect_width=detect_width,
+            min_face=min_face,
             progress=False,
         )
         seconds = time.perf_counter() - start
@@ -125,15 +132,20 @@ def in_fresh_process(function: Callable[..., dict], *args: object) -> dict:
 
 def measure(clip: Path, args: argparse.Namespace) -> dict:
     ffmpeg_s, decode_s, faces_s, faces_rss = [], [], [], []
-    for _ in range(args.repeat):  # interleaved, so drifts in machine load hit all three alike
+    min_face_s: dict[int, list[float]] = {value: [] for value in args.min_face}
+    min_face_found: dict[int, int] = {}
+    for _ in range(args.repeat):  # interleaved, so drifts in machine load hit all alike
         ffmpeg_s.append(in_fresh_process(ffmpeg_decode, str(clip))["seconds"])
         decoded = in_fresh_process(python_decode, str(clip))
         decode_s.append(decoded["seconds"])
-        faces = in_fresh_process(
-            face_stage, str(clip), args.detector, args.model, args.width, args.embed_every
-        )
+        common = (str(clip), args.detector, args.model, args.width, args.embed_every)
+        faces = in_fresh_process(face_stage, *common)
         faces_s.append(faces["seconds"])
         faces_rss.append(faces["rss_mb"])
+        for value in args.min_face:
+            smaller = in_fresh_process(face_stage, *common, value)
+            min_face_s[value].append(smaller["seconds"])
+            min_face_found[value] = smaller["face_frames"]
     frames = decoded["frames"]
     info = probe_video(clip)
     decode_fps = frames / statistics.median(decode_s)
@@ -150,6 +162,17 @@ def measure(clip: Path, args: argparse.Namespace) -> dict:
         "faces_over_ffmpeg_decode": round(faces_fps * statistics.median(ffmpeg_s) / frames, 2),
         "decode_peak_rss_mb": round(decoded["rss_mb"]),
         "faces_peak_rss_mb": round(max(faces_rss)),
+        "min_face": [
+            {
+                "min_face": value,
+                "face_frames": min_face_found[value],
+                "faces_fps": round(frames / statistics.median(seconds), 1),
+                "over_detect_width_alone": round(
+                    statistics.median(faces_s) / statistics.median(seconds), 2
+                ),
+            }
+            for value, seconds in min_face_s.items()
+        ],
     }
 
 
@@ -162,6 +185,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640, help="detect_width")
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median)")
     parser.add_argument("--embed-every", type=int, default=10, help="faces.embed_every")
+    parser.add_argument(
+        "--min-face", type=int, nargs="*", default=[], help="faces.min_face values to compare"
+    )
     args = parser.parse_args()
     if args.detector == "insightface" and args.model is None:
         args.model = str(DEFAULT_SCRFD)

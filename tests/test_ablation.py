@@ -1,13 +1,30 @@
-"""The ablation table: cells scored per face-size bin, recomputable from predictions."""
+"""The resolution ablation: cells that differ in pixels only, derived face bins, and a table
+recomputable from predictions."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from insightface.utils.face_align import arcface_dst
 
-from affect4k.ablation import AblationCell, bin_labels, build_ablation
+from affect4k.ablation import (
+    NATIVE,
+    UNRESOLVED,
+    AblationCell,
+    bin_order,
+    build_ablation,
+    resolved_from,
+)
+from affect4k.ablation_crops import CropCell, crop_span, scaled_size, write_cell_crops
+from affect4k.align import align_face
 from affect4k.errors import Affect4kError
+from affect4k.faces import GEOMETRY_COLUMNS
+from affect4k.media import ffmpeg_exe, iter_frames
 from affect4k.metrics import va_metrics
 from affect4k.settings import schema_default
 
@@ -15,66 +32,197 @@ from affect4k.settings import schema_default
 RESAMPLES = schema_default("evaluation.resamples")
 
 
-def _write(tmp_path, rng):
-    faces = tmp_path / "faces"
-    faces.mkdir()
-    widths = {"v1": np.r_[np.full(50, 80.0), np.full(50, 300.0)], "v2": np.full(60, 900.0)}
-    widths["v2"][:10] = np.nan  # no face found at native resolution
-    for video, width in widths.items():
-        x1 = np.full(len(width), 10.0)
-        pd.DataFrame({"frame": np.arange(len(width)), "x1": x1, "x2": x1 + width}).to_parquet(
-            faces / f"{video}.parquet"
+# --- face bins -------------------------------------------------------------------------------
+
+
+def test_a_face_is_binned_by_the_lowest_height_that_resolves_its_crop():
+    heights = [NATIVE, 2160, 1440, 1080, 720, 360]
+    span = np.array([80.0, 112, 200, 224, 500, 700, np.nan, 200])
+    source = np.array([2160, 2160, 2160, 2160, 2160, 2160, 2160, 1080])
+    bins = resolved_from(span, source, heights, 112)
+    # 80 px < 112 even at 4K; 112 px fills the crop at 4K only; 200 x 1440/2160 = 133 >= 112
+    # but 200 x 1080/2160 = 100 < 112; 224 just at 1080; 500 x 720/2160 = 167 but 500 x
+    # 360/2160 = 83; 700 x 360/2160 = 117 even at 360. The 1080-line clip is its own native.
+    assert bins.tolist() == [UNRESOLVED, NATIVE, "h1440", "h1080", "h720", "h360", None, "h720"]
+    # A larger crop asks more of every height: the same 500 px face needs 2160 lines for 448.
+    assert resolved_from(np.array([500.0]), np.array([2160]), heights, 448).tolist() == [NATIVE]
+    assert bin_order(heights) == [UNRESOLVED, NATIVE, "h2160", "h1440", "h1080", "h720", "h360"]
+
+
+def test_the_crop_span_is_the_side_of_the_square_a_crop_covers():
+    template = arcface_dst  # the 112 px template's landmarks
+    assert crop_span(template) == pytest.approx(112, rel=1e-6)
+    assert crop_span(template * 3 + 500) == pytest.approx(336, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("size", "lines", "scaled"),
+    [
+        ((3840, 2160), 360, (640, 360)),
+        ((1080, 1920), 360, (202, 360)),  # portrait: scaled by height, never stretched
+        ((641, 361), 180, (320, 180)),
+        ((640, 360), 720, None),  # never upscaled
+        ((640, 360), None, None),
+    ],
+)
+def test_scaling_by_height_keeps_the_aspect_ratio(size, lines, scaled):
+    assert scaled_size(*size, lines) == scaled
+
+
+# --- crops: the same landmarks and frames in every cell ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clip_and_faces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 640x360 clip of 8 textured frames and a native face table whose frames 2 and 5 have
+    no face; the landmarks move from frame to frame."""
+    folder = tmp_path_factory.mktemp("ablation")
+    rng = np.random.default_rng(0)
+    frames = [
+        cv2.GaussianBlur(rng.integers(0, 256, (360, 640, 3), np.uint8), (5, 5), 1) for _ in range(8)
+    ]
+    clip = folder / "clip.avi"
+    argv = [
+        ffmpeg_exe(), "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+        "-s", "640x360", "-r", "25", "-i", "pipe:", "-c:v", "ffv1", str(clip),
+    ]  # fmt: skip
+    subprocess.run(argv, input=b"".join(f.tobytes() for f in frames), check=True)
+    rows = []
+    for index in range(8):
+        face = index not in (2, 5)
+        landmarks = arcface_dst * (1.2 + 0.05 * index) + [200 + 10 * index, 80]
+        geometry = [0.99, 0, 0, 0, 0, *landmarks.ravel()] if face else [np.nan] * 15
+        rows.append(
+            {"frame": index, "face": face, **dict(zip(GEOMETRY_COLUMNS, geometry, strict=True))}
         )
+    table = folder / "native.parquet"
+    pd.DataFrame(rows).to_parquet(table)
+    return clip, table
+
+
+def test_every_cell_crops_the_native_landmarks_of_the_native_frames(clip_and_faces, tmp_path):
+    clip, native_table = clip_and_faces
+    cells = [
+        CropCell(height, crop, tmp_path / f"{height}-{crop}.npy", tmp_path / f"{height}-{crop}.pq")
+        for height, crop in ((None, 224), (180, 112), (90, 224), (720, 112))
+    ]
+    write_cell_crops(clip, native_table, cells, tmp_path / "spans.pq", video_id="v", progress=False)
+    native = pd.read_parquet(native_table)
+    frames = list(iter_frames(clip))
+    for cell in cells:
+        # Every cell: exactly the native table, so exactly the native frames.
+        pd.testing.assert_frame_equal(pd.read_parquet(cell.table), native)
+        crops = np.load(cell.crops)
+        assert crops.shape == (8, cell.crop_size, cell.crop_size, 3)
+        for index, frame in enumerate(frames):
+            if not native.loc[index, "face"]:
+                assert not crops[index].any()
+                continue
+            # Cut at the native landmarks scaled to the cell, from the frame scaled there with
+            # an area filter (720 lines: above the clip's own, so the clip as it is).
+            size = scaled_size(640, 360, cell.height)
+            image = frame if size is None else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            landmarks = native.loc[index, GEOMETRY_COLUMNS[5:]].to_numpy(float).reshape(5, 2)
+            expected = align_face(image, landmarks * image.shape[0] / 360, cell.crop_size)
+            np.testing.assert_array_equal(crops[index], expected)
+    spans = pd.read_parquet(tmp_path / "spans.pq")
+    assert spans["source_height"].eq(360).all()
+    np.testing.assert_allclose(
+        spans["span"].dropna(), [112 * (1.2 + 0.05 * i) for i in (0, 1, 3, 4, 6, 7)], rtol=1e-6
+    )
+
+
+def test_a_clip_that_does_not_match_its_native_table_fails_and_writes_nothing(
+    clip_and_faces, tmp_path
+):
+    clip, native_table = clip_and_faces
+    shorter = tmp_path / "short.parquet"
+    pd.read_parquet(native_table).iloc[:6].to_parquet(shorter)
+    out = tmp_path / "out"
+    out.mkdir()
+    cell = CropCell(180, 112, out / "c.npy", out / "c.pq")
+    with pytest.raises(Affect4kError, match="video v: .*more frames than"):
+        write_cell_crops(clip, shorter, [cell], out / "spans.pq", video_id="v", progress=False)
+    assert list(out.iterdir()) == []
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def _write(tmp_path, rng, frames_of=None):
+    """Spans of two videos and two cells' predictions (native: good, h180: poor)."""
+    spans = tmp_path / "spans"
+    spans.mkdir()
+    span = {"v1": np.r_[np.full(50, 150.0), np.full(50, 300.0)], "v2": np.full(60, 900.0)}
+    span["v2"][:10] = np.nan  # no native face
+    for video, values in span.items():
+        pd.DataFrame(
+            {"frame": np.arange(len(values)), "face": np.isfinite(values), "span": values,
+             "source_height": 2160}
+        ).to_parquet(spans / f"{video}.parquet")  # fmt: skip
     cells = []
-    for resolution, noise in (("native", 0.05), ("h180", 0.5)):
+    for resolution, noise in (("native", 0.05), ("h180-c112", 0.5)):
         rows = []
-        for video, width in widths.items():
-            labels = rng.uniform(-1, 1, (len(width), 2))
+        for video, values in span.items():
+            frames = np.flatnonzero(np.isfinite(values))
+            if frames_of is not None and resolution != "native":
+                frames = frames[:frames_of]
+            labels = rng.uniform(-1, 1, (len(frames), 2))
             predicted = labels + rng.normal(0, noise, labels.shape)
             rows.append(
                 pd.DataFrame(
                     {
                         "video": video,
-                        "frame": np.arange(len(width)),
+                        "frame": frames,
                         "valence": labels[:, 0],
                         "arousal": labels[:, 1],
                         "valence_pred": predicted[:, 0],
                         "arousal_pred": predicted[:, 1],
                     }
-                )
+                )  # fmt: skip
             )
         path = tmp_path / f"{resolution}.parquet"
         pd.concat(rows).to_parquet(path)
         cells.append(AblationCell("vgg", "vgg16_gru", resolution, 96, path))
-    return faces, cells
+    return spans, cells
 
 
-def test_every_cell_is_scored_per_face_size_bin_from_its_predictions(tmp_path):
-    faces, cells = _write(tmp_path, np.random.default_rng(0))
-    table = build_ablation(
-        cells, faces, [0, 100, 400, 800], tmp_path / "ablation.csv", resamples=RESAMPLES
+def test_every_cell_is_scored_over_all_frames_and_per_face_bin(tmp_path):
+    spans, cells = _write(tmp_path, np.random.default_rng(0))
+    heights = [NATIVE, 1080, 720, 180]
+    table = build_ablation(cells, spans, heights, tmp_path / "ablation.csv", resamples=RESAMPLES)
+    assert table["face_bin"].unique().tolist() == ["all", *bin_order(heights)]
+    low = table[table["resolution"] == "h180-c112"]
+    assert (low["height"].unique().tolist(), low["crop_size"].unique().tolist()) == (
+        ["h180"],
+        [112],
     )
-    assert list(table["face_bin"].unique()) == ["all", "0-100", "100-400", "400-800", "800+"]
     counts = table[table["resolution"] == "native"].set_index("face_bin")["frames"]
-    assert counts.to_dict() == {"all": 160, "0-100": 50, "100-400": 50, "400-800": 0, "800+": 50}
+    # 150 px: resolved at 2160 (150 >= 112), not at 1080 (75); 300 px: from 1080 (150), not
+    # at 720 (100); 900 px: from 720 (300), not at 180 (75).
+    assert counts.to_dict() == {
+        "all": 150,
+        UNRESOLVED: 0,
+        NATIVE: 50,
+        "h1080": 50,
+        "h720": 50,
+        "h180": 0,
+    }
     # A cell's row is the metric of exactly its bin's frames.
-    predictions = pd.read_parquet(cells[1].predictions)
-    big = predictions[(predictions["video"] == "v2") & (predictions["frame"] >= 10)]
+    predictions = pd.read_parquet(cells[0].predictions)
+    both = predictions[predictions["video"] == "v1"].iloc[:50]
     expected = va_metrics(
-        big[["valence", "arousal"]].to_numpy(), big[["valence_pred", "arousal_pred"]].to_numpy()
+        both[["valence", "arousal"]].to_numpy(), both[["valence_pred", "arousal_pred"]].to_numpy()
     )
-    row = table[(table["resolution"] == "h180") & (table["face_bin"] == "800+")].iloc[0]
+    row = table[(table["resolution"] == "native") & (table["face_bin"] == NATIVE)].iloc[0]
     assert row["mean_ccc"] == pytest.approx(expected["mean_ccc"])
-    native = table[(table["resolution"] == "native") & (table["face_bin"] == "all")].iloc[0]
-    assert native["mean_ccc"] > row["mean_ccc"], "the noisier cell scores lower"
-    assert pd.read_csv(tmp_path / "ablation.csv").shape == table.shape
+    assert (table["mean_ccc_lo"].dropna() <= table["mean_ccc_hi"].dropna()).all()
+    # The written table is the returned one: every cell is recomputable from predictions.
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ablation.csv"), table, check_dtype=False)
 
 
-def test_bins_must_increase(tmp_path):
-    faces, cells = _write(tmp_path, np.random.default_rng(1))
-    with pytest.raises(Affect4kError, match="face_bins must increase"):
-        build_ablation(cells, faces, [0, 100, 100], tmp_path / "a.csv", resamples=RESAMPLES)
-
-
-def test_bin_labels():
-    assert bin_labels([0, 100, 250.5]) == ["0-100", "100-250.5", "250.5+"]
+def test_cells_scored_on_different_frames_are_refused(tmp_path):
+    spans, cells = _write(tmp_path, np.random.default_rng(1), frames_of=30)
+    with pytest.raises(Affect4kError, match="same frames"):
+        build_ablation(cells, spans, [NATIVE, 180], tmp_path / "a.csv", resamples=RESAMPLES)
+    assert not (tmp_path / "a.csv").exists()

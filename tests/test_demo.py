@@ -19,6 +19,7 @@ from affect4k import CLIP_FPS, FFMPEG_ENV, media
 from affect4k.demo import (
     DEMO_FACES,
     annotator_trace,
+    demo_frames,
     exact_frame_rate,
     face_track,
     latent_va,
@@ -607,3 +608,52 @@ def test_the_demo_labels_follow_the_latent_better_than_the_plain_mean(demo_label
             (agreement["annotator_a"] == "*") & (agreement["dimension"] == dimension)
         ].set_index("stage")
         assert everyone.loc["aligned", "alpha"] > everyone.loc["raw", "alpha"]
+
+
+def test_the_fine_cue_is_a_one_pixel_checkerboard_that_halving_removes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ablation's positive control: the amplitude of a 1-pixel checkerboard on the face's
+    halves follows valence (left) and arousal (right); halved, the clip equals the same clip
+    without any checkerboard (labels at -1), so nothing of the labels is left; and the face
+    does not brighten or darken with them (no coarse leak)."""
+    seed, seconds, size = 3, 4.0, {"width": 960, "height": 540}
+    times = np.arange(100) / 25
+    valence, arousal = latent_va(seed, times)
+    track = face_track(seed, times, seconds=seconds, face_size=0.3, **size)
+
+    def render() -> list[np.ndarray]:
+        frames = demo_frames(
+            seed, "astronaut", fps=Fraction(25), seconds=seconds, cue="fine", face_size=0.3,
+            **size,
+        )  # fmt: skip
+        return [frame.astype(np.float32).mean(axis=-1) for frame in frames]
+
+    cued = render()
+    lowest = (np.full(len(times), -1.0), np.full(len(times), -1.0))
+    monkeypatch.setattr("affect4k.demo.scenes.latent_va", lambda *_: lowest)
+    plain = render()
+    checker = np.array([[1.0, -1.0], [-1.0, 1.0]]) / 4
+    energy: dict[str, list[float]] = {"left": [], "right": []}
+    for index in np.flatnonzero(track.visible):
+        x, y, side = track.centre_x[index], track.centre_y[index], track.face_height[index]
+        rows = slice(int(y - side / 6), int(y + side / 6))
+        for name, cols in (
+            ("left", slice(int(x - side / 3), int(x - side / 8))),
+            ("right", slice(int(x + side / 8), int(x + side / 3))),
+        ):
+            energy[name].append(np.abs(cv2.filter2D(cued[index], -1, checker))[rows, cols].mean())
+        face = (
+            slice(int(y - side / 3), int(y + side / 3)),
+            slice(int(x - side / 3), int(x + side / 3)),
+        )
+        # No coarse leak: the face's mean grey level is the plain face's.
+        assert abs(cued[index][face].mean() - plain[index][face].mean()) < 0.25
+        halve = (480, 270)
+        small = cv2.resize(cued[index], halve, interpolation=cv2.INTER_AREA)
+        plain_small = cv2.resize(plain[index], halve, interpolation=cv2.INTER_AREA)
+        # Halved, the checkerboard is gone (within x264-free rounding: under 1 grey level).
+        assert np.abs(small - plain_small).mean() < 1.0
+        assert np.abs(cued[index] - plain[index])[face].mean() > 2.0 or valence[index] < -0.8
+    assert np.corrcoef(energy["left"], valence[track.visible])[0, 1] > 0.9
+    assert np.corrcoef(energy["right"], arousal[track.visible])[0, 1] > 0.9

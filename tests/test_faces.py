@@ -20,10 +20,10 @@ from affect4k.faces import (
     GEOMETRY_COLUMNS,
     IDENTITY_COLUMNS,
     IdentitySettings,
+    detection_width,
     extract_faces,
-    scaled_size,
 )
-from affect4k.media import VideoInfo, count_frames, ffmpeg_exe
+from affect4k.media import count_frames, ffmpeg_exe
 from affect4k.settings import from_schema, schema_default
 
 #: What the workflow passes for ``faces.detect_width`` unless a config sets it.
@@ -133,7 +133,7 @@ def plain_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_clip(tmp_path_factory.mktemp("faces") / "plain.avi", frames)
 
 
-def test_source_height_downscales_before_detection_and_cropping(plain_clip: Path, tmp_path: Path):
+def test_min_face_widens_the_detection_copy(plain_clip: Path, tmp_path: Path):
     detector = FixedDetector()
     extract_faces(
         plain_clip,
@@ -142,28 +142,25 @@ def test_source_height_downscales_before_detection_and_cropping(plain_clip: Path
         detector=detector,
         video_id="p",
         detect_width=160,
-        source_height=180,
+        min_face=64,  # 40 px of a copy 400 wide: 64 px of the 640 px clip
         progress=False,
         identity=IDENTITY,
     )
-    table = check_contract(plain_clip, tmp_path / "p.parquet", tmp_path / "p.npy")
-    assert set(detector.image_sizes) == {(160, 90)}
-    np.testing.assert_allclose(table[["x1", "y1", "x2", "y2"]].iloc[0], [96, 45, 224, 135])
+    assert set(detector.image_sizes) == {(400, 225)}
+    check_contract(plain_clip, tmp_path / "p.parquet", tmp_path / "p.npy")
 
 
 @pytest.mark.parametrize(
-    ("size", "height", "scaled"),
+    ("clip_width", "detect_width", "min_face", "width"),
     [
-        ((3840, 2160), 360, (640, 360)),
-        ((1080, 1920), 360, (202, 360)),  # portrait: scaled by height, never stretched
-        ((641, 361), 180, (320, 180)),
-        ((640, 360), 720, None),  # never upscaled
-        ((640, 360), None, None),
+        (3840, 640, None, 640),  # faces from 240 px of 4K
+        (3840, 640, 240, 640),  # already found
+        (3840, 640, 48, 3200),  # 48 px faces: 40 px of a copy 3200 wide
+        (1920, 640, 16, 1920),  # never wider than the clip
     ],
 )
-def test_scaling_by_height_keeps_the_aspect_ratio(size, height, scaled):
-    info = VideoInfo(width=size[0], height=size[1], fps=25.0, duration_s=1.0, has_audio=False)
-    assert scaled_size(info, height) == scaled
+def test_detection_width(clip_width, detect_width, min_face, width):
+    assert detection_width(clip_width, detect_width, min_face) == width
 
 
 def test_no_face_in_any_frame_is_an_error_and_writes_nothing(plain_clip: Path, tmp_path: Path):
@@ -179,23 +176,6 @@ def test_no_face_in_any_frame_is_an_error_and_writes_nothing(plain_clip: Path, t
             identity=IDENTITY,
         )
     assert list(tmp_path.iterdir()) == []
-
-
-def test_in_the_ablation_a_clip_without_any_face_is_a_result(plain_clip: Path, tmp_path: Path):
-    summary = extract_faces(
-        plain_clip,
-        tmp_path / "p.parquet",
-        tmp_path / "p.npy",
-        detector=FixedDetector(found=False),
-        video_id="p",
-        source_height=180,
-        progress=False,
-        detect_width=DETECT_WIDTH,
-        identity=IDENTITY,
-    )
-    assert summary.face_frames == 0
-    table = check_contract(plain_clip, tmp_path / "p.parquet", tmp_path / "p.npy")
-    assert not table["face"].any()
 
 
 def test_corrupt_clip_is_an_error_naming_the_video(tmp_path: Path):

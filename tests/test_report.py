@@ -13,6 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -306,19 +307,25 @@ def _check_shown(driver, wait, path: str) -> str:
 
 def test_ablation_figure_reads_the_ablation_table(tmp_path: Path):
     rows = [
-        {"run": "v", "model": "vgg16_gru", "resolution": resolution, "input_size": 96,
-         "face_bin": face_bin, "mean_ccc": ccc, "mean_ccc_lo": ccc - 0.1,
-         "mean_ccc_hi": ccc + 0.1, "eval_set": eval_set, "selected": resolution == "native"}
-        for resolution, ccc in (("native", 0.5), ("h360", 0.4))
-        for face_bin in ("all", "0-100", "100+")
+        {"run": "v", "model": "vgg16_gru", "resolution": f"{height}-c{crop}", "height": height,
+         "crop_size": crop, "input_size": 112, "seed": seed, "face_bin": face_bin,
+         "mean_ccc": ccc, "mean_ccc_lo": ccc - 0.1, "mean_ccc_hi": ccc + 0.1, "frames": 100,
+         "eval_set": eval_set, "selected": height == "native"}
+        for height, ccc in (("native", 0.5), ("h720", 0.4), ("h360", 0.3))
+        for crop in (112, 224)
+        for seed in (0, 1)
+        for face_bin in ("all", "native", "h720", "h360")
         for eval_set in ("validation", "test")
     ]  # fmt: skip
     table = pd.DataFrame(rows)
+    assert set(table.columns) <= set(ABLATION_COLUMNS)
     for column in set(ABLATION_COLUMNS) - set(table.columns):
         table[column] = 0
     table.to_csv(tmp_path / "ablation.csv", index=False)
     report.draw_ablation(tmp_path / "ablation.csv", tmp_path / "ablation.png")
-    assert (tmp_path / "ablation.png").read_bytes().startswith(b"\x89PNG")
+    image = cv2.imread(str(tmp_path / "ablation.png"))
+    # One panel per face bin beside "all": four panels side by side.
+    assert image is not None and image.shape[1] > 3 * image.shape[0]
     table.drop(columns="face_bin").to_csv(tmp_path / "broken.csv", index=False)
     with pytest.raises(Affect4kError, match="face_bin"):
         report.draw_ablation(tmp_path / "broken.csv", tmp_path / "broken.png")

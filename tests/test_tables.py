@@ -126,13 +126,13 @@ def test_no_choice_reads_a_test_score(tmp_path: Path) -> None:
 
 
 def test_ablation_cell_is_chosen_on_validation_only(tmp_path: Path) -> None:
-    faces = tmp_path / "faces"
-    faces.mkdir()
+    spans = tmp_path / "spans"
+    spans.mkdir()
     for video in VIDEOS:
-        x1 = np.zeros(FRAMES)
-        pd.DataFrame({"frame": np.arange(FRAMES), "x1": x1, "x2": x1 + 150}).to_parquet(
-            faces / f"{video}.parquet"
-        )
+        frame = np.arange(FRAMES)
+        pd.DataFrame(
+            {"frame": frame, "face": True, "span": 150.0, "source_height": 2160}
+        ).to_parquet(spans / f"{video}.parquet")
     rng = np.random.default_rng(3)
 
     def cells(validation_noise: dict[str, float], test_noise: dict[str, float]) -> list:
@@ -146,25 +146,25 @@ def test_ablation_cell_is_chosen_on_validation_only(tmp_path: Path) -> None:
             for resolution, noise in noises.items()
         ]  # fmt: skip
 
-    validation = {"native": 0.2, "h360": 0.8}
+    validation = {"native": 0.2, "h360-c112": 0.8}
     table = build_ablation(
-        cells(validation, {"native": 0.9, "h360": 0.1}),
-        faces,
-        [0, 100],
+        cells(validation, {"native": 0.9, "h360-c112": 0.1}),
+        spans,
+        ["native", 360],
         tmp_path / "a.csv",
         resamples=RESAMPLES,
     )
     selected = set(table.loc[table["selected"], "resolution"])
-    assert selected == {"native"}, "the test split's winner is h360; validation's is native"
+    assert selected == {"native"}, "the test split's winner is h360-c112; validation's is native"
     assert {"mean_ccc_lo", "mean_ccc_hi"} <= set(table.columns)
     swapped = build_ablation(
-        cells({"native": 0.8, "h360": 0.2}, {"native": 0.9, "h360": 0.1}),
-        faces,
-        [0, 100],
+        cells({"native": 0.8, "h360-c112": 0.2}, {"native": 0.9, "h360-c112": 0.1}),
+        spans,
+        ["native", 360],
         tmp_path / "b.csv",
         resamples=RESAMPLES,
     )
-    assert set(swapped.loc[swapped["selected"], "resolution"]) == {"h360"}
+    assert set(swapped.loc[swapped["selected"], "resolution"]) == {"h360-c112"}
 
 
 def test_seeds_get_a_mean_row_with_sd_and_a_paired_interval(tmp_path: Path) -> None:

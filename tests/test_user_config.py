@@ -201,7 +201,12 @@ TRAINING = {
     "runs": {"tiny": TINY_RUN, "from_aw": {**TINY_VGG, "model": "vgg16_affwild_gru"}},
     "pretrain": {"aw": {**TINY_VGG, "corpus": "aw"}},
     # The resolution ablation, shrunk: the tiny run again on the 720p clips scaled to 360 lines.
-    "ablation": {"runs": ["tiny"], "heights": ["native", 360], "input_sizes": [48]},
+    "ablation": {
+        "runs": ["tiny"],
+        "heights": ["native", 360],
+        "crop_sizes": [112],
+        "input_sizes": [48],
+    },
 }
 TRAINING["runs"]["from_aw"]["pretrained"] = "pretrain:aw"
 EVALUATION = {"corpora": {"aw": {"format": "affwild2", "root": "resources/demo/corpora/aw"}}}
@@ -285,20 +290,19 @@ def test_no_table_scores_a_frame_its_run_or_initialisation_trained_on(study):
     assert table.loc[("tiny", "test"), "scored"] == "test"
 
 
-def test_the_ablation_scales_by_height_and_scores_every_cell_per_face_size(study):
+def test_the_ablation_crops_the_native_faces_scaled_and_scores_every_cell_per_face_bin(study):
     work = study["work"]
-    crops = np.load(work / "results/faces_h360/u1.npy", mmap_mode="r")
     native = pd.read_parquet(work / "results/faces/u1.parquet")
-    low = pd.read_parquet(work / "results/faces_h360/u1.parquet")
-    assert crops.shape[1:] == (112, 112, 3) and len(crops) == len(native) == len(low)
-    assert low["face"].mean() > 0.5, "faces are still found at 360 lines"
-    # Coordinates are in the 640x360 frame (the 1280x720 demo clip halved, not stretched).
-    assert low[["x1", "x2"]].max().max() <= 640 and low[["y1", "y2"]].max().max() <= 360
-    both = native["face"] & low["face"]
-    ratio = (low["x2"] - low["x1"])[both] / (native["x2"] - native["x1"])[both]
-    assert ratio.median() == pytest.approx(0.5, abs=0.1)
+    # The cell's table is the native one: the same frames, the same landmarks.
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(work / "results/faces_h360-c112/u1.parquet"), native
+    )
+    crops = np.load(work / "results/faces_h360-c112/u1.npy", mmap_mode="r")
+    kept = native["face"].to_numpy()
+    assert crops.shape == (len(native), 112, 112, 3)
+    assert not crops[~kept].any() and crops[kept].reshape(kept.sum(), -1).any(axis=1).all()
     table = pd.read_csv(work / "results/ablation.csv")
-    assert sorted(table["resolution"].unique()) == ["h360", "native"]
+    assert sorted(table["resolution"].unique()) == ["h360-c112", "native"]
     assert set(table["run"]) == {"tiny"} and set(table["input_size"]) == {48}
     cells = [
         AblationCell(
@@ -309,14 +313,13 @@ def test_the_ablation_scales_by_height_and_scores_every_cell_per_face_size(study
             work / f"results/predictions/{run}/{eval_set}.parquet",
             eval_set=eval_set,
         )
-        for run, resolution in (("tiny", "native"), ("tiny-h360-in48", "h360"))
+        for run, resolution in (("tiny", "native"), ("tiny-h360-c112-in48", "h360-c112"))
         for eval_set in ("validation", "test")
     ]
-    bins = study["config"]["training"]["ablation"].get("face_bins", [0, 100, 200, 400, 800, 1600])
     again = build_ablation(
         cells,
-        work / "results/faces",
-        bins,
+        work / "results/ablation/spans",
+        study["config"]["training"]["ablation"]["heights"],
         work / "again.csv",
         groups=work / "results/split.csv",
         resamples=RESAMPLES,
@@ -324,8 +327,11 @@ def test_the_ablation_scales_by_height_and_scores_every_cell_per_face_size(study
     pd.testing.assert_frame_equal(again, table, check_dtype=False)
     assert set(table["eval_set"]) == {"validation", "test"}
     assert table["selected"].any()
-    assert (table.loc[table["face_bin"] == "all", "frames"] > 0).all()
-    # A face-size bin too small to score has no interval; the others have ordered ones.
+    everything = table[table["face_bin"] == "all"]
+    assert (everything["frames"] > 0).all()
+    # Every cell is scored on the same frames.
+    assert everything.groupby("eval_set")["frames"].nunique().eq(1).all()
+    # A face bin too small to score has no interval; the others have ordered ones.
     defined = table.dropna(subset=["mean_ccc_lo", "mean_ccc_hi"])
     assert len(defined) and (defined["mean_ccc_lo"] <= defined["mean_ccc_hi"]).all()
 

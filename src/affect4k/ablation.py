@@ -1,12 +1,17 @@
-"""The resolution ablation's table: does 4K help, and for which faces and input sizes?
+"""The resolution ablation's table: does 4K help, and for which faces, crops and inputs?
 
-Every grid cell (a run trained on clips scaled to one source height, at one network input
-size) is scored on the database's validation and test splits per face-size bin, each number
-with a 95 % bootstrap interval over groups; the cell a configuration would keep is chosen on
-validation. A face's size is the width of
-its detected box in the native clip's pixels, so one bin holds the same frames in every cell:
-where the scores of the native and the downscaled cells meet, resolution stopped mattering
-for faces of that size. Every number is recomputed from the saved predictions.
+Every grid cell (a run trained on crops cut from the clips scaled to one source height, at one
+crop size and network input size; :mod:`affect4k.ablation_crops`) is scored on the database's
+validation and test splits, over all frames and per face bin, each number with a 95 %
+bootstrap interval over groups; the cell a configuration would keep is chosen on validation.
+Every cell is scored on exactly the same frames, those with a native subject face (refused
+otherwise), so cells differ in their pixels only.
+
+Face bins are derived, not chosen: a frame's bin, for a crop size C, is the lowest grid height
+at which its crop still holds all the detail a C-pixel crop can (the face's crop square spans
+at least C pixels there; :func:`resolved_from`). Above that height, more lines cannot help that
+face at that crop size; below it they can. Every number is recomputed from the saved
+predictions.
 """
 
 from __future__ import annotations
@@ -20,15 +25,26 @@ import pandas as pd
 
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table, write_atomic
-from affect4k.layout import ABLATION_COLUMNS, DIMENSIONS, METRIC_NAMES, PREDICTION_COLUMNS
+from affect4k.layout import (
+    ABLATION_COLUMNS,
+    DIMENSIONS,
+    METRIC_NAMES,
+    PREDICTION_COLUMNS,
+    SPAN_COLUMNS,
+)
 from affect4k.metrics import bootstrap, group_sums, interval
+from affect4k.runs import NATIVE, parse_resolution
 from affect4k.tables import VALIDATION, group_keys, read_groups, score
+
+#: Face bin of frames whose crop lacks detail even at the clip's own height.
+UNRESOLVED = "unresolved"
 
 
 @dataclass(frozen=True)
 class AblationCell:
     """One grid cell on one set: the configuration it repeats (or the configuration itself),
-    where, with which seed, and its predictions on ``eval_set`` (validation or test)."""
+    its crops (``resolution``, :func:`affect4k.runs.cell_resolution`), input size and seed, and
+    its predictions on ``eval_set`` (validation or test)."""
 
     run: str
     model: str
@@ -38,78 +54,118 @@ class AblationCell:
     seed: int = 0
     eval_set: str = VALIDATION
 
+    @property
+    def height(self) -> str:
+        """The source height: ``native`` or ``h<lines>``."""
+        height, _ = parse_resolution(self.resolution)
+        return NATIVE if height is None else f"h{height}"
 
-def bin_labels(edges: Sequence[float]) -> list[str]:
-    """``[0, 100, 200]`` -> ``["0-100", "100-200", "200+"]``: the last bin is open-ended."""
-    edges = [f"{edge:g}" for edge in edges]
-    return [f"{a}-{b}" for a, b in zip(edges, edges[1:], strict=False)] + [f"{edges[-1]}+"]
+    @property
+    def crop_size(self) -> int:
+        return parse_resolution(self.resolution)[1]
 
 
-def face_widths(faces_dir: Path, videos: Sequence[str]) -> pd.DataFrame:
-    """``video, frame, face_width`` (native pixels, NaN without a face) of ``videos``."""
+def bin_order(heights: Sequence[int | str]) -> list[str]:
+    """The face bins of a grid, from the faces only full resolution resolves to the largest:
+    ``unresolved``, ``native``, then the grid's heights from high to low."""
+    lines = sorted((h for h in heights if h != NATIVE), reverse=True)
+    return [UNRESOLVED, NATIVE, *(f"h{h}" for h in lines)]
+
+
+def resolved_from(
+    span: np.ndarray, source_height: np.ndarray, heights: Sequence[int | str], crop_size: int
+) -> np.ndarray:
+    """Per frame, the lowest of ``heights`` at which its crop holds all the detail a
+    ``crop_size`` crop can: where its crop square, ``span`` native pixels of a clip
+    ``source_height`` lines high, still spans ``crop_size`` pixels once the clip is scaled to
+    that height (a height at or above the clip's own is the clip itself: ``native``).
+    :data:`UNRESOLVED` where even the clip's own height is not enough; None without a face.
+
+    With a 4K clip and crop 112, a face spanning 200 px is resolved from 1440 lines (200 x
+    1440/2160 = 133 >= 112) but not at 1080 (100 < 112): its bin is ``h1440``.
+    """
+    span = np.asarray(span, np.float64)
+    source = np.asarray(source_height, np.float64)
+    labels = np.full(span.shape, None, dtype=object)
+    labels[np.isfinite(span)] = UNRESOLVED
+    best = np.full(span.shape, np.inf)
+    for height in heights:
+        lines = source if height == NATIVE else np.minimum(float(height), source)
+        resolved = np.isfinite(span) & (span * lines / source >= crop_size) & (lines < best)
+        best[resolved] = lines[resolved]
+        labels[resolved] = np.where(lines[resolved] >= source[resolved], NATIVE, f"h{height}")
+    return labels
+
+
+def read_spans(spans_dir: Path, videos: Sequence[str]) -> pd.DataFrame:
+    """``video, frame, span, source_height`` of ``videos`` (span NaN without a face)."""
     tables = []
     for video in videos:
-        path = Path(faces_dir) / f"{video}.parquet"
-        faces = read_table(path, ("frame", "x1", "x2"), f"video {video}")
-        tables.append(
-            pd.DataFrame(
-                {"video": video, "frame": faces["frame"], "face_width": faces["x2"] - faces["x1"]}
-            )
-        )
+        spans = read_table(Path(spans_dir) / f"{video}.parquet", SPAN_COLUMNS, f"video {video}")
+        tables.append(spans.assign(video=video)[["video", "frame", "span", "source_height"]])
     return pd.concat(tables, ignore_index=True)
 
 
-def _binned(
-    cell: AblationCell, widths: pd.DataFrame, face_bins: Sequence[float], labels: list[str]
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """A cell's predictions with each frame's face-size bin label (None: in no bin)."""
+def _frames_of(cell: AblationCell, spans: pd.DataFrame, heights: Sequence[int | str]):
+    """A cell's predictions with each frame's face bin for the cell's crop size."""
     predictions = read_table(cell.predictions, PREDICTION_COLUMNS, f"run {cell.run}")
-    merged = predictions.merge(widths, on=["video", "frame"], how="left", validate="1:1")
-    index = np.digitize(merged["face_width"].to_numpy(), face_bins) - 1
-    bins = np.where(
-        np.isfinite(merged["face_width"]) & (index >= 0),
-        np.array(labels, dtype=object)[np.clip(index, 0, len(labels) - 1)],
-        None,
-    )
+    merged = predictions.merge(spans, on=["video", "frame"], how="left", validate="1:1")
+    bins = resolved_from(merged["span"], merged["source_height"], heights, cell.crop_size)
     return merged, bins
+
+
+def _check_same_frames(cells: Sequence[AblationCell], eval_set: str) -> None:
+    """Refuse cells of one set scored on different frames (the comparison would be unfair)."""
+    reference = None
+    for cell in cells:
+        frames = read_table(cell.predictions, ("video", "frame"), f"run {cell.run}")
+        keys = set(frames[["video", "frame"]].itertuples(index=False, name=None))
+        if reference is None:
+            reference = (cell, keys)
+        elif keys != reference[1]:
+            first = reference[0]
+            raise Affect4kError(
+                f"ablation: {cell.predictions} holds {len(keys)} {eval_set} frames, "
+                f"{first.predictions} {len(reference[1])}, not all the same; every cell of "
+                f"run {cell.run} must be scored on the same frames (the native subject's)"
+            )
 
 
 def build_ablation(
     cells: Sequence[AblationCell],
-    native_faces_dir: Path,
-    face_bins: Sequence[float],
+    spans_dir: Path,
+    heights: Sequence[int | str],
     out_csv: Path,
     *,
     groups: Path | None = None,
     resamples: int,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Score every cell per face-size bin (and over ``all`` frames); write :data:`ABLATION_COLUMNS`.
+    """Score every cell over ``all`` frames and per face bin; write :data:`ABLATION_COLUMNS`.
 
-    Bins follow ``face_bins`` edges on the face width in ``native_faces_dir``'s tables; a frame
-    whose native detection found no face is in no bin (it counts in ``all`` only if the cell's
-    own detection found one). Each metric has a 95 % interval from a bootstrap over the groups
-    of ``groups`` (``results/split.csv``; None: every video a group), the same resamples for
-    every cell and bin of a set. ``selected`` marks, per configuration, the cell (resolution x
-    input size) with the best validation mean CCC over all frames (mean over its seeds): the
-    test rows are scored but never read by that choice.
+    A frame's bin for a cell is :func:`resolved_from` of its span (``spans_dir``, written by
+    :mod:`affect4k.ablation_crops`) at the cell's crop size over the grid's ``heights``. Each
+    metric has a 95 % interval from a bootstrap over the groups of ``groups``
+    (``results/split.csv``; None: every video a group), the same resamples for every cell and
+    bin of a set, so cells compare pairwise. ``selected`` marks, per configuration, the cell
+    (resolution x input size) with the best validation mean CCC over all frames (mean over its
+    seeds): the test rows are scored but never read by that choice.
     """
     if not cells:
         raise Affect4kError("ablation: no grid cells given")
-    if len(face_bins) < 2 or any(b <= a for a, b in zip(face_bins, face_bins[1:], strict=False)):
-        raise Affect4kError(f"ablation face_bins must increase, got {list(face_bins)}")
-    labels = bin_labels(face_bins)
+    labels = bin_order(heights)
     group_table = None if groups is None else read_groups(groups)
     videos = set()
     for cell in cells:
         videos |= set(read_table(cell.predictions, ("video",), f"run {cell.run}")["video"])
-    widths = face_widths(native_faces_dir, sorted(videos))
+    spans = read_spans(spans_dir, sorted(videos))
     rows = []
     for eval_set in dict.fromkeys(cell.eval_set for cell in cells):
         members = [cell for cell in cells if cell.eval_set == eval_set]
+        _check_same_frames(members, eval_set)
         parts = []
         for cell in members:
-            merged, bins = _binned(cell, widths, face_bins, labels)
+            merged, bins = _frames_of(cell, spans, heights)
             keys = group_keys(merged, group_table, f"run {cell.run}")
             parts += [(cell, "all", merged, keys)]
             parts += [(cell, label, merged[bins == label], keys[bins == label]) for label in labels]
@@ -126,6 +182,8 @@ def build_ablation(
                 "run": cell.run,
                 "model": cell.model,
                 "resolution": cell.resolution,
+                "height": cell.height,
+                "crop_size": cell.crop_size,
                 "input_size": cell.input_size,
                 "seed": cell.seed,
                 "eval_set": eval_set,

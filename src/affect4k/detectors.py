@@ -21,6 +21,13 @@ from affect4k.errors import Affect4kError
 _MTCNN_NATIVE_MIN_FACE = 20
 
 
+#: Narrowest face (pixels of the image searched) the face stage asks a detector for: the
+#: subject of a 4K clip is hundreds of pixels wide, and skipping tiny faces is what makes
+#: MTCNN's image pyramid affordable; smaller faces are found on a larger copy
+#: (:func:`affect4k.faces.detection_width`).
+MIN_FACE_SIZE = 40
+
+
 #: Confidence below which a detection is ignored, per detector (their scores differ in scale).
 DEFAULT_MIN_SCORE = {"mtcnn": 0.9, "insightface": 0.5}
 
@@ -54,7 +61,7 @@ def make_detector(
     model: str | None = None,
     *,
     min_score: float | None = None,
-    min_face_size: int = 40,
+    min_face_size: int = MIN_FACE_SIZE,
     providers: list[str] | None = None,
 ) -> Detector:
     """Build the detector named by ``kind`` ("mtcnn" or "insightface").

@@ -16,6 +16,7 @@ the CPU cores busy together.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,18 +30,17 @@ from tqdm import tqdm
 
 from affect4k import CLIP_FPS
 from affect4k.align import align_face
-from affect4k.detectors import Detection, Detector
+from affect4k.detectors import MIN_FACE_SIZE, Detection, Detector
 from affect4k.errors import Affect4kError
-from affect4k.files import atomic_path, read_table, scratch_dir
+from affect4k.files import atomic_path, scratch_dir
 from affect4k.identity import FaceEmbedder, face_chip, reference_embedding
-from affect4k.media import VideoInfo, count_frames, iter_frames, prefetch, probe_video
+from affect4k.media import count_frames, iter_frames, prefetch, probe_video
 from affect4k.progress import progress as progress_bar
 from affect4k.tracking import (
     FaceTracks,
     ShotCuts,
     Subject,
     SubjectTracker,
-    box_iou,
     choose_subject,
     cluster_tracks,
 )
@@ -108,14 +108,13 @@ def extract_faces(
     detector: Detector,
     video_id: str,
     detect_width: int,
+    min_face: int | None = None,
     crop_size: int = 112,
-    source_height: int | None = None,
     progress: bool = True,
     identities_path: Path | None = None,
     subject_photo: Path | None = None,
     identity: IdentitySettings,
     embedder: FaceEmbedder | None = None,
-    native_faces: Path | None = None,
 ) -> FaceSummary:
     """Detect every face of ``clip``, tell who each is, and crop the subject in every frame.
 
@@ -125,13 +124,9 @@ def extract_faces(
     row i = frame i, zeros where there is no face) and, if given, ``identities_path`` (one row
     per identity, :data:`IDENTITY_TABLE_COLUMNS`, most screen time first), all atomically.
     The subject is the identity with the most screen time, or the one nearest the face in
-    ``subject_photo`` (within ``identity.subject_threshold``). ``source_height`` first scales
-    every frame to that many lines, aspect ratio kept (the resolution ablation; never
-    upscaled); all outputs then refer to that size, and a clip in which no face (or no
-    subject) is found any more is a result, not an error; with ``native_faces`` (the face
-    table of the clip at its own size) the subject is the one chosen there, found in each frame
-    as the face that overlaps its native box, so every cell of the ablation crops the same
-    person. Faces are detected on a copy ``detect_width`` pixels wide.
+    ``subject_photo`` (within ``identity.subject_threshold``). Faces are detected on a copy
+    ``detect_width`` pixels wide, or wider where ``min_face`` (the narrowest face to find, in
+    clip pixels) needs it (:func:`detection_width`).
     """
     check_crop_settings(crop_size, detect_width)
     identity.check()
@@ -152,38 +147,29 @@ def extract_faces(
                 open(scratch / "candidates.u8", "wb") as store,
                 _progress_bar(video_id, total, progress) as bar,
             ):
-                # Only the ablation scales, so only it reads the clip's header for its size.
-                info = probe_video(clip) if source_height else None
-                size = scaled_size(info, source_height) if info else None
-                frames = _frames_and_detection_copies(clip, size, detect_width)
+                width = detection_width(probe_video(clip).width, detect_width, min_face)
+                frames = _frames_and_detection_copies(clip, width)
                 found = _scan(frames, detector, embedder, store, crop_size, identity, total, bar)
             if found.decoded != total:
                 raise Affect4kError(
                     f"decoded {found.decoded} frames of {clip}, but it counts {total}"
                 )
-            if not len(found.frame) and source_height is None:
-                # A whole clip without a face is a wrong video or detector, except in the
-                # ablation: scaled far enough, a real face becomes too small to find.
+            if not len(found.frame):
+                # A whole clip without a face is a wrong video or detector.
                 raise Affect4kError(f"no face found in any of {total} frames of {clip}")
             people = _identities(found, identity.cluster_threshold)
-            if native_faces is None:
-                subject = choose_subject(
-                    people.centroids, people.frames, photo, identity.subject_threshold
+            subject = choose_subject(
+                people.centroids, people.frames, photo, identity.subject_threshold
+            )
+            if subject is None and photo is not None:
+                nearest = np.linalg.norm(people.centroids - photo, axis=1).min()
+                raise Affect4kError(
+                    f"nobody in {clip} is within faces.subject_threshold"
+                    f" {identity.subject_threshold} of the face in {subject_photo}"
+                    f" (nearest identity: {nearest:.2f})"
                 )
-                if subject is None and photo is not None and source_height is None:
-                    nearest = np.linalg.norm(people.centroids - photo, axis=1).min()
-                    raise Affect4kError(
-                        f"nobody in {clip} is within faces.subject_threshold"
-                        f" {identity.subject_threshold} of the face in {subject_photo}"
-                        f" (nearest identity: {nearest:.2f})"
-                    )
-                distance = _distances(found, people, subject)
-                kept = _subject_per_frame(people, subject, found.frame, distance, total)
-            else:
-                shrink = size[0] / info.width if size and info else 1.0
-                kept = _follow_native(found, Path(native_faces), shrink, total)
-                subject = _kept_subject(people, kept)
-                distance = _distances(found, people, subject)
+            distance = _distances(found, people, subject)
+            kept = _subject_per_frame(people, subject, found.frame, distance, total)
             candidates = _candidate_crops(scratch / "candidates.u8", len(found.frame), crop_size)
             _write_kept_crops(npy_temp, candidates, kept, crop_size)
             pq.write_table(_table(found, people, kept, distance), parquet_temp)
@@ -241,20 +227,21 @@ def subject_crop(
     return subject, align_face(frame, subject.landmarks, crop_size)
 
 
-def scaled_size(info: VideoInfo, height: int | None) -> tuple[int, int] | None:
-    """(width, height) of ``info``'s frames scaled to ``height`` lines with the aspect ratio
-    kept (width rounded to even, as encoders and scalers want); None to keep them as they are."""
-    if height is None or height >= info.height:
-        return None
-    width = max(2, 2 * round(info.width * height / info.height / 2))
-    return width, height
+def detection_width(clip_width: int, detect_width: int, min_face: int | None) -> int:
+    """Width of the copy faces are detected on: ``detect_width``, widened until a face
+    ``min_face`` clip pixels wide is the detector's :data:`MIN_FACE_SIZE` in it (None: no
+    such need), and never wider than the clip. A 4K clip's copy 640 wide finds faces from 240
+    px; finding 48 px takes a copy 3200 wide (docs/performance.md measures what it costs)."""
+    if min_face is not None:
+        detect_width = max(detect_width, math.ceil(MIN_FACE_SIZE * clip_width / min_face))
+    return min(detect_width, clip_width)
 
 
 def _frames_and_detection_copies(
-    clip: Path, source_size: tuple[int, int] | None, detect_width: int
+    clip: Path, detect_width: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Each frame with its :func:`detection_copy`."""
-    for frame in iter_frames(clip, source_size):
+    for frame in iter_frames(clip):
         yield frame, detection_copy(frame, detect_width)
 
 
@@ -417,37 +404,6 @@ def _subject_per_frame(
         if distance[index] < best[frame]:
             best[frame], kept[frame] = distance[index], index
     return kept
-
-
-#: Overlap with the native subject box a face of the scaled clip needs to be the subject.
-NATIVE_MIN_IOU = 0.3
-
-
-def _follow_native(found: _Found, native_faces: Path, shrink: float, total: int) -> np.ndarray:
-    """Per frame: the candidate overlapping the subject's box of the native face table most
-    (boxes scaled by ``shrink``), if by at least :data:`NATIVE_MIN_IOU`; else -1."""
-    native = read_table(native_faces, ("frame", "face", "x1", "y1", "x2", "y2"), "native faces")
-    if len(native) != total:
-        raise Affect4kError(f"{native_faces} has {len(native)} rows, the clip {total} frames")
-    boxes = native[["x1", "y1", "x2", "y2"]].to_numpy(float) * shrink
-    kept = np.full(total, -1, np.int64)
-    for frame in np.flatnonzero(native["face"].to_numpy(bool)):
-        first, last = np.searchsorted(found.frame, [frame, frame + 1])
-        if first == last:
-            continue
-        overlap = box_iou(boxes[frame][None], found.geometry[first:last, 1:5])[0]
-        if overlap.max() >= NATIVE_MIN_IOU:
-            kept[frame] = first + int(np.argmax(overlap))
-    return kept
-
-
-def _kept_subject(people: _People, kept: np.ndarray) -> Subject | None:
-    """The identity kept most often (the native subject as this clip's clustering sees it)."""
-    if not (kept >= 0).any():
-        return None
-    identity = int(np.bincount(people.identity[kept[kept >= 0]]).argmax())
-    reference = people.centroids[identity]
-    return Subject(identity, reference, np.linalg.norm(people.centroids - reference, axis=1))
 
 
 def _candidate_crops(path: Path, count: int, crop_size: int) -> np.ndarray:

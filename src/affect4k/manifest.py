@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -171,6 +172,16 @@ def _entry(fields: list[str], columns: tuple[str, ...], where: str) -> VideoEntr
         raise Affect4kError(f"{where}: subject photo {subject!r} of video {video_id} has braces")
     group = optional.get(GROUP_COLUMN) or source_group(url)
     return VideoEntry(video_id, url, start, end, group, subject or None)
+
+
+def demo_videos(video_ids: Sequence[str]) -> list[VideoEntry]:
+    """The entries of a demo config without a videos list: each generated source
+    (``resources/demo/sources/{video}.mp4``, the demo rules' output) kept whole."""
+    entries = []
+    for video_id in video_ids:
+        url = f"resources/demo/sources/{video_id}.mp4"
+        entries.append(VideoEntry(video_id, url, None, None, source_group(url)))
+    return entries
 
 
 def read_videos(path: str | os.PathLike[str]) -> list[VideoEntry]:

@@ -338,7 +338,10 @@ def build_model(
     frames = keras.Input((None, crop_size, crop_size, 3), dtype="float32", name="frames")
     x = FoldFrames(dtype="float32", name="fold_frames")(frames)
     if input_size != crop_size:
-        x = layers.Resizing(input_size, input_size, dtype="float32", name="resize")(x)
+        # Anti-aliased: a 448 px crop fed at 112 must not alias its fine detail away.
+        x = layers.Resizing(input_size, input_size, antialias=True, dtype="float32", name="resize")(
+            x
+        )
     if input_convention(pretrained, convention) == "caffe":
         x = CaffeInput(dtype="float32", name="normalise")(x)
     else:

@@ -351,55 +351,59 @@ def predictions_over_time(predictions: pd.DataFrame, path: Path, run: str) -> No
 
 @_styled
 def ablation_figure(table: pd.DataFrame, path: Path) -> None:
-    """Test mean CCC of the ablation grid (``affect4k.ablation``) with 95 % intervals: over all
-    frames against the source height, one line per input size; and per face-size bin, one line
-    per cell. A configuration's seeds are averaged (the interval drawn is the first seed's);
-    the cell chosen on validation is marked with a star."""
-    table = table.assign(resolution=table["resolution"].astype(str))
-    table = table[table["eval_set"] == "test"]
-    cell = ["run", "resolution", "input_size", "face_bin"]
-    table = table.groupby(cell, sort=False).agg(
-        mean_ccc=("mean_ccc", "mean"),
-        mean_ccc_lo=("mean_ccc_lo", "first"),
-        mean_ccc_hi=("mean_ccc_hi", "first"),
-        selected=("selected", "any"),
-    )
-    table = table.reset_index()
-    heights = sorted(table["resolution"].unique(), key=_resolution_order)
-    bins = [label for label in table["face_bin"].unique() if label != "all"]
-    figure = _figure(1, 2, (11, 3.6))
-    overall, by_face = figure.axes
-    for (run, size), rows in table[table["face_bin"] == "all"].groupby(["run", "input_size"]):
-        rows = rows.set_index("resolution").reindex(heights)
-        _error_line(overall, rows, f"{run}, input {size}")
-        chosen = rows["selected"].fillna(False).astype(bool).to_numpy()
-        overall.plot(np.flatnonzero(chosen), rows["mean_ccc"][chosen], "*", ms=12, color="black")
-    overall.set_xticks(range(len(heights)), heights)
-    overall.set(xlabel="source height", ylabel="test mean CCC (95 % CI)", ylim=(-1.05, 1.05))
-    overall.legend(fontsize=7)
-    cells = table[table["face_bin"] != "all"].groupby(["run", "resolution", "input_size"])
-    for (run, resolution, size), rows in cells:
-        rows = rows.set_index("face_bin").reindex(bins)
-        _error_line(by_face, rows, f"{run}, {resolution}, input {size}")
-    by_face.set_xticks(range(len(bins)), bins)
-    by_face.set(xlabel="face width in the native clip (px)", ylim=(-1.05, 1.05))
-    by_face.legend(fontsize=7)
+    """Test mean CCC of the resolution ablation (``affect4k.ablation``) against the source
+    height: one panel over all frames and one per face bin (the height a face's crop is
+    resolved from), one line per run x crop size x input size. The line is the mean over
+    seeds, its band the mean of the seeds' 95 % group-bootstrap intervals, the dots each seed:
+    an effect shows as a line that leaves its band's range, seed noise as scattered dots.
+    """
+    table = table[table["eval_set"] == "test"].astype({"height": str})
+    heights = sorted(table["height"].unique(), key=_height_order)
+    bins = ["all", *(b for b in _BIN_ORDER if b in set(table["face_bin"]))]
+    bins += sorted(set(table["face_bin"]) - set(bins), key=_height_order, reverse=True)
+    figure = _figure(1, len(bins), (3.4 * len(bins) + 0.8, 3.6), sharey=True)
+    line = ["run", "crop_size", "input_size"]
+    for axes, face_bin in zip(figure.axes, bins, strict=True):
+        rows = table[table["face_bin"] == face_bin]
+        for colour, ((run, crop, size), cell) in zip(
+            colormaps["tab10"].colors, rows.groupby(line), strict=False
+        ):
+            at = cell["height"].map(heights.index)
+            mean = cell.groupby(at)[["mean_ccc", "mean_ccc_lo", "mean_ccc_hi"]].mean()
+            axes.fill_between(
+                mean.index, mean["mean_ccc_lo"], mean["mean_ccc_hi"], color=colour, alpha=0.2
+            )
+            axes.plot(
+                mean.index,
+                mean["mean_ccc"],
+                "-",
+                color=colour,
+                label=f"{run}, crop {crop}, input {size}",
+            )
+            axes.plot(at, cell["mean_ccc"], ".", color=colour, ms=5)
+        frames = int(rows["frames"].max()) if len(rows) else 0
+        axes.set_xticks(range(len(heights)), heights)
+        axes.set(
+            xlabel="source height",
+            title=f"{'all frames' if face_bin == 'all' else 'resolved from ' + face_bin}"
+            f" ({frames} frames)",
+            ylim=(-0.55, 1.05),
+        )
+    figure.axes[0].set(ylabel="test mean CCC (95 % CI band)")
+    figure.axes[0].legend(fontsize=7, loc="lower right")
     figure.suptitle(
-        "does resolution help? test mean CCC per source height, input size, face size "
-        "(star: the cell chosen on validation)"
+        "does resolution help? test mean CCC per source height (dots: seeds; "
+        "panels: faces by the lowest height that resolves their crop)"
     )
     save(figure, path)
 
 
-def _error_line(axes: Axes, rows: pd.DataFrame, label: str) -> None:
-    """``rows``' mean CCC at positions 0.. with their interval as error bars, joined."""
-    centre = rows["mean_ccc"].to_numpy(float)
-    error = np.abs(np.vstack([centre - rows["mean_ccc_lo"], rows["mean_ccc_hi"] - centre]))
-    axes.errorbar(range(len(rows)), centre, yerr=error, fmt="o-", capsize=3, label=label)
+#: Face bins in reading order (``affect4k.ablation.bin_order`` puts the grid's heights after).
+_BIN_ORDER = ("unresolved", "native")
 
 
-def _resolution_order(value: str) -> tuple[float, str]:
-    """Sort "h180" < "h360" < "h720" < "native"."""
+def _height_order(value: str) -> tuple[float, str]:
+    """Sort "h180" < "h360" < "h720" < "native" (others last)."""
     height = value.removeprefix("h")
     return (float(height), value) if height.isdigit() else (float("inf"), value)
 

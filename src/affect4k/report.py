@@ -85,8 +85,8 @@ def _set_order(column: pd.Series) -> pd.Series:
 
 
 def draw_ablation(ablation_csv: Path, out_png: Path) -> None:
-    """Test mean CCC of every ablation cell with its interval, over all frames and per
-    face-size bin; the cell chosen on validation is marked."""
+    """Test mean CCC of every ablation cell against the source height, with its interval and
+    seeds, over all frames and per face bin (:func:`plots.ablation_figure`)."""
     plots.ablation_figure(_read_csv(ablation_csv, ABLATION_COLUMNS, "ablation table"), out_png)
 
 

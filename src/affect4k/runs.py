@@ -16,6 +16,8 @@ from affect4k.train_config import TrainConfig
 
 #: Resolution of runs trained on the crops of the clips as downloaded.
 NATIVE = "native"
+#: Side of the face stage's crops (the study's 112x112 ArcFace alignment).
+NATIVE_CROP = 112
 #: Run options whose value is a list without forming a grid.
 LIST_OPTIONS = ("seeds", "trained_on")
 #: The study's settings that differ by model (section 6.3: ResNet-50 trained for 60 epochs);
@@ -23,9 +25,32 @@ LIST_OPTIONS = ("seeds", "trained_on")
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"resnet50_gru": {"epochs": 60}}
 
 
-def ablation_name(run: str, resolution: str, input_size: int) -> str:
-    """The grid run of ``run`` at one source height and network input size."""
-    return f"{run}-{resolution}-in{input_size}"
+def ablation_name(run: str, height: str, crop_size: int, input_size: int) -> str:
+    """The grid run of ``run`` at one source height (``native`` or ``h<lines>``), crop size and
+    network input size."""
+    return f"{run}-{height}-c{crop_size}-in{input_size}"
+
+
+def height_label(height: int | str) -> str:
+    """A grid height as it appears in names: ``native`` or ``h<lines>``."""
+    return NATIVE if height == NATIVE else f"h{height}"
+
+
+def cell_resolution(height: int | str, crop_size: int) -> str:
+    """The crops an ablation cell trains on: NATIVE for the face stage's own (the native clip
+    at :data:`NATIVE_CROP`), else ``<height label>-c<crop size>``."""
+    if height == NATIVE and crop_size == NATIVE_CROP:
+        return NATIVE
+    return f"{height_label(height)}-c{crop_size}"
+
+
+def parse_resolution(resolution: str) -> tuple[int | None, int]:
+    """``"h720-c224"`` -> (720, 224); ``"native-c448"`` -> (None, 448); NATIVE -> (None, 112):
+    the source height (None: the clip as it is) and the crop size of a run's crops."""
+    if resolution == NATIVE:
+        return None, NATIVE_CROP
+    height, crop = resolution.rsplit("-c", 1)
+    return (None if height == NATIVE else int(height.removeprefix("h"))), int(crop)
 
 
 def seed_name(config: str, seed: int) -> str:
@@ -57,9 +82,12 @@ def expand_runs(
     that height), ``ablation_of`` (the configuration a grid cell repeats, else None), ``entry``
     (the run entry it comes from) and ``config`` (its configuration: the run less its seed).
     Grid options (lists) expand to configurations named ``<name>-<option><value>-...`` in the
-    entry's option order. ``ablation`` (``runs``, ``heights``, ``input_sizes``) repeats every
-    configuration of each named entry at every source height x input size, named by
-    :func:`ablation_name`; the cell at the native height and the run's own input size is the
+    entry's option order. ``ablation`` (``runs``, ``heights``, ``crop_sizes``, ``input_sizes``,
+    ``seeds``) repeats every configuration of each named entry at every source height x crop
+    size x input size no larger than the crop, named by :func:`ablation_name` and trained on
+    the crops :func:`cell_resolution` names, with the ablation's ``seeds`` if given (the run
+    itself too); the cell at
+    the native height, crop :data:`NATIVE_CROP` and the run's own input size is the
     configuration itself. ``seeds`` (a list) repeats every configuration once per seed, as
     runs named by :func:`seed_name` when there are several: seeds are repeats to average, never
     a grid to choose from.
@@ -89,22 +117,25 @@ def expand_runs(
         if name not in of_entry:
             raise Affect4kError(f"training.ablation.runs names {name!r}, which is no training run")
         for config in of_entry[name]:
+            if ablation.get("seeds") is not None:
+                # The run itself is the grid's reference cell: it has the cells' seeds.
+                configs[config]["seeds"] = ablation["seeds"]
             base = configs[config]
-            for height, size in itertools.product(ablation["heights"], ablation["input_sizes"]):
-                resolution = NATIVE if height == NATIVE else f"h{height}"
-                if resolution == NATIVE and size == base.get("input_size", DEFAULT_INPUT_SIZE):
+            grid = itertools.product(
+                ablation["heights"], ablation["crop_sizes"], ablation["input_sizes"]
+            )
+            for height, crop, size in grid:
+                resolution = cell_resolution(height, crop)
+                if size > crop or (
+                    resolution == NATIVE and size == base.get("input_size", DEFAULT_INPUT_SIZE)
+                ):
                     continue
                 cell = {**base, "resolution": resolution, "input_size": size, "ablation_of": config}
-                configs[ablation_name(config, resolution, size)] = cell
+                configs[ablation_name(config, height_label(height), crop, size)] = cell
     expanded: dict[str, dict[str, Any]] = {}
     for config, settings in configs.items():
         expanded.update(_seeded(config, settings))
     return expanded
-
-
-def source_height(resolution: str) -> int | None:
-    """``"h360"`` -> 360; NATIVE -> None (the clips as they are)."""
-    return None if resolution == NATIVE else int(resolution.removeprefix("h"))
 
 
 #: The study's network input side (section 6.3), the default of every run's ``input_size``.

@@ -13,10 +13,10 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 from affect4k.calibration import trace_path as calibration_trace
 from affect4k.errors import Affect4kError
 from affect4k.layout import DIMENSIONS
-from affect4k.manifest import VIDEO_ID_PATTERN, read_videos
+from affect4k.manifest import VIDEO_ID_PATTERN, demo_videos, read_videos
 from affect4k.download import tracked_source
 from affect4k.provenance import code_digest
-from affect4k.runs import NATIVE, source_height
+from affect4k.runs import NATIVE, parse_resolution
 from affect4k.settings import (
     DATABASE_SETS,
     DOWNLOADED_WEIGHTS,
@@ -35,7 +35,14 @@ try:
     check_config(config)
     TRAINING = resolve_training(config)
     try:
-        VIDEOS = {entry.video_id: entry for entry in read_videos(config["videos"])}
+        VIDEOS = {
+            entry.video_id: entry
+            for entry in (
+                read_videos(config["videos"])
+                if "videos" in config
+                else demo_videos(list(config["demo"]["videos"]))
+            )
+        }
     except Affect4kError as error:
         raise Affect4kError(f"videos: {error}") from None
     check_trained_on(TRAINING.runs, VIDEOS)
@@ -92,11 +99,6 @@ def subject_photo(wildcards):
     """The video's subject photo (videos.tsv's subject column), an input when given."""
     photo = video_entry(wildcards.video).subject
     return [photo] if photo else []
-
-
-def native_faces(wildcards):
-    """The ablation's scaled clips crop the subject chosen in the clip at its own size."""
-    return [f"results/faces/{wildcards.video}.parquet"] if wildcards.lowres else []
 
 
 def download_inputs(wildcards):
@@ -194,6 +196,10 @@ def ablation_cells():
 
 
 ABLATION = ablation_cells()
+#: The crops the ablation's cells train on beside the face stage's own (native, 112 px).
+ABLATION_RESOLUTIONS = sorted(
+    {cell["resolution"] for cell in ABLATION if cell["resolution"] != NATIVE}
+)
 
 
 def faces_dir(resolution):

@@ -32,6 +32,8 @@ if DEMO:
             height=DEMO["height"],
             seconds=DEMO["seconds"],
             seed=DEMO["seed"],
+            cue=DEMO["cue"],
+            face_size=DEMO["face_size"],
             annotators=config["annotators"],
         script:
             "../scripts/demo_video.py"

@@ -53,10 +53,11 @@ rule tables:
 
 
 rule ablation:
-    """Every cell of the resolution x input-size grid scored per face-size bin."""
+    """Every cell of the height x crop size x input size grid scored over all frames and per
+    face bin (the height a face's crop is resolved from)."""
     input:
         predictions=[cell["predictions"] for cell in ABLATION],
-        faces=expand("results/faces/{video}.parquet", video=VIDEOS),
+        spans=expand("results/ablation/spans/{video}.parquet", video=VIDEOS),
         groups="results/split.csv",
     output:
         "results/ablation.csv",
@@ -68,7 +69,7 @@ rule ablation:
     params:
         code=package_code("ablation.py"),
         cells=ABLATION,
-        face_bins=config["training"]["ablation"]["face_bins"],
+        heights=config["training"]["ablation"]["heights"],
         resamples=config["evaluation"]["resamples"],
     script:
         "../scripts/ablation.py"

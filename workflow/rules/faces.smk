@@ -1,25 +1,17 @@
 rule faces:
     """Detect every face on a downscaled copy, tell identities apart, and align and crop the
-    subject 112x112 from the full-resolution frame.
-
-    results/faces/ holds the crops of the clips as they are; results/faces_h<H>/ those of the
-    same clips first scaled to H lines, aspect ratio kept (the resolution ablation), whose
-    subject is the one chosen in results/faces/.
-    """
+    subject 112x112 from the full-resolution frame."""
     input:
         clip="results/clips/{video}.avi",
         subject=subject_photo,
-        native=native_faces,
     output:
-        table="results/faces{lowres}/{video}.parquet",
-        crops="results/faces{lowres}/{video}.npy",
-        identities="results/faces{lowres}/{video}.identities.parquet",
+        table="results/faces/{video}.parquet",
+        crops="results/faces/{video}.npy",
+        identities="results/faces/{video}.identities.parquet",
     log:
-        "logs/faces{lowres}/{video}.log",
+        "logs/faces/{video}.log",
     benchmark:
-        "benchmarks/faces{lowres}/{video}.tsv"
-    wildcard_constraints:
-        lowres="(_h[0-9]+)?",
+        "benchmarks/faces/{video}.tsv"
     conda:
         "../../envs/faces.yaml"
     threads: 2
@@ -31,11 +23,44 @@ rule faces:
         model=config["faces"]["model"],
         min_score=config["faces"]["min_score"],
         detect_width=config["faces"]["detect_width"],
+        min_face=config["faces"]["min_face"],
         cluster_threshold=config["faces"]["cluster_threshold"],
         subject_threshold=config["faces"]["subject_threshold"],
         embed_every=config["faces"]["embed_every"],
-        source_height=lambda wildcards: source_height(
-            wildcards.lowres.lstrip("_") or NATIVE
-        ),
     script:
         "../scripts/faces.py"
+
+
+if ABLATION_RESOLUTIONS:
+
+    rule ablation_crops:
+        """The resolution ablation's crops of one video: the native subject at its native
+        landmarks, cut from every frame scaled to each grid height, at each crop size (one
+        decode for every cell; affect4k.ablation_crops)."""
+        input:
+            clip="results/clips/{video}.avi",
+            native="results/faces/{video}.parquet",
+        output:
+            crops=[
+                f"results/faces_{resolution}/{{video}}.npy"
+                for resolution in ABLATION_RESOLUTIONS
+            ],
+            tables=[
+                f"results/faces_{resolution}/{{video}}.parquet"
+                for resolution in ABLATION_RESOLUTIONS
+            ],
+            spans="results/ablation/spans/{video}.parquet",
+        log:
+            "logs/ablation_crops/{video}.log",
+        benchmark:
+            "benchmarks/ablation_crops/{video}.tsv"
+        conda:
+            "../../envs/faces.yaml"
+        threads: 2
+        resources:
+            mem_mb=4000,
+        params:
+            code=package_code("ablation_crops.py"),
+            cells=[parse_resolution(resolution) for resolution in ABLATION_RESOLUTIONS],
+        script:
+            "../scripts/ablation_crops.py"

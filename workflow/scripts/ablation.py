@@ -7,8 +7,8 @@ with job(snakemake) as sm:
 
     build_ablation(
         [AblationCell(**cell) for cell in sm.params.cells],
-        Path(sm.input.faces[0]).parent,
-        sm.params.face_bins,
+        Path(sm.input.spans[0]).parent,
+        sm.params.heights,
         Path(sm.output[0]),
         groups=Path(sm.input.groups),
         resamples=sm.params.resamples,

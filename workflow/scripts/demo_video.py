@@ -15,5 +15,7 @@ with job(snakemake) as sm:
         height=sm.params.height,
         seconds=sm.params.seconds,
         seed=sm.params.seed,
+        cue=sm.params.cue,
+        face_size=sm.params.face_size,
         annotators=sm.params.annotators,
     )

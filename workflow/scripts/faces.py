@@ -12,7 +12,6 @@ with job(snakemake) as sm:
         Path(sm.output.crops),
         identities_path=Path(sm.output.identities),
         subject_photo=Path(sm.input.subject[0]) if sm.input.subject else None,
-        native_faces=Path(sm.input.native[0]) if sm.input.native else None,
         identity=IdentitySettings(
             cluster_threshold=sm.params.cluster_threshold,
             subject_threshold=sm.params.subject_threshold,
@@ -21,5 +20,5 @@ with job(snakemake) as sm:
         detector=make_detector(sm.params.detector, sm.params.model, min_score=sm.params.min_score),
         video_id=sm.wildcards.video,
         detect_width=sm.params.detect_width,
-        source_height=sm.params.source_height,
+        min_face=sm.params.min_face,
     )

@@ -76,12 +76,19 @@ def _hidden_spans(seed: int, seconds: float) -> list[tuple[float, float]]:
 
 
 def face_track(
-    seed: int, times: np.ndarray, *, seconds: float, width: int, height: int
+    seed: int,
+    times: np.ndarray,
+    *,
+    seconds: float,
+    width: int,
+    height: int,
+    face_size: float = 0.25,
 ) -> FaceTrack:
-    """Where the face of the demo clip made with ``seed`` is at ``times`` (seconds)."""
+    """Where the face of the demo clip made with ``seed`` is at ``times`` (seconds): its
+    ArcFace square's side varies by up to 40 % around ``face_size`` times the frame height."""
     times = np.asarray(times, dtype=np.float64)
     rng = seeded_rng(seed, "head")
-    face_height = height * (0.25 + 0.10 * slow_wave(rng, times, (2.0, 8.0)))
+    face_height = height * face_size * (1 + 0.4 * slow_wave(rng, times, (2.0, 8.0)))
     angle = 30 * np.clip(1.5 * slow_wave(rng, times, (2.0, 8.0)), -1, 1)
     # Keep the rotated face square (half-diagonal 0.71 of its side) inside the frame.
     margin = 0.75 * face_height
@@ -126,8 +133,15 @@ def _paste_portrait(
     centre_y: float,
     face_height: float,
     angle_deg: float,
+    fine: tuple[float, float] | None = None,
 ) -> None:
-    """Blend ``portrait`` into ``frame`` in place, its face square placed as the track says."""
+    """Blend ``portrait`` into ``frame`` in place, its face square placed as the track says.
+
+    ``fine`` (the fine cue, :data:`CUES`) adds a one-pixel checkerboard of these two
+    peak-to-peak amplitudes (grey levels) over the face's left and right halves (as seen in
+    the image): a detail of 1-pixel period in the source, which any downscaling by 2 or more
+    averages away while every coarse feature survives.
+    """
     size = portrait.shape[0]
     matrix = cv2.getRotationMatrix2D(
         (size / 2, size / 2), angle_deg, face_height / (FACE_FRACTION * size)
@@ -146,15 +160,48 @@ def _paste_portrait(
     weight = cv2.warpAffine(alpha, matrix, roi_size, flags=cv2.INTER_LINEAR)
     roi = frame[y0:y1, x0:x1]
     roi[...] = cv2.blendLinear(face, roi, weight, 1 - weight)
+    if fine is None:
+        return
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    angle = math.radians(angle_deg)
+    # The face's own horizontal axis: portrait x maps to (cos, -sin) in the frame.
+    along = (xs - centre_x) * math.cos(angle) - (ys - centre_y) * math.sin(angle)
+    amplitude = np.where(along < 0, fine[0], fine[1]).astype(np.float32)
+    checker = ((xs + ys) % 2) * 2 - 1
+    texture = (amplitude / 2 * checker * weight)[..., None]
+    # Rounded, not truncated: truncation would darken the face with the amplitude.
+    roi[...] = np.clip(np.rint(roi + texture), 0, 255).astype(np.uint8)
+
+
+#: What carries a demo clip's valence and arousal. coarse: the face's expression, tone and
+#: contrast (visible at any resolution); fine: only the amplitude of a 1-pixel checkerboard on
+#: the face's left (valence) and right (arousal) half, the expression staying neutral, which
+#: only the source's full resolution resolves (the resolution ablation's positive control).
+CUES = ("coarse", "fine")
+#: Largest amplitude (grey levels) of the fine cue's checkerboard, at valence or arousal 1.
+FINE_CUE_AMPLITUDE = 48.0
 
 
 def demo_frames(
-    seed: int, face: str, *, fps: Fraction, seconds: float, width: int, height: int
+    seed: int,
+    face: str,
+    *,
+    fps: Fraction,
+    seconds: float,
+    width: int,
+    height: int,
+    cue: str = "coarse",
+    face_size: float = 0.25,
 ) -> Iterator[np.ndarray]:
-    """The RGB frames of a demo clip, rendered one at a time (a 4K clip never sits in memory)."""
+    """The RGB frames of a demo clip, rendered one at a time (a 4K clip never sits in memory);
+    ``cue`` (:data:`CUES`) says what shows the latent valence and arousal."""
+    if cue not in CUES:
+        raise Affect4kError(f"unknown demo cue {cue!r}; choose one of {', '.join(CUES)}")
     count = round(seconds * fps)
     times = np.arange(count) / float(fps)
-    track = face_track(seed, times, seconds=seconds, width=width, height=height)
+    track = face_track(
+        seed, times, seconds=seconds, width=width, height=height, face_size=face_size
+    )
     valence, arousal = latent_va(seed, times)
     pad = max(width, height) // 32
     background = _background(seed, width, height, pad)
@@ -163,15 +210,26 @@ def demo_frames(
     offset_y = np.rint(pad * (1 + slow_wave(drift, times, (6.0, 15.0)))).astype(int)
     portrait = face_portrait(face, PORTRAIT_SIZE)
     alpha = portrait_alpha(face, PORTRAIT_SIZE)
+    neutral = render_face(portrait, 0.0, 0.0)
+    if cue == "fine":
+        # Tones kept clear of black and white so that no checker value is clipped: a clipped
+        # checkerboard would darken or brighten the face with its amplitude, a coarse cue.
+        margin = FINE_CUE_AMPLITUDE / 2
+        neutral = (margin + neutral * ((255 - 2 * margin) / 255)).astype(np.uint8)
     for index in range(count):
         frame = background[
             offset_y[index] : offset_y[index] + height, offset_x[index] : offset_x[index] + width
         ].copy()
         if track.visible[index]:
+            v, a = float(valence[index]), float(arousal[index])
+            fine = cue == "fine"
             _paste_portrait(
                 frame,
-                render_face(portrait, float(valence[index]), float(arousal[index])),
+                neutral if fine else render_face(portrait, v, a),
                 alpha,
+                fine=(FINE_CUE_AMPLITUDE * (1 + v) / 2, FINE_CUE_AMPLITUDE * (1 + a) / 2)
+                if fine
+                else None,
                 centre_x=track.centre_x[index],
                 centre_y=track.centre_y[index],
                 face_height=track.face_height[index],
@@ -230,6 +288,8 @@ def make_demo_video(
     seconds: float,
     seed: int,
     annotators: Sequence[str],
+    cue: str = "coarse",
+    face_size: float = 0.25,
 ) -> None:
     """Generate one demo source: an H.264/AAC MP4 and each annotator's valence/arousal CSVs.
 
@@ -240,7 +300,8 @@ def make_demo_video(
     :func:`~affect4k.demo.annotators.annotator_profile`.
     Motion, latent trajectory and annotators are drawn from ``(seed, video_id)``: every video
     of a corpus has its own label trace, or shuffling labels across videos would change nothing
-    and a model could learn the clock instead of the face.
+    and a model could learn the clock instead of the face. ``cue`` and ``face_size`` are
+    :func:`demo_frames`' (what shows the labels; the face's size over the frame height).
     """
     seed = video_seed(seed, video_id)
     rate = _check_demo_args(
@@ -256,7 +317,16 @@ def make_demo_video(
     video_path.parent.mkdir(parents=True, exist_ok=True)
     annotation_dir.mkdir(parents=True, exist_ok=True)
     encode_mp4(
-        demo_frames(seed, face, fps=rate, seconds=seconds, width=width, height=height),
+        demo_frames(
+            seed,
+            face,
+            fps=rate,
+            seconds=seconds,
+            width=width,
+            height=height,
+            cue=cue,
+            face_size=face_size,
+        ),
         video_path,
         what=f"{video_id} (writing {video_path})",
         rate=rate,
