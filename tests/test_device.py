@@ -7,6 +7,7 @@ is imported), through the same ``workflow.job`` every training and prediction jo
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import importlib.util
 import json
@@ -195,11 +196,12 @@ def test_every_run_option_is_a_training_setting() -> None:
     training = _validated({"runs": {"r": settings}})
     config = TrainConfig.from_settings(training["runs"]["r"])
     assert (config.eval_every, config.eval_train_every, config.gru_unroll) == (2, 5, 8)
-    # Every documented option reaches TrainConfig (from_settings refuses unknown keys), but
-    # the workflow's own: `seeds` expands into one run per `seed`, and WORKFLOW_KEYS such as
-    # `trained_on` steer evaluation and never reach a job.
+    # Every documented option is a TrainConfig field, but the workflow's own: `seeds` expands
+    # into one run per `seed`, and WORKFLOW_KEYS such as `trained_on` steer evaluation and
+    # never reach a job.
     for_jobs = [key for key in options if key not in (*WORKFLOW_KEYS, "seeds")]
     assert "seed" in for_jobs and "trained_on" not in for_jobs
+    assert set(for_jobs) <= {field.name for field in dataclasses.fields(TrainConfig)}
     TrainConfig.from_settings({"model": "vgg16_gru", **dict.fromkeys(for_jobs, 1)})
 
 

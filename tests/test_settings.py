@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from conftest import REPO
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from affect4k.errors import Affect4kError
@@ -184,20 +186,36 @@ def test_what_a_training_job_would_refuse_is_refused_at_parse_time_naming_the_ke
         resolve_training(validated(training=training, evaluation={"corpora": corpora}))
 
 
-def test_the_parse_time_model_checks_are_the_ones_build_model_makes():
-    from affect4k import models, settings
+@pytest.mark.parametrize(
+    ("run", "where"),
+    [
+        ({"model": "vgg19_gru"}, "['x']['model']"),
+        ({"model": "alexnet_gru", "sequence_length": 0}, "['x']['sequence_length']"),
+        # A grid's values too, each one: a bad cell is refused before any run expands.
+        ({"model": "alexnet_gru", "batch_size": [2, 0]}, "['x']['batch_size'][1]"),
+        ({"model": "alexnet_gru", "learning_rate": [1e-4, 0]}, "['x']['learning_rate'][1]"),
+        ({"model": "alexnet_gru", "width": ["wide"]}, "['x']['width'][0]"),
+        ({"model": "alexnet_gru", "input_size": 16}, "['x']['input_size']"),
+        ({"model": "alexnet_gru", "input_convention": "bgr"}, "['x']['input_convention']"),
+        # A typo never falls back to the default.
+        ({"model": "alexnet_gru", "epoch": 4}, "['x']"),
+    ],
+)
+def test_a_run_option_out_of_range_is_refused_by_the_schema_naming_the_key(run, where):
+    """The one check of each option's value; jobs and the modules they run only assert it."""
+    with pytest.raises(WorkflowError, match=re.escape(f"On instance['training']['runs']{where}")):
+        validated(training={"runs": {"x": run}})
 
-    assert settings.MIN_INPUT_SIZE == models._MIN_INPUT_SIZE
-    assert settings.PRETRAINED_MODELS == models.PRETRAINED_MODELS
-    # What the jobs of the cases above would have said, at their start.
-    with pytest.raises(Affect4kError, match="pretrained='imagenet' needs width=1"):
-        models.build_model("vgg16_imagenet_gru", width=0.125)
-    for backbone, size in settings.MIN_INPUT_SIZE.items():
-        name = next(name for name in models.MODEL_NAMES if name.startswith(backbone))
-        with pytest.raises(Affect4kError, match="too small"):
-            models.build_model(name, input_size=size - 1, crop_size=size)
-    with pytest.raises(Affect4kError, match="trains from scratch"):
-        models.build_model("vgg16_gru", pretrained="imagenet")
+
+def test_a_model_that_starts_from_imagenet_by_default_gets_its_input_convention():
+    runs = resolve_training(validated(training={"runs": {"x": {"model": "vgg16_imagenet_gru"}}}))
+    assert (runs.runs["x"]["pretrained"], runs.runs["x"]["input_convention"]) == (
+        "imagenet",
+        "caffe",
+    )
+    study = {"model": "vgg16_imagenet_gru", "input_convention": "study"}
+    with pytest.raises(Affect4kError, match=r"training\.runs\.x\.input_convention: .*caffe"):
+        resolve_training(validated(training={"runs": {"x": study}}))
 
 
 def test_an_exported_keras_backend_naming_another_is_refused_at_parse_time(monkeypatch):

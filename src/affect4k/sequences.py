@@ -326,12 +326,9 @@ class SequenceDataset(keras.utils.PyDataset):
         workers: int = 1,
     ):
         super().__init__(workers=workers, use_multiprocessing=False)
-        if sequence_length < 1 or batch_size < 1:
-            raise Affect4kError(
-                f"sequence_length and batch_size must be >= 1, got {sequence_length}, {batch_size}"
-            )
-        if steps_per_epoch is not None and steps_per_epoch < 1:
-            raise Affect4kError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+        # Checked where the config enters (the schema, affect4k.settings), naming the key.
+        assert sequence_length >= 1 and batch_size >= 1, (sequence_length, batch_size)
+        assert steps_per_epoch is None or steps_per_epoch >= 1, steps_per_epoch
         self.videos = list(videos)
         self.sequence_length = sequence_length
         self.batch_size = batch_size
@@ -401,10 +398,7 @@ class EvalDataset:
     """
 
     def __init__(self, videos: Sequence[Video], *, sequence_length: int, batch_size: int):
-        if sequence_length < 1 or batch_size < 1:
-            raise Affect4kError(
-                f"sequence_length and batch_size must be >= 1, got {sequence_length}, {batch_size}"
-            )
+        assert sequence_length >= 1 and batch_size >= 1, (sequence_length, batch_size)
         self.videos = list(videos)
         self.sequence_length = sequence_length
         self.batch_size = batch_size

@@ -21,7 +21,13 @@ from typing import Any, TypeVar
 
 from affect4k.errors import Affect4kError
 from affect4k.runs import LIST_OPTIONS, expand_runs
-from affect4k.train_config import TrainConfig, input_convention
+from affect4k.train_config import (
+    DEFAULT_PRETRAINED,
+    MIN_INPUT_SIZE,
+    PRETRAINED_MODELS,
+    TrainConfig,
+    input_convention,
+)
 
 T = TypeVar("T")
 
@@ -39,13 +45,6 @@ STILL_IMAGE_SETTINGS = {"sequence_length": 1, "batch_size": 64}
 STILL_IMAGE_FORMATS = ("affectnet",)
 #: The Python module each ``training.backend`` imports.
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax"}
-#: What :func:`affect4k.models.build_model` refuses, known here without importing Keras
-#: (tests/test_settings.py checks that the two agree): the smallest ``input_size`` each
-#: backbone's pooling leaves a pixel of, the models that take ``pretrained`` weights, and the
-#: weights a model starts from when ``pretrained`` is not given.
-MIN_INPUT_SIZE = {"vgg16": 32, "resnet50": 32, "alexnet": 35}
-PRETRAINED_MODELS = ("vgg16_imagenet_gru", "vgg16_affwild_gru")
-DEFAULT_PRETRAINED = {"vgg16_imagenet_gru": "imagenet"}
 
 
 @dataclass(frozen=True)
@@ -154,9 +153,9 @@ def check_backend(backend: str) -> None:
 def check_model(key: str, settings: Mapping[str, Any]) -> None:
     """Refuse, naming the key, a run whose job would fail when it builds its model.
 
-    ``settings`` are complete (every :class:`TrainConfig` field given). These are the checks
-    of :func:`affect4k.models.build_model` that depend on the settings alone; a weights file's
-    own content is the job's to check.
+    ``settings`` are complete (every :class:`TrainConfig` field given). These are the
+    assertions of :func:`affect4k.models.build_model` that depend on more than one key (the
+    schema checked each value alone); a weights file's own content is the job's to check.
     """
     model, width, pretrained = settings["model"], settings["width"], settings["pretrained"]
     backbone = model.split("_")[0]
@@ -197,12 +196,28 @@ def check_pretraining_source(
         )
 
 
+def _convention(key: str, pretrained: str | None, declared: str | None) -> str:
+    """The input convention of ``pretrained`` weights (:func:`input_convention`); ImageNet's
+    weights saw caffe input, so another declared convention is refused naming the key."""
+    if pretrained in DOWNLOADED_WEIGHTS and declared not in (None, "caffe"):
+        raise Affect4kError(
+            f"{key}.input_convention: pretrained {pretrained!r} weights need the caffe input "
+            f"convention, got {declared!r}"
+        )
+    return input_convention(pretrained, declared)
+
+
 def _resolve_pretrained(
     key: str, settings: dict[str, Any], pretrain: Mapping[str, Any], warnings: list[str]
 ) -> dict[str, Any] | None:
     """``settings`` with ``pretrained`` resolved, or None where the run must be left out."""
     source = settings.get("pretrained")
     declared = settings.get("input_convention")
+    if source is None and settings["model"] in DEFAULT_PRETRAINED:
+        # What the model starts from unless told otherwise (ImageNet's VGG16), said here, so
+        # its input convention is that of those weights.
+        source = DEFAULT_PRETRAINED[settings["model"]]
+        settings = {**settings, "pretrained": source}
     if source is None:
         needs = NEEDS_PRETRAINED.get(settings["model"])
         if needs:
@@ -211,7 +226,7 @@ def _resolve_pretrained(
                 f"its path (or to pretrain:<name> for a pretraining run of this workflow)"
             )
             return None
-        return {**settings, "input_convention": input_convention(None, declared)}
+        return {**settings, "input_convention": _convention(key, None, declared)}
     if source.startswith("pretrain:"):
         name = source.removeprefix("pretrain:")
         if name not in pretrain:
@@ -221,7 +236,9 @@ def _resolve_pretrained(
             )
         # The pretraining run's weights bring the convention it was trained with.
         parent = pretrain[name]
-        inherited = input_convention(parent.get("pretrained"), parent.get("input_convention"))
+        inherited = _convention(
+            f"training.pretrain.{name}", parent.get("pretrained"), parent.get("input_convention")
+        )
         # What the pretraining's own initialisation saw, the run's weights saw too.
         seen = [*settings.get("trained_on", []), *parent.get("trained_on", [])]
         settings = {**settings, "pretrained": pretrain_model(name)}
@@ -235,19 +252,14 @@ def _resolve_pretrained(
             f"{key}.trained_on: not given; declare what {source} was trained on (the Aff-Wild "
             f"VGG16: [affwild2]), or its tables may score frames its weights saw"
         )
-    try:
-        return {**settings, "input_convention": input_convention(source, declared)}
-    except Affect4kError as error:
-        raise Affect4kError(f"{key}.input_convention: {error}") from None
+    return {**settings, "input_convention": _convention(key, source, declared)}
 
 
 def _complete(key: str, settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` with every training field given (the study's default where the config is
-    silent) and checked now, so a job gets final settings and never reinterprets them."""
-    try:
-        config = TrainConfig.from_settings(job_settings(settings))
-    except Affect4kError as error:
-        raise Affect4kError(f"{key}: {error}") from None
+    silent) and checked now, so a job gets final settings and never reinterprets them. The
+    schema checked each value; :func:`check_model` checks what must agree."""
+    config = TrainConfig.from_settings(job_settings(settings))
     workflow = {name: settings[name] for name in WORKFLOW_KEYS if name in settings}
     complete = {**dataclasses.asdict(config), **workflow}
     check_model(key, complete)

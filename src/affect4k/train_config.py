@@ -4,6 +4,11 @@ weights.
 Kept apart from :mod:`affect4k.runs` (how config entries expand into a grid of runs), so the
 modules that build and train one model (``models``, ``training``, ``predict_cli``) need not
 import the grid. Keras-free, so the workflow and settings checks import it cheaply.
+
+The settings are checked once, where the config enters: the schema (each key's type and
+range) and :mod:`affect4k.settings` (keys that must agree, what a model needs), each
+refusal naming the config key. Here and in the modules that train, a setting that got past
+them is a bug, so they only assert.
 """
 
 from __future__ import annotations
@@ -13,26 +18,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from affect4k.errors import Affect4kError
-
 #: How pixels reach a model's first layer. ``study``: RGB scaled by (x - 128) / 128, the
 #: study's own models and every model trained from scratch. ``caffe``: BGR on the 0-255 scale
 #: minus ImageNet's mean pixel, what keras.applications' ImageNet VGG16 weights expect
 #: (``keras.applications.vgg16.preprocess_input``).
 INPUT_CONVENTIONS = ("study", "caffe")
+#: What :func:`affect4k.models.build_model` can build, known without Keras: the smallest
+#: ``input_size`` each backbone's pooling leaves a pixel of, the models whose VGG16 conv stack
+#: starts from ``pretrained`` weights, and the weights a model starts from when ``pretrained``
+#: is not given.
+MIN_INPUT_SIZE = {"vgg16": 32, "resnet50": 32, "alexnet": 35}
+PRETRAINED_MODELS = ("vgg16_imagenet_gru", "vgg16_affwild_gru")
+DEFAULT_PRETRAINED = {"vgg16_imagenet_gru": "imagenet"}
 
 
 def input_convention(pretrained: str | None, declared: str | None = None) -> str:
     """The input convention of an initialisation (:data:`INPUT_CONVENTIONS`): ImageNet's own,
     else what the weights' owner declared, else the study's (training from scratch, and every
-    model this workflow trains from scratch)."""
+    model this workflow trains from scratch). ImageNet's weights take caffe input only
+    (:func:`affect4k.settings.resolve_training` refuses another, naming the key)."""
     if declared is not None:
-        if declared not in INPUT_CONVENTIONS:
-            raise Affect4kError(
-                f"input convention {declared!r}: expected one of {', '.join(INPUT_CONVENTIONS)}"
-            )
-        if pretrained == "imagenet" and declared != "caffe":
-            raise Affect4kError("pretrained 'imagenet' weights need the caffe input convention")
+        assert declared in INPUT_CONVENTIONS, declared
+        assert pretrained != "imagenet" or declared == "caffe", declared
         return declared
     return "caffe" if pretrained == "imagenet" else "study"
 
@@ -69,17 +76,11 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> TrainConfig:
-        """A config from a job's settings (:func:`affect4k.settings.job_settings`).
-
-        A key that is not a field is refused by name, so a typo in the config cannot silently
-        fall back to a default.
-        """
-        if "model" not in settings:
-            raise Affect4kError("training settings: no model given")
+        """A config from a job's settings (:func:`affect4k.settings.job_settings`), every key a
+        field: the schema refuses a config key that is none (a typo never falls back to a
+        default), and ``job_settings`` keeps the workflow's own keys from a job."""
         fields = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(settings) - fields)
-        if unknown:
-            raise Affect4kError(f"training settings: unknown key(s) {', '.join(unknown)}")
+        assert "model" in settings and set(settings) <= fields, sorted(set(settings) - fields)
         return cls(**settings)
 
     def __post_init__(self) -> None:
@@ -92,13 +93,10 @@ class TrainConfig:
             "eval_train_every",
             "eval_batch_size",
             "gru_unroll",
+            "gru_units",
+            "fc_units",
         )
         for name in positive:
-            if getattr(self, name) < 1:
-                raise Affect4kError(f"training {name} must be >= 1, got {getattr(self, name)}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise Affect4kError(
-                f"training steps_per_epoch must be >= 1, got {self.steps_per_epoch}"
-            )
-        if not self.learning_rate > 0:
-            raise Affect4kError(f"training learning_rate must be > 0, got {self.learning_rate}")
+            assert getattr(self, name) >= 1, (name, getattr(self, name))
+        assert self.steps_per_epoch is None or self.steps_per_epoch >= 1, self.steps_per_epoch
+        assert self.learning_rate > 0 and self.width > 0, (self.learning_rate, self.width)
