@@ -179,7 +179,7 @@ def _paste_portrait(
 #: only the source's full resolution resolves (the resolution ablation's positive control).
 CUES = ("coarse", "fine")
 #: Largest amplitude (grey levels) of the fine cue's checkerboard, at valence or arousal 1.
-FINE_CUE_AMPLITUDE = 48.0
+FINE_CUE_AMPLITUDE = 64.0
 
 
 def demo_frames(
