@@ -13,6 +13,9 @@ taken at once. Per candidate:
 - ``x_decoding``: the median over the pairs of (plain decoding time / stage time), i.e. the
   stage's speed as a multiple of plain decoding of the same source; ``x_decoding_pairs`` every
   pair's ratio;
+- ``x_decoding_cpu``: the same with CPU times (ffmpeg's and this process's) instead of wall
+  times: what the ratio would be with both saturating the same cores, and much less shaken by
+  other jobs' load than the wall-time ratio;
 - ``mb_per_minute``: the clip's size per minute of video;
 - ``face_psnr_db``: PSNR of the face region (the face's square, where the demo drew one)
   of every clip frame against the same frame of the decoded source; ``psnr_db`` the whole frame.
@@ -30,9 +33,11 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -148,17 +153,29 @@ def quality(clip: Path, source: Path, boxes: list) -> dict:
     }
 
 
-def decode_seconds(source: Path) -> float:
+def timed(work: Callable[[], object]) -> tuple[float, float]:
+    """``work``'s wall time and CPU time (this process's and its finished children's, i.e.
+    ffmpeg's), in seconds."""
+    before = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     start = time.perf_counter()
-    run_ffmpeg(ffmpeg.input(str(source)).output("-", format="null"), f"decoding {source}")
-    return time.perf_counter() - start
+    work()
+    wall = time.perf_counter() - start
+    after = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(
+        (a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)
+        for a, b in zip(after, before, strict=True)
+    )
+    return wall, cpu
 
 
-def clip_seconds(source: Path, out: Path, candidate: str, crf: int) -> float:
+def decode_seconds(source: Path) -> tuple[float, float]:
+    stream = ffmpeg.input(str(source)).output("-", format="null")
+    return timed(lambda: run_ffmpeg(stream, f"decoding {source}"))
+
+
+def clip_seconds(source: Path, out: Path, candidate: str, crf: int) -> tuple[float, float]:
     settings = settings_of(candidate, crf)
-    start = time.perf_counter()
-    make_clip(source, out, video_id="bench", start=None, end=None, **settings)
-    return time.perf_counter() - start
+    return timed(lambda: make_clip(source, out, video_id="bench", start=None, end=None, **settings))
 
 
 def main() -> None:
@@ -186,16 +203,18 @@ def main() -> None:
         decode_s: list[float] = []
         encode_s: dict[str, list[float]] = {c: [] for c in candidates}
         ratios: dict[str, list[float]] = {c: [] for c in candidates}
+        cpu_ratios: dict[str, list[float]] = {c: [] for c in candidates}
         sizes: dict[str, int] = {}
         quality_of: dict[str, dict] = {}
         for run in range(args.repeat):
             for candidate in candidates:  # a decode right before each, so both see one load
-                decoded = decode_seconds(source)
+                decoded, decoded_cpu = decode_seconds(source)
                 out = Path(scratch, f"clip_{len(sizes)}.avi")
-                clipped = clip_seconds(source, out, candidate, args.crf)
+                clipped, clipped_cpu = clip_seconds(source, out, candidate, args.crf)
                 decode_s.append(decoded)
                 encode_s[candidate].append(clipped)
                 ratios[candidate].append(decoded / clipped)
+                cpu_ratios[candidate].append(decoded_cpu / clipped_cpu)
                 if run == 0:
                     sizes[candidate] = out.stat().st_size
                     quality_of[candidate] = quality(out, source, boxes)
@@ -215,6 +234,7 @@ def main() -> None:
                     "fps": round(frames / seconds, 2),
                     "x_decoding": round(statistics.median(ratios[candidate]), 3),
                     "x_decoding_pairs": [round(r, 3) for r in ratios[candidate]],
+                    "x_decoding_cpu": round(statistics.median(cpu_ratios[candidate]), 3),
                     "mb_per_minute": round(sizes[candidate] / 1e6 * 60 / args.seconds),
                     **quality_of[candidate],
                 }
