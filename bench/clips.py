@@ -2,17 +2,28 @@
 
 One synthetic grainy 4K source (the demo's face drifting over its textured background, with
 film grain added; 25 fps H.264 + AAC in Matroska, as a download lands) is cut by
-:func:`affect4k.clips.make_clip` with each candidate encoding, and decoded plainly by ffmpeg
-(into a null sink: the floor any stage that reads the source pays), all in this one process and
-interleaved, so machine load hits them alike. Per candidate:
+:func:`affect4k.clips.make_clip` (the clip stage's own code) with each candidate encoding, and
+decoded plainly by ffmpeg (into a null sink: the floor any stage that reads the source pays).
+All in this one process, in pairs: each repetition of each candidate is timed right after a
+plain decoding of the source, so machine load hits the two alike, and the pair's ratio is
+taken at once. Per candidate:
 
-- ``fps``: clip frames written per second of the whole stage (probe, encode, frame count);
-- ``x_decoding``: the stage's speed over plain decoding of the same source (median times);
+- ``fps``: clip frames written per second of the whole stage (probe, encode, frame count),
+  median over the repetitions;
+- ``x_decoding``: the median over the pairs of (plain decoding time / stage time), i.e. the
+  stage's speed as a multiple of plain decoding of the same source; ``x_decoding_pairs`` every
+  pair's ratio;
+- ``x_decoding_cpu``: the same with CPU times (ffmpeg's and this process's) instead of wall
+  times: what the ratio would be with both saturating the same cores, and much less shaken by
+  other jobs' load than the wall-time ratio;
 - ``mb_per_minute``: the clip's size per minute of video;
 - ``face_psnr_db``: PSNR of the face region (the face's square, where the demo drew one)
   of every clip frame against the same frame of the decoded source; ``psnr_db`` the whole frame.
 
-    PYTHONPATH=src python bench/clips.py --seconds 3 --repeat 2
+A candidate is ``preset[,tune[,x264 options]]``; ``default`` is the schema's ``clips``
+defaults, i.e. what a config that leaves ``clips`` out gets.
+
+    PYTHONPATH=src python bench/clips.py --seconds 3 --repeat 5 --candidate default
     PYTHONPATH=src python bench/clips.py --candidate veryfast,,threads=2 --candidate ultrafast
 """
 
@@ -22,9 +33,11 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -56,10 +69,23 @@ CANDIDATES = (
 )
 
 
+def schema_clips() -> dict:
+    """The ``clips`` settings a config that leaves the section out gets."""
+    properties = yaml.safe_load(SCHEMA.read_text())["properties"]["clips"]["properties"]
+    return {key: spec.get("default") for key, spec in properties.items()}
+
+
 def schema_crf() -> int:
     """The default ``clips.crf`` the candidates are encoded at."""
-    schema = yaml.safe_load(SCHEMA.read_text())
-    return schema["properties"]["clips"]["properties"]["crf"]["default"]
+    return schema_clips()["crf"]
+
+
+def settings_of(candidate: str, crf: int) -> dict:
+    """``make_clip``'s keyword arguments for ``candidate`` (``default``: the schema's)."""
+    if candidate == "default":
+        return {**schema_clips(), "crf": crf}
+    preset, tune, options = (candidate.split(",") + ["", ""])[:3]
+    return {"crf": crf, "preset": preset, "tune": tune or None, "x264_options": options or None}
 
 
 def grainy_source(path: Path, seconds: float, width: int, height: int, grain: float) -> Path:
@@ -127,27 +153,29 @@ def quality(clip: Path, source: Path, boxes: list) -> dict:
     }
 
 
-def decode_seconds(source: Path) -> float:
+def timed(work: Callable[[], object]) -> tuple[float, float]:
+    """``work``'s wall time and CPU time (this process's and its finished children's, i.e.
+    ffmpeg's), in seconds."""
+    before = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     start = time.perf_counter()
-    run_ffmpeg(ffmpeg.input(str(source)).output("-", format="null"), f"decoding {source}")
-    return time.perf_counter() - start
-
-
-def clip_seconds(source: Path, out: Path, candidate: str, crf: int) -> float:
-    preset, tune, options = (candidate.split(",") + ["", ""])[:3]
-    start = time.perf_counter()
-    make_clip(
-        source,
-        out,
-        video_id="bench",
-        start=None,
-        end=None,
-        crf=crf,
-        preset=preset,
-        tune=tune or None,
-        x264_options=options or None,
+    work()
+    wall = time.perf_counter() - start
+    after = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(
+        (a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)
+        for a, b in zip(after, before, strict=True)
     )
-    return time.perf_counter() - start
+    return wall, cpu
+
+
+def decode_seconds(source: Path) -> tuple[float, float]:
+    stream = ffmpeg.input(str(source)).output("-", format="null")
+    return timed(lambda: run_ffmpeg(stream, f"decoding {source}"))
+
+
+def clip_seconds(source: Path, out: Path, candidate: str, crf: int) -> tuple[float, float]:
+    settings = settings_of(candidate, crf)
+    return timed(lambda: make_clip(source, out, video_id="bench", start=None, end=None, **settings))
 
 
 def main() -> None:
@@ -157,7 +185,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=2160)
     parser.add_argument("--grain", type=float, default=3.0, help="grain's standard deviation")
     parser.add_argument("--crf", type=int, default=schema_crf())
-    parser.add_argument("--repeat", type=int, default=2, help="runs per figure (median)")
+    parser.add_argument("--repeat", type=int, default=3, help="decode/clip pairs per candidate")
     parser.add_argument(
         "--candidate",
         action="append",
@@ -166,6 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     candidates = args.candidate or list(CANDIDATES)
     frames = round(args.seconds * CLIP_FPS)
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         source = grainy_source(
             Path(scratch, "source.mkv"), args.seconds, args.width, args.height, args.grain
@@ -173,13 +202,19 @@ def main() -> None:
         boxes = face_boxes(args.seconds, args.width, args.height)
         decode_s: list[float] = []
         encode_s: dict[str, list[float]] = {c: [] for c in candidates}
+        ratios: dict[str, list[float]] = {c: [] for c in candidates}
+        cpu_ratios: dict[str, list[float]] = {c: [] for c in candidates}
         sizes: dict[str, int] = {}
         quality_of: dict[str, dict] = {}
         for run in range(args.repeat):
-            for candidate in candidates:  # a decode before each, so both see the same load
-                decode_s.append(decode_seconds(source))
+            for candidate in candidates:  # a decode right before each, so both see one load
+                decoded, decoded_cpu = decode_seconds(source)
                 out = Path(scratch, f"clip_{len(sizes)}.avi")
-                encode_s[candidate].append(clip_seconds(source, out, candidate, args.crf))
+                clipped, clipped_cpu = clip_seconds(source, out, candidate, args.crf)
+                decode_s.append(decoded)
+                encode_s[candidate].append(clipped)
+                ratios[candidate].append(decoded / clipped)
+                cpu_ratios[candidate].append(decoded_cpu / clipped_cpu)
                 if run == 0:
                     sizes[candidate] = out.stat().st_size
                     quality_of[candidate] = quality(out, source, boxes)
@@ -191,8 +226,15 @@ def main() -> None:
             rows.append(
                 {
                     "candidate": candidate,
+                    **(
+                        {"settings": settings_of(candidate, args.crf)}
+                        if candidate == "default"
+                        else {}
+                    ),
                     "fps": round(frames / seconds, 2),
-                    "x_decoding": round(decode / seconds, 3),
+                    "x_decoding": round(statistics.median(ratios[candidate]), 3),
+                    "x_decoding_pairs": [round(r, 3) for r in ratios[candidate]],
+                    "x_decoding_cpu": round(statistics.median(cpu_ratios[candidate]), 3),
                     "mb_per_minute": round(sizes[candidate] / 1e6 * 60 / args.seconds),
                     **quality_of[candidate],
                 }
@@ -205,7 +247,8 @@ def main() -> None:
                 f"{args.grain}, {source_mb_per_minute} MB/min",
                 "crf": args.crf,
                 "cpus": os.cpu_count(),
-                "load_average": os.getloadavg(),
+                "load_average_start": load_start,
+                "load_average_end": os.getloadavg(),
                 "decode_fps": round(frames / decode, 1),
                 "candidates": rows,
             },

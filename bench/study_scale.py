@@ -17,9 +17,16 @@ Loader (part 2). A crop database of ``--crops`` (default the study's 403,040) 11
 over ``--crop-videos`` (116) memory-mapped ``.npy`` files is written directly (no video), with
 the study's 2:1 train/test split, and one training epoch of
 :class:`affect4k.sequences.SequenceDataset` (T = 80, B = 4) is gathered in a fresh process by
-each ``--loader-threads`` count of threads, as Keras' workers gather batches for ``fit``.
-Reported: images/s (median of chunks of batches) and the process's RSS sampled over the epoch
+each ``--loader-threads`` count of threads, as Keras' workers gather batches for ``fit``:
+first with a cold page cache (the crops written back and evicted, ``posix_fadvise``, so every
+read comes from the disk), then again warm (from whatever of them the cold epoch left cached;
+``resident_before`` is the share of the training crops' bytes in the page cache at the start,
+read with util-linux ``fincore``). An epoch stops after ``--loader-seconds``. Reported:
+images/s (median of chunks of batches) and the process's RSS sampled over the epoch
 (``rss_mb``: first, largest, last).
+
+The defaults (3 videos of 6 s, epochs capped at 30 s) keep the whole run under 15 minutes
+on two busy cores (7 min 39 s at a load average of 4-12; docs/performance.md).
 
     PYTHONPATH=src python bench/study_scale.py     # both parts (timings: docs/performance.md)
     PYTHONPATH=src python bench/study_scale.py --skip-videos --loader-threads 1 2 4
@@ -294,6 +301,43 @@ def crop_database(root: Path, crops: int, videos: int, size: int) -> tuple[Path,
     return annotations, faces_dir
 
 
+def crop_files(faces_dir: Path, split: str | None = None) -> list[Path]:
+    """The database's ``.npy`` files (only ``split``'s, every third video being a test one)."""
+    paths = sorted(faces_dir.glob("*.npy"))
+    if split is None:
+        return paths
+    return [path for index, path in enumerate(paths) if (index % 3 == 2) == (split == "test")]
+
+
+def evict(paths: list[Path]) -> None:
+    """Drop ``paths``' pages from the page cache (written back first), so the next reads come
+    from the disk: a cold cache, as after a reboot or when the crops do not fit in RAM. The
+    host of a virtual machine may still cache the disk itself."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def resident_fraction(paths: list[Path]) -> float | None:
+    """The share of ``paths``' bytes in the page cache (util-linux ``fincore``; None without)."""
+    try:
+        listing = subprocess.run(
+            ["fincore", "--bytes", "--noheadings", "--raw", "--output", "RES,SIZE"]
+            + [str(path) for path in paths],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    rows = [[int(value) for value in line.split()] for line in listing.splitlines() if line]
+    return round(sum(r[0] for r in rows) / max(1, sum(r[1] for r in rows)), 3)
+
+
 def loader_epoch(
     annotations: str, faces_dir: str, chunk: int, max_seconds: float, threads: int
 ) -> dict:
@@ -346,33 +390,57 @@ def loader_epoch(
 
 
 def loader_part(args: argparse.Namespace, scratch: Path) -> dict:
+    available = _meminfo_kb("MemAvailable")
     start = time.perf_counter()
     annotations, faces_dir = crop_database(
         scratch / "database", args.crops, args.crop_videos, args.crop_size
     )
     write_s = time.perf_counter() - start
     disk = sum(path.stat().st_size for path in faces_dir.iterdir())
-    epochs = [
-        in_fresh_process(
-            loader_epoch, str(annotations), str(faces_dir), args.chunk, args.loader_seconds, n
-        )
-        for n in args.loader_threads
-    ]
+    train_files = crop_files(faces_dir, "train")
+    epochs = []
+    for threads in args.loader_threads:
+        # Cold: the training crops evicted from the page cache, every read from the disk. Warm:
+        # right after, the same epoch again, from whatever of them the cold one left cached.
+        for cache in ("cold", "warm"):
+            if cache == "cold":
+                evict(crop_files(faces_dir))
+            resident = resident_fraction(train_files)
+            figures = in_fresh_process(
+                loader_epoch,
+                str(annotations),
+                str(faces_dir),
+                args.chunk,
+                args.loader_seconds,
+                threads,
+            )
+            epochs.append({"page_cache": cache, "resident_before": resident, **figures})
     return {
         "crops": args.crops,
         "videos": args.crop_videos,
         "crop_size": args.crop_size,
         "database_gb": round(disk / 1e9, 2),
         "write_s": round(write_s, 1),
+        "mem_total_gb": round(_meminfo_kb("MemTotal") / 1e6, 1),
+        "mem_available_gb_before": round(available / 1e6, 1),
         "epochs": epochs,
+        "target_images_per_s": 19_000,
+        "target_rss_mb": 4_000,
     }
+
+
+def _meminfo_kb(key: str) -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    return 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--videos", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=12.0, help="length of each video")
-    parser.add_argument("--trim", type=float, default=1.0, help="seconds cut at each end")
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of each video")
+    parser.add_argument("--trim", type=float, default=0.5, help="seconds cut at each end")
     parser.add_argument("--fps", type=float, default=30.0, help="the sources' frame rate")
     parser.add_argument("--width", type=int, default=3840)
     parser.add_argument("--height", type=int, default=2160)
@@ -383,7 +451,7 @@ def main() -> None:
     parser.add_argument(
         "--loader-threads", type=int, nargs="+", default=[1, 2], help="an epoch for each"
     )
-    parser.add_argument("--loader-seconds", type=float, default=300.0, help="epoch time cap")
+    parser.add_argument("--loader-seconds", type=float, default=30.0, help="epoch time cap")
     parser.add_argument("--skip-videos", action="store_true")
     parser.add_argument("--skip-loader", action="store_true")
     parser.add_argument("--scratch", type=Path, help="folder for the scratch files")

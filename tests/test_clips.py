@@ -207,12 +207,45 @@ def test_x264_options_cannot_undo_the_clip_guarantees(tmp_path):
         video_id="v",
         start=None,
         end=None,
-        x264_options="bframes=3:keyint=250",
-        **DEFAULTS,
+        **{**DEFAULTS, "x264_options": "bframes=3:keyint=250"},
     )
     assert [picture for _, picture in picture_types(out)].count("B") == 0
     keyframes = [f for f, (key, _) in enumerate(picture_types(out)) if key == "1"]
     assert keyframes[0] == 0 and max(np.diff(keyframes)) <= CLIP_FPS
+
+
+def test_schema_x264_options_reach_the_encoder(tmp_path):
+    """The schema's ``clips.x264_options`` default is what x264 encodes with (x264 writes its
+    settings into the stream), and the schema refuses options that are not key=value pairs."""
+    import jsonschema
+
+    # tall enough for x264 to slice it (a frame of one macroblock row is never split)
+    path = tmp_path / "s.mp4"
+    video = ffmpeg.input("testsrc=size=320x240:rate=25", f="lavfi", t=0.4)
+    subprocess.run(
+        ffmpeg.output(video, str(path), vcodec="libx264", pix_fmt="yuv420p").compile(
+            cmd=ffmpeg_exe()
+        ),
+        check=True,
+        capture_output=True,
+    )
+    settings = {}
+    for name, options in (("default", DEFAULTS["x264_options"]), ("none", None)):
+        out = tmp_path / f"{name}.avi"
+        make_clip(
+            path, out, video_id="v", start=None, end=None, **{**DEFAULTS, "x264_options": options}
+        )
+        found = re.search(rb"sliced_threads=(\d)", out.read_bytes())
+        assert found, "x264 wrote no settings into the stream"
+        settings[name] = found.group(1)
+    assert DEFAULTS["x264_options"] == "sliced-threads=1"
+    assert settings == {"default": b"1", "none": b"0"}
+    clips = yaml.safe_load(SCHEMA.read_text())["properties"]["clips"]
+    jsonschema.validate({"x264_options": "cabac=1:sliced-threads=1"}, clips)
+    jsonschema.validate({"x264_options": None}, clips)
+    for bad in ("sliced-threads", "cabac=1:", "crf=18 --preset=slow", ""):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"x264_options": bad}, clips)
 
 
 def test_audio_is_cut_at_the_same_times_as_video(tmp_path):

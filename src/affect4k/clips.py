@@ -59,8 +59,9 @@ def make_clip(
     The AVI holds H.264 (libx264 at ``crf``/``preset``/``tune``, yuv420p) and MP3 audio if the
     source has sound. The settings' defaults and allowed values are the config schema's
     ``clips`` section (docs/performance.md measures them); ``x264_options`` (x264's own
-    ``key=value:key=value``, for ``bench/clips.py``) come before :data:`GUARANTEED_X264`,
-    which they cannot override. A setting libx264 refuses fails with ffmpeg's message.
+    ``key=value:key=value``, the schema's ``clips.x264_options``) come before
+    :data:`GUARANTEED_X264`, which they cannot override. A setting libx264 refuses fails with
+    ffmpeg's message.
     """
     source, out_path = Path(source), Path(out_path)
     try:

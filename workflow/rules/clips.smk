@@ -20,5 +20,6 @@ rule clip:
         crf=config["clips"]["crf"],
         preset=config["clips"]["preset"],
         tune=config["clips"]["tune"],
+        x264_options=config["clips"]["x264_options"],
     script:
         "../scripts/clip.py"

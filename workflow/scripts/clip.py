@@ -14,4 +14,5 @@ with job(snakemake) as sm:
         crf=sm.params.crf,
         preset=sm.params.preset,
         tune=sm.params.tune,
+        x264_options=sm.params.x264_options,
     )
