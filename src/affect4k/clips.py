@@ -50,8 +50,8 @@ def make_clip(
     end: float | None,
     crf: int,
     preset: str,
-    tune: str | None = None,
-    x264_options: str | None = None,
+    tune: str | None,
+    x264_options: str | None,
 ) -> int:
     """Write ``source``'s ``[start, end]`` (seconds; ``None`` = its start/end) as the clip.
 

@@ -456,7 +456,15 @@ def predict_video(
         # A scratch clip, only read once by the face stage below: fast, at the database's CRF.
         crf = schema_default("clips.crf")
         make_clip(
-            source, clip, video_id=source.name, start=start, end=end, crf=crf, preset="veryfast"
+            source,
+            clip,
+            video_id=source.name,
+            start=start,
+            end=end,
+            crf=crf,
+            preset="veryfast",
+            tune=None,
+            x264_options=schema_default("clips.x264_options"),
         )
     parquet, npy = work / "faces.parquet", work / "faces.npy"
     extract_faces(
