@@ -356,11 +356,14 @@ def ablation_figure(table: pd.DataFrame, path: Path) -> None:
     resolved from), one line per run x crop size x input size. The line is the mean over
     seeds, its band the mean of the seeds' 95 % group-bootstrap intervals, the dots each seed:
     an effect shows as a line that leaves its band's range, seed noise as scattered dots.
+    A bin no test frame falls in gets no panel.
     """
     table = table[table["eval_set"] == "test"].astype({"height": str})
     heights = sorted(table["height"].unique(), key=_height_order)
-    bins = ["all", *(b for b in _BIN_ORDER if b in set(table["face_bin"]))]
-    bins += sorted(set(table["face_bin"]) - set(bins), key=_height_order, reverse=True)
+    # Bins without a frame (no face that size) get no panel.
+    present = set(table.loc[table["frames"] > 0, "face_bin"])
+    bins = ["all", *(b for b in _BIN_ORDER if b in present)]
+    bins += sorted(present - set(bins), key=_height_order, reverse=True)
     figure = _figure(1, len(bins), (3.4 * len(bins) + 0.8, 3.6), sharey=True)
     line = ["run", "crop_size", "input_size"]
     for axes, face_bin in zip(figure.axes, bins, strict=True):
@@ -382,11 +385,11 @@ def ablation_figure(table: pd.DataFrame, path: Path) -> None:
             )
             axes.plot(at, cell["mean_ccc"], ".", color=colour, ms=5)
         frames = int(rows["frames"].max()) if len(rows) else 0
+        title = _BIN_TITLES.get(face_bin, f"crop resolved from {face_bin} up")
         axes.set_xticks(range(len(heights)), heights)
         axes.set(
             xlabel="source height",
-            title=f"{'all frames' if face_bin == 'all' else 'resolved from ' + face_bin}"
-            f" ({frames} frames)",
+            title=f"{title} ({frames} frames)",
             ylim=(-0.55, 1.05),
         )
     figure.axes[0].set(ylabel="test mean CCC (95 % CI band)")
@@ -400,6 +403,11 @@ def ablation_figure(table: pd.DataFrame, path: Path) -> None:
 
 #: Face bins in reading order (``affect4k.ablation.bin_order`` puts the grid's heights after).
 _BIN_ORDER = ("unresolved", "native")
+_BIN_TITLES = {
+    "all": "all frames",
+    "unresolved": "crop unresolved even at native",
+    "native": "crop resolved at native only",
+}
 
 
 def _height_order(value: str) -> tuple[float, str]:
