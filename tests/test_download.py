@@ -170,14 +170,16 @@ def closed_port() -> int:
     [
         ("missing.mp4", "No such file or directory"),
         ("file:///nonexistent/missing.mp4", "No such file or directory"),
-        (f"http://127.0.0.1:{closed_port()}/source.mp4", "Connection refused"),
+        # The port is found when the test runs: a collection-time port would differ between
+        # pytest-xdist's workers, which must collect the same tests.
+        ("http://127.0.0.1:{closed}/source.mp4", "Connection refused"),
         ("{http}/missing.mp4", "404"),
         ("notes.txt", ""),
     ],
 )
 def test_failure_names_video_url_and_reason(workdir, http_url, url, reason):
     (workdir / "notes.txt").write_text("not a video\n")
-    url = url.format(http=http_url)
+    url = url.format(http=http_url, closed=closed_port() if "{closed}" in url else "")
     out = workdir / "downloads" / "v1.mkv"
     with pytest.raises(Affect4kError) as caught:
         download_video("v1", url, out, max_height=MAX_HEIGHT)
@@ -198,8 +200,9 @@ HOSTILE = "$(touch {marker})`touch {marker}`;touch {marker}"
 def test_hostile_urls_never_reach_a_shell(workdir, http_url):
     marker = workdir / "pwned"
     hostile = HOSTILE.format(marker=marker)
-    # A local file really named like a command: downloaded as data.
-    named = workdir / f"a;b {hostile.replace('/', '_')}.mp4"
+    # A local file really named like a command (run in this folder, it would make the marker):
+    # downloaded as data. The marker's name is relative, so the name stays within 255 bytes.
+    named = workdir / f"a;b {HOSTILE.format(marker=marker.name)}.mp4"
     named.write_bytes((workdir / "source.mp4").read_bytes())
     download_video("v1", named.name, workdir / "out" / "v1.mkv", max_height=MAX_HEIGHT)
     assert_is_the_source(workdir / "out" / "v1.mkv")
