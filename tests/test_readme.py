@@ -51,7 +51,9 @@ def _commands(block: str, program: str = "snakemake") -> list[tuple[str | None, 
     found, folder = [], None
     for line in block.splitlines():
         for part in line.split("&&"):
-            part = part.strip()
+            # A command sent to the background (`... &`, to run beside the next) runs in the
+            # foreground here, so its exit status counts.
+            part = part.strip().removesuffix("&").strip()
             if part.startswith("cd "):
                 folder = part[3:].strip()
             elif part.startswith(f"{program} "):
