@@ -33,7 +33,7 @@ from affect4k.layout import (
     SPAN_COLUMNS,
 )
 from affect4k.metrics import bootstrap, group_sums, interval
-from affect4k.runs import NATIVE, parse_resolution
+from affect4k.runs import NATIVE, height_label, parse_resolution
 from affect4k.tables import VALIDATION, group_keys, read_groups, score
 
 #: Face bin of frames whose crop lacks detail even at the clip's own height.
@@ -58,7 +58,7 @@ class AblationCell:
     def height(self) -> str:
         """The source height: ``native`` or ``h<lines>``."""
         height, _ = parse_resolution(self.resolution)
-        return NATIVE if height is None else f"h{height}"
+        return height_label(NATIVE if height is None else height)
 
     @property
     def crop_size(self) -> int:
