@@ -22,6 +22,8 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
+# The clips section as written, before the schema fills in its defaults (common.smk checks it).
+CLIPS_AS_GIVEN = dict(config["clips"]) if isinstance(config.get("clips"), dict) else {}
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

@@ -57,7 +57,7 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from affect4k.clips import make_clip
+    from affect4k.clips import ClipEncoding, make_clip
     from affect4k.demo import make_demo_video
     from affect4k.detectors import make_detector
     from affect4k.faces import IdentitySettings, extract_faces
@@ -86,7 +86,7 @@ def main() -> None:
         detector = make_detector("mtcnn")
         clip = work / "clip.avi"
         timed(stages, "clip", make_clip, source, clip, video_id="bench", start=None, end=None,
-              crf=18, preset="veryfast")  # fmt: skip
+              encoding=from_schema(ClipEncoding, "clips"))  # fmt: skip
         timed(stages, "faces", extract_faces, clip, work / "f.parquet", work / "f.npy",
               detector=detector, video_id="bench", progress=False,
               detect_width=schema_default("faces.detect_width"),

@@ -2,16 +2,17 @@
 the training loader over a crop database of the study's size; prints JSON.
 
 Videos (part 1). ``--videos`` synthetic 4K sources in the study's shape: each is two or three
-shots of different people (the demo's faces, ``affect4k.demo``) joined at hard cuts, 30 fps
-H.264 + AAC as YouTube serves it. Each is fetched through the real download path (yt-dlp on
-the local file, as the demo does, with its whole-file check), cut to a 25 fps clip with the
-schema's ``clips`` defaults (trimmed by ``--trim`` s at each end, as the study cut a part of
-each video) and put through the face stage with the schema's ``faces`` defaults. Every stage
-runs in a fresh process (its peak RSS is its own), and the source is decoded plainly by ffmpeg
-(into a null sink) in the same run, so each stage's speed is also given as a multiple of that
-decoding: ``x_decoding`` = (video seconds per second of the stage) / (video seconds per second
-of decoding), a median over the videos. ``mb_per_minute`` is each stage's output per minute of
-video.
+shots of different people (the demo's faces, ``affect4k.demo``) joined at hard cuts, with film
+grain (``--grain``, as bench/clips.py adds it: real 4K costs several times more to decode than
+the demo's smooth pictures), 30 fps H.264 + AAC. Each is fetched through the real download path
+(yt-dlp on the local file, as the demo does, with its whole-file check), cut to a 25 fps clip
+with the schema's ``clips`` defaults (trimmed by ``--trim`` s at each end, as the study cut a
+part of each video) and put through the face stage with the schema's ``faces`` defaults. Every
+stage runs in a fresh process (its peak RSS is its own), and the source is decoded plainly by
+ffmpeg (into a null sink) in the same run, so each stage's speed is also given as a multiple of
+that decoding: ``x_decoding`` = (video seconds per second of the stage) / (video seconds per
+second of decoding), a median over the videos. ``mb_per_minute`` is each stage's output per
+minute of video.
 
 Loader (part 2). A crop database of ``--crops`` (default the study's 403,040) 112x112 crops
 over ``--crop-videos`` (116) memory-mapped ``.npy`` files is written directly (no video), with
@@ -25,8 +26,8 @@ read with util-linux ``fincore``). An epoch stops after ``--loader-seconds``. Re
 images/s (median of chunks of batches) and the process's RSS sampled over the epoch
 (``rss_mb``: first, largest, last).
 
-The defaults (3 videos of 6 s, epochs capped at 30 s) keep the whole run under 15 minutes
-on two busy cores (7 min 39 s at a load average of 4-12; docs/performance.md).
+The defaults (3 grainy videos of 6 s, epochs capped at 30 s) keep the whole run under 15
+minutes on two cores (docs/performance.md).
 
     PYTHONPATH=src python bench/study_scale.py     # both parts (timings: docs/performance.md)
     PYTHONPATH=src python bench/study_scale.py --skip-videos --loader-threads 1 2 4
@@ -84,9 +85,10 @@ def in_fresh_process(function: Callable[..., dict], *args: object) -> dict:
 
 
 def make_source(
-    scratch: Path, index: int, seconds: float, width: int, height: int, fps: float
+    scratch: Path, index: int, seconds: float, width: int, height: int, fps: float, grain: float
 ) -> Path:
-    """Video ``index``: 2 or 3 shots of different demo faces, joined by stream copy."""
+    """Video ``index``: 2 or 3 shots of different demo faces, joined by stream copy, then with
+    Gaussian grain of ``grain`` levels (0: none) as bench/clips.py adds it."""
     from affect4k.demo.faces import DEMO_FACES
     from affect4k.demo.scenes import make_demo_video
     from affect4k.media import run_ffmpeg
@@ -122,7 +124,45 @@ def make_source(
     )
     for part in parts:
         part.unlink()
-    return source
+    return add_grain(source, grain, fps) if grain else source
+
+
+def add_grain(source: Path, grain: float, fps: float) -> Path:
+    """``source`` with four frames of Gaussian grain cycled over its pictures, re-encoded as
+    H.264 (veryfast, CRF 18) with its sound copied: a source that costs as much to decode as
+    bench/clips.py's grainy one (the demo's smooth pictures decode several times faster than
+    real 4K video does)."""
+    from affect4k.media import iter_frames, probe_video, write_frames
+
+    info = probe_video(source)
+    rng = np.random.default_rng(0)
+    noise = [rng.normal(0, grain, (info.height, info.width, 3)).astype(np.int16) for _ in range(4)]
+
+    def frames():
+        for index, frame in enumerate(iter_frames(source)):
+            yield np.clip(frame + noise[index % len(noise)], 0, 255).astype(np.uint8).data
+
+    grainy = source.with_name(f"{source.stem}_grain.mp4")
+    video = ffmpeg.input(
+        "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{info.width}x{info.height}", r=fps
+    )
+    sound = ffmpeg.input(str(source)).audio
+    write_frames(
+        ffmpeg.output(
+            video,
+            sound,
+            str(grainy),
+            vcodec="libx264",
+            preset="veryfast",
+            crf=18,
+            pix_fmt="yuv420p",
+            acodec="copy",
+        ),
+        frames(),
+        f"the grainy source {grainy}",
+    )
+    source.unlink()
+    return grainy
 
 
 def stage_download(url: str, out: str) -> dict:
@@ -135,11 +175,16 @@ def stage_download(url: str, out: str) -> dict:
 
 
 def stage_clip(source: str, out: str, start_s: float, end_s: float, settings: dict) -> dict:
-    from affect4k.clips import make_clip
+    from affect4k.clips import ClipEncoding, make_clip
 
     start = time.perf_counter()
     frames = make_clip(
-        Path(source), Path(out), video_id="bench", start=start_s, end=end_s, **settings
+        Path(source),
+        Path(out),
+        video_id="bench",
+        start=start_s,
+        end=end_s,
+        encoding=ClipEncoding(**settings),
     )
     return {
         "seconds": time.perf_counter() - start,
@@ -191,7 +236,9 @@ def videos_part(args: argparse.Namespace, scratch: Path) -> dict:
     generate_s = []
     for index in range(args.videos):
         start = time.perf_counter()
-        source = make_source(scratch, index, args.seconds, args.width, args.height, args.fps)
+        source = make_source(
+            scratch, index, args.seconds, args.width, args.height, args.fps, args.grain
+        )
         generate_s.append(time.perf_counter() - start)
         download = scratch / f"v{index}.mkv"
         clip = scratch / f"v{index}.avi"
@@ -233,6 +280,7 @@ def videos_part(args: argparse.Namespace, scratch: Path) -> dict:
         "seconds_each": args.seconds,
         "size": f"{args.width}x{args.height}",
         "source_fps": args.fps,
+        "grain": args.grain,
         "generate_s_median": round(statistics.median(generate_s), 1),
         "decode_fps_median": round(
             statistics.median(args.seconds * args.fps / v["decode_s"] for v in per_video), 1
@@ -444,6 +492,9 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="the sources' frame rate")
     parser.add_argument("--width", type=int, default=3840)
     parser.add_argument("--height", type=int, default=2160)
+    parser.add_argument(
+        "--grain", type=float, default=3.0, help="grain's standard deviation (0: smooth)"
+    )
     parser.add_argument("--crops", type=int, default=STUDY_CROPS)
     parser.add_argument("--crop-videos", type=int, default=STUDY_VIDEOS)
     parser.add_argument("--crop-size", type=int, default=112)

@@ -95,7 +95,6 @@ def demo_config(videos: dict[str, tuple[float, str]], *, seconds: float, **keys:
         "videos": "videos.tsv",
         "annotations": "resources/demo/annotations",
         "annotation": {"time_origin": "source"},
-        "clips": {"preset": "ultrafast"},
         "demo": {
             "width": 640,
             "height": 360,

@@ -19,7 +19,7 @@ import struct
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +41,11 @@ from affect4k.annotate_app.server import AnnotationApp, AppServer, allowed_hosts
 from affect4k.annotate_app.trace_store import StaleTrace
 from affect4k.annotate_app.webcopy import make_web_copy
 from affect4k.calibration import CALIBRATION_ID, FRAMES, calibration_table, trace_path, truth
+from affect4k.clips import ClipEncoding, make_clip
 from affect4k.database import agreement_table
 from affect4k.errors import Affect4kError
 from affect4k.media import ffmpeg_exe, iter_frames, probe_video, stream_times
-from affect4k.settings import schema_default
+from affect4k.settings import from_schema, schema_default
 from affect4k.traces import read_trace, resample_trace
 
 DEMO = {"clip_a": (30, "astronaut"), "clip_b": (29.97, "t1:3")}
@@ -384,26 +385,57 @@ def test_page_shows_agreement_per_video_and_pooled(annotated, workspace):
     assert "agreement.csv" in annotated["captions"][1]
 
 
-def test_web_copy_has_the_clip_frames_on_the_25_fps_grid(annotated, workspace):
-    def frames(path: Path) -> list[str]:
-        argv = [ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-map", "0:v"]
-        argv += ["-f", "framemd5", "-"]
-        lines = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-        return [line for line in lines.splitlines() if line and not line.startswith("#")]
+def framemd5(path: Path) -> list[list[str]]:
+    """Per video frame: stream, dts, pts, duration (in the stream's time base), size, md5."""
+    argv = [ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-map", "0:v"]
+    lines = subprocess.run(
+        [*argv, "-f", "framemd5", "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return [line.split(",") for line in lines.splitlines() if line and not line.startswith("#")]
 
+
+def test_web_copy_of_an_mpeg4_clip_is_h264_on_the_clips_frame_grid(annotated, workspace):
+    """The default clips (mpeg4) are re-encoded: every frame at its clip frame's time, and
+    nearer in pixels to that clip frame than to either neighbour."""
     web = workspace / "results/web/clip_a.mp4"
     clip = workspace / "results/clips/clip_a.avi"
-    # Same pts (frame f at f / 25 s) and the very same decoded pixels, frame by frame.
-    assert frames(web) == frames(clip)
-    assert len(frames(web)) == SECONDS * CLIP_FPS
+    assert probe_video(clip).codec == "mpeg4"
     info = probe_video(web)
-    assert info.fps == CLIP_FPS and info.has_audio
+    assert info.codec == "h264" and info.fps == CLIP_FPS and info.has_audio
+    # pts and duration, both in a 1/25 s time base: frame f at f / 25 s
+    assert [line[2:4] for line in framemd5(web)] == [line[2:4] for line in framemd5(clip)]
+    assert [int(line[2]) for line in framemd5(web)] == list(range(SECONDS * CLIP_FPS))
+    clip_frames = [frame.astype(np.float32) for frame in iter_frames(clip)]
+    for f, frame in enumerate(iter_frames(web)):
+        errors = {
+            g: float(np.mean((frame - clip_frames[g]) ** 2))
+            for g in (f - 1, f, f + 1)
+            if 0 <= g < len(clip_frames)
+        }
+        assert min(errors, key=errors.get) == f, f"web frame {f} is nearest clip frame {errors}"
+        assert 10 * np.log10(255**2 / max(errors[f], 1e-9)) > 40, f"frame {f}: {errors[f]}"
+
+
+def test_web_copy_of_an_h264_clip_is_the_clips_own_frames(workspace, tmp_path):
+    """An H.264 clip (clips.codec: libx264) is stream-copied: the very same frames and pts."""
+    encoding = replace(from_schema(ClipEncoding, "clips"), codec="libx264")
+    source = workspace / "resources/demo/sources/clip_a.mp4"
+    clip, web = tmp_path / "clip_a.avi", tmp_path / "clip_a.mp4"
+    make_clip(source, clip, video_id="clip_a", start=None, end=None, encoding=encoding)
+    written = make_web_copy(clip, web, video_id="clip_a", encoding=encoding)
+    assert written == len(framemd5(clip)) and probe_video(web).codec == "h264"
+    assert framemd5(web) == framemd5(clip)
 
 
 def test_web_copy_refuses_a_clip_that_is_not_25_fps(workspace, tmp_path):
     source = workspace / "resources/demo/sources/clip_a.mp4"  # 30 fps
     with pytest.raises(Affect4kError, match="clip_a.*30.*25 fps"):
-        make_web_copy(source, tmp_path / "clip_a.mp4", video_id="clip_a")
+        make_web_copy(
+            source,
+            tmp_path / "clip_a.mp4",
+            video_id="clip_a",
+            encoding=from_schema(ClipEncoding, "clips"),
+        )
     assert list(tmp_path.iterdir()) == []
 
 

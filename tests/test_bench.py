@@ -3,6 +3,7 @@ they measure with)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -27,12 +28,19 @@ def test_clips_bench_default_candidate_is_the_schemas_clips_settings():
     clips = bench("clips")
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     defaults = {k: v["default"] for k, v in schema["properties"]["clips"]["properties"].items()}
-    assert clips.settings_of("default", defaults["crf"]) == defaults
-    assert clips.settings_of("veryfast,,cabac=1", 20) == {
+    assert dataclasses.asdict(clips.settings_of("default", 30)) == defaults
+    assert dataclasses.asdict(clips.settings_of("veryfast,,cabac=1", 20)) == {
+        **defaults,
+        "codec": "libx264",
         "crf": 20,
         "preset": "veryfast",
         "tune": None,
         "x264_options": "cabac=1",
+    }
+    assert dataclasses.asdict(clips.settings_of("mpeg4:3", 20)) == {
+        **defaults,
+        "codec": "mpeg4",
+        "qscale": 3,
     }
 
 

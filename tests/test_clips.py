@@ -1,5 +1,6 @@
 import re
 import subprocess
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -9,16 +10,18 @@ import pytest
 import yaml
 
 from affect4k import CLIP_FPS
-from affect4k.clips import make_clip
+from affect4k.clips import ClipEncoding, make_clip
 from affect4k.errors import Affect4kError
 from affect4k.media import count_frames, ffmpeg_exe, iter_frames, probe_video
+from affect4k.settings import from_schema
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
 #: The clip settings a config that leaves out `clips` gets: the schema's defaults.
-DEFAULTS = {
-    key: spec["default"]
-    for key, spec in yaml.safe_load(SCHEMA.read_text())["properties"]["clips"]["properties"].items()
-}
+DEFAULTS = from_schema(ClipEncoding, "clips")
+#: The same with H.264 (the schema's libx264 settings).
+X264 = replace(DEFAULTS, codec="libx264")
+#: Every codec a clip can be made with, for the frame-index tests.
+ENCODINGS = pytest.mark.parametrize("encoding", [DEFAULTS, X264], ids=lambda e: e.codec)
 
 BITS = 10
 STRIPE = 16  # pixels per bit: wide enough to survive lossy coding untouched
@@ -89,12 +92,13 @@ def source(request, tmp_path_factory):
         (2.0 / 3.0, 3.9),  # start on a source frame of the 30 and 24 fps sources
     ],
 )
+@ENCODINGS
 def test_clip_frame_f_shows_source_frame_nearest_to_start_plus_f_over_25(
-    tmp_path, source, start, end
+    tmp_path, source, start, end, encoding
 ):
     path, rate, frames = source
     out = tmp_path / "clips" / "v1.avi"
-    written = make_clip(path, out, video_id="v1", start=start, end=end, **DEFAULTS)
+    written = make_clip(path, out, video_id="v1", start=start, end=end, encoding=encoding)
     duration = (end or probe_video(path).duration_s) - (start or 0.0)
     assert abs(written - round(duration * CLIP_FPS)) <= 1
     assert written == count_frames(out)
@@ -118,15 +122,22 @@ def picture_types(path: Path) -> list[tuple[str, str]]:
     return re.findall(r" iskey:(\d) type:(\w)", showinfo)
 
 
-def test_clip_is_avi_h264_without_b_frames_with_a_keyframe_every_second(tmp_path, source):
+@pytest.mark.parametrize(
+    ("encoding", "stream"),
+    [(DEFAULTS, "Video: mpeg4 (Simple Profile) (XVID"), (X264, "Video: h264 (")],
+    ids=["mpeg4", "libx264"],
+)
+def test_clip_is_avi_without_b_frames_with_a_keyframe_every_second(
+    tmp_path, source, encoding, stream
+):
     path, _, _ = source
     out = tmp_path / "v1.avi"
-    make_clip(path, out, video_id="v1", start=0.5, end=3.5, **DEFAULTS)
+    make_clip(path, out, video_id="v1", start=0.5, end=3.5, encoding=encoding)
     header = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True
     ).stderr
     assert "Input #0, avi" in header
-    assert "Video: h264 (" in header and "yuv420p" in header  # the profile follows the preset
+    assert stream in header and "yuv420p" in header  # x264's profile follows the preset
     assert "Audio: mp3" in header
     frames = picture_types(out)
     assert len(frames) == 75
@@ -138,7 +149,7 @@ def test_clip_is_avi_h264_without_b_frames_with_a_keyframe_every_second(tmp_path
 def test_silent_source_gives_silent_clip(tmp_path):
     path = make_source(tmp_path / "silent.mp4", Fraction(25), 50, audio=False)
     out = tmp_path / "v1.avi"
-    assert make_clip(path, out, video_id="v1", start=0.2, end=1.0, **DEFAULTS) == 20
+    assert make_clip(path, out, video_id="v1", start=0.2, end=1.0, encoding=DEFAULTS) == 20
     assert not probe_video(out).has_audio
     assert [read_index(rgb) for rgb in iter_frames(out)] == list(range(5, 25))
 
@@ -146,11 +157,11 @@ def test_silent_source_gives_silent_clip(tmp_path):
 def test_end_past_duration_names_video_and_both_durations(tmp_path):
     path = make_source(tmp_path / "short.mp4", Fraction(25), 50)
     with pytest.raises(Affect4kError, match=r"video v7: end 2\.5 s is past the end .* lasts 2\.0"):
-        make_clip(path, tmp_path / "v7.avi", video_id="v7", start=1.0, end=2.5, **DEFAULTS)
+        make_clip(path, tmp_path / "v7.avi", video_id="v7", start=1.0, end=2.5, encoding=DEFAULTS)
     with pytest.raises(Affect4kError, match=r"video v7: start 3\.0 s is not before the end"):
-        make_clip(path, tmp_path / "v7.avi", video_id="v7", start=3.0, end=None, **DEFAULTS)
+        make_clip(path, tmp_path / "v7.avi", video_id="v7", start=3.0, end=None, encoding=DEFAULTS)
     with pytest.raises(Affect4kError, match=r"video v7: 1\.0 s to 1\.01 s is shorter than one"):
-        make_clip(path, tmp_path / "v7.avi", video_id="v7", start=1.0, end=1.01, **DEFAULTS)
+        make_clip(path, tmp_path / "v7.avi", video_id="v7", start=1.0, end=1.01, encoding=DEFAULTS)
     assert list(tmp_path.iterdir()) == [path]
 
 
@@ -158,7 +169,9 @@ def test_garbage_source_is_named(tmp_path):
     garbage = tmp_path / "garbage.mkv"
     garbage.write_bytes(np.random.default_rng(0).bytes(20_000))
     with pytest.raises(Affect4kError, match=r"video v1: .*garbage\.mkv: not a readable video"):
-        make_clip(garbage, tmp_path / "v1.avi", video_id="v1", start=None, end=None, **DEFAULTS)
+        make_clip(
+            garbage, tmp_path / "v1.avi", video_id="v1", start=None, end=None, encoding=DEFAULTS
+        )
     assert list(tmp_path.iterdir()) == [garbage]
 
 
@@ -168,7 +181,12 @@ def test_truncated_source_is_refused(tmp_path):
     truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
     with pytest.raises(Affect4kError, match=r"video v1: .*truncated\.mkv"):
         make_clip(
-            truncated, tmp_path / "out" / "v1.avi", video_id="v1", start=0.0, end=3.5, **DEFAULTS
+            truncated,
+            tmp_path / "out" / "v1.avi",
+            video_id="v1",
+            start=0.0,
+            end=3.5,
+            encoding=DEFAULTS,
         )
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
@@ -182,18 +200,22 @@ def test_schema_holds_the_encoder_settings_libx264_accepts(tmp_path):
     for preset in clips["preset"]["enum"]:
         assert (
             make_clip(
-                path, out, video_id="v", start=None, end=None, **{**DEFAULTS, "preset": preset}
+                path, out, video_id="v", start=None, end=None, encoding=replace(X264, preset=preset)
             )
             == 10
         )
     for tune in filter(None, clips["tune"]["enum"]):
         assert (
-            make_clip(path, out, video_id="v", start=None, end=None, **{**DEFAULTS, "tune": tune})
+            make_clip(
+                path, out, video_id="v", start=None, end=None, encoding=replace(X264, tune=tune)
+            )
             == 10
         )
     out.unlink()
     with pytest.raises(Affect4kError, match=r"clip v \(.*s\.mp4\): libx264: .*preset.* quick"):
-        make_clip(path, out, video_id="v", start=None, end=None, **{**DEFAULTS, "preset": "quick"})
+        make_clip(
+            path, out, video_id="v", start=None, end=None, encoding=replace(X264, preset="quick")
+        )
     assert list(out.parent.iterdir()) == []
 
 
@@ -207,7 +229,7 @@ def test_x264_options_cannot_undo_the_clip_guarantees(tmp_path):
         video_id="v",
         start=None,
         end=None,
-        **{**DEFAULTS, "x264_options": "bframes=3:keyint=250"},
+        encoding=replace(X264, x264_options="bframes=3:keyint=250"),
     )
     assert [picture for _, picture in picture_types(out)].count("B") == 0
     keyframes = [f for f, (key, _) in enumerate(picture_types(out)) if key == "1"]
@@ -230,15 +252,20 @@ def test_schema_x264_options_reach_the_encoder(tmp_path):
         capture_output=True,
     )
     settings = {}
-    for name, options in (("default", DEFAULTS["x264_options"]), ("none", None)):
+    for name, options in (("default", X264.x264_options), ("none", None)):
         out = tmp_path / f"{name}.avi"
         make_clip(
-            path, out, video_id="v", start=None, end=None, **{**DEFAULTS, "x264_options": options}
+            path,
+            out,
+            video_id="v",
+            start=None,
+            end=None,
+            encoding=replace(X264, x264_options=options),
         )
         found = re.search(rb"sliced_threads=(\d)", out.read_bytes())
         assert found, "x264 wrote no settings into the stream"
         settings[name] = found.group(1)
-    assert DEFAULTS["x264_options"] == "sliced-threads=1"
+    assert X264.x264_options == "sliced-threads=1"
     assert settings == {"default": b"1", "none": b"0"}
     clips = yaml.safe_load(SCHEMA.read_text())["properties"]["clips"]
     jsonschema.validate({"x264_options": "cabac=1:sliced-threads=1"}, clips)
@@ -261,7 +288,7 @@ def test_audio_is_cut_at_the_same_times_as_video(tmp_path):
         check=True,
     )
     clip = tmp_path / "v1.avi"
-    make_clip(source, clip, video_id="v1", start=1.3, end=3.5, **DEFAULTS)
+    make_clip(source, clip, video_id="v1", start=1.3, end=3.5, encoding=DEFAULTS)
     pcm = subprocess.run(
         ffmpeg.input(str(clip))
         .output("pipe:", format="s16le", ac=1, ar=44100)
@@ -323,7 +350,7 @@ def test_vfr_source_every_clip_frame_is_the_source_frame_nearest_by_timestamp(tm
     np.testing.assert_allclose(np.diff(times)[:5], np.array(VFR_GAPS_MS) / 1000, atol=1e-3)
     out = tmp_path / "v1.avi"
     for start, end in ((None, None), (0.61, 1.9)):
-        written = make_clip(source, out, video_id="v1", start=start, end=end, **DEFAULTS)
+        written = make_clip(source, out, video_id="v1", start=start, end=end, encoding=DEFAULTS)
         shown = [read_index(rgb) for rgb in iter_frames(out)]
         assert len(shown) == written == round(((end or times[-1] + 0.04) - (start or 0)) * 25)
         for f, index in enumerate(shown):
@@ -346,12 +373,12 @@ def test_video_shorter_than_its_audio_is_clipped_to_its_last_frame(tmp_path):
     assert probe_video(source).duration_s == pytest.approx(3.5, abs=0.05)
     out = tmp_path / "v1.avi"
     assert (
-        make_clip(source, out, video_id="v1", start=0.4, end=None, **DEFAULTS)
+        make_clip(source, out, video_id="v1", start=0.4, end=None, encoding=DEFAULTS)
         == 40
         == count_frames(out)
     )
     with pytest.raises(Affect4kError, match=r"v1: end 3\.0 s is past the end of the video .* 2\.0"):
-        make_clip(source, out, video_id="v1", start=0.4, end=3.0, **DEFAULTS)
+        make_clip(source, out, video_id="v1", start=0.4, end=3.0, encoding=DEFAULTS)
 
 
 @pytest.mark.parametrize(("width", "height"), [(641, 361), (640, 361), (95, 64)])
@@ -370,7 +397,8 @@ def test_odd_frame_sizes_are_padded_in_the_source_pixel_grid(tmp_path, width, he
     subprocess.run(argv, input=frame.tobytes() * 10, check=True)
     out = tmp_path / "v1.avi"
     assert (
-        make_clip(source, out, video_id="v1", start=None, end=None, **{**DEFAULTS, "crf": 0}) == 10
+        make_clip(source, out, video_id="v1", start=None, end=None, encoding=replace(X264, crf=0))
+        == 10
     )
     info = probe_video(out)
     assert (info.width, info.height) == (width + width % 2, height + height % 2)
@@ -381,7 +409,7 @@ def test_odd_frame_sizes_are_padded_in_the_source_pixel_grid(tmp_path, width, he
 
 def test_encoding_reports_progress_lines(tmp_path, capsys):
     path = make_source(tmp_path / "s.mp4", Fraction(25), 50)
-    make_clip(path, tmp_path / "v1.avi", video_id="v1", start=0.2, end=1.8, **DEFAULTS)
+    make_clip(path, tmp_path / "v1.avi", video_id="v1", start=0.2, end=1.8, encoding=DEFAULTS)
     lines = capsys.readouterr().err.splitlines()
     assert lines and all(line.startswith(f"clip v1 ({path}): ") for line in lines)
     assert "40/40" in lines[-1] and "frame" in lines[-1]

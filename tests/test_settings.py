@@ -14,6 +14,7 @@ from affect4k.errors import Affect4kError
 from affect4k.settings import (
     check_backend,
     check_calibration,
+    check_clips,
     check_config,
     check_trained_on,
     job_settings,
@@ -392,3 +393,21 @@ def test_lag_measured_needs_every_calibration_trace(tmp_path, monkeypatch):
     check_calibration(config, ["v1"])
     with pytest.raises(Affect4kError, match="videos: the id _calibration"):
         check_calibration(config, ["v1", "_calibration"])
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"crf": 23}, r"clips\.crf: only codec libx264 .* clips\.codec is mpeg4 \(the default\)"),
+        ({"codec": "mpeg4", "preset": "veryfast"}, r"clips\.preset: .*clips\.codec is mpeg4;"),
+        ({"codec": "libx264", "qscale": 3}, r"clips\.qscale: only codec mpeg4 .* is libx264"),
+    ],
+)
+def test_a_clips_key_the_chosen_codec_ignores_is_refused(given, message):
+    """A setting that would change nothing (a crf kept from an H.264 config) is not silent."""
+    with pytest.raises(Affect4kError, match=message):
+        check_clips(given)
+    codec = given.get("codec", "mpeg4")
+    own = {"mpeg4": {"qscale": 3}, "libx264": {"crf": 23, "tune": None, "x264_options": None}}
+    check_clips({"codec": codec, **own[codec]})  # each codec's own keys are fine
+    check_clips({})

@@ -256,6 +256,25 @@ def test_a_video_cannot_take_the_calibration_folder(tmp_path):
     assert f"the id {CALIBRATION_ID} is the calibration clip's" in result.stdout + result.stderr
 
 
+def test_a_clips_key_the_codec_ignores_is_refused_as_written(tmp_path):
+    """The workflow checks the clips section as the user wrote it, before the schema's
+    defaults fill in every codec's keys."""
+    (tmp_path / "videos.tsv").write_text(
+        "video_id\turl\tstart\tend\nv1\thttps://example.org/v\t\t\n"
+    )
+    config = {"videos": "videos.tsv", "annotations": "annotations", "clips": {"crf": 20}}
+    result = run_snakemake(
+        tmp_path, "--dry-run", config=write_config(tmp_path, config), check=False
+    )
+    assert result.returncode != 0
+    assert "clips.crf: only codec libx264 reads it" in result.stdout + result.stderr
+    config["clips"]["codec"] = "libx264"
+    plan = run_snakemake(
+        tmp_path, "--dry-run", "results/clips/v1.avi", config=write_config(tmp_path, config)
+    )
+    assert planned_jobs(plan.stdout) == {"download": 1, "clip": 1}
+
+
 def test_frames_folder_is_an_explicit_target(workspace):
     work = workspace["dir"]
     assert not (work / "results/frames").exists()

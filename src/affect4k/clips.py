@@ -8,18 +8,20 @@ by the frames' own timestamps, so variable-frame-rate sources (phones, screen re
 cut as exactly as constant-rate ones. The whole video is the video stream's, not the
 container's: audio that outlasts the picture does not make the clip longer than its frames.
 
-H.264 in 4:2:0 needs an even width and height, so a source with an odd one gets one black
-column or row added on the right or bottom: pixel ``(x, y)`` of a clip frame is pixel ``(x, y)``
-of the source frame, and face coordinates stay in the source's pixel grid.
+Both clip codecs (:class:`ClipEncoding`) store 4:2:0, which needs an even width and height,
+so a source with an odd one gets one black column or row added on the right or bottom: pixel
+``(x, y)`` of a clip frame is pixel ``(x, y)`` of the source frame, and face coordinates stay in
+the source's pixel grid.
 
 The container is AVI, as in the study. AVI stores no timestamps, only frames in order, so the
-H.264 stream is made without B-frames (decode order is display order, and a reader's frame ``i``
+video stream is made without B-frames (decode order is display order, and a reader's frame ``i``
 is chunk ``i``), with a keyframe every second (a reader seeking to a frame decodes at most 24
-frames and cannot land on the wrong one), and at constant frame rate.
+frames and cannot land on the wrong one), and at constant frame rate, whatever the codec.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg
@@ -37,8 +39,54 @@ SEEK_MARGIN_S = 1.0
 #: is display order, and a keyframe at least every second.
 GUARANTEED_X264 = f"bframes=0:keyint={CLIP_FPS}"
 
+#: What the AVI's video stream is tagged as: MPEG-4 Part 2 under the tag players know it by.
+MPEG4_TAG = "XVID"
+
 #: MP3 bit rate: transparent for speech and music, and MP3 is what AVI players expect.
 AUDIO_BITRATE = "192k"
+
+
+@dataclass(frozen=True)
+class ClipEncoding:
+    """How the clip's video is encoded: the config schema's ``clips`` section, which holds each
+    field's default, allowed values and why (docs/performance.md measures them).
+
+    ``codec`` ``mpeg4`` is MPEG-4 Part 2 (ffmpeg's own encoder) at the fixed quantiser
+    ``qscale``; ``libx264`` is H.264 at ``crf``/``preset``/``tune``, with ``x264_options``
+    (x264's own ``key=value:key=value``) before :data:`GUARANTEED_X264`, which they cannot
+    override. Each codec's keys are ignored by the other (the workflow refuses a config that
+    sets them: :func:`affect4k.settings.check_clips`).
+    """
+
+    codec: str
+    qscale: int
+    crf: int
+    preset: str
+    tune: str | None
+    x264_options: str | None
+
+    def video_args(self) -> dict[str, object]:
+        """ffmpeg's output options for the video stream: the codec's settings, no B-frames and
+        a keyframe at least every second."""
+        if self.codec == "mpeg4":
+            return {
+                "vcodec": "mpeg4",
+                "q:v": self.qscale,
+                "bf": 0,
+                "g": CLIP_FPS,
+                "vtag": MPEG4_TAG,
+            }
+        if self.codec == "libx264":
+            return {
+                "vcodec": "libx264",
+                "crf": self.crf,
+                "preset": self.preset,
+                **({"tune": self.tune} if self.tune else {}),
+                # x264's own options are parsed last and in order, so the guarantees go after
+                # any the caller gives: no B-frames, a keyframe at least every second.
+                "x264-params": ":".join(filter(None, [self.x264_options, GUARANTEED_X264])),
+            }
+        raise Affect4kError(f"clips.codec: {self.codec!r} is neither mpeg4 nor libx264")
 
 
 def make_clip(
@@ -48,20 +96,13 @@ def make_clip(
     video_id: str,
     start: float | None,
     end: float | None,
-    crf: int,
-    preset: str,
-    tune: str | None,
-    x264_options: str | None,
+    encoding: ClipEncoding,
 ) -> int:
     """Write ``source``'s ``[start, end]`` (seconds; ``None`` = its start/end) as the clip.
 
     Returns the number of frames written, which is checked against ``(end - start) * 25``.
-    The AVI holds H.264 (libx264 at ``crf``/``preset``/``tune``, yuv420p) and MP3 audio if the
-    source has sound. The settings' defaults and allowed values are the config schema's
-    ``clips`` section (docs/performance.md measures them); ``x264_options`` (x264's own
-    ``key=value:key=value``, the schema's ``clips.x264_options``) come before
-    :data:`GUARANTEED_X264`, which they cannot override. A setting libx264 refuses fails with
-    ffmpeg's message.
+    The AVI holds the video as ``encoding`` says (yuv420p) and MP3 audio if the source has
+    sound. A setting the encoder refuses fails with ffmpeg's message.
     """
     source, out_path = Path(source), Path(out_path)
     try:
@@ -105,14 +146,8 @@ def make_clip(
             *streams,
             str(partial),
             format="avi",
-            vcodec="libx264",
             pix_fmt="yuv420p",
-            crf=crf,
-            preset=preset,
-            **({"tune": tune} if tune else {}),
-            # x264's own options are parsed last and in order, so the guarantees go after any
-            # the caller gives: no B-frames, a keyframe at least every second.
-            **{"x264-params": ":".join(filter(None, [x264_options, GUARANTEED_X264]))},
+            **encoding.video_args(),
             fps_mode="passthrough",
             # MP3 packets start before 0 (encoder delay). Letting the muxer shift every stream
             # to non-negative times would move video frame 1 to AVI slot 2, inserting a blank

@@ -44,6 +44,7 @@ class VideoInfo:
     fps: float
     duration_s: float
     has_audio: bool
+    codec: str  #: ffmpeg's name of the video codec (``h264``, ``mpeg4``, ...)
 
 
 #: Every message ffmpeg prints carries its level (``[error]``), so the first real error can be
@@ -159,7 +160,7 @@ def _run_with_progress(argv: list[str], frames: int, what: str) -> tuple[int, by
         return returncode, stderr.read()
 
 
-_VIDEO_RE = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})")
+_VIDEO_RE = re.compile(r"Stream #\S+.*?: Video: (\w+).*?(\d{2,5})x(\d{2,5})")
 _FPS_RE = re.compile(r"([\d.]+) (?:fps|tbr)")
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 
@@ -195,11 +196,12 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         reason = "no video stream" if "Stream #" in header and not video else first_error(text)
         raise Affect4kError(f"{path}: not a readable video ({reason})")
     return VideoInfo(
-        width=int(video.group(1)),
-        height=int(video.group(2)),
+        width=int(video.group(2)),
+        height=int(video.group(3)),
         fps=float(fps.group(1)),
         duration_s=_duration_s(duration),
         has_audio="Audio:" in header,
+        codec=video.group(1),
     )
 
 

@@ -446,25 +446,21 @@ def predict_video(
     ``time_s`` is the frame's time in ``source`` (``start + frame / 25``). Writes an overlay
     MP4 at ``overlay`` if given.
     """
-    from affect4k.clips import make_clip
+    from affect4k.clips import ClipEncoding, make_clip
     from affect4k.faces import IdentitySettings, extract_faces
 
     clip = source
     if not _on_frame_grid(source, start, end):
         clip = work / "clip.avi"
         log.info("putting %s on the 25 fps frame grid", source)
-        # A scratch clip, only read once by the face stage below: fast, at the database's CRF.
-        crf = schema_default("clips.crf")
+        # A scratch clip, read once by the face stage below, encoded as the database's clips are.
         make_clip(
             source,
             clip,
             video_id=source.name,
             start=start,
             end=end,
-            crf=crf,
-            preset="veryfast",
-            tune=None,
-            x264_options=schema_default("clips.x264_options"),
+            encoding=from_schema(ClipEncoding, "clips"),
         )
     parquet, npy = work / "faces.parquet", work / "faces.npy"
     extract_faces(

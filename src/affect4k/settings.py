@@ -113,6 +113,27 @@ def check_config(config: Mapping[str, Any]) -> None:
         )
 
 
+#: The ``clips`` keys each codec reads (affect4k.clips.ClipEncoding); the other codec ignores them.
+CODEC_KEYS = {"mpeg4": ("qscale",), "libx264": ("crf", "preset", "tune", "x264_options")}
+
+
+def check_clips(given: Mapping[str, Any]) -> None:
+    """Refuse a ``clips`` key that the chosen codec ignores.
+
+    ``given`` is the section as the user's config wrote it, before the schema's defaults fill
+    it in: a ``crf`` kept from a config written when clips were H.264 would otherwise change
+    nothing, silently.
+    """
+    codec = given.get("codec", schema_default("clips.codec"))
+    chosen = f"clips.codec is {codec}" + ("" if "codec" in given else " (the default)")
+    for other, keys in CODEC_KEYS.items():
+        for key in (key for key in keys if other != codec and key in given):
+            raise Affect4kError(
+                f"clips.{key}: only codec {other} reads it, and {chosen}; "
+                f"set clips.codec: {other}, or leave clips.{key} out"
+            )
+
+
 def check_calibration(config: Mapping[str, Any], videos: Collection[str]) -> None:
     """Refuse a video that would take the calibration clip's folder of traces, and, under
     ``annotation.lag: measured``, a listed annotator without a calibration trace (the first

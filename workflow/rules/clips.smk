@@ -17,9 +17,6 @@ rule clip:
         code=package_code("clip.py"),
         start=lambda wildcards: video_entry(wildcards.video).start,
         end=lambda wildcards: video_entry(wildcards.video).end,
-        crf=config["clips"]["crf"],
-        preset=config["clips"]["preset"],
-        tune=config["clips"]["tune"],
-        x264_options=config["clips"]["x264_options"],
+        encoding=config["clips"],
     script:
         "../scripts/clip.py"

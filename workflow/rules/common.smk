@@ -22,6 +22,7 @@ from affect4k.settings import (
     DOWNLOADED_WEIGHTS,
     SCORED_SPLIT,
     check_calibration,
+    check_clips,
     check_config,
     check_trained_on,
     job_settings,
@@ -33,6 +34,7 @@ from affect4k.settings import (
 # Everything that can be checked before a job runs is checked here, naming the config key.
 try:
     check_config(config)
+    check_clips(CLIPS_AS_GIVEN)
     TRAINING = resolve_training(config)
     try:
         VIDEOS = {

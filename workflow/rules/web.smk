@@ -1,5 +1,5 @@
 rule web_copy:
-    """The clip as a browser-playable MP4 (same H.264 frames, f / 25 s each) for `affect4k annotate`."""
+    """The clip as a browser-playable H.264 MP4 (frame f at f / 25 s) for `affect4k annotate`."""
     input:
         "results/clips/{video}.avi",
     output:
@@ -11,5 +11,6 @@ rule web_copy:
     threads: 1
     params:
         code=package_code("web_copy.py"),
+        encoding=config["clips"],
     script:
         "../scripts/web_copy.py"

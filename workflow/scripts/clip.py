@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.clips import make_clip
+    from affect4k.clips import ClipEncoding, make_clip
 
     make_clip(
         Path(sm.input[0]),
@@ -11,8 +11,5 @@ with job(snakemake) as sm:
         video_id=sm.wildcards.video,
         start=sm.params.start,
         end=sm.params.end,
-        crf=sm.params.crf,
-        preset=sm.params.preset,
-        tune=sm.params.tune,
-        x264_options=sm.params.x264_options,
+        encoding=ClipEncoding(**sm.params.encoding),
     )

@@ -1,19 +1,25 @@
 """The browser-playable copy of a clip: ``results/web/{video}.mp4``.
 
-Browsers do not play AVI, but they do play the clip's own H.264 stream (yuv420p, no B-frames).
-So the video is stream-copied into MP4, bit for bit, with frame ``f`` stamped ``f / 25`` s:
-the frame an annotator sees at video time ``t`` is exactly clip frame ``floor(t * 25)``, the
-one whose crop gets the label (docs/design.md's frame-index contract), and even a 4K clip is
-copied in seconds. Only the sound is re-encoded, from the AVI's MP3 to AAC.
+Browsers do not play AVI, nor MPEG-4 Part 2 (the clips' default codec), but they do play
+H.264 (yuv420p, no B-frames). Either way frame ``f`` of the copy is clip frame ``f``, stamped
+``f / 25`` s: the frame an annotator sees at video time ``t`` is clip frame ``floor(t * 25)``,
+the one whose crop gets the label (docs/design.md's frame-index contract). An H.264 clip
+(``clips.codec: libx264``) is stream-copied, bit for bit, so even a 4K clip is copied in
+seconds; any other is re-encoded frame for frame with the config's libx264 settings
+(``clips.crf``, ``preset``, ``tune``, ``x264_options``: defaults when the clips are mpeg4), at the
+clip's size (a face's box drawn from the face table lands on the same pixels). The sound is
+re-encoded from the AVI's MP3 to AAC.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import ffmpeg
 
 from affect4k import CLIP_FPS
+from affect4k.clips import ClipEncoding
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path
 from affect4k.media import count_frames, probe_video, run_ffmpeg
@@ -21,10 +27,11 @@ from affect4k.media import count_frames, probe_video, run_ffmpeg
 AUDIO_BITRATE = "128k"
 
 
-def make_web_copy(clip: Path, out_path: Path, *, video_id: str) -> int:
+def make_web_copy(clip: Path, out_path: Path, *, video_id: str, encoding: ClipEncoding) -> int:
     """Write ``clip`` as an H.264/AAC MP4 on the same 25 fps frame grid; return its frame count.
 
-    The copy is refused (and nothing written) unless it has as many frames as the clip.
+    The video is copied if ``clip``'s is H.264, else encoded with ``encoding``'s libx264
+    settings. The copy is refused (and nothing written) unless it has as many frames as the clip.
     """
     clip, out_path = Path(clip), Path(out_path)
     try:
@@ -38,14 +45,20 @@ def make_web_copy(clip: Path, out_path: Path, *, video_id: str) -> int:
     expected = count_frames(clip)
     source = ffmpeg.input(str(clip))
     streams = [source.video]
-    args: dict[str, object] = {
-        "vcodec": "copy",
+    if info.codec == "h264":
         # AVI stores no presentation times: take them from the decode order (no B-frames), so
         # frame f is stamped f / 25 (genpts would start at one frame and shift every label).
-        "bsf:v": "setts=pts=DTS",
-        # The index first, so the browser can start playing and seek before the whole download.
-        "movflags": "+faststart",
-    }
+        video_args: dict[str, object] = {"vcodec": "copy", "bsf:v": "setts=pts=DTS"}
+    else:
+        # Decoded frame f has time f / 25; passed through as it is, on a 1/25 s time base.
+        video_args = {
+            **dataclasses.replace(encoding, codec="libx264").video_args(),
+            "pix_fmt": "yuv420p",
+            "fps_mode": "passthrough",
+            "video_track_timescale": CLIP_FPS,
+        }
+    # The index first, so the browser can start playing and seek before the whole download.
+    args: dict[str, object] = {**video_args, "movflags": "+faststart"}
     if info.has_audio:
         streams.append(source.audio)
         args |= {"acodec": "aac", "audio_bitrate": AUDIO_BITRATE}
