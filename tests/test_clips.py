@@ -413,3 +413,14 @@ def test_encoding_reports_progress_lines(tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines and all(line.startswith(f"clip v1 ({path}): ") for line in lines)
     assert "40/40" in lines[-1] and "frame" in lines[-1]
+
+
+def test_a_codec_outside_the_schemas_is_named_and_leaves_no_clip(tmp_path):
+    """A library caller's codec the schema would refuse fails before ffmpeg runs."""
+    path = make_source(tmp_path / "s.mp4", Fraction(25), 10, audio=False)
+    out = tmp_path / "out" / "v.avi"
+    with pytest.raises(Affect4kError, match=r"clips\.codec: 'vp9' is neither mpeg4 nor libx264"):
+        make_clip(
+            path, out, video_id="v", start=None, end=None, encoding=replace(DEFAULTS, codec="vp9")
+        )
+    assert not out.exists()
