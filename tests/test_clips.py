@@ -23,6 +23,14 @@ X264 = replace(DEFAULTS, codec="libx264")
 #: Every codec a clip can be made with, for the frame-index tests.
 ENCODINGS = pytest.mark.parametrize("encoding", [DEFAULTS, X264], ids=lambda e: e.codec)
 
+
+def x264_clip(source: Path, out: Path, **settings: object) -> int:
+    """The whole of ``source`` as video ``v``'s clip, with the schema's libx264 settings but
+    for ``settings``."""
+    encoding = replace(X264, **settings)
+    return make_clip(source, out, video_id="v", start=None, end=None, encoding=encoding)
+
+
 BITS = 10
 STRIPE = 16  # pixels per bit: wide enough to survive lossy coding untouched
 
@@ -198,24 +206,12 @@ def test_schema_holds_the_encoder_settings_libx264_accepts(tmp_path):
     path = make_source(tmp_path / "s.mp4", Fraction(25), 10, audio=False)
     out = tmp_path / "out" / "v.avi"
     for preset in clips["preset"]["enum"]:
-        assert (
-            make_clip(
-                path, out, video_id="v", start=None, end=None, encoding=replace(X264, preset=preset)
-            )
-            == 10
-        )
+        assert x264_clip(path, out, preset=preset) == 10
     for tune in filter(None, clips["tune"]["enum"]):
-        assert (
-            make_clip(
-                path, out, video_id="v", start=None, end=None, encoding=replace(X264, tune=tune)
-            )
-            == 10
-        )
+        assert x264_clip(path, out, tune=tune) == 10
     out.unlink()
     with pytest.raises(Affect4kError, match=r"clip v \(.*s\.mp4\): libx264: .*preset.* quick"):
-        make_clip(
-            path, out, video_id="v", start=None, end=None, encoding=replace(X264, preset="quick")
-        )
+        x264_clip(path, out, preset="quick")
     assert list(out.parent.iterdir()) == []
 
 
@@ -223,14 +219,7 @@ def test_x264_options_cannot_undo_the_clip_guarantees(tmp_path):
     """bench/clips.py passes x264 options through; B-frames and long GOPs stay out."""
     path = make_source(tmp_path / "s.mp4", Fraction(25), 100, audio=False)
     out = tmp_path / "v.avi"
-    make_clip(
-        path,
-        out,
-        video_id="v",
-        start=None,
-        end=None,
-        encoding=replace(X264, x264_options="bframes=3:keyint=250"),
-    )
+    x264_clip(path, out, x264_options="bframes=3:keyint=250")
     assert [picture for _, picture in picture_types(out)].count("B") == 0
     keyframes = [f for f, (key, _) in enumerate(picture_types(out)) if key == "1"]
     assert keyframes[0] == 0 and max(np.diff(keyframes)) <= CLIP_FPS
@@ -254,14 +243,7 @@ def test_schema_x264_options_reach_the_encoder(tmp_path):
     settings = {}
     for name, options in (("default", X264.x264_options), ("none", None)):
         out = tmp_path / f"{name}.avi"
-        make_clip(
-            path,
-            out,
-            video_id="v",
-            start=None,
-            end=None,
-            encoding=replace(X264, x264_options=options),
-        )
+        x264_clip(path, out, x264_options=options)
         found = re.search(rb"sliced_threads=(\d)", out.read_bytes())
         assert found, "x264 wrote no settings into the stream"
         settings[name] = found.group(1)
