@@ -196,6 +196,9 @@ def test_what_a_training_job_would_refuse_is_refused_at_parse_time_naming_the_ke
         ({"model": "alexnet_gru", "batch_size": [2, 0]}, "['x']['batch_size'][1]"),
         ({"model": "alexnet_gru", "learning_rate": [1e-4, 0]}, "['x']['learning_rate'][1]"),
         ({"model": "alexnet_gru", "width": ["wide"]}, "['x']['width'][0]"),
+        # An empty grid would expand to no run at all, silently.
+        ({"model": "alexnet_gru", "batch_size": []}, "['x']['batch_size']"),
+        ({"model": "alexnet_gru", "seed": []}, "['x']['seed']"),
         ({"model": "alexnet_gru", "input_size": 16}, "['x']['input_size']"),
         ({"model": "alexnet_gru", "input_convention": "bgr"}, "['x']['input_convention']"),
         # A typo never falls back to the default.
