@@ -201,6 +201,16 @@ def test_bad_inputs_are_refused_with_one_line_naming_them(
     shutil.copy(model / "model.keras", lone)
     assert predict(photos, "--model", lone, "-o", out) == 1
     cases.append("config.json is missing")
+    tampered = tmp_path / "tampered"
+    shutil.copytree(model, tampered)
+    for text, message in (
+        ('{"model": "alexnet_gru", "sequence_length": 0}', "sequence_length must be a positive"),
+        ('["sequence_length", 5]', "sequence_length must be a positive integer, not None"),
+        ("{", "not a training config"),
+    ):
+        (tampered / "config.json").write_text(text)
+        assert predict(photos, "--model", tampered, "-o", out) == 1
+        cases.append(f"{tampered / 'config.json'}: {message}")
     errors = capsys.readouterr().err
     for message in cases:
         assert message in errors

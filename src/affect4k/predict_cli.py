@@ -179,7 +179,6 @@ def load_run(path: Path) -> RunModel:
     import keras
 
     import affect4k.models  # noqa: F401  (registers the custom layers load_model needs)
-    from affect4k.train_config import TrainConfig
 
     path = Path(path)
     if path.is_dir():
@@ -197,10 +196,17 @@ def load_run(path: Path) -> RunModel:
             f"--model {path}: {config_path} is missing; the sequence length comes from the "
             "run's config.json, which training writes into results/models/RUN/"
         )
+    # Only the sequence length is read from it (the model file holds the rest), and the file
+    # may have been edited or copied from elsewhere: checked here, not by TrainConfig's asserts.
     try:
-        config = TrainConfig(**json.loads(config_path.read_text()))
-    except (ValueError, TypeError) as exc:
+        settings = json.loads(config_path.read_text())
+    except (OSError, ValueError) as exc:
         raise Affect4kError(f"{config_path}: not a training config ({exc})") from None
+    length = settings.get("sequence_length") if isinstance(settings, dict) else None
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise Affect4kError(
+            f"{config_path}: sequence_length must be a positive integer, not {length!r}"
+        )
     try:
         model = keras.models.load_model(model_file, compile=False)
     except Exception as exc:  # keras raises several types for a bad archive
@@ -208,7 +214,7 @@ def load_run(path: Path) -> RunModel:
     return RunModel(
         name=run_dir.name,
         model=model,
-        sequence_length=config.sequence_length,
+        sequence_length=length,
         crop_size=int(model.input_shape[-2]),
     )
 
