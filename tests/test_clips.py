@@ -406,3 +406,48 @@ def test_a_codec_outside_the_schemas_is_named_and_leaves_no_clip(tmp_path):
             path, out, video_id="v", start=None, end=None, encoding=replace(DEFAULTS, codec="vp9")
         )
     assert not out.exists()
+
+
+def test_audio_that_overlaps_itself_at_a_join_is_cut_continuous(tmp_path):
+    """Two parts with AAC joined by stream copy (as editors and downloaders do) overlap at the
+    join by the second part's priming samples; the clip keeps its frames and a continuous MP3
+    whose tone changes at the join."""
+    parts = []
+    for index, frequency in enumerate((300, 600)):
+        part = tmp_path / f"part{index}.mp4"
+        video = ffmpeg.input("testsrc=size=64x48:rate=30", f="lavfi", t=2)
+        tone = ffmpeg.input(f"sine=frequency={frequency}:sample_rate=44100", f="lavfi", t=2)
+        subprocess.run(
+            ffmpeg.output(video, tone, str(part), vcodec="libx264", acodec="aac").compile(
+                cmd=ffmpeg_exe()
+            ),
+            check=True,
+            capture_output=True,
+        )
+        parts.append(part)
+    listing = tmp_path / "parts.txt"
+    listing.write_text("".join(f"file '{part.name}'\n" for part in parts))
+    joined = tmp_path / "joined.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
+        + ["-c", "copy", str(joined)],
+        check=True,
+    )
+    out = tmp_path / "v.avi"
+    written = make_clip(joined, out, video_id="v", start=1.0, end=3.5, encoding=DEFAULTS)
+    assert written == count_frames(out) and abs(written - 62) <= 1
+    pcm = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(out), "-f", "s16le", "-ac", "1", "-ar", "44100"]
+        + ["-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    samples = np.frombuffer(pcm, np.int16).astype(np.float64)
+    assert abs(len(samples) / 44100 - 2.5) < 0.1
+
+    def pitch(at_s: float) -> float:
+        window = samples[int(at_s * 44100) : int(at_s * 44100) + 2205] * np.hanning(2205)
+        return float(np.fft.rfftfreq(2205, 1 / 44100)[np.argmax(np.abs(np.fft.rfft(window)))])
+
+    # the join at 2 s of the source is 1 s into the clip
+    assert [round(pitch(t)) for t in (0.5, 0.9, 1.1, 2.0)] == [300, 300, 600, 600]

@@ -134,9 +134,14 @@ def make_clip(
     if info.has_audio:
         audio_start = start - seek
         streams.append(
-            decoded.audio.filter(
+            # Samples laid out by their timestamps first: where a source's audio overlaps
+            # itself (AAC joined by stream copy repeats its priming samples at each join) the
+            # overlap is dropped, and a gap is filled with silence, so the MP3 is continuous.
+            decoded.audio.filter("aresample", **{"async": 1})
+            .filter(
                 "atrim", start=f"{audio_start:.6f}", end=f"{audio_start + expected / CLIP_FPS:.6f}"
-            ).filter("asetpts", "PTS-STARTPTS")
+            )
+            .filter("asetpts", "PTS-STARTPTS")
         )
         # MP3 holds at most two channels: surround sound is downmixed, mono duplicated.
         audio_args = {"acodec": "libmp3lame", "audio_bitrate": AUDIO_BITRATE, "ac": 2}
