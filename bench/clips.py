@@ -51,7 +51,7 @@ import numpy as np
 
 from affect4k import CLIP_FPS
 from affect4k.clips import ClipEncoding, make_clip
-from affect4k.demo.scenes import demo_frames, face_track
+from affect4k.demo.scenes import demo_frames, face_track, with_grain
 from affect4k.media import iter_frames, run_ffmpeg, write_frames
 from affect4k.settings import from_schema
 
@@ -90,16 +90,13 @@ def settings_of(candidate: str, crf: int) -> ClipEncoding:
 def grainy_source(path: Path, seconds: float, width: int, height: int, grain: float) -> Path:
     """The demo's first face over its background plus Gaussian grain of ``grain`` levels, as
     25 fps H.264 (veryfast, crf 18) with a tone in Matroska."""
-    rng = np.random.default_rng(0)
-    noise = [rng.normal(0, grain, (height, width, 3)).astype(np.int16) for _ in range(4)]
 
     def frames():
         rendered = demo_frames(
             1, "astronaut", fps=Fraction(CLIP_FPS), seconds=seconds, width=width, height=height
         )
-        for index, frame in enumerate(rendered):
-            noisy = np.clip(frame + noise[index % len(noise)], 0, 255).astype(np.uint8)
-            yield cv2.cvtColor(noisy, cv2.COLOR_RGB2YUV_I420).data
+        for frame in with_grain(rendered, grain):
+            yield cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).data
 
     video = ffmpeg.input(
         "pipe:", format="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", r=CLIP_FPS

@@ -132,15 +132,10 @@ def add_grain(source: Path, grain: float, fps: float) -> Path:
     H.264 (veryfast, CRF 18) with its sound copied: a source that costs as much to decode as
     bench/clips.py's grainy one (the demo's smooth pictures decode several times faster than
     real 4K video does)."""
+    from affect4k.demo.scenes import with_grain
     from affect4k.media import iter_frames, probe_video, write_frames
 
     info = probe_video(source)
-    rng = np.random.default_rng(0)
-    noise = [rng.normal(0, grain, (info.height, info.width, 3)).astype(np.int16) for _ in range(4)]
-
-    def frames():
-        for index, frame in enumerate(iter_frames(source)):
-            yield np.clip(frame + noise[index % len(noise)], 0, 255).astype(np.uint8).data
 
     grainy = source.with_name(f"{source.stem}_grain.mp4")
     video = ffmpeg.input(
@@ -158,7 +153,7 @@ def add_grain(source: Path, grain: float, fps: float) -> Path:
             pix_fmt="yuv420p",
             acodec="copy",
         ),
-        frames(),
+        (frame.data for frame in with_grain(iter_frames(source), grain)),
         f"the grainy source {grainy}",
     )
     source.unlink()

@@ -657,3 +657,17 @@ def test_the_fine_cue_is_a_one_pixel_checkerboard_that_halving_removes(
         assert np.abs(cued[index] - plain[index])[face].mean() > 2.0 or valence[index] < -0.8
     assert np.corrcoef(energy["left"], valence[track.visible])[0, 1] > 0.9
     assert np.corrcoef(energy["right"], arousal[track.visible])[0, 1] > 0.9
+
+
+def test_grain_is_gaussian_cycled_over_four_frames_and_the_same_every_time():
+    """The benchmarks' grainy sources (bench/clips.py, bench/study_scale.py) are reproducible."""
+    from affect4k.demo.scenes import GRAIN_FRAMES, with_grain
+
+    grey = [np.full((64, 48, 3), 128, np.uint8) for _ in range(GRAIN_FRAMES + 1)]
+    first, again = list(with_grain(iter(grey), 3.0)), list(with_grain(iter(grey), 3.0))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert np.array_equal(first[0], first[GRAIN_FRAMES])
+    assert not np.array_equal(first[0], first[1])
+    # Gaussian of 3 levels, truncated to whole levels toward 0
+    assert 2.4 < np.std(first[0].astype(float) - 128) <= 3.0
+    assert all(frame.dtype == np.uint8 for frame in first)
