@@ -127,6 +127,7 @@ def test_the_subject_is_the_person_on_screen_longest_across_cuts_and_absences(pe
     assert (crops[~table["face"].to_numpy()] == 0).all()
     # The identity table: five people told apart, A first and the subject.
     assert list(identities.columns) == list(IDENTITY_TABLE_COLUMNS)
+    assert identities["embedding"].map(len).eq(128).all()
     assert len(identities) == 5
     subject = identities[identities["subject"]]
     assert len(subject) == 1 and subject["identity"].iloc[0] == 0

@@ -33,7 +33,7 @@ from affect4k.align import align_face
 from affect4k.detectors import MIN_FACE_SIZE, Detection, Detector
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, scratch_dir
-from affect4k.identity import FaceEmbedder, face_chip, reference_embedding
+from affect4k.identity import EMBEDDING_SIZE, FaceEmbedder, face_chip, reference_embedding
 from affect4k.media import count_frames, iter_frames, prefetch, probe_video
 from affect4k.progress import progress as progress_bar
 from affect4k.tracking import (
@@ -52,7 +52,9 @@ GEOMETRY_COLUMNS = ["score", "x1", "y1", "x2", "y2"] + [
 #: Parquet columns after the geometry: faces detected in the frame, the kept face's identity
 #: (-1 without a face) and its embedding's distance to the subject's reference.
 IDENTITY_COLUMNS = ["faces", "identity", "subject_distance"]
-#: Columns of the per-video identity table (``thumbnail``: PNG bytes of an aligned crop).
+#: Columns of the per-video identity table (``thumbnail``: PNG bytes of an aligned crop;
+#: ``embedding``: the identity's mean face-recognition embedding, 128 float32, which tells the
+#: same person apart across videos and corpora).
 IDENTITY_TABLE_COLUMNS = (
     "identity",
     "frames",
@@ -63,6 +65,7 @@ IDENTITY_TABLE_COLUMNS = (
     "distance",
     "thumbnail_frame",
     "thumbnail",
+    "embedding",
 )
 #: Chips embedded together (dlib runs a batch as one pass; chips are 67 KB each).
 EMBED_BATCH = 16
@@ -470,5 +473,8 @@ def _identity_table(
             ),
             "thumbnail_frame": found.frame[thumbnail_of].astype(np.int64),
             "thumbnail": pa.array([t.tobytes() for t in thumbnails], pa.binary()),
+            "embedding": pa.FixedSizeListArray.from_arrays(
+                pa.array(people.centroids.ravel(), pa.float32()), EMBEDDING_SIZE
+            ),
         }
     )
