@@ -149,11 +149,23 @@ class FaceTracks:
                     ids[face] = live[track]
         for face, box in enumerate(boxes):
             if ids[face] == -1:
-                ids[face] = self._next
-                self._next += 1
+                ids[face] = self._new_id()
             self._boxes[ids[face]] = np.asarray(box, float)
             self._last_seen[ids[face]] = self._frame
         return ids
+
+    def split(self, track: int) -> int:
+        """End ``track`` here and continue its face under a new id, which is returned: its
+        embeddings say another person took over while the boxes went on overlapping (a cut
+        the thumbnails missed, a dissolve)."""
+        new = self._new_id()
+        self._boxes[new] = self._boxes.pop(track)
+        self._last_seen[new] = self._last_seen.pop(track)
+        return new
+
+    def _new_id(self) -> int:
+        self._next += 1
+        return self._next - 1
 
 
 def cluster_tracks(embeddings: list[np.ndarray], threshold: float) -> np.ndarray:
@@ -176,6 +188,87 @@ def cluster_tracks(embeddings: list[np.ndarray], threshold: float) -> np.ndarray
     for label in labels:
         order.setdefault(int(label), len(order))
     return np.array([order[int(label)] for label in labels], np.int64)
+
+
+#: What a face-recognition sample, and then every face of a track, says about the subject.
+VERIFIED, BRIDGED, UNVERIFIED, REJECTED = "verified", "bridged", "unverified", "rejected"
+
+
+def face_verdicts(
+    frames: np.ndarray,
+    segments: np.ndarray,
+    sample_of: np.ndarray,
+    sample_verdicts: np.ndarray,
+    *,
+    window: int,
+    bridge: bool,
+) -> np.ndarray:
+    """The verdict on every face from the verdicts on its track segment's samples.
+
+    ``frames`` and ``segments`` give each face's frame and track segment (a track cut where
+    its embeddings changed person), in frame order; ``sample_of`` (one per sample) the face a
+    sample embedded, and ``sample_verdicts`` its verdict: :data:`VERIFIED` (the subject),
+    :data:`REJECTED` (someone else) or :data:`UNVERIFIED` (a face the descriptor cannot judge).
+    A segment's first face is always a sample. A face is :data:`VERIFIED` when it is a verified
+    sample, or lies between two verified samples of its segment, or after the segment's last
+    sample, verified, within ``window`` frames. A stretch of unverified samples bounded by
+    verified ones in the same segment is :data:`BRIDGED` (kept) if ``bridge``, else
+    :data:`UNVERIFIED`. A face between a verified and a rejected sample is unverified: the
+    person changed somewhere between them; between two non-verified samples it is rejected if
+    either was.
+    """
+    verdicts = np.full(len(frames), UNVERIFIED, dtype=object)
+    sample_segment = segments[sample_of]
+    for segment in np.unique(segments):
+        faces = np.flatnonzero(segments == segment)
+        samples = np.flatnonzero(sample_segment == segment)
+        samples = samples[np.argsort(frames[sample_of[samples]], kind="stable")]
+        said = np.asarray(sample_verdicts[samples], dtype=object)
+        at = frames[sample_of[samples]]
+        bridged = _bridged(said)
+        # The sample at or before each face, and the one after it.
+        before = np.searchsorted(at, frames[faces], side="right") - 1
+        for face, b in zip(faces, before, strict=True):
+            verdicts[face] = _verdict(
+                face, b, samples, said, bridged, at, frames, sample_of, window, bridge
+            )
+    return verdicts
+
+
+def _bridged(said: np.ndarray) -> np.ndarray:
+    """Per sample: unverified and between verified samples with no rejected one in between."""
+    bridged = np.zeros(len(said), bool)
+    last = None  # index of the last verified sample with no rejected one since
+    for i, verdict in enumerate(said):
+        if verdict == VERIFIED:
+            if last is not None:
+                bridged[last + 1 : i] = True
+            last = i
+        elif verdict == REJECTED:
+            last = None
+    return bridged
+
+
+def _verdict(face, b, samples, said, bridged, at, frames, sample_of, window, bridge) -> str:
+    kept_unverified = BRIDGED if bridge else UNVERIFIED
+    if b < 0:  # cannot happen for a segment's faces; refuse rather than guess
+        return UNVERIFIED
+    if sample_of[samples[b]] == face or b == len(samples) - 1:
+        if b == len(samples) - 1 and frames[face] - at[b] > window:
+            return UNVERIFIED
+        if said[b] == UNVERIFIED and bridged[b]:
+            return kept_unverified
+        return str(said[b])
+    left, right = said[b], said[b + 1]
+    if left == VERIFIED and right == VERIFIED:
+        return VERIFIED
+    if {left, right} <= {VERIFIED, UNVERIFIED} and (
+        (left == VERIFIED or bridged[b]) and (right == VERIFIED or bridged[b + 1])
+    ):
+        return kept_unverified
+    if VERIFIED in (left, right):
+        return UNVERIFIED
+    return REJECTED if REJECTED in (left, right) else UNVERIFIED
 
 
 @dataclass(frozen=True)
