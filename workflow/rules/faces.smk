@@ -1,6 +1,7 @@
 rule faces:
     """Detect every face on a downscaled copy, tell identities apart, verify each face as the
-    subject or not, and align and crop the subject 112x112 from the full-resolution frame."""
+    subject or not, and align and crop the subject 112x112 from the full-resolution frame.
+    """
     input:
         clip="results/clips/{video}.avi",
         subject=subject_photo,
