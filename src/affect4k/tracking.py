@@ -171,9 +171,11 @@ class FaceTracks:
 def cluster_tracks(embeddings: list[np.ndarray], threshold: float) -> np.ndarray:
     """One identity label per track, from each track's embeddings ((k, 128) arrays, k >= 1).
 
-    Average-linkage clustering of the tracks' mean embeddings, cut at ``threshold``: two
-    groups of tracks merge while their tracks are, on average, closer than ``threshold``.
-    Labels are 0, 1, ... in order of first appearance of the track list.
+    Complete-linkage clustering of the tracks' mean embeddings, cut at ``threshold``: two groups
+    of tracks merge only while every track of one is closer than ``threshold`` to every track
+    of the other. Average linkage let a short segment from the middle of a dissolve, halfway
+    between two people, chain them into one identity. Labels are 0, 1, ... in order of first
+    appearance of the track list.
     """
     if not embeddings:
         return np.zeros(0, np.int64)
@@ -182,7 +184,7 @@ def cluster_tracks(embeddings: list[np.ndarray], threshold: float) -> np.ndarray
         return np.zeros(1, np.int64)
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    groups = fcluster(linkage(means, method="average"), t=threshold, criterion="distance")
+    groups = fcluster(linkage(means, method="complete"), t=threshold, criterion="distance")
     _, labels = np.unique(groups, return_inverse=True)
     order = {}
     for label in labels:
