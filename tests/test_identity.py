@@ -7,6 +7,7 @@ crop is checked against the subject's true box, independently of the embeddings 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import cv2
@@ -327,11 +328,18 @@ def test_a_photo_with_two_faces_of_comparable_size_is_refused(people, tools, tmp
         run(people, tools, tmp_path, photo)
 
 
-def test_a_toss_up_between_two_people_is_said_naming_the_video(tools, tmp_path, caplog):
+def test_a_toss_up_and_a_rarely_kept_subject_are_said_naming_the_video(tools, tmp_path, caplog):
     clip = tmp_path / "t.avi"
-    transition_video(clip, "cut")
-    options = {"identity": from_schema(IdentitySettings, "faces", subject_margin=0.9)}
+    transition_video(clip, "cut")  # F on screen 200 frames of 260, M 60
     with caplog.at_level("WARNING"):
-        run_on(clip, tools, tmp_path, **options)
+        run_on(clip, tools, tmp_path)
+    assert "faces.subject_margin" not in caplog.text
+    assert "faces.min_coverage" not in caplog.text
+    settings = from_schema(IdentitySettings, "faces", subject_margin=0.9, min_coverage=0.99)
+    with caplog.at_level("WARNING"):
+        run_on(clip, tools, tmp_path, identity=settings)
     assert "video people: the subject is the person on screen longest" in caplog.text
     assert "within faces.subject_margin 0.9" in caplog.text
+    assert re.search(
+        r"video people: the subject's face is kept in \d+ % .*min_coverage 0.99", caplog.text
+    )

@@ -225,52 +225,51 @@ def face_verdicts(
         faces = np.flatnonzero(segments == segment)
         samples = np.flatnonzero(sample_segment == segment)
         samples = samples[np.argsort(frames[sample_of[samples]], kind="stable")]
-        said = np.asarray(sample_verdicts[samples], dtype=object)
-        at = frames[sample_of[samples]]
-        bridged = _bridged(said)
-        # The sample at or before each face, and the one after it.
-        before = np.searchsorted(at, frames[faces], side="right") - 1
-        for face, b in zip(faces, before, strict=True):
-            verdicts[face] = _verdict(
-                face, b, samples, said, bridged, at, frames, sample_of, window, bridge
-            )
+        verdicts[faces] = _segment_verdicts(
+            frames[faces],
+            frames[sample_of[samples]],
+            np.asarray(sample_verdicts[samples], dtype=object),
+            window=window,
+            bridge=bridge,
+        )
     return verdicts
 
 
-def _bridged(said: np.ndarray) -> np.ndarray:
-    """Per sample: unverified and between verified samples with no rejected one in between."""
-    bridged = np.zeros(len(said), bool)
-    last = None  # index of the last verified sample with no rejected one since
+def _segment_verdicts(
+    at: np.ndarray, sampled: np.ndarray, said: np.ndarray, *, window: int, bridge: bool
+) -> list[str]:
+    """:func:`face_verdicts` of one segment: faces at frames ``at``, samples at frames
+    ``sampled`` (ascending, the first at or before the first face) with verdicts ``said``."""
+    # Per sample: unverified, with verified samples on both sides and no rejected one between.
+    bridgeable = np.zeros(len(said), bool)
+    last_verified = None
     for i, verdict in enumerate(said):
         if verdict == VERIFIED:
-            if last is not None:
-                bridged[last + 1 : i] = True
-            last = i
+            if last_verified is not None:
+                bridgeable[last_verified + 1 : i] = True
+            last_verified = i
         elif verdict == REJECTED:
-            last = None
-    return bridged
-
-
-def _verdict(face, b, samples, said, bridged, at, frames, sample_of, window, bridge) -> str:
+            last_verified = None
     kept_unverified = BRIDGED if bridge else UNVERIFIED
-    if b < 0:  # cannot happen for a segment's faces; refuse rather than guess
-        return UNVERIFIED
-    if sample_of[samples[b]] == face or b == len(samples) - 1:
-        if b == len(samples) - 1 and frames[face] - at[b] > window:
-            return UNVERIFIED
-        if said[b] == UNVERIFIED and bridged[b]:
-            return kept_unverified
-        return str(said[b])
-    left, right = said[b], said[b + 1]
-    if left == VERIFIED and right == VERIFIED:
-        return VERIFIED
-    if {left, right} <= {VERIFIED, UNVERIFIED} and (
-        (left == VERIFIED or bridged[b]) and (right == VERIFIED or bridged[b + 1])
-    ):
-        return kept_unverified
-    if VERIFIED in (left, right):
-        return UNVERIFIED
-    return REJECTED if REJECTED in (left, right) else UNVERIFIED
+    keeps = (said == VERIFIED) | bridgeable  # samples a kept face may lie next to
+
+    def verdict(face_frame: int, before: int) -> str:
+        on_sample = sampled[before] == face_frame
+        if on_sample or before == len(said) - 1:
+            if not on_sample and face_frame - sampled[before] > window:
+                return UNVERIFIED
+            return kept_unverified if bridgeable[before] else str(said[before])
+        left, right = said[before], said[before + 1]
+        if left == VERIFIED and right == VERIFIED:
+            return VERIFIED
+        if keeps[before] and keeps[before + 1]:
+            return kept_unverified  # the subject turning away and back within the track
+        if VERIFIED in (left, right):
+            return UNVERIFIED  # the person changed somewhere between the two samples
+        return REJECTED if REJECTED in (left, right) else UNVERIFIED
+
+    before = np.searchsorted(sampled, at, side="right") - 1
+    return [verdict(int(f), int(b)) for f, b in zip(at, before, strict=True)]
 
 
 @dataclass(frozen=True)
