@@ -360,3 +360,18 @@ def test_local_paths_with_braces_are_taken_literally(tmp_path, source_video):
     (tmp_path / "clip{1}.mp4").write_bytes(decoy_bytes)
     plan = run_snakemake(tmp_path, "-n", *targets).stdout
     assert planned_jobs(plan) == {"download": 1} and "resources/downloads/v1.mkv" in plan
+
+
+def test_an_h264_avi_from_a_camera_downloads_though_avi_stores_no_timestamps(tmp_path):
+    """H.264 with B-frames in AVI has packets without timestamps, which Matroska refuses:
+    the remux generates them, so such a local file becomes the same frames in the .mkv."""
+    source = tmp_path / "camera.avi"
+    run_ffmpeg(
+        ffmpeg.input("testsrc=size=160x90:rate=25", f="lavfi", t=2).output(
+            str(source), vcodec="libx264", bf=3, pix_fmt="yuv420p"
+        ),
+        "a test AVI",
+    )
+    out = tmp_path / "out" / "camera.mkv"
+    download_video("camera", str(source), out, max_height=2160)
+    assert count_frames(out) == count_frames(source) == 50

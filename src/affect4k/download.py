@@ -188,6 +188,9 @@ def download_video(video_id: str, url: str, out_path: Path, *, max_height: int) 
             ),
             "merge_output_format": "mkv",
             "postprocessors": [{"key": "FFmpegVideoRemuxer", "preferedformat": "mkv"}],
+            # AVI stores no presentation timestamps: Matroska needs them, so the remuxer
+            # generates them from the stream (H.264 in AVI fails to remux without).
+            "postprocessor_args": {"videoremuxer+ffmpeg_i": ["-fflags", "+genpts"]},
             "ffmpeg_location": ffmpeg_exe(),
             "outtmpl": "video.%(ext)s",
             "paths": {"home": str(work), "temp": str(work)},
