@@ -12,4 +12,5 @@ with job(snakemake) as sm:
         max_lag_s=sm.params.max_lag_s,
         max_gap_s=sm.params.max_gap_s,
         per_video=sm.params.per_video,
+        min_r=sm.params.min_r,
     )
