@@ -149,6 +149,7 @@ def test_test_rows_are_ordered_by_validation_rank_never_by_test(tmp_path: Path):
     for column in set(TABLE_COLUMNS) - set(table.columns):
         table[column] = np.nan
     table["interval_note"] = np.where(table["run"] == "b", "no interval: 1 group(s) < x 3", None)
+    table["tied_with_best"] = np.where(table["run"] == "a", True, None)  # others undecided
     table.to_csv(tmp_path / "tables.csv", index=False)
     ordered = report.validation_order(pd.read_csv(tmp_path / "tables.csv"))
     test = ordered[ordered["eval_set"] == "test"]
@@ -156,6 +157,7 @@ def test_test_rows_are_ordered_by_validation_rank_never_by_test(tmp_path: Path):
     report.draw_results_page(tmp_path / "tables.csv", tmp_path / "r.html", tmp_path / "r.png")
     page = (tmp_path / "r.html").read_text()
     assert "2 row(s) have no interval" in page and "video_ccc" in page
+    assert page.count("<tr class='shaded'>") == 2  # a's rows; an undecided tie is not shaded
 
 
 def test_a_figure_of_a_malformed_input_is_refused_by_name(tmp_path: Path):

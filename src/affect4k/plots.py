@@ -456,13 +456,14 @@ def sortable_table(
 ) -> None:
     """A self-contained HTML page of titled tables; clicking a column header sorts by it.
 
-    ``notes`` are paragraphs above the tables; rows whose ``shade`` column is true are shaded.
+    ``notes`` are paragraphs above the tables; rows whose ``shade`` column is true are shaded
+    (an empty value, e.g. an undecided ``tied_with_best``, is not).
     """
     parts = [f"<p class='note'>{html.escape(note)}</p>" for note in notes]
     for title, table in tables:
         head = "".join(f"<th>{html.escape(str(name))}</th>" for name in table.columns)
         shaded = (
-            table[shade].astype(bool).to_numpy()
+            table[shade].astype(object).fillna(False).astype(bool).to_numpy()
             if shade in table.columns
             else np.zeros(len(table), dtype=bool)
         )
