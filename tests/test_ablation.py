@@ -22,7 +22,7 @@ from affect4k.ablation import (
     resolved_from,
 )
 from affect4k.ablation_crops import CropCell, crop_span, scaled_size, write_cell_crops
-from affect4k.align import align_face
+from affect4k.align import align_face, downscale
 from affect4k.errors import Affect4kError
 from affect4k.faces import GEOMETRY_COLUMNS
 from affect4k.media import ffmpeg_exe, iter_frames
@@ -119,10 +119,10 @@ def test_every_cell_crops_the_native_landmarks_of_the_native_frames(clip_and_fac
             if not native.loc[index, "face"]:
                 assert not crops[index].any()
                 continue
-            # Cut at the native landmarks scaled to the cell, from the frame scaled there with
-            # an area filter (720 lines: above the clip's own, so the clip as it is).
+            # Cut at the native landmarks scaled to the cell, from the frame scaled there
+            # low-passed for its factor (720 lines: above the clip's own, so the clip as it is).
             size = scaled_size(640, 360, cell.height)
-            image = frame if size is None else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            image = frame if size is None else downscale(frame, size)
             landmarks = native.loc[index, GEOMETRY_COLUMNS[5:]].to_numpy(float).reshape(5, 2)
             expected = align_face(image, landmarks * image.shape[0] / 360, cell.crop_size)
             np.testing.assert_array_equal(crops[index], expected)
