@@ -1016,11 +1016,24 @@ def test_bad_annotators_are_named_and_leave_the_good_lags_and_labels_alone(tmp_p
     rng = np.random.default_rng(21)
     annotators = [*GOOD_LAGS, *BAD]
     dirs = write_bad_annotator_videos(tmp_path / "traces", 3, 20.0, rng)
-    out = tmp_path / "lags.csv"
+    out, agreement = tmp_path / "lags.csv", tmp_path / "lag_agreement.csv"
     with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
         estimate_annotation_lags(
-            dirs, annotators, out, max_lag_s=5.0, max_gap_s=MAX_GAP_S, per_video=False
+            dirs,
+            annotators,
+            out,
+            max_lag_s=5.0,
+            max_gap_s=MAX_GAP_S,
+            per_video=False,
+            out_agreement=agreement,
         )
+    # Agreement after compensation, under the lags applied and cross-fitted (lags fitted on
+    # the other videos): both high here, where the good annotators' lags are the same
+    # everywhere, and the cross-fitted one never above the in-sample one by more than noise.
+    scores = pd.read_csv(agreement).set_index(["dimension", "fit"])["pearson_r"]
+    assert list(pd.read_csv(agreement).columns) == ["dimension", "fit", "pearson_r", "videos"]
+    for dim in ("valence", "arousal"):
+        assert 0.9 < scores[dim, "cross_fitted"] <= scores[dim, "in_sample"] + 0.01
     table = pd.read_csv(out)
     for row in table[table["annotator"].isin(list(GOOD_LAGS))].itertuples():
         assert row.lag_s == pytest.approx(GOOD_LAGS[row.annotator], abs=2 / CLIP_FPS), row

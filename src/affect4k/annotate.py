@@ -23,7 +23,14 @@ from affect4k import CLIP_FPS
 from affect4k.calibration import read_calibration
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table, write_atomic
-from affect4k.fusion import MIN_TRACE_SD, Screen, fuse, screen_annotators
+from affect4k.fusion import (
+    MIN_TRACE_SD,
+    Screen,
+    agreement_with_others,
+    fuse,
+    screen_annotators,
+    shift_earlier,
+)
 from affect4k.layout import DIMENSIONS
 from affect4k.traces import (
     SKIPPED_MARKER,
@@ -44,6 +51,12 @@ MAX_SWEEPS = 50
 #: Per-video lags need this many times ``max_lag_s`` of frames two annotators cover: a shift
 #: of ``max_lag_s`` on a shorter video compares a sliver of it.
 MIN_OVERLAP_LAGS = 3
+#: Folds of videos for the cross-fitted agreement: each fold's lags are fitted on the others.
+CROSS_FOLDS = 5
+#: Columns of the lags stage's agreement table: per dimension and fit (``in_sample``: the
+#: lags applied, fitted on every video; ``cross_fitted``: each video under lags fitted on the
+#: other folds), the mean over reliable annotators of their Pearson r with the others' mean.
+LAG_AGREEMENT_COLUMNS = ("dimension", "fit", "pearson_r", "videos")
 
 
 def _warn_unlisted(trace_dir: Path, expected: set[str], video_id: str) -> None:
@@ -302,6 +315,31 @@ def _log_lags(fit: Screen, annotators: Sequence[str], dim: str, where: str) -> N
     log.info(f"{dim} lags over {where} (s): {lags}")
 
 
+def _agreement(stacks: Sequence[np.ndarray], lags: Sequence[np.ndarray], kept: np.ndarray) -> float:
+    """Mean over the ``kept`` annotators of their Pearson r with the others' mean (kept ones
+    only), pooled over videos, each video's traces shifted by its own ``lags``."""
+    aligned = [
+        np.stack([shift_earlier(stack[row], int(lag[row])) for row in np.flatnonzero(kept)])
+        for stack, lag in zip(stacks, lags, strict=True)
+    ]
+    return float(np.nanmean(agreement_with_others(aligned)[0])) if kept.sum() >= 2 else np.nan
+
+
+def _cross_fitted(stacks: Sequence[np.ndarray], pooled: Screen, max_lag: int) -> list:
+    """Each video's lags fitted on the other folds of videos (:data:`CROSS_FOLDS`), with the
+    pooled reference: what agreement after compensation is worth on data the lags never saw."""
+    folds = np.arange(len(stacks)) % min(CROSS_FOLDS, len(stacks))
+    lags: list = [None] * len(stacks)
+    for fold in np.unique(folds):
+        rest = [stack for stack, f in zip(stacks, folds, strict=True) if f != fold]
+        fit = screen_annotators(
+            rest, max_lag, 0.0, max_sweeps=MAX_SWEEPS, reference=pooled.reference
+        )
+        for index in np.flatnonzero(folds == fold):
+            lags[index] = fit.lags
+    return lags
+
+
 def estimate_annotation_lags(
     trace_dirs: Mapping[str, Path],
     annotators: Sequence[str],
@@ -311,6 +349,7 @@ def estimate_annotation_lags(
     max_gap_s: float,
     per_video: bool,
     min_r: float = 0.2,
+    out_agreement: Path | None = None,
 ) -> None:
     """The ``lags`` stage: each annotator's reaction lag per dimension, from the raw traces.
 
@@ -324,13 +363,15 @@ def estimate_annotation_lags(
     than :data:`MIN_OVERLAP_LAGS` times ``max_lag_s`` of frames are covered by two annotators
     cannot show a lag of ``max_lag_s``: with ``per_video`` it gets the pooled lags, with a
     warning. Writes ``video, annotator, dimension, lag_s`` per video (pooled lags repeat on
-    every video's rows).
+    every video's rows), and to ``out_agreement`` (:data:`LAG_AGREEMENT_COLUMNS`) the
+    agreement after compensation twice: under the lags applied, fitted to maximise it, which
+    is optimistic, and cross-fitted, each video under lags fitted on the other videos.
     """
     check_annotators(annotators)
     if not trace_dirs:
         raise Affect4kError("lags: no video given")
     max_lag = int(round(max_lag_s * CLIP_FPS))
-    rows = []
+    rows, agreement = [], []
     for dim in DIMENSIONS:
         stacks = {}
         for video, trace_dir in trace_dirs.items():
@@ -378,5 +419,28 @@ def estimate_annotation_lags(
         for video, fit in fits.items():
             for name, lag in zip(annotators, fit.lags, strict=True):
                 rows.append((video, name, dim, lag / CLIP_FPS))
+        if out_agreement is not None:
+            # Constant traces left out, as the lags left them out.
+            cleaned = [
+                np.where(flat[:, None], np.nan, stack)
+                for flat, stack in zip(pooled.constant, stacks.values(), strict=True)
+            ]
+            kept = pooled.kept()
+            applied = _agreement(cleaned, [fit.lags for fit in fits.values()], kept)
+            crossed = (
+                _agreement(cleaned, _cross_fitted(cleaned, pooled, max_lag), kept)
+                if len(stacks) > 1
+                else np.nan
+            )
+            log.info(
+                f"{dim} agreement after lag compensation (mean r with the others' mean): "
+                f"{applied:.3f} under the lags applied, {crossed:.3f} cross-fitted (lags "
+                "fitted on the other videos)"
+            )
+            agreement += [(dim, "in_sample", applied, len(stacks))]
+            agreement += [(dim, "cross_fitted", crossed, len(stacks))]
     table = pd.DataFrame(rows, columns=list(LAG_COLUMNS))
     write_atomic(out_csv, lambda tmp: table.to_csv(tmp, index=False))
+    if out_agreement is not None:
+        scores = pd.DataFrame(agreement, columns=list(LAG_AGREEMENT_COLUMNS))
+        write_atomic(out_agreement, lambda tmp: scores.to_csv(tmp, index=False))

@@ -44,6 +44,7 @@ rule lags:
         [trace for video in VIDEOS for trace in video_traces(video)],
     output:
         "results/lags.csv",
+        "results/lag_agreement.csv",
     log:
         "logs/lags.log",
     benchmark:
