@@ -234,7 +234,7 @@ def test_cells_scored_on_different_frames_are_refused(tmp_path):
 def test_the_ablation_measures_paired_differences_against_native_with_holm(tmp_path):
     """Native, a height that changes nothing and one that costs about 0.1 CCC, two seeds each,
     on 40 videos (groups): the seed-mean rows carry the paired difference against native, and
-    only the real loss survives Holm's correction."""
+    only the real loss survives Holm's correction; 2160 lines on 2160-line clips is native."""
     rng = np.random.default_rng(11)
     spans = tmp_path / "spans"
     spans.mkdir()
@@ -248,13 +248,19 @@ def test_the_ablation_measures_paired_differences_against_native_with_holm(tmp_p
     cells = []
     for seed in (0, 1):
         base = {v: 0.8 * y + rng.normal(0, 0.25, y.shape) for v, y in truth.items()}
-        for resolution, extra in (("native", 0.0), ("h1080-c112", 0.0), ("h360-c112", 0.25)):
+        cells_of_seed = (
+            ("native", 0.0),
+            ("h2160-c112", 0.0),
+            ("h1080-c112", 0.0),
+            ("h360-c112", 0.25),
+        )
+        for resolution, extra in cells_of_seed:
             rows = []
             for video, labels in truth.items():
                 predicted = (
                     base[video] + rng.normal(0, extra, labels.shape) if extra else base[video]
                 )
-                if resolution == "h1080-c112":  # the same quality, other noise
+                if resolution in ("h1080-c112", "h2160-c112"):  # the same quality, other noise
                     predicted = 0.8 * labels + rng.normal(0, 0.25, labels.shape)
                 rows.append(
                     pd.DataFrame(
@@ -274,11 +280,15 @@ def test_the_ablation_measures_paired_differences_against_native_with_holm(tmp_p
     table = build_ablation(
         [replace(cell, eval_set="test") for cell in cells],
         spans,
-        [NATIVE, 1080, 360],
+        [NATIVE, 2160, 1080, 360],
         tmp_path / "ablation.csv",
         resamples=RESAMPLES,
     )
     rows = table[table["face_bin"] == "all"].set_index(["resolution", "seed"])
+    # 2160 lines on 2160-line clips is the native cell trained again: named, never tested.
+    again = rows.loc[("h2160-c112", "mean")]
+    assert "the native cell again" in again["interval_note"]
+    assert pd.isna(again["delta_p"]) and pd.isna(again["delta_significant"])
     assert set(rows.index.get_level_values("seed").astype(str)) == {"0", "1", "mean"}
     for resolution in ("h1080-c112", "h360-c112"):
         seeds = rows.loc[[(resolution, 0), (resolution, 1)], "delta_ccc"]

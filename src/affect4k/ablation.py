@@ -215,7 +215,7 @@ def build_ablation(
     table = pd.DataFrame(rows)
     table, replicates = _add_seed_means(table, replicates)
     _intervals(table, replicates, min_groups)
-    _deltas(table, replicates, min_groups)
+    _deltas(table, replicates, _native_again(table, spans))
     table["selected"] = _selected(table)
     table = table[list(ABLATION_COLUMNS)]
     write_atomic(Path(out_csv), lambda tmp: table.to_csv(tmp, index=False))
@@ -264,7 +264,16 @@ def _intervals(table: pd.DataFrame, replicates: list, min_groups: int) -> None:
         table[f"{name}_lo"], table[f"{name}_hi"] = np.array(bounds).reshape(-1, 2).T
 
 
-def _deltas(table: pd.DataFrame, replicates: list, min_groups: int) -> None:
+def _native_again(table: pd.DataFrame, spans: pd.DataFrame) -> np.ndarray:
+    """Per row: whether its height is at or above every scored clip's own (2160 on 4K
+    sources): its crops are the native cell's pixels, so it is the native cell trained again,
+    not a height, and its difference from native is training noise alone."""
+    tallest = float(spans.loc[spans["span"].notna(), "source_height"].max())
+    lines = pd.to_numeric(table["height"].astype(str).str.removeprefix("h"), errors="coerce")
+    return (lines >= tallest).to_numpy()
+
+
+def _deltas(table: pd.DataFrame, replicates: list, native_again: np.ndarray) -> None:
     """Each row's paired difference in mean CCC against its native cell, and Holm over a set.
 
     The native cell of a row has the same run, crop size, input size, seed (or seeds, for a
@@ -273,6 +282,8 @@ def _deltas(table: pd.DataFrame, replicates: list, min_groups: int) -> None:
     (:func:`affect4k.metrics.p_value`). Holm's correction runs per set over every non-native
     row of the summary level (the ``mean`` row of a cell with several seeds, the only seed's
     otherwise); ``delta_significant`` is its decision at :data:`ALPHA` there, empty elsewhere.
+    A cell that is the native one again (``native_again``, :func:`_native_again`) keeps its
+    difference but no test, and says so in ``interval_note``.
     """
     key = ["run", "crop_size", "input_size", "seed", "eval_set", "face_bin"]
     native = {
@@ -289,6 +300,12 @@ def _deltas(table: pd.DataFrame, replicates: list, min_groups: int) -> None:
         estimate = row["mean_ccc"] - table.at[reference, "mean_ccc"]
         groups = int(row["groups"])
         table.at[index, "delta_ccc"] = estimate
+        if native_again[index]:
+            table.at[index, "interval_note"] = (
+                "the native cell again: its height is at or above every clip's own, so its "
+                "crops are the native pixels and its difference is training noise, not tested"
+            )
+            continue
         if not pd.isna(row["interval_note"]):
             continue
         low, high = interval(difference, estimate=estimate, groups=groups)
