@@ -4,6 +4,7 @@ recomputable from predictions."""
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -21,7 +22,7 @@ from affect4k.ablation import (
     resolved_from,
 )
 from affect4k.ablation_crops import CropCell, crop_span, scaled_size, write_cell_crops
-from affect4k.align import align_face
+from affect4k.align import align_face, downscale
 from affect4k.errors import Affect4kError
 from affect4k.faces import GEOMETRY_COLUMNS
 from affect4k.media import ffmpeg_exe, iter_frames
@@ -118,10 +119,10 @@ def test_every_cell_crops_the_native_landmarks_of_the_native_frames(clip_and_fac
             if not native.loc[index, "face"]:
                 assert not crops[index].any()
                 continue
-            # Cut at the native landmarks scaled to the cell, from the frame scaled there with
-            # an area filter (720 lines: above the clip's own, so the clip as it is).
+            # Cut at the native landmarks scaled to the cell, from the frame scaled there
+            # low-passed for its factor (720 lines: above the clip's own, so the clip as it is).
             size = scaled_size(640, 360, cell.height)
-            image = frame if size is None else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            image = frame if size is None else downscale(frame, size)
             landmarks = native.loc[index, GEOMETRY_COLUMNS[5:]].to_numpy(float).reshape(5, 2)
             expected = align_face(image, landmarks * image.shape[0] / 360, cell.crop_size)
             np.testing.assert_array_equal(crops[index], expected)
@@ -190,7 +191,9 @@ def _write(tmp_path, rng, frames_of=None):
 def test_every_cell_is_scored_over_all_frames_and_per_face_bin(tmp_path):
     spans, cells = _write(tmp_path, np.random.default_rng(0))
     heights = [NATIVE, 1080, 720, 180]
-    table = build_ablation(cells, spans, heights, tmp_path / "ablation.csv", resamples=RESAMPLES)
+    table = build_ablation(
+        cells, spans, heights, tmp_path / "ablation.csv", resamples=RESAMPLES, min_groups=2
+    )
     assert table["face_bin"].unique().tolist() == ["all", *bin_order(heights)]
     low = table[table["resolution"] == "h180-c112"]
     assert (low["height"].unique().tolist(), low["crop_size"].unique().tolist()) == (
@@ -226,3 +229,76 @@ def test_cells_scored_on_different_frames_are_refused(tmp_path):
     with pytest.raises(Affect4kError, match="same frames"):
         build_ablation(cells, spans, [NATIVE, 180], tmp_path / "a.csv", resamples=RESAMPLES)
     assert not (tmp_path / "a.csv").exists()
+
+
+def test_the_ablation_measures_paired_differences_against_native_with_holm(tmp_path):
+    """Native, a height that changes nothing and one that costs about 0.1 CCC, two seeds each,
+    on 40 videos (groups): the seed-mean rows carry the paired difference against native, and
+    only the real loss survives Holm's correction; 2160 lines on 2160-line clips is native."""
+    rng = np.random.default_rng(11)
+    spans = tmp_path / "spans"
+    spans.mkdir()
+    videos, frames = [f"v{i}" for i in range(40)], 50
+    truth = {}
+    for video in videos:
+        pd.DataFrame(
+            {"frame": np.arange(frames), "face": True, "span": 900.0, "source_height": 2160}
+        ).to_parquet(spans / f"{video}.parquet")
+        truth[video] = rng.normal(0, 0.3, 2) + rng.normal(0, 0.3, (frames, 2))
+    cells = []
+    for seed in (0, 1):
+        base = {v: 0.8 * y + rng.normal(0, 0.25, y.shape) for v, y in truth.items()}
+        cells_of_seed = (
+            ("native", 0.0),
+            ("h2160-c112", 0.0),
+            ("h1080-c112", 0.0),
+            ("h360-c112", 0.25),
+        )
+        for resolution, extra in cells_of_seed:
+            rows = []
+            for video, labels in truth.items():
+                predicted = (
+                    base[video] + rng.normal(0, extra, labels.shape) if extra else base[video]
+                )
+                if resolution in ("h1080-c112", "h2160-c112"):  # the same quality, other noise
+                    predicted = 0.8 * labels + rng.normal(0, 0.25, labels.shape)
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "video": video,
+                            "frame": np.arange(frames),
+                            "valence": labels[:, 0],
+                            "arousal": labels[:, 1],
+                            "valence_pred": predicted[:, 0],
+                            "arousal_pred": predicted[:, 1],
+                        }
+                    )
+                )
+            path = tmp_path / f"{resolution}-{seed}.parquet"
+            pd.concat(rows).to_parquet(path)
+            cells.append(AblationCell("vgg", "vgg16_gru", resolution, 112, path, seed=seed))
+    table = build_ablation(
+        [replace(cell, eval_set="test") for cell in cells],
+        spans,
+        [NATIVE, 2160, 1080, 360],
+        tmp_path / "ablation.csv",
+        resamples=RESAMPLES,
+    )
+    rows = table[table["face_bin"] == "all"].set_index(["resolution", "seed"])
+    # 2160 lines on 2160-line clips is the native cell trained again: named, never tested.
+    again = rows.loc[("h2160-c112", "mean")]
+    assert "the native cell again" in again["interval_note"]
+    assert pd.isna(again["delta_p"]) and pd.isna(again["delta_significant"])
+    assert set(rows.index.get_level_values("seed").astype(str)) == {"0", "1", "mean"}
+    for resolution in ("h1080-c112", "h360-c112"):
+        seeds = rows.loc[[(resolution, 0), (resolution, 1)], "delta_ccc"]
+        mean = rows.loc[(resolution, "mean")]
+        assert mean["delta_ccc"] == pytest.approx(seeds.mean())
+        assert mean["delta_ccc_lo"] < mean["delta_ccc"] < mean["delta_ccc_hi"]
+        assert mean["delta_p_holm"] >= mean["delta_p"]
+    loss, null = rows.loc[("h360-c112", "mean")], rows.loc[("h1080-c112", "mean")]
+    assert loss["delta_ccc_hi"] < 0 and loss["delta_significant"] is True
+    assert null["delta_ccc_lo"] < 0 < null["delta_ccc_hi"] and null["delta_significant"] is False
+    # Per-seed rows are not in the family; native has no difference with itself.
+    assert pd.isna(rows.loc[("h360-c112", 0), "delta_significant"])
+    assert rows.loc[[("native", 0), ("native", "mean")], "delta_ccc"].isna().all()

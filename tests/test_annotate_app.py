@@ -1167,6 +1167,26 @@ def test_calibration_recovers_a_known_keyboard_delay(calibration_app, browser):
     assert CALIBRATION_ID not in [entry["video"] for entry in answer["videos"]]
 
 
+@pytest.mark.parametrize(("flip", "fragment"), [(0.0, "never moves"), (-1.0, "upside down")])
+def test_a_flat_or_inverted_calibration_is_refused_on_the_page_and_never_written(
+    calibration_app, flip, fragment
+):
+    server, work = calibration_app
+    url = f"/api/traces/{CALIBRATION_ID}/valence"
+    status, answer = request(server, "GET", url)
+    assert status == 200, answer
+    times = np.arange(FRAMES) / CLIP_FPS
+    late = flip * truth("valence", np.maximum(times - DELAY_S, 0.0)) + (0.2 if not flip else 0)
+    trace = {"time_s": times.tolist(), "value": np.clip(late, -1, 1).tolist()}
+    status, refused = request(
+        server, "PUT", url, {**trace, "done": True, "version": answer["version"]}
+    )
+    assert status >= 400 and fragment in refused["error"], refused
+    annotations = work / "resources/demo/annotations"
+    assert not list(annotations.rglob("*.csv"))  # never written
+    assert request(server, "GET", url)[1]["version"] == answer["version"]
+
+
 def test_the_calibration_clip_shows_the_known_signal_on_the_frame_grid(tmp_path):
     clip = tmp_path / "results/web/_calibration.mp4"
     clip.parent.mkdir(parents=True)

@@ -13,7 +13,15 @@ import pytest
 from affect4k import CLIP_FPS
 from affect4k.affwild import read_affwild2_va
 from affect4k.annotate import annotate_video, estimate_annotation_lags, lag_table
-from affect4k.calibration import DURATION_S, calibration_table, measure, trace_path, truth
+from affect4k.calibration import (
+    DURATION_S,
+    calibration_table,
+    check_calibration,
+    measure,
+    read_calibration,
+    trace_path,
+    truth,
+)
 from affect4k.database import assign_split, build_database
 from affect4k.errors import Affect4kError
 from affect4k.fusion import (
@@ -935,12 +943,12 @@ def test_the_calibration_stage_measures_every_trace_and_feeds_lag_measured(tmp_p
     for row in table.itertuples():
         assert row.lag_s == pytest.approx(lags[row.annotator], abs=1 / CLIP_FPS)
         assert row.ccc > 0.9
-    applied = lag_table("measured", None, ["v1", "v2"], ["ann1", "ann2"], out)
+    applied = lag_table("measured", None, ["v1", "v2"], ["ann1", "ann2"], out, max_lag_s=5)
     assert len(applied) == 2 * 2 * 2
     for row in applied.itertuples():
         assert row.lag_s == pytest.approx(lags[row.annotator], abs=1 / CLIP_FPS)
     with pytest.raises(Affect4kError, match=r"no calibration lag .*ann3"):
-        lag_table("measured", None, ["v1"], ["ann1", "ann3"], out)
+        lag_table("measured", None, ["v1"], ["ann1", "ann3"], out, max_lag_s=5)
     with pytest.raises(Affect4kError, match="needs the calibration table"):
         lag_table("measured", None, ["v1"], ["ann1"])
     trace_path(annotations, "ann3", "valence").write_text("skipped\n")
@@ -970,3 +978,205 @@ def test_the_annotators_table_reports_the_calibration(tmp_path):
     assert table.loc[("ann1", "valence"), "calibration_lag_s"] == 0.4
     assert table.loc[("ann2", "arousal"), "calibration_ccc"] == 0.7
     assert table["calibration_lag_s"].isna().sum() == len(table) - 2
+
+
+# --- annotators who would break the lags: flat, noise, inverted -------------------------------
+
+#: Three good annotators' true lags (s), and three bad ones: a bar never moved, pure noise, and
+#: a good lag with the scale upside down.
+GOOD_LAGS = {"ann1": 0.4, "ann2": 1.2, "ann3": 0.0}
+BAD = ("flat", "noise", "upside")
+
+
+def write_bad_annotator_videos(root: Path, n_videos: int, duration_s: float, rng) -> dict:
+    """Per video, trace files of the good annotators following one signal late and of the
+    three bad ones; returns the trace folders."""
+    dirs = {}
+    for index in range(n_videos):
+        trace_dir = root / f"v{index}"
+        periods, phases = rng.uniform(2, 6, 3), rng.uniform(0, 2 * np.pi, 3)
+        for dim in ("valence", "arousal"):
+            for name in (*GOOD_LAGS, *BAD):
+                times = joystick_times(rng, duration_s, start_s=0.0)
+                lag = GOOD_LAGS.get(name, 0.8)
+                signal = 0.3 * np.sin(2 * np.pi * (times[:, None] - lag) / periods + phases)
+                values = signal.sum(axis=1) + rng.normal(0, 0.03, len(times))
+                if name == "flat":
+                    values = np.full(len(times), 0.3)
+                elif name == "noise":
+                    values = rng.uniform(-0.9, 0.9, len(times))
+                elif name == "upside":
+                    values = -values
+                write_trace(trace_dir / f"{name}.{dim}.csv", times, values)
+        dirs[f"v{index}"] = trace_dir
+    return dirs
+
+
+def test_bad_annotators_are_named_and_leave_the_good_lags_and_labels_alone(tmp_path, caplog):
+    rng = np.random.default_rng(21)
+    annotators = [*GOOD_LAGS, *BAD]
+    dirs = write_bad_annotator_videos(tmp_path / "traces", 3, 20.0, rng)
+    out, agreement = tmp_path / "lags.csv", tmp_path / "lag_agreement.csv"
+    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+        estimate_annotation_lags(
+            dirs,
+            annotators,
+            out,
+            max_lag_s=5.0,
+            max_gap_s=MAX_GAP_S,
+            per_video=False,
+            out_agreement=agreement,
+        )
+    # Agreement after compensation, under the lags applied and cross-fitted (lags fitted on
+    # the other videos): both high here, where the good annotators' lags are the same
+    # everywhere, and the cross-fitted one never above the in-sample one by more than noise.
+    scores = pd.read_csv(agreement).set_index(["dimension", "fit"])["pearson_r"]
+    assert list(pd.read_csv(agreement).columns) == ["dimension", "fit", "pearson_r", "videos"]
+    for dim in ("valence", "arousal"):
+        assert 0.9 < scores[dim, "cross_fitted"] <= scores[dim, "in_sample"] + 0.01
+    table = pd.read_csv(out)
+    for row in table[table["annotator"].isin(list(GOOD_LAGS))].itertuples():
+        assert row.lag_s == pytest.approx(GOOD_LAGS[row.annotator], abs=2 / CLIP_FPS), row
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "flat never moved the bar" in warned
+    assert "noise (r" in warned and "upside (r -" in warned
+    # The database stage leaves them out of the label: the mean of the good ones alone.
+    parquets = []
+    lags = lag_table("estimate", out, list(dirs), annotators)
+    for video, trace_dir in dirs.items():
+        faces = write_faces(tmp_path / f"{video}.faces.parquet", 500)
+        parquets.append(tmp_path / f"{video}.parquet")
+        mine = lags[lags["video"] == video]
+        annotate_video(
+            video,
+            faces,
+            trace_dir,
+            annotators,
+            parquets[-1],
+            max_gap_s=MAX_GAP_S,
+            min_annotators=3,
+            lags={(r.dimension, r.annotator): r.lag_s for r in mine.itertuples()},
+        )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="affect4k.database"):
+        build_database(
+            parquets,
+            annotators,
+            tmp_path / "db/annotations.parquet",
+            tmp_path / "db/agreement.csv",
+            out_annotators=tmp_path / "db/annotators.csv",
+            lags=lags,
+            **DATABASE,
+            **FUSION,
+        )
+    assert "flat, noise (r" in caplog.text and "upside (r -" in caplog.text
+    weights = pd.read_csv(tmp_path / "db/annotators.csv").set_index("annotator")["weight"]
+    assert (weights[list(BAD)] == 0).all() and weights[list(GOOD_LAGS)].tolist() == [1 / 3] * 6
+    database = pd.read_parquet(tmp_path / "db/annotations.parquet")
+    good = database[[f"valence_{name}" for name in GOOD_LAGS]].mean(axis=1)
+    labelled = database["valence"].notna()
+    assert labelled.sum() > 1000
+    np.testing.assert_allclose(database.loc[labelled, "valence"], good[labelled])
+    for fusion in ("median", "ewe"):  # every fusion leaves them out, unless kept
+        build_database(
+            parquets,
+            annotators,
+            tmp_path / "db/annotations.parquet",
+            tmp_path / "db/agreement.csv",
+            out_annotators=tmp_path / "db/annotators.csv",
+            lags=lags,
+            **{**DATABASE, **FUSION, "fusion": fusion},
+        )
+        table = pd.read_csv(tmp_path / "db/annotators.csv").set_index("annotator")
+        if fusion == "ewe":
+            assert (table.loc[list(BAD), "weight"] == 0).all()
+        fused = pd.read_parquet(tmp_path / "db/annotations.parquet")["valence"]
+        stack = database[[f"valence_{name}" for name in GOOD_LAGS]].to_numpy().T
+        if fusion == "median":
+            np.testing.assert_allclose(fused[labelled], fuse(stack, "median")[labelled])
+
+
+def test_per_video_lags_on_a_short_video_fall_back_to_the_pooled_ones(tmp_path, caplog):
+    rng = np.random.default_rng(4)
+    truth_ = {"ann1": 0.4, "ann2": 1.2, "ann3": 0.0}
+    dirs = {f"v{i}": write_lagged_video(tmp_path, f"v{i}", truth_, rng) for i in range(3)}
+    short = tmp_path / "short"
+    for path in dirs["v0"].glob("*.csv"):  # 12 s cut to 3 s: shorter than 3 x max_lag_s
+        text = path.read_text().splitlines()
+        kept = [line for line in text[1:] if float(line.split(",")[0]) <= 3.0]
+        (short / path.name).parent.mkdir(exist_ok=True)
+        (short / path.name).write_text("\n".join([text[0], *kept]) + "\n")
+    dirs["short"] = short
+    out = tmp_path / "lags.csv"
+    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+        estimate_annotation_lags(
+            dirs, list(truth_), out, max_lag_s=2.0, max_gap_s=MAX_GAP_S, per_video=True
+        )
+    assert "video short: valence lags per video need 3 x max_lag_s (6 s)" in caplog.text
+    assert "video v1:" not in caplog.text
+    table = pd.read_csv(out).set_index(["video", "annotator", "dimension"])["lag_s"]
+    for name, lag in truth_.items():  # pooled: right even on the 3 s video
+        assert table["short", name, "valence"] == pytest.approx(lag, abs=1 / CLIP_FPS)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fragment"),
+    [
+        ("flat", "never moves"),
+        ("inverted", "upside down"),
+        ("sloppy", "below annotation.min_calibration_ccc 0.7"),
+    ],
+)
+def test_a_calibration_below_the_floor_is_refused(tmp_path, kind, fragment):
+    rng = np.random.default_rng(12)
+    times, values = calibration_trace(rng, "valence", 1.0, 0.05)
+    if kind == "flat":
+        values = np.full(len(times), 0.2)
+    elif kind == "inverted":
+        values = -values
+    else:
+        values = np.clip(0.4 * values + rng.normal(0, 0.5, len(values)), -1, 1)
+    with pytest.raises(Affect4kError, match=fragment):
+        check_calibration(times, values, "valence", max_lag_s=5, max_gap_s=0.5, min_ccc=0.7)
+    # The calibration stage refuses it too, naming the annotator and file; nothing written.
+    annotations, out = tmp_path / "annotations", tmp_path / "calibration.csv"
+    write_trace(trace_path(annotations, "ann1", "valence"), times, values)
+    with pytest.raises(Affect4kError, match=rf"ann1.valence.csv \(annotator ann1\): .*{fragment}"):
+        calibration_table(annotations, ["ann1"], out, min_ccc=0.7)
+    assert not out.exists()
+    good = calibration_trace(rng, "valence", 1.0, 0.05)
+    assert check_calibration(*good, "valence", max_lag_s=5, max_gap_s=0.5, min_ccc=0.7)[1] > 0.9
+
+
+@pytest.mark.parametrize("lag", ["nan", "-2", "6.5", "soon"])
+def test_a_hand_edited_calibration_lag_is_refused_where_it_is_read(tmp_path, lag):
+    path = tmp_path / "calibration.csv"
+    path.write_text(
+        f"annotator,dimension,lag_s,ccc\nann1,valence,0.4,0.9\nann2,valence,{lag},0.8\n"
+    )
+    with pytest.raises(Affect4kError, match=r"calibration.csv: annotator ann2, valence: lag_s"):
+        read_calibration(path, 5.0)
+    with pytest.raises(Affect4kError, match=r"within \[0, 5\] s"):
+        lag_table("measured", None, ["v1"], ["ann1", "ann2"], path, max_lag_s=5.0)
+    path.write_text("annotator,dimension,lag_s,ccc\nann1,valence,0.4,0.9\n")
+    assert read_calibration(path, 5.0)["lag_s"].tolist() == [0.4]
+
+
+def test_a_lag_that_leaves_an_annotator_no_frame_is_a_warning_naming_both(tmp_path, video, caplog):
+    faces, trace_dir, n_frames = video
+    with caplog.at_level(logging.INFO, logger="affect4k.annotate"):
+        annotate_video(
+            "vid1",
+            faces,
+            trace_dir,
+            ANNOTATORS,
+            tmp_path / "late.parquet",
+            min_annotators=1,
+            lags={("valence", "ann2"): n_frames / CLIP_FPS + 1},
+            max_gap_s=MAX_GAP_S,
+        )
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        "ann2.valence.csv (video vid1)" in m and "leaves this annotator no frame" in m
+        for m in warned
+    ), warned

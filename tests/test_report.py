@@ -131,6 +131,35 @@ def test_results_page_shades_ties_and_names_contaminated_rows(tmp_path: Path):
     assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_test_rows_are_ordered_by_validation_rank_never_by_test(tmp_path: Path):
+    # a is best on validation and worst on test; b the reverse; c has two seeds and a mean.
+    rows = [
+        ("a", "a", "0", "validation", 0.7),
+        ("b", "b", "0", "validation", 0.2),
+        ("c-seed0", "c", "0", "validation", 0.5),
+        ("c-seed1", "c", "1", "validation", 0.3),
+        ("c", "c", "mean", "validation", 0.4),
+        ("b", "b", "0", "test", 0.9),
+        ("c", "c", "mean", "test", 0.8),
+        ("a", "a", "0", "test", 0.1),
+        ("c-seed1", "c", "1", "test", 0.85),
+        ("c-seed0", "c", "0", "test", 0.05),
+    ]
+    table = pd.DataFrame(rows, columns=["run", "config", "seed", "eval_set", "mean_ccc"])
+    for column in set(TABLE_COLUMNS) - set(table.columns):
+        table[column] = np.nan
+    table["interval_note"] = np.where(table["run"] == "b", "no interval: 1 group(s) < x 3", None)
+    table["tied_with_best"] = np.where(table["run"] == "a", True, None)  # others undecided
+    table.to_csv(tmp_path / "tables.csv", index=False)
+    ordered = report.validation_order(pd.read_csv(tmp_path / "tables.csv"))
+    test = ordered[ordered["eval_set"] == "test"]
+    assert test["run"].tolist() == ["a", "c-seed0", "c", "c-seed1", "b"]
+    report.draw_results_page(tmp_path / "tables.csv", tmp_path / "r.html", tmp_path / "r.png")
+    page = (tmp_path / "r.html").read_text()
+    assert "2 row(s) have no interval" in page and "video_ccc" in page
+    assert page.count("<tr class='shaded'>") == 2  # a's rows; an undecided tie is not shaded
+
+
 def test_a_figure_of_a_malformed_input_is_refused_by_name(tmp_path: Path):
     (tmp_path / "history.csv").write_text("epoch,loss\n1,0.9\n")
     with pytest.raises(Affect4kError, match=r"run r1: .*history\.csv lacks column"):

@@ -10,7 +10,18 @@ import pandas as pd
 import pytest
 
 from affect4k.ablation import AblationCell, build_ablation
-from affect4k.metrics import bootstrap, group_sums, interval, metrics_of_sums, va_metrics
+from affect4k.metrics import (
+    bootstrap,
+    ccc,
+    group_sums,
+    holm,
+    interval,
+    metrics_of_sums,
+    p_value,
+    resampled_totals,
+    student_t_quantile,
+    va_metrics,
+)
 from affect4k.settings import schema_default
 from affect4k.tables import MEAN_SEED, TableEntry, build_table
 
@@ -234,8 +245,112 @@ def test_pooled_sums_give_the_metrics_and_the_bootstrap_is_over_groups() -> None
     by_group = bootstrap([sums], 400, 0)[0]["mean_ccc"]
     frames = np.arange(len(groups))
     by_frame = bootstrap([group_sums(labels, predicted, frames, len(frames))], 400, 0)[0]
-    width = np.subtract(*interval(by_group)[::-1])
-    frame_width = np.subtract(*interval(by_frame["mean_ccc"])[::-1])
+    width = np.subtract(*interval(by_group, method="percentile")[::-1])
+    frame_width = np.subtract(*interval(by_frame["mean_ccc"], method="percentile")[::-1])
     assert width > 3 * frame_width, "frames of one group are not independent samples"
     again = bootstrap([sums], 400, 0)[0]["mean_ccc"]
     np.testing.assert_array_equal(by_group, again)
+
+
+def test_no_zero_width_interval_and_none_below_the_minimum_groups(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    entries = []
+    for groups in (1, 2, 3, 8):
+        path = _predictions(tmp_path / f"p{groups}.parquet", rng, 0.5)
+        table = pd.DataFrame({"video": VIDEOS, "group": [f"g{i % groups}" for i in range(8)]})
+        table.to_csv(tmp_path / f"split{groups}.csv", index=False)
+        entries.append(
+            TableEntry(
+                f"r{groups}",
+                "m",
+                "native",
+                f"set{groups}",
+                path,
+                groups=tmp_path / f"split{groups}.csv",
+            )
+        )
+    table = build_table(entries, tmp_path / "t.csv", resamples=RESAMPLES, min_groups=3)
+    table = table.set_index("groups")
+    for groups in (1, 2):
+        assert table.loc[groups, ["mean_ccc_lo", "video_ccc_hi"]].isna().all()
+        assert table.loc[groups, "interval_note"] == (
+            f"no interval: {groups} group(s) < evaluation.min_interval_groups 3"
+        )
+    for groups in (3, 8):
+        row = table.loc[groups]
+        assert pd.isna(row["interval_note"])
+        for name in ("mean_ccc", "valence_mse", "video_ccc"):
+            assert row[f"{name}_lo"] < row[name] < row[f"{name}_hi"]  # never zero width
+    with_note = pd.read_csv(tmp_path / "t.csv")
+    assert with_note["interval_note"].notna().sum() == 2
+
+
+def test_per_video_ccc_sits_beside_the_pooled_one(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    rows = []
+    for index, video in enumerate(VIDEOS):  # each video's predictions are off by its own bias
+        labels = rng.uniform(-1, 1, (FRAMES, 2)) + index * 0.2
+        predicted = labels + rng.normal(0, 0.3, labels.shape) + rng.normal(0, 0.4)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "video": video,
+                    "frame": np.arange(FRAMES),
+                    "valence": labels[:, 0],
+                    "arousal": labels[:, 1],
+                    "valence_pred": predicted[:, 0],
+                    "arousal_pred": predicted[:, 1],
+                }
+            )
+        )
+    path = tmp_path / "p.parquet"
+    frames = pd.concat(rows, ignore_index=True)
+    frames.to_parquet(path)
+    table = build_table(
+        [TableEntry("r", "m", "native", "test", path)], tmp_path / "t.csv", resamples=RESAMPLES
+    )
+    expected = np.mean(
+        [
+            np.mean([ccc(part[d], part[f"{d}_pred"]) for d in ("valence", "arousal")])
+            for _, part in frames.groupby("video")
+        ]
+    )
+    row = table.iloc[0]
+    assert row["video_ccc"] == pytest.approx(expected)
+    assert row["video_ccc"] < row["mean_ccc"]  # pooling rewards the videos' spread of means
+    assert row["video_ccc_lo"] < row["video_ccc"] < row["video_ccc_hi"]
+
+
+def test_the_t_interval_and_holm() -> None:
+    assert student_t_quantile(0.975, 1) == pytest.approx(12.7062047, abs=1e-6)
+    assert student_t_quantile(0.975, 38) == pytest.approx(2.0243942, abs=1e-6)
+    replicates = np.random.default_rng(0).normal(0.5, 0.1, 4000)
+    low, high = interval(replicates, estimate=0.5, groups=5)
+    half = student_t_quantile(0.975, 4) * 0.1 * np.sqrt(5 / 4)
+    assert (low, high) == pytest.approx((0.5 - half, 0.5 + half), abs=0.01)
+    assert np.isnan(interval(replicates, estimate=0.5, groups=1)).all()
+    assert p_value(replicates - 0.5, 0.0, 5) == pytest.approx(1.0)
+    np.testing.assert_allclose(
+        holm(np.array([0.01, 0.04, np.nan, 0.03, 0.005])), [0.03, 0.06, np.nan, 0.06, 0.02]
+    )
+
+
+def test_a_paired_difference_detects_a_planted_0_05_on_40_groups() -> None:
+    """Two runs on the same 40 groups' frames, one 0.05 worse in CCC: the paired interval of
+    their difference excludes 0, where the two marginal intervals overlap."""
+    rng = np.random.default_rng(9)
+    n_groups, frames = 40, 100
+    groups = np.repeat(np.arange(n_groups), frames)
+    labels = rng.normal(0, 0.3, (n_groups, 2))[groups] + rng.normal(0, 0.3, (len(groups), 2))
+    shared = rng.normal(0, 0.25, (n_groups, 2))[groups] + rng.normal(0, 0.25, labels.shape)
+    good = 0.8 * labels + shared
+    worse = good + rng.normal(0, 0.19, labels.shape)  # about 0.05 less CCC
+    sums = [group_sums(labels, run, groups, n_groups) for run in (good, worse)]
+    points = [float(metrics_of_sums(s.sum(axis=0))["mean_ccc"]) for s in sums]
+    assert 0.04 < points[0] - points[1] < 0.06
+    reps = [metrics_of_sums(t)["mean_ccc"] for t in resampled_totals(sums, RESAMPLES, 0)]
+    marginal = [interval(r, estimate=e, groups=n_groups) for r, e in zip(reps, points, strict=True)]
+    assert marginal[1][1] > marginal[0][0]  # the marginal intervals overlap...
+    low, high = interval(reps[0] - reps[1], estimate=points[0] - points[1], groups=n_groups)
+    assert 0 < low < points[0] - points[1] < high  # ...the paired difference does not reach 0
+    assert p_value(reps[0] - reps[1], points[0] - points[1], n_groups) < 0.001

@@ -3,9 +3,15 @@
 Every grid cell (a run trained on crops cut from the clips scaled to one source height, at one
 crop size and network input size; :mod:`affect4k.ablation_crops`) is scored on the database's
 validation and test splits, over all frames and per face bin, each number with a 95 %
-bootstrap interval over groups; the cell a configuration would keep is chosen on validation.
-Every cell is scored on exactly the same frames, those with a native subject face (refused
-otherwise), so cells differ in their pixels only.
+interval from a bootstrap over groups (:func:`affect4k.metrics.interval`); the cell a
+configuration would keep is chosen on validation. Every cell is scored on exactly the same
+frames, those with a native subject face (refused otherwise), so cells differ in their pixels
+only, and that is what the table measures: each cell's paired difference in mean CCC against
+the native cell of its run, crop size and input size (same frames, groups, resamples and
+seeds), with its interval and p, and Holm's correction over every such difference of a set
+(``delta_significant``). Cells with several seeds get a ``mean`` row, whose difference is the
+mean over the seeds of the paired differences: seed noise (0.35 against 0.75 between two
+seeds of one cell) dwarfs most effects, so marginal intervals that overlap say little.
 
 Face bins are derived, not chosen: a frame's bin, for a crop size C, is the lowest grid height
 at which its crop still holds all the detail a C-pixel crop can (the face's crop square spans
@@ -32,12 +38,21 @@ from affect4k.layout import (
     PREDICTION_COLUMNS,
     SPAN_COLUMNS,
 )
-from affect4k.metrics import bootstrap, group_sums, interval
+from affect4k.metrics import group_sums, holm, interval, metrics_of_sums, p_value, resampled_totals
 from affect4k.runs import NATIVE, height_label, parse_resolution
-from affect4k.tables import VALIDATION, group_keys, read_groups, score
+from affect4k.tables import (
+    MEAN_SEED,
+    VALIDATION,
+    group_keys,
+    interval_note,
+    read_groups,
+    score,
+)
 
 #: Face bin of frames whose crop lacks detail even at the clip's own height.
 UNRESOLVED = "unresolved"
+#: Family-wise error rate of ``delta_significant`` (Holm over a set's differences).
+ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,7 @@ def build_ablation(
     groups: Path | None = None,
     resamples: int,
     seed: int = 0,
+    min_groups: int = 3,
 ) -> pd.DataFrame:
     """Score every cell over ``all`` frames and per face bin; write :data:`ABLATION_COLUMNS`.
 
@@ -147,9 +163,11 @@ def build_ablation(
     :mod:`affect4k.ablation_crops`) at the cell's crop size over the grid's ``heights``. Each
     metric has a 95 % interval from a bootstrap over the groups of ``groups``
     (``results/split.csv``; None: every video a group), the same resamples for every cell and
-    bin of a set, so cells compare pairwise. ``selected`` marks, per configuration, the cell
-    (resolution x input size) with the best validation mean CCC over all frames (mean over its
-    seeds): the test rows are scored but never read by that choice.
+    bin of a set, so cells compare pairwise; below ``min_groups`` groups there is no interval
+    (``interval_note`` says so). ``delta_ccc`` is the paired difference against the native
+    cell (:func:`_deltas`). ``selected`` marks, per configuration, the cell (resolution x
+    input size) with the best validation mean CCC over all frames (mean over its seeds): the
+    test rows are scored but never read by that choice.
     """
     if not cells:
         raise Affect4kError("ablation: no grid cells given")
@@ -159,7 +177,7 @@ def build_ablation(
     for cell in cells:
         videos |= set(read_table(cell.predictions, ("video",), f"run {cell.run}")["video"])
     spans = read_spans(spans_dir, sorted(videos))
-    rows = []
+    rows, replicates = [], []
     for eval_set in dict.fromkeys(cell.eval_set for cell in cells):
         members = [cell for cell in cells if cell.eval_set == eval_set]
         _check_same_frames(members, eval_set)
@@ -176,35 +194,142 @@ def build_ablation(
             labels_array = frames[list(DIMENSIONS)].to_numpy(np.float64)
             predicted = frames[[f"{d}_pred" for d in DIMENSIONS]].to_numpy(np.float64)
             sums.append(group_sums(labels_array, predicted, codes, len(universe)))
-        replicates = bootstrap(sums, resamples, seed)
-        for (cell, label, frames, _), reps in zip(parts, replicates, strict=True):
-            row = {
-                "run": cell.run,
-                "model": cell.model,
-                "resolution": cell.resolution,
-                "height": cell.height,
-                "crop_size": cell.crop_size,
-                "input_size": cell.input_size,
-                "seed": cell.seed,
-                "eval_set": eval_set,
-                "face_bin": label,
-                **score(frames),
-            }
-            for name in METRIC_NAMES:
-                row[f"{name}_lo"], row[f"{name}_hi"] = interval(reps[name])
-            rows.append(row)
+        totals = resampled_totals(sums, resamples, seed)
+        for (cell, label, frames, _), array, total in zip(parts, sums, totals, strict=True):
+            rows.append(
+                {
+                    "run": cell.run,
+                    "model": cell.model,
+                    "resolution": cell.resolution,
+                    "height": cell.height,
+                    "crop_size": cell.crop_size,
+                    "input_size": cell.input_size,
+                    "seed": cell.seed,
+                    "eval_set": eval_set,
+                    "face_bin": label,
+                    "groups": int((array[:, 0, 0] > 0).sum()),
+                    **score(frames),
+                }
+            )
+            replicates.append(metrics_of_sums(total))
     table = pd.DataFrame(rows)
+    table, replicates = _add_seed_means(table, replicates)
+    _intervals(table, replicates, min_groups)
+    _deltas(table, replicates, _native_again(table, spans))
     table["selected"] = _selected(table)
     table = table[list(ABLATION_COLUMNS)]
     write_atomic(Path(out_csv), lambda tmp: table.to_csv(tmp, index=False))
     return table
 
 
+#: The columns that name one cell of one set and bin, seeds aside.
+_CELL = ["run", "model", "resolution", "height", "crop_size", "input_size", "eval_set", "face_bin"]
+
+
+def _add_seed_means(
+    table: pd.DataFrame, replicates: list[dict[str, np.ndarray]]
+) -> tuple[pd.DataFrame, list[dict[str, np.ndarray]]]:
+    """A ``mean`` row per cell, set and bin with several seeds: the mean of the seeds' scores
+    and, for its interval, of their paired replicates (the same resamples)."""
+    rows, extra = [], []
+    for _, seeds in table.groupby(_CELL, sort=False):
+        if len(seeds) < 2:
+            continue
+        row = seeds.iloc[0].to_dict()
+        row.update({name: seeds[name].mean() for name in METRIC_NAMES})
+        row.update({"seed": MEAN_SEED, "frames": int(seeds["frames"].iat[0])})
+        rows.append(row)
+        extra.append(
+            {
+                name: np.mean([replicates[index][name] for index in seeds.index], axis=0)
+                for name in METRIC_NAMES
+            }
+        )
+    if not rows:
+        return table, replicates
+    table = pd.concat([table.astype({"seed": object}), pd.DataFrame(rows)], ignore_index=True)
+    return table, replicates + extra
+
+
+def _intervals(table: pd.DataFrame, replicates: list, min_groups: int) -> None:
+    """Every row's metric intervals, none below ``min_groups`` (the reason in a column)."""
+    table["interval_note"] = [interval_note(int(g), min_groups) for g in table["groups"]]
+    for name in METRIC_NAMES:
+        bounds = [
+            interval(reps[name], estimate=row[name], groups=int(row["groups"]))
+            if pd.isna(row["interval_note"])
+            else (np.nan, np.nan)
+            for reps, (_, row) in zip(replicates, table.iterrows(), strict=True)
+        ]
+        table[f"{name}_lo"], table[f"{name}_hi"] = np.array(bounds).reshape(-1, 2).T
+
+
+def _native_again(table: pd.DataFrame, spans: pd.DataFrame) -> np.ndarray:
+    """Per row: whether its height is at or above every scored clip's own (2160 on 4K
+    sources): its crops are the native cell's pixels, so it is the native cell trained again,
+    not a height, and its difference from native is training noise alone."""
+    tallest = float(spans.loc[spans["span"].notna(), "source_height"].max())
+    lines = pd.to_numeric(table["height"].astype(str).str.removeprefix("h"), errors="coerce")
+    return (lines >= tallest).to_numpy()
+
+
+def _deltas(table: pd.DataFrame, replicates: list, native_again: np.ndarray) -> None:
+    """Each row's paired difference in mean CCC against its native cell, and Holm over a set.
+
+    The native cell of a row has the same run, crop size, input size, seed (or seeds, for a
+    ``mean`` row), set and face bin, and height ``native``; the difference of their paired
+    replicates (the same resamples of the same groups) gives the interval and p
+    (:func:`affect4k.metrics.p_value`). Holm's correction runs per set over every non-native
+    row of the summary level (the ``mean`` row of a cell with several seeds, the only seed's
+    otherwise); ``delta_significant`` is its decision at :data:`ALPHA` there, empty elsewhere.
+    A cell that is the native one again (``native_again``, :func:`_native_again`) keeps its
+    difference but no test, and says so in ``interval_note``.
+    """
+    key = ["run", "crop_size", "input_size", "seed", "eval_set", "face_bin"]
+    native = {
+        tuple(row[k] for k in key): index
+        for index, row in table[table["height"] == NATIVE].iterrows()
+    }
+    for column in ("delta_ccc", "delta_ccc_lo", "delta_ccc_hi", "delta_p"):
+        table[column] = np.nan
+    for index, row in table.iterrows():
+        reference = native.get(tuple(row[k] for k in key))
+        if reference is None or row["height"] == NATIVE:
+            continue
+        difference = replicates[index]["mean_ccc"] - replicates[reference]["mean_ccc"]
+        estimate = row["mean_ccc"] - table.at[reference, "mean_ccc"]
+        groups = int(row["groups"])
+        table.at[index, "delta_ccc"] = estimate
+        if native_again[index]:
+            table.at[index, "interval_note"] = (
+                "the native cell again: its height is at or above every clip's own, so its "
+                "crops are the native pixels and its difference is training noise, not tested"
+            )
+            continue
+        if not pd.isna(row["interval_note"]):
+            continue
+        low, high = interval(difference, estimate=estimate, groups=groups)
+        table.loc[index, ["delta_ccc_lo", "delta_ccc_hi"]] = low, high
+        table.at[index, "delta_p"] = p_value(difference, estimate, groups)
+    several = table.groupby(_CELL)["seed"].transform(lambda s: (s == MEAN_SEED).any())
+    summary = (table["seed"] == MEAN_SEED) | ~several.astype(bool)
+    table["delta_p_holm"] = np.nan
+    table["delta_significant"] = pd.Series(np.nan, index=table.index, dtype=object)
+    for _, rows in table[summary & table["delta_p"].notna()].groupby("eval_set"):
+        adjusted = holm(rows["delta_p"].to_numpy())
+        table.loc[rows.index, "delta_p_holm"] = adjusted
+        table.loc[rows.index, "delta_significant"] = adjusted <= ALPHA
+
+
 def _selected(table: pd.DataFrame) -> np.ndarray:
     """Per row: whether its cell is its configuration's best on validation (all frames, mean
     over seeds). Only validation rows are read."""
     cell = ["run", "resolution", "input_size"]
-    validation = table[(table["eval_set"] == VALIDATION) & (table["face_bin"] == "all")]
+    validation = table[
+        (table["eval_set"] == VALIDATION)
+        & (table["face_bin"] == "all")
+        & (table["seed"].astype(str) != MEAN_SEED)
+    ]
     means = validation.groupby(cell, sort=True)["mean_ccc"].mean().dropna().reset_index()
     best = means.sort_values("mean_ccc", ascending=False).drop_duplicates("run")
     chosen = set(best[cell].itertuples(index=False, name=None))

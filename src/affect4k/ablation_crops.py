@@ -4,10 +4,11 @@ Every cell of the ablation (a source height x a crop size) must differ from the 
 pixels only. So nothing is detected, tracked or aligned per cell: the face stage's native
 table (``results/faces/{video}.parquet``: the subject chosen at the clip's own size and its 5
 landmarks per frame) is read once, each frame is decoded once, scaled to every grid height
-with an area filter (what a camera of that many lines would have recorded, less its own
-compression), and the subject is cut from each scaled frame at the native landmarks scaled to
-it, with :func:`affect4k.align.align_face`'s anti-aliased sampling, at every crop size. Every
-cell thus has exactly the native table's frames, and its table is that table.
+low-passed for its factor (:func:`affect4k.align.downscale`: what a camera of that many lines
+would have recorded, less its own compression, never an aliased copy), and the subject is
+cut from each scaled frame at the native landmarks scaled to it, with
+:func:`affect4k.align.align_face`'s anti-aliased sampling, at every crop size. Every cell thus
+has exactly the native table's frames, and its table is that table.
 
 Beside the crops, ``spans`` records per frame how many native pixels the crop square spans
 (the ArcFace template's side in the frame) and the clip's height: what
@@ -23,14 +24,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from insightface.utils.face_align import estimate_norm
 from tqdm import tqdm
 
-from affect4k.align import align_face
+from affect4k.align import align_face, downscale
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, read_table
 from affect4k.layout import SPAN_COLUMNS
@@ -134,10 +134,10 @@ def write_cell_crops(
 def _scaled_frames(
     frame: np.ndarray, sizes: dict[int | None, tuple[int, int] | None]
 ) -> dict[int | None, np.ndarray]:
-    """``frame`` at every grid height (area filter), each scaled once for all crop sizes."""
+    """``frame`` at every grid height (:func:`affect4k.align.downscale`, low-passed for its
+    factor), each scaled once for all crop sizes."""
     return {
-        height: frame if size is None else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        for height, size in sizes.items()
+        height: frame if size is None else downscale(frame, size) for height, size in sizes.items()
     }
 
 

@@ -11,6 +11,7 @@ where enough of them cover the frame. The database stage may fuse them otherwise
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,14 @@ from affect4k import CLIP_FPS
 from affect4k.calibration import read_calibration
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table, write_atomic
-from affect4k.fusion import estimate_lags, fuse
+from affect4k.fusion import (
+    MIN_TRACE_SD,
+    Screen,
+    agreement_with_others,
+    fuse,
+    screen_annotators,
+    shift_earlier,
+)
 from affect4k.layout import DIMENSIONS
 from affect4k.traces import (
     SKIPPED_MARKER,
@@ -40,6 +48,15 @@ RAW_PREFIX = "raw."
 LAG_COLUMNS = ("video", "annotator", "dimension", "lag_s")
 #: Sweeps of the lag estimate before it gives up settling (it settles in a handful).
 MAX_SWEEPS = 50
+#: Per-video lags need this many times ``max_lag_s`` of frames two annotators cover: a shift
+#: of ``max_lag_s`` on a shorter video compares a sliver of it.
+MIN_OVERLAP_LAGS = 3
+#: Folds of videos for the cross-fitted agreement: each fold's lags are fitted on the others.
+CROSS_FOLDS = 5
+#: Columns of the lags stage's agreement table: per dimension and fit (``in_sample``: the
+#: lags applied, fitted on every video; ``cross_fitted``: each video under lags fitted on the
+#: other folds), the mean over reliable annotators of their Pearson r with the others' mean.
+LAG_AGREEMENT_COLUMNS = ("dimension", "fit", "pearson_r", "videos")
 
 
 def _warn_unlisted(trace_dir: Path, expected: set[str], video_id: str) -> None:
@@ -103,7 +120,13 @@ def _annotator_trace(
     else:
         trace = raw
     masked = int(np.isnan(trace).sum())
-    if masked:
+    if lag_s and masked == n_frames and not np.isnan(raw).all():
+        log.warning(
+            f"{path} (video {video_id}): the lag of {lag_s:g} s leaves this annotator no frame "
+            f"of the video ({n_frames / CLIP_FPS:.2f} s, the trace ends at {times[-1]:.2f} s "
+            "after the shift): no label from it here"
+        )
+    elif masked:
         end = times[-1] + (0.0 if lag_s else max_gap_s)
         tail = int((np.arange(n_frames) / CLIP_FPS > end).sum())
         shifted = f" shifted {lag_s:g} s earlier," if lag_s else ""
@@ -207,14 +230,16 @@ def lag_table(
     videos: Sequence[str],
     annotators: Sequence[str],
     calibration_csv: Path | None = None,
+    *,
+    max_lag_s: float | None = None,
 ) -> pd.DataFrame:
     """The lag applied to each ``(video, annotator, dimension)``: ``LAG_COLUMNS`` rows.
 
     ``setting`` is ``annotation.lag``: ``none`` (0 s), a number of seconds for everyone,
     ``estimate``, whose lags are read from ``lags_csv`` (the ``lags`` stage's output), or
     ``measured``, whose lags are each annotator's on the calibration clip, read from
-    ``calibration_csv`` (the ``calibration`` stage's output) and the same on every video. The
-    table read must hold every row asked for.
+    ``calibration_csv`` (the ``calibration`` stage's output, its lags checked against
+    ``max_lag_s``) and the same on every video. The table read must hold every row asked for.
     """
     keys = [(v, a, d) for v in videos for a in annotators for d in DIMENSIONS]
     if setting not in ("estimate", "measured"):
@@ -225,7 +250,10 @@ def lag_table(
             raise Affect4kError(
                 "annotation.lag: measured needs the calibration table (results/calibration.csv)"
             )
-        measured = read_calibration(calibration_csv).set_index(["annotator", "dimension"])
+        if max_lag_s is None:
+            raise Affect4kError("annotation.lag: measured needs annotation.max_lag_s")
+        measured = read_calibration(calibration_csv, max_lag_s)
+        measured = measured.set_index(["annotator", "dimension"])
         missing = [key for key in keys if key[1:] not in measured.index]
         if missing:
             raise Affect4kError(
@@ -259,6 +287,59 @@ def _trace_grid(path: Path, max_gap_s: float) -> np.ndarray | None:
     return resample_trace(times, values, int(times[-1] * CLIP_FPS) + 1, max_gap_s=max_gap_s)
 
 
+def _warn_screen(screen: Screen, annotators: Sequence[str], where: str, min_r: float) -> None:
+    """Name the annotators the lag screen left out (:func:`affect4k.fusion.screen_annotators`)."""
+    constant = screen.named("constant", annotators)
+    if constant:
+        log.warning(
+            f"{where}: {', '.join(constant)} never moved the bar (SD < {MIN_TRACE_SD}): left "
+            "out of the lags and of fusion"
+        )
+    unreliable = screen.named("unreliable", annotators)
+    if unreliable:
+        log.warning(
+            f"{where}: {', '.join(unreliable)} correlate at or below 0, or below "
+            f"annotation.min_annotator_r {min_r:g}, with the others' mean at every lag: left "
+            "out of the reference and the zero anchor, and of fusion unless "
+            "annotation.keep_unreliable"
+        )
+
+
+def _log_lags(fit: Screen, annotators: Sequence[str], dim: str, where: str) -> None:
+    """Log one estimate's lags, warning if its sweeps did not settle."""
+    if fit.sweeps > MAX_SWEEPS:
+        log.warning(f"{dim} lags over {where} did not settle; the last estimate is kept")
+    lags = ", ".join(
+        f"{a} {lag / CLIP_FPS:.2f}" for a, lag in zip(annotators, fit.lags, strict=True)
+    )
+    log.info(f"{dim} lags over {where} (s): {lags}")
+
+
+def _agreement(stacks: Sequence[np.ndarray], lags: Sequence[np.ndarray], kept: np.ndarray) -> float:
+    """Mean over the ``kept`` annotators of their Pearson r with the others' mean (kept ones
+    only), pooled over videos, each video's traces shifted by its own ``lags``."""
+    aligned = [
+        np.stack([shift_earlier(stack[row], int(lag[row])) for row in np.flatnonzero(kept)])
+        for stack, lag in zip(stacks, lags, strict=True)
+    ]
+    return float(np.nanmean(agreement_with_others(aligned)[0])) if kept.sum() >= 2 else np.nan
+
+
+def _cross_fitted(stacks: Sequence[np.ndarray], pooled: Screen, max_lag: int) -> list:
+    """Each video's lags fitted on the other folds of videos (:data:`CROSS_FOLDS`), with the
+    pooled reference: what agreement after compensation is worth on data the lags never saw."""
+    folds = np.arange(len(stacks)) % min(CROSS_FOLDS, len(stacks))
+    lags: list = [None] * len(stacks)
+    for fold in np.unique(folds):
+        rest = [stack for stack, f in zip(stacks, folds, strict=True) if f != fold]
+        fit = screen_annotators(
+            rest, max_lag, 0.0, max_sweeps=MAX_SWEEPS, reference=pooled.reference
+        )
+        for index in np.flatnonzero(folds == fold):
+            lags[index] = fit.lags
+    return lags
+
+
 def estimate_annotation_lags(
     trace_dirs: Mapping[str, Path],
     annotators: Sequence[str],
@@ -267,21 +348,30 @@ def estimate_annotation_lags(
     max_lag_s: float,
     max_gap_s: float,
     per_video: bool,
+    min_r: float = 0.2,
+    out_agreement: Path | None = None,
 ) -> None:
     """The ``lags`` stage: each annotator's reaction lag per dimension, from the raw traces.
 
     ``trace_dirs`` maps each video to its folder of traces. The traces are put on the 25 fps
     grid of their own time axis (a lag is relative, so where they count from does not matter)
-    and :func:`affect4k.fusion.estimate_lags` finds the lags in whole frames, relative to the
-    least-delayed annotator and at most ``max_lag_s``, pooled over all videos or, with
-    ``per_video``, for each video alone. Writes ``video, annotator, dimension, lag_s`` per
-    video (pooled lags repeat on every video's rows).
+    and :func:`affect4k.fusion.screen_annotators` finds the lags in whole frames, relative to
+    the least-delayed reliable annotator (Pearson r with the others' mean above ``min_r``) and
+    at most ``max_lag_s``, pooled over all videos or, with ``per_video``, for each video alone
+    (the reliable annotators judged pooled, the others keeping their pooled lag). Constant
+    traces and unreliable annotators are named in a warning. A video on which fewer
+    than :data:`MIN_OVERLAP_LAGS` times ``max_lag_s`` of frames are covered by two annotators
+    cannot show a lag of ``max_lag_s``: with ``per_video`` it gets the pooled lags, with a
+    warning. Writes ``video, annotator, dimension, lag_s`` per video (pooled lags repeat on
+    every video's rows), and to ``out_agreement`` (:data:`LAG_AGREEMENT_COLUMNS`) the
+    agreement after compensation twice: under the lags applied, fitted to maximise it, which
+    is optimistic, and cross-fitted, each video under lags fitted on the other videos.
     """
     check_annotators(annotators)
     if not trace_dirs:
         raise Affect4kError("lags: no video given")
     max_lag = int(round(max_lag_s * CLIP_FPS))
-    rows = []
+    rows, agreement = [], []
     for dim in DIMENSIONS:
         stacks = {}
         for video, trace_dir in trace_dirs.items():
@@ -292,22 +382,65 @@ def estimate_annotation_lags(
                 if grid is not None:
                     stack[row, : len(grid)] = grid
             stacks[video] = stack
-        groups = [[video] for video in stacks] if per_video else [list(stacks)]
-        for group in groups:
-            lags, sweeps = estimate_lags(
-                [stacks[video] for video in group], max_lag, max_sweeps=MAX_SWEEPS
-            )
-            where = group[0] if per_video else f"{len(group)} video(s)"
-            if sweeps > MAX_SWEEPS:
-                log.warning(f"{dim} lags over {where} did not settle; the last estimate is kept")
-            log.info(
-                f"{dim} lags over {where} (s): "
-                + ", ".join(
-                    f"{a} {lag / CLIP_FPS:.2f}" for a, lag in zip(annotators, lags, strict=True)
+        pooled = screen_annotators(list(stacks.values()), max_lag, min_r, max_sweeps=MAX_SWEEPS)
+        _warn_screen(pooled, annotators, f"{dim} lags over {len(stacks)} video(s)", min_r)
+        for video, flat in zip(stacks, pooled.constant, strict=True):
+            partly = [
+                a
+                for a, f, s in zip(annotators, flat, pooled.status, strict=True)
+                if f and s != "constant"
+            ]
+            if partly:
+                log.warning(
+                    f"video {video}: the {dim} trace of {', '.join(partly)} never moves there "
+                    f"(SD < {MIN_TRACE_SD}): left out of its lags and its fusion"
                 )
+        _log_lags(pooled, annotators, dim, f"{len(stacks)} video(s)")
+        fits = {video: pooled for video in stacks}
+        if per_video:
+            for video, stack in stacks.items():
+                overlap = int((np.isfinite(stack).sum(axis=0) >= 2).sum())
+                if overlap < MIN_OVERLAP_LAGS * max_lag:
+                    log.warning(
+                        f"video {video}: {dim} lags per video need {MIN_OVERLAP_LAGS} x "
+                        f"max_lag_s ({MIN_OVERLAP_LAGS * max_lag_s:g} s) of frames two "
+                        f"annotators cover, it has {overlap / CLIP_FPS:.1f} s: the lags pooled "
+                        "over all videos are used there"
+                    )
+                    continue
+                own = screen_annotators(
+                    [stack], max_lag, min_r, max_sweeps=MAX_SWEEPS, reference=pooled.reference
+                )
+                # Only the pooled reference gets a lag of its own: who is reliable is judged
+                # pooled, and the others are left out or barely count.
+                lags = np.where(pooled.reference, own.lags, pooled.lags)
+                fits[video] = dataclasses.replace(own, lags=lags)
+                _log_lags(fits[video], annotators, dim, f"video {video}")
+        for video, fit in fits.items():
+            for name, lag in zip(annotators, fit.lags, strict=True):
+                rows.append((video, name, dim, lag / CLIP_FPS))
+        if out_agreement is not None:
+            # Constant traces left out, as the lags left them out.
+            cleaned = [
+                np.where(flat[:, None], np.nan, stack)
+                for flat, stack in zip(pooled.constant, stacks.values(), strict=True)
+            ]
+            kept = pooled.kept()
+            applied = _agreement(cleaned, [fit.lags for fit in fits.values()], kept)
+            crossed = (
+                _agreement(cleaned, _cross_fitted(cleaned, pooled, max_lag), kept)
+                if len(stacks) > 1
+                else np.nan
             )
-            for video in group:
-                for name, lag in zip(annotators, lags, strict=True):
-                    rows.append((video, name, dim, lag / CLIP_FPS))
+            log.info(
+                f"{dim} agreement after lag compensation (mean r with the others' mean): "
+                f"{applied:.3f} under the lags applied, {crossed:.3f} cross-fitted (lags "
+                "fitted on the other videos)"
+            )
+            agreement += [(dim, "in_sample", applied, len(stacks))]
+            agreement += [(dim, "cross_fitted", crossed, len(stacks))]
     table = pd.DataFrame(rows, columns=list(LAG_COLUMNS))
     write_atomic(out_csv, lambda tmp: table.to_csv(tmp, index=False))
+    if out_agreement is not None:
+        scores = pd.DataFrame(agreement, columns=list(LAG_AGREEMENT_COLUMNS))
+        write_atomic(out_agreement, lambda tmp: scores.to_csv(tmp, index=False))

@@ -26,8 +26,9 @@ import pandas as pd
 from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 from affect4k.files import write_atomic
-from affect4k.fusion import lag_against_truth
+from affect4k.fusion import MIN_TRACE_SD, lag_against_truth, shift_earlier
 from affect4k.layout import DIMENSIONS
+from affect4k.metrics import pearson
 from affect4k.traces import check_annotators, is_skipped, read_trace, resample_trace
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,47 @@ def measure(
     return lag / CLIP_FPS, agreement
 
 
+def check_calibration(
+    times: np.ndarray,
+    values: np.ndarray,
+    dimension: str,
+    *,
+    max_lag_s: float,
+    max_gap_s: float,
+    min_ccc: float,
+) -> tuple[float, float]:
+    """:func:`measure`, refusing a calibration that cannot be trusted: a trace that never moves
+    (SD below :data:`affect4k.fusion.MIN_TRACE_SD`; every shift scores CCC 0), one that follows
+    the signal inverted (the shift with the largest |Pearson r| has r < 0: the best CCC is then
+    at a shift that lines a trough up with a peak, and would be taken as a lag), and one whose
+    CCC at its lag is below ``min_ccc`` (``annotation.min_calibration_ccc``). The message says
+    what to do; the caller names the annotator and file."""
+    trace = resample_trace(times, values, FRAMES, max_gap_s=max_gap_s)
+    if not np.nanstd(trace) >= MIN_TRACE_SD:
+        raise Affect4kError(
+            f"the {dimension} calibration trace never moves (SD {np.nanstd(trace):.3f}): "
+            "follow the clip's curve with the bar and save again"
+        )
+    known = truth_frames(dimension)
+    r = [
+        pearson(shift_earlier(trace, lag), known) for lag in range(round(max_lag_s * CLIP_FPS) + 1)
+    ]
+    strongest = r[int(np.nanargmax(np.abs(r)))]
+    if strongest < 0:
+        raise Affect4kError(
+            f"the {dimension} calibration trace follows the clip's curve upside down (r "
+            f"{strongest:.2f}): up is positive; trace it again"
+        )
+    lag_s, agreement = measure(times, values, dimension, max_lag_s, max_gap_s)
+    if not agreement >= min_ccc:
+        raise Affect4kError(
+            f"the {dimension} calibration trace agrees with the clip's curve at CCC "
+            f"{agreement:.2f}, below annotation.min_calibration_ccc {min_ccc:g}: trace it again, "
+            "following the curve as closely as you can"
+        )
+    return lag_s, agreement
+
+
 def calibration_table(
     annotations: Path,
     annotators: Sequence[str],
@@ -86,10 +128,12 @@ def calibration_table(
     *,
     max_lag_s: float = 5.0,
     max_gap_s: float = 0.5,
+    min_ccc: float = 0.7,
 ) -> None:
     """The ``calibration`` stage: ``CALIBRATION_COLUMNS`` per annotator and dimension that has a
     calibration trace (none, not NaN, for one without; a ``skipped`` trace is refused: a
-    calibration is traced, never skipped)."""
+    calibration is traced, never skipped; so is one :func:`check_calibration` refuses, naming
+    the annotator and file, since its lag would be applied to every video)."""
     check_annotators(annotators)
     rows = []
     for name in annotators:
@@ -99,22 +143,45 @@ def calibration_table(
                 continue
             if is_skipped(path):
                 raise Affect4kError(f"{path}: a calibration trace cannot be skipped; trace it")
-            lag_s, agreement = measure(*read_trace(path), dim, max_lag_s, max_gap_s)
+            try:
+                lag_s, agreement = check_calibration(
+                    *read_trace(path),
+                    dim,
+                    max_lag_s=max_lag_s,
+                    max_gap_s=max_gap_s,
+                    min_ccc=min_ccc,
+                )
+            except Affect4kError as error:
+                raise Affect4kError(f"{path} (annotator {name}): {error}") from None
             log.info(f"{name} {dim}: calibration lag {lag_s:.2f} s, CCC {agreement:.3f}")
             rows.append((name, dim, lag_s, agreement))
     table = pd.DataFrame(rows, columns=list(CALIBRATION_COLUMNS))
     write_atomic(out_csv, lambda tmp: table.to_csv(tmp, index=False))
 
 
-def read_calibration(path: Path) -> pd.DataFrame:
-    """The calibration stage's table, refused naming ``path`` if unreadable or malformed."""
+def read_calibration(path: Path, max_lag_s: float) -> pd.DataFrame:
+    """The calibration stage's table, refused naming ``path`` if unreadable or malformed, or if
+    a lag is not a finite number in ``[0, max_lag_s]`` or an accuracy not a finite CCC (a
+    hand-edited ``nan`` or ``-2`` would otherwise shift every trace by it)."""
     try:
         table = pd.read_csv(path, dtype={"annotator": str})
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise Affect4kError(f"cannot read the calibration table {path} ({exc})") from None
     if list(table.columns) != list(CALIBRATION_COLUMNS):
         raise Affect4kError(f"{path}: columns must be {', '.join(CALIBRATION_COLUMNS)}")
-    return table
+    lags = pd.to_numeric(table["lag_s"], errors="coerce").to_numpy(np.float64)
+    accuracy = pd.to_numeric(table["ccc"], errors="coerce").to_numpy(np.float64)
+    bad = ~(np.isfinite(lags) & (lags >= 0) & (lags <= max_lag_s))
+    bad |= ~(np.isfinite(accuracy) & (np.abs(accuracy) <= 1))
+    if bad.any():
+        row = table.iloc[int(np.flatnonzero(bad)[0])]
+        raise Affect4kError(
+            f"{path}: annotator {row['annotator']}, {row['dimension']}: lag_s {row['lag_s']} "
+            f"and ccc {row['ccc']} must be finite, the lag within [0, {max_lag_s:g}] s "
+            "(annotation.max_lag_s) and the CCC within [-1, 1]; run the calibration stage "
+            "again instead of editing the table"
+        )
+    return table.assign(lag_s=lags, ccc=accuracy)
 
 
 def missing_traces(annotations: Path, annotators: Sequence[str]) -> list[Path]:

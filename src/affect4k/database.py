@@ -19,7 +19,13 @@ import pandas as pd
 from affect4k.annotate import RAW_PREFIX
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table, write_atomic
-from affect4k.fusion import agreement_with_others, ewe_weights, fuse, krippendorff_alpha
+from affect4k.fusion import (
+    agreement_with_others,
+    ewe_weights,
+    fuse,
+    krippendorff_alpha,
+    screen_annotators,
+)
 from affect4k.layout import DIMENSIONS
 from affect4k.metrics import ccc, pearson
 from affect4k.traces import check_annotators
@@ -173,11 +179,14 @@ def _stacks(
     }
 
 
-def _ewe(stacks: Sequence[np.ndarray], where: str) -> np.ndarray:
+def _ewe(stacks: Sequence[np.ndarray], kept: np.ndarray, where: str) -> np.ndarray:
+    """EWE weights of the ``kept`` annotators (0 for the others), from their stacks alone."""
+    weights = np.zeros(len(kept))
     try:
-        return ewe_weights(agreement_with_others(stacks)[0])
+        weights[kept] = ewe_weights(agreement_with_others([s[kept] for s in stacks])[0])
     except Affect4kError as error:
         raise Affect4kError(f"annotation.fusion ({where}): {error}") from None
+    return weights
 
 
 def fuse_labels(
@@ -186,6 +195,9 @@ def fuse_labels(
     lags: pd.DataFrame,
     fusion: str = "mean",
     per_video: bool = False,
+    *,
+    min_r: float = 0.2,
+    keep_unreliable: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fuse the annotators into the labels, and say how reliable they and the labels are.
 
@@ -195,11 +207,17 @@ def fuse_labels(
     EWE weights pooled over videos or, with ``per_video``, per video). ``lags`` is the applied
     lag per ``(video, annotator, dimension)`` (:func:`affect4k.annotate.lag_table`).
 
+    Before fusing, :func:`affect4k.fusion.screen_annotators` judges the compensated traces as
+    they are: a trace that never moves on a video is left out of that video's label, and an
+    annotator whose r with the others' mean is at or below 0 or below ``min_r`` is named in a
+    warning and left out of every video's label (all fusions) unless ``keep_unreliable``; the
+    label is then refused only if nobody is left.
+
     Returns the labels (``valence``, ``arousal``) and the annotators table
     (``ANNOTATOR_COLUMNS`` but the calibration's, which :func:`build_database` adds): lag and
-    weight (means over videos where they differ per video;
-    no weight for the median), Pearson r and CCC with the others' mean before (``_raw``) and
-    after lag compensation, CCC with the fused label, and the frames compared.
+    weight (means over videos where they differ per video; 0 for one left out; no weight for
+    the median), Pearson r and CCC with the others' mean before (``_raw``) and after lag
+    compensation, CCC with the fused label, and the frames compared.
     """
     labels = database[list(DIMENSIONS)].copy()
     rows = []
@@ -207,24 +225,60 @@ def fuse_labels(
         aligned = _stacks(database, annotators, f"{dim}_{{}}")
         raw = _stacks(database, annotators, f"{RAW_PREFIX}{dim}_{{}}")
         videos = list(aligned)
+        screen = screen_annotators(list(aligned.values()), 0, min_r)
+        pooled_kept = screen.kept(keep_unreliable)
+        left_out = [
+            *screen.named("constant", annotators),
+            *([] if keep_unreliable else screen.named("unreliable", annotators)),
+        ]
+        if left_out:
+            log.warning(
+                f"{dim}: {', '.join(left_out)} never moved the bar, or correlate at or below 0 "
+                f"or below annotation.min_annotator_r {min_r:g} with the others' mean: left "
+                "out of the fused labels"
+            )
+        if not pooled_kept.any():
+            raise Affect4kError(
+                f"{dim}: no annotator is left to fuse (each never moved the bar or disagrees "
+                "with the others); set annotation.keep_unreliable or check the traces"
+            )
+        kept = {
+            video: pooled_kept & ~flat for video, flat in zip(videos, screen.constant, strict=True)
+        }
+        for video in videos:
+            if not kept[video].any():
+                log.warning(f"video {video}: {dim}: no annotator is left to fuse, no label")
         if fusion == "ewe" and not per_video:
-            pooled = _ewe(list(aligned.values()), f"{dim}, all videos")
+            pooled = _ewe(list(aligned.values()), pooled_kept, f"{dim}, all videos")
             weights = {video: pooled for video in videos}
         elif fusion == "ewe":
-            weights = {video: _ewe([aligned[video]], f"{dim}, video {video}") for video in videos}
+            weights = {
+                video: _ewe([aligned[video]], kept[video], f"{dim}, video {video}")
+                if kept[video].any()
+                else np.zeros(len(annotators))
+                for video in videos
+            }
+        elif fusion == "mean":
+            weights = {video: kept[video] / max(kept[video].sum(), 1) for video in videos}
         else:
             weights = {video: np.full(len(annotators), np.nan) for video in videos}
-        if fusion != "mean":
+        everyone = all(kept[video].all() for video in videos)
+        if fusion != "mean" or not everyone:
             fused = np.concatenate(
-                [fuse(aligned[video], fusion, weights[video]) for video in videos]
+                [
+                    fuse(
+                        np.where(kept[video][:, None], aligned[video], np.nan),
+                        fusion,
+                        weights[video],
+                    )
+                    for video in videos
+                ]
             )
             labels[dim] = np.where(np.isfinite(labels[dim].to_numpy()), fused, np.nan)
         label = _stacks(labels.assign(video=database["video"]), [dim], "{}")
         r_raw, ccc_raw, _ = agreement_with_others(list(raw.values()))
         r, agreement, frames = agreement_with_others(list(aligned.values()))
         mean_weight = np.mean(list(weights.values()), axis=0)
-        if fusion == "mean":
-            mean_weight = np.full(len(annotators), 1 / len(annotators))
         for index, name in enumerate(annotators):
             own = np.concatenate([aligned[video][index] for video in videos])
             with_label = ccc(own, np.concatenate([label[video][0] for video in videos]))
@@ -293,11 +347,14 @@ def build_database(
     lags: pd.DataFrame | None = None,
     out_annotators: Path | None = None,
     calibration: pd.DataFrame | None = None,
+    min_r: float = 0.2,
+    keep_unreliable: bool = False,
 ) -> None:
     """Pool the per-video label tables into the database and write its agreement table.
 
     The labels are fused by ``fusion`` (``per_video`` EWE weights; ``lags`` the applied lags,
-    none by default) as :func:`fuse_labels` says, which also gives ``out_annotators``
+    none by default; ``min_r`` and ``keep_unreliable`` who is left out) as :func:`fuse_labels`
+    says, which also gives ``out_annotators``
     (``annotators.csv``), with each annotator's lag and CCC on the calibration clip from
     ``calibration`` (:func:`affect4k.calibration.calibration_table`; NaN where they have not
     traced it); the agreement table is :func:`reliability_table`'s.
@@ -339,7 +396,15 @@ def build_database(
     )
     if lags is None:
         lags = pd.DataFrame(columns=["video", "annotator", "dimension", "lag_s"])
-    labels, annotator_table = fuse_labels(database, annotators, lags, fusion, per_video)
+    labels, annotator_table = fuse_labels(
+        database,
+        annotators,
+        lags,
+        fusion,
+        per_video,
+        min_r=min_r,
+        keep_unreliable=keep_unreliable,
+    )
     measured = (
         calibration.set_index(["annotator", "dimension"])
         if calibration is not None

@@ -11,11 +11,20 @@ statistic ever pairs the end of one video with the start of the next.
   whole frames within ``[0, max_lag]``, that maximises the CCC of their trace with the mean of
   the *other* annotators (each shifted by their current estimate), repeated over all annotators
   until no estimate changes. Traces alone fix only relative delays, so the least-delayed
-  annotator is put at 0. Against a known truth (the annotation app's calibration clip) the
-  absolute delay is the shift that maximises the CCC with it (:func:`lag_against_truth`).
-- **Fusion** (:func:`fuse`): the plain mean (the study), the median, or the evaluator weighted
-  estimator (EWE; Grimm & Kroschel, ASRU 2005), which weights each annotator by the correlation
-  of their trace with the mean of the others (:func:`ewe_weights`).
+  annotator is put at 0. One bad annotator must not move everyone else's lag
+  (:func:`screen_annotators`): a trace that never moves (a flat bar) is left out, and the
+  reference each annotator is aligned to and the zero anchor come only from annotators whose
+  correlation with the others' mean, at the lag that maximises its magnitude, passes
+  ``annotation.min_annotator_r`` (a shift never turns an inverted annotator into a good one,
+  since its best magnitude is at its true lag, with r < 0). Against a known truth (the
+  annotation app's calibration clip) the absolute delay is the shift that maximises the CCC
+  with it (:func:`lag_against_truth`).
+- **Fusion** (:func:`fuse`): the plain mean (the study), the median, or an evaluator weighted
+  estimator (:func:`ewe_weights`): each annotator weighted by the leave-one-out Pearson r of
+  their trace with the mean of the others, clipped at 0. Grimm & Kroschel (ASRU 2005) weight by
+  the correlation with the mean of *all* annotators (the annotator included) and do not clip;
+  MuSe-Toolbox's EWE weights by each annotator's mean inter-rater agreement. Annotators the
+  screen finds unreliable get no weight in any fusion unless ``annotation.keep_unreliable``.
 - **Reliability**: Pearson r and CCC with the others' mean (:func:`agreement_with_others`) and
   Krippendorff's alpha for interval data (:func:`krippendorff_alpha`).
 """
@@ -23,6 +32,7 @@ statistic ever pairs the end of one video with the start of the next.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +40,9 @@ from affect4k.errors import Affect4kError
 from affect4k.metrics import ccc, pearson
 
 FUSIONS = ("mean", "ewe", "median")
+#: A trace whose SD over a video is below this (values span [-1, 1]) never moved the bar
+#: there: it says nothing about the signal, and every shift of it scores CCC 0 alike.
+MIN_TRACE_SD = 0.02
 
 
 def shift_earlier(trace: np.ndarray, frames: int) -> np.ndarray:
@@ -152,6 +165,164 @@ def estimate_lags(
             return np.frombuffer(best, dtype=lags.dtype).copy(), sweep
         seen[key] = float(np.nansum([scores(index, lags, [lags[index]]) for index in present]))
     return lags, max_sweeps + 1
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What :func:`screen_annotators` found, one entry per annotator.
+
+    ``lags``: delays in frames (0 for one without a usable trace); ``r``: Pearson r with the
+    mean of the reference annotators other than itself, at the shift where its magnitude is
+    largest (NaN where undefined);
+    ``status``: ``ok``, ``constant`` (never moved the bar on any video it traced), ``absent``
+    (no trace), or ``unreliable`` (r at or below 0, or below ``min_r``); ``reference``: who the
+    reference and zero anchor were taken from; ``constant``: per video, the annotators whose
+    trace there was near-constant and so left out; ``sweeps`` as :func:`estimate_lags`.
+    """
+
+    lags: np.ndarray
+    r: np.ndarray
+    status: tuple[str, ...]
+    reference: np.ndarray
+    constant: tuple[np.ndarray, ...]
+    sweeps: int
+
+    def kept(self, keep_unreliable: bool = False) -> np.ndarray:
+        """Who takes part in fusion: ``ok`` annotators, and ``unreliable`` ones if kept."""
+        allowed = ("ok", "unreliable") if keep_unreliable else ("ok",)
+        return np.array([status in allowed for status in self.status])
+
+    def named(self, status: str, annotators: Sequence[str]) -> list[str]:
+        """The names of the annotators with ``status``, with their r where it is defined."""
+        return [
+            f"{name} (r {r:.2f})" if np.isfinite(r) else name
+            for name, r, own in zip(annotators, self.r, self.status, strict=True)
+            if own == status
+        ]
+
+
+def _reference_mean(stacks: Sequence[np.ndarray], rows: np.ndarray, lags: np.ndarray) -> list:
+    """Per video, the frame-wise mean of annotators ``rows`` each shifted by its lag."""
+    means = []
+    for stack in stacks:
+        aligned = np.stack([shift_earlier(stack[row], int(lags[row])) for row in rows])
+        count = np.isfinite(aligned).sum(axis=0)
+        total = np.where(np.isfinite(aligned), aligned, 0.0).sum(axis=0)
+        means.append(np.where(count > 0, total / np.maximum(count, 1), np.nan))
+    return means
+
+
+def _strongest_r(
+    stacks: Sequence[np.ndarray], index: int, reference: list, shifts: range
+) -> tuple[int, float]:
+    """Among ``shifts`` (frames earlier; negative: later), the one with the largest |Pearson r|
+    of annotator ``index`` with ``reference`` (pooled over videos), and that r, sign kept: an
+    inverted annotator's strongest shift is its true lag, where r < 0 (its best CCC is at a
+    shift that "un-inverts" a periodic signal)."""
+    best, best_r = 0, float("nan")
+    for shift in shifts:
+        own = []
+        for stack in stacks:
+            trace = stack[index]
+            # Later (shift < 0): frame f takes frame f + shift, the first -shift frames NaN.
+            later = np.r_[np.full(-shift, np.nan), trace[:shift]] if shift < 0 else None
+            own.append(shift_earlier(trace, shift) if later is None else later)
+        r = pearson(np.concatenate(own), np.concatenate(reference))
+        if np.isfinite(r) and not abs(r) <= abs(best_r):
+            best, best_r = shift, r
+    return best, best_r
+
+
+def screen_annotators(
+    stacks: Sequence[np.ndarray],
+    max_lag: int,
+    min_r: float,
+    *,
+    max_sweeps: int = 50,
+    reference: np.ndarray | None = None,
+) -> Screen:
+    """Lags that survive bad annotators, and who is reliable enough to be fused.
+
+    Per video, a near-constant trace (SD below :data:`MIN_TRACE_SD`) is left out. Then the
+    reference set starts as everyone else and :func:`estimate_lags` runs on it alone; each
+    annotator's r is taken against the mean of the *other* reference annotators at the shift
+    within ``max_lag`` of each of theirs with the largest |r| (:func:`_strongest_r`), and the
+    reference member with the lowest r leaves the set if that r is at or below 0 or below
+    ``min_r`` (one at a time, since one bad member lowers everyone's r), and an outsider whose
+    r passes rejoins,
+    until the set is stable or two members are left (two cannot tell which of them is wrong).
+    Reference members keep their :func:`estimate_lags` delay (the least-delayed member at 0);
+    the others get their strongest shift against the whole reference, clipped to
+    ``[0, max_lag]``. ``max_lag`` 0 judges traces as they are (already aligned).
+
+    A given ``reference`` (a mask, e.g. a pooled screen's) is used as it is, never changed:
+    on one short video of a near-periodic signal an anti-phase shift can correlate as strongly
+    as the true one, so who is reliable is better judged pooled over videos.
+    """
+    count = _check_stacks(stacks)
+    if max_lag < 0:
+        raise Affect4kError(f"max_lag must be >= 0 frames, got {max_lag}")
+    cleaned, constant = [], []
+    for stack in stacks:
+        stack = np.array(stack, np.float64)
+        covers = np.isfinite(stack).any(axis=1)
+        sd = np.array(
+            [np.nanstd(row) if any_ else np.nan for row, any_ in zip(stack, covers, strict=True)]
+        )
+        flat = covers & (sd < MIN_TRACE_SD)
+        stack[flat] = np.nan
+        cleaned.append(stack)
+        constant.append(flat)
+    usable = np.array([any(np.isfinite(s[i]).any() for s in cleaned) for i in range(count)])
+    traced = np.array([any(np.isfinite(s[i]).any() for s in stacks) for i in range(count)])
+    lags, r = np.zeros(count, dtype=int), np.full(count, np.nan)
+    fixed = reference is not None
+    reference = usable & (np.asarray(reference, bool) if fixed else True)
+    sweeps = 1
+    for _ in range(2 * count + 1):
+        rows = np.flatnonzero(reference)
+        lags[:] = 0
+        if len(rows):
+            found, sweeps = estimate_lags(
+                [s[rows] for s in cleaned], max_lag, max_sweeps=max_sweeps
+            )
+            lags[rows] = found
+        r[:] = np.nan
+        for index in np.flatnonzero(usable):
+            others = rows[rows != index]
+            if not len(others):
+                continue
+            # Every shift that keeps it within max_lag of each of the others, as in
+            # estimate_lags: a window fixed at [0, max_lag] could miss the true lag of an
+            # annotator quicker than the current anchor and find an anti-phase peak instead.
+            shifts = range(lags[others].max() - max_lag, lags[others].min() + max_lag + 1)
+            strongest, r[index] = _strongest_r(
+                cleaned, index, _reference_mean(cleaned, others, lags), shifts
+            )
+            if not reference[index]:
+                lags[index] = min(max(strongest, 0), max_lag)
+        passes = (r > 0) & (r >= min_r)
+        failing = [i for i in rows if not passes[i]]
+        joining = [i for i in np.flatnonzero(usable & ~reference) if passes[i]]
+        if fixed:
+            break
+        if failing and len(rows) > 2:
+            reference[min(failing, key=lambda i: np.nan_to_num(r[i], nan=-np.inf))] = False
+        elif joining:
+            reference[joining] = True
+        else:
+            break
+    status = tuple(
+        "absent"
+        if not traced[i]
+        else "constant"
+        if not usable[i]
+        else "ok"
+        if (r[i] > 0 and r[i] >= min_r)
+        else "unreliable"
+        for i in range(count)
+    )
+    return Screen(lags, r, status, reference, tuple(constant), sweeps)
 
 
 def agreement_with_others(

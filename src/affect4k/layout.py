@@ -36,6 +36,10 @@ TABLE_COLUMNS = (
     "selected_for",
     "tied_with_best",
     *(f"{m}{suffix}" for m in METRIC_NAMES for suffix in ("", *INTERVAL_SUFFIXES, "_sd")),
+    # The per-video CCC: the mean over videos of each video's mean CCC, beside the pooled one.
+    *(f"video_ccc{suffix}" for suffix in ("", *INTERVAL_SUFFIXES, "_sd")),
+    # Why a row has no interval (too few groups), empty where it has one.
+    "interval_note",
     "frames",
     "videos",
     "groups",
@@ -44,8 +48,9 @@ TABLE_COLUMNS = (
 #: subject's crop square spans (NaN without a face) and the clip's height.
 SPAN_COLUMNS = ("frame", "face", "span", "source_height")
 #: Columns of ``results/ablation.csv``: one row per (grid cell, seed, evaluation set, face
-#: bin: ``all`` or the height its crop is resolved from, ``affect4k.ablation``);
-#: ``selected`` marks the cell its configuration keeps, chosen on validation.
+#: bin: ``all`` or the height its crop is resolved from, ``affect4k.ablation``), and a seed
+#: ``mean`` row per cell with several seeds; ``selected`` marks the cell its configuration
+#: keeps, chosen on validation.
 ABLATION_COLUMNS = (
     "run",
     "model",
@@ -58,5 +63,14 @@ ABLATION_COLUMNS = (
     "face_bin",
     "selected",
     "frames",
+    "groups",
     *(f"{m}{suffix}" for m in METRIC_NAMES for suffix in ("", *INTERVAL_SUFFIXES)),
+    # The paired difference in mean CCC against the native cell (same run, crop size, input
+    # size, seeds, face bin and frames), its interval, p, Holm-adjusted p over the grid and
+    # the decision at 5 % after that adjustment.
+    *(f"delta_ccc{suffix}" for suffix in ("", *INTERVAL_SUFFIXES)),
+    "delta_p",
+    "delta_p_holm",
+    "delta_significant",
+    "interval_note",
 )

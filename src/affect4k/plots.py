@@ -380,14 +380,16 @@ def predictions_over_time(predictions: pd.DataFrame, path: Path, run: str) -> No
 
 @_styled
 def ablation_figure(table: pd.DataFrame, path: Path) -> None:
-    """Test mean CCC of the resolution ablation (``affect4k.ablation``) against the source
-    height: one panel over all frames and one per face bin (the height a face's crop is
-    resolved from), one line per run x crop size x input size. The line is the mean over
-    seeds, its band the mean of the seeds' 95 % group-bootstrap intervals, the dots each seed:
-    an effect shows as a line that leaves its band's range, seed noise as scattered dots.
-    A bin no test frame falls in gets no panel.
+    """What the resolution ablation (``affect4k.ablation``) measured: on test, each cell's
+    paired difference in mean CCC against its native cell (same run, crop size, input size,
+    seeds and frames) against the source height, one panel over all frames and one per face
+    bin (the height a face's crop is resolved from), one line per run x crop size x input size.
+    The line is the seed-mean difference, its band the 95 % interval of that paired
+    difference, the dots each seed's difference; a filled marker is a difference that stays
+    significant after Holm's correction over the grid, an open one one that does not. Native
+    is 0 by definition. A bin no test frame falls in gets no panel.
     """
-    table = table[table["eval_set"] == "test"].astype({"height": str})
+    table = table[table["eval_set"] == "test"].astype({"height": str, "seed": str})
     heights = sorted(table["height"].unique(), key=_height_order)
     # Bins without a frame (no face that size) get no panel.
     present = set(table.loc[table["frames"] > 0, "face_bin"])
@@ -397,39 +399,51 @@ def ablation_figure(table: pd.DataFrame, path: Path) -> None:
     line = ["run", "crop_size", "input_size"]
     for axes, face_bin in zip(figure.axes, bins, strict=True):
         rows = table[table["face_bin"] == face_bin]
+        axes.axhline(0, color="0.6", lw=0.8)
         for colour, ((run, crop, size), cell) in zip(
             colormaps["tab10"].colors, rows.groupby(line), strict=False
         ):
-            at = cell["height"].map(heights.index)
-            mean = cell.groupby(at)[["mean_ccc", "mean_ccc_lo", "mean_ccc_hi"]].mean()
-            axes.fill_between(
-                mean.index, mean["mean_ccc_lo"], mean["mean_ccc_hi"], color=colour, alpha=0.2
-            )
+            cell = cell.assign(at=cell["height"].map(heights.index))
+            several = (cell["seed"] == "mean").any()
+            summary = cell[cell["seed"] == "mean"] if several else cell
+            summary = summary.sort_values("at")
+            delta = summary["delta_ccc"].where(summary["height"] != NATIVE_LABEL, 0.0)
+            low = summary["delta_ccc_lo"].where(summary["height"] != NATIVE_LABEL, 0.0)
+            high = summary["delta_ccc_hi"].where(summary["height"] != NATIVE_LABEL, 0.0)
+            axes.fill_between(summary["at"], low, high, color=colour, alpha=0.2)
             axes.plot(
-                mean.index,
-                mean["mean_ccc"],
-                "-",
-                color=colour,
-                label=f"{run}, crop {crop}, input {size}",
+                summary["at"], delta, "-", color=colour, label=f"{run}, crop {crop}, input {size}"
             )
-            axes.plot(at, cell["mean_ccc"], ".", color=colour, ms=5)
+            significant = summary["delta_significant"].map(
+                lambda value: isinstance(value, bool | np.bool_) and bool(value)
+            )
+            axes.plot(summary["at"][significant], delta[significant], "o", color=colour, ms=6)
+            axes.plot(
+                summary["at"][~significant & (summary["height"] != NATIVE_LABEL)],
+                delta[~significant & (summary["height"] != NATIVE_LABEL)],
+                "o",
+                mfc="white",
+                color=colour,
+                ms=6,
+            )
+            if several:
+                seeds = cell[cell["seed"] != "mean"]
+                axes.plot(seeds["at"], seeds["delta_ccc"], ".", color=colour, ms=4)
         frames = int(rows["frames"].max()) if len(rows) else 0
         title = _BIN_TITLES.get(face_bin, f"crop resolved from {face_bin} up")
         axes.set_xticks(range(len(heights)), heights)
-        axes.set(
-            xlabel="source height",
-            title=f"{title} ({frames} frames)",
-            ylim=(-0.55, 1.05),
-        )
-    figure.axes[0].set(ylabel="test mean CCC (95 % CI band)")
-    figure.axes[0].legend(fontsize=7, loc="lower right")
+        axes.set(xlabel="source height", title=f"{title} ({frames} frames)")
+    figure.axes[0].set(ylabel="test mean CCC minus native (95 % CI band)")
+    figure.axes[0].legend(fontsize=7, loc="lower left")
     figure.suptitle(
-        "does resolution help? test mean CCC per source height (dots: seeds; "
-        "panels: faces by the lowest height that resolves their crop)"
+        "does resolution help? paired difference from native per source height (filled: "
+        "significant after Holm over the grid; dots: seeds)"
     )
     save(figure, path)
 
 
+#: The height label of the native cell in ``ablation.csv``.
+NATIVE_LABEL = "native"
 #: Face bins in reading order (``affect4k.ablation.bin_order`` puts the grid's heights after).
 _BIN_ORDER = ("unresolved", "native")
 _BIN_TITLES = {
@@ -471,13 +485,14 @@ def sortable_table(
 ) -> None:
     """A self-contained HTML page of titled tables; clicking a column header sorts by it.
 
-    ``notes`` are paragraphs above the tables; rows whose ``shade`` column is true are shaded.
+    ``notes`` are paragraphs above the tables; rows whose ``shade`` column is true are shaded
+    (an empty value, e.g. an undecided ``tied_with_best``, is not).
     """
     parts = [f"<p class='note'>{html.escape(note)}</p>" for note in notes]
     for title, table in tables:
         head = "".join(f"<th>{html.escape(str(name))}</th>" for name in table.columns)
         shaded = (
-            table[shade].astype(bool).to_numpy()
+            table[shade].astype(object).fillna(False).astype(bool).to_numpy()
             if shade in table.columns
             else np.zeros(len(table), dtype=bool)
         )
@@ -506,13 +521,15 @@ def sortable_table(
 
 @_styled
 def results_figure(table: pd.DataFrame, path: Path) -> None:
-    """Mean CCC of every configuration with its 95 % interval as error bars, one panel per
-    evaluation set (in ``table``'s set order). A configuration with several seeds is drawn by
-    its ``mean`` row; the one chosen best on validation is drawn in black."""
+    """Mean CCC of every configuration with its 95 % interval as error bars, and its per-video
+    CCC as a cross, one panel per evaluation set (in ``table``'s set order), configurations in
+    ``table``'s order of the first set (the report sorts by validation). A configuration with
+    several seeds is drawn by its ``mean`` row; the one chosen best on validation is drawn in
+    black."""
     seeded = table.groupby(["config", "eval_set"])["run"].transform("size") > 1
     rows = table[~seeded | (table["seed"].astype(str) == "mean")]
     sets = list(dict.fromkeys(rows["eval_set"]))
-    configs = sorted(rows["config"].unique())
+    configs = list(dict.fromkeys(rows["config"]))[::-1]  # the first at the top
     figure = _figure(1, len(sets), (3.2 * len(sets) + 1.5, 0.35 * len(configs) + 1.4), sharey=True)
     for axes, eval_set in zip(figure.axes, sets, strict=True):
         shown = rows[rows["eval_set"] == eval_set].set_index("config").reindex(configs)
@@ -526,9 +543,12 @@ def results_figure(table: pd.DataFrame, path: Path) -> None:
             axes.errorbar(
                 centre[mask], position[mask], xerr=error[:, mask], fmt="o", color=colour, capsize=3
             )
+        axes.plot(shown["video_ccc"].to_numpy(float), position, "x", color="0.4")
         axes.set_yticks(position, configs)
         axes.set(xlabel="mean CCC (95 % CI)", title=eval_set, xlim=(-1.05, 1.05))
-    figure.suptitle("mean CCC per configuration; black: chosen best on validation")
+    figure.suptitle(
+        "pooled mean CCC per configuration (x: per-video CCC); black: chosen best on validation"
+    )
     save(figure, path)
 
 

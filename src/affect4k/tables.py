@@ -8,9 +8,14 @@ Three rules make the table one a reviewer can accept (docs/design.md, "What a ta
 means"). Every choice (the best configuration of a grid entry, the best ablation cell, the
 report's best run) reads the *validation* rows only, never a test score (:func:`choose`).
 Every CCC and MSE has a 95 % interval from a bootstrap over groups (sources or people, not
-frames, since frames of one video are far from independent), and runs repeated with several
-seeds also get their mean and standard deviation. And a run is never scored on frames its
-weights saw: those videos are excluded, or, where they cannot be, the row is ``contaminated``.
+frames, since frames of one video are far from independent): Student's t with G - 1 degrees
+of freedom times the inflated bootstrap standard error (:func:`affect4k.metrics.interval`),
+whose coverage ``bench/coverage.py`` measures, and none at all (a reason in
+``interval_note``) below ``evaluation.min_interval_groups``. Runs repeated with several seeds
+also get their mean and standard deviation. Beside the pooled CCC, ``video_ccc`` is the mean
+of per-video CCCs, which does not reward getting the differences between videos right. And a
+run is never scored on frames its weights saw: those videos are excluded, or, where they
+cannot be, the row is ``contaminated``.
 """
 
 from __future__ import annotations
@@ -25,12 +30,22 @@ import pandas as pd
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table, write_atomic
 from affect4k.layout import DIMENSIONS, METRIC_NAMES, PREDICTION_COLUMNS, TABLE_COLUMNS
-from affect4k.metrics import bootstrap, group_sums, interval, va_metrics
+from affect4k.metrics import (
+    group_sums,
+    interval,
+    metrics_of_sums,
+    ratio,
+    resampled_totals,
+    va_metrics,
+    video_ccc_sums,
+)
 
 #: The evaluation set every choice is made on.
 VALIDATION = "validation"
 #: The ``seed`` of the row that averages a configuration's seeds.
 MEAN_SEED = "mean"
+#: The per-video CCC's name among an entry's metrics (:func:`affect4k.metrics.video_ccc_sums`).
+VIDEO_CCC = "video_ccc"
 
 
 def score(predictions: pd.DataFrame) -> dict[str, float]:
@@ -106,12 +121,26 @@ def read_groups(path: Path) -> pd.DataFrame:
 
 @dataclass
 class _Scored:
-    """One entry's scores: point estimates and bootstrap replicates per metric."""
+    """One entry's scores: point estimates and bootstrap replicates per metric (the pooled
+    metrics and :data:`VIDEO_CCC`), and the number of groups scored."""
 
     entry: TableEntry
     point: dict[str, float]
     replicates: dict[str, np.ndarray]
     groups: int
+
+
+def _video_ccc(
+    labels: np.ndarray, predicted: np.ndarray, videos: np.ndarray, groups: np.ndarray, n: int
+) -> np.ndarray:
+    """The ``(n, 2)`` group rows of the per-video CCC (:func:`affect4k.metrics.video_ccc_sums`):
+    each video's own sums, its CCC counted in the group it belongs to (a video whose frames
+    are in several groups, as a corpus of unrelated images, counts in each; a single image
+    has no CCC of its own and counts in none)."""
+    names, video_codes = np.unique(videos, return_inverse=True)
+    video_sums = group_sums(labels, predicted, video_codes, len(names))
+    pairs = np.unique(np.stack([video_codes, groups]), axis=1)
+    return video_ccc_sums(video_sums[pairs[0]], pairs[1], n)
 
 
 def _score_entries(entries: Sequence[TableEntry], resamples: int, seed: int) -> list[_Scored]:
@@ -133,16 +162,23 @@ def _score_entries(entries: Sequence[TableEntry], resamples: int, seed: int) -> 
     for eval_set in dict.fromkeys(entry.eval_set for entry in entries):
         members = [item for item in prepared if item[0].eval_set == eval_set]
         universe = sorted(set().union(*(set(keys) for _, _, keys in members)))
-        sums = []
+        sums, per_video = [], []
         for _, predictions, keys in members:
             codes = pd.Categorical(keys, categories=universe).codes
             labels = predictions[list(DIMENSIONS)].to_numpy(np.float64)
             predicted = predictions[[f"{d}_pred" for d in DIMENSIONS]].to_numpy(np.float64)
             sums.append(group_sums(labels, predicted, codes, len(universe)))
-        replicates = bootstrap(sums, resamples, seed) if universe else [{} for _ in members]
-        for (entry, predictions, _), array, reps in zip(members, sums, replicates, strict=True):
+            videos = predictions["video"].astype(str).to_numpy()
+            per_video.append(_video_ccc(labels, predicted, videos, codes, len(universe)))
+        totals = resampled_totals(sums + per_video, resamples, seed) if universe else []
+        for index, (entry, predictions, _) in enumerate(members):
             point = score(predictions)
-            groups_scored = int((array[:, 0, 0] > 0).sum())
+            point[VIDEO_CCC] = float(ratio(per_video[index].sum(axis=0)))
+            reps: dict[str, np.ndarray] = {}
+            if totals:
+                reps = dict(metrics_of_sums(totals[index]))
+                reps[VIDEO_CCC] = ratio(totals[len(members) + index])
+            groups_scored = int((sums[index][:, 0, 0] > 0).sum())
             scored.append(_Scored(entry, point, reps, groups_scored))
     return scored
 
@@ -175,7 +211,32 @@ def choose(validation: pd.DataFrame) -> dict[str, list[str]]:
     return chosen
 
 
-def _row(item: _Scored, **extra: object) -> dict[str, object]:
+def interval_note(groups: int, min_groups: int) -> str | None:
+    """Why a row scored on ``groups`` groups has no interval (None if it has one)."""
+    if groups >= min_groups:
+        return None
+    return f"no interval: {groups} group(s) < evaluation.min_interval_groups {min_groups}"
+
+
+def _intervals(
+    row: dict[str, object],
+    point: Mapping[str, float],
+    replicates: Mapping[str, np.ndarray],
+    groups: int,
+    min_groups: int,
+) -> None:
+    """Fill ``row``'s point values and intervals of every metric (none below ``min_groups``,
+    the reason in ``interval_note``)."""
+    note = interval_note(groups, min_groups)
+    row["interval_note"] = note
+    for name in (*METRIC_NAMES, VIDEO_CCC):
+        low, high = np.nan, np.nan
+        if note is None and name in replicates:
+            low, high = interval(replicates[name], estimate=point[name], groups=groups)
+        row.update({name: point[name], f"{name}_lo": low, f"{name}_hi": high})
+
+
+def _row(item: _Scored, min_groups: int, **extra: object) -> dict[str, object]:
     entry = item.entry
     row: dict[str, object] = {
         "run": entry.run,
@@ -191,25 +252,28 @@ def _row(item: _Scored, **extra: object) -> dict[str, object]:
         "groups": item.groups,
         **extra,
     }
-    for name in METRIC_NAMES:
-        low, high = interval(item.replicates[name]) if item.replicates else (np.nan, np.nan)
-        row.update({name: item.point[name], f"{name}_lo": low, f"{name}_hi": high})
+    _intervals(row, item.point, item.replicates, item.groups, min_groups)
+    for name in (*METRIC_NAMES, VIDEO_CCC):
         row[f"{name}_sd"] = np.nan
     return row
 
 
-def _mean_row(items: list[_Scored]) -> dict[str, object]:
+def _mean_row(items: list[_Scored], min_groups: int) -> dict[str, object]:
     """The row of a configuration's seeds: mean and sd (ddof 1) of their scores, and the
     interval of the mean over seeds of their paired bootstrap replicates (frames, videos and
     groups are the first seed's: the seeds are scored on the same frames)."""
-    row = _row(items[0])
+    row = _row(items[0], min_groups)
     row.update({"run": row["config"], "seed": MEAN_SEED})
-    for name in METRIC_NAMES:
-        values = np.array([item.point[name] for item in items])
-        mean_replicates = np.mean([item.replicates[name] for item in items], axis=0)
-        low, high = interval(mean_replicates)
-        row.update({name: values.mean(), f"{name}_lo": low, f"{name}_hi": high})
-        row[f"{name}_sd"] = values.std(ddof=1)
+    names = (*METRIC_NAMES, VIDEO_CCC)
+    point = {name: float(np.mean([item.point[name] for item in items])) for name in names}
+    replicates = {
+        name: np.mean([item.replicates[name] for item in items], axis=0)
+        for name in names
+        if items[0].replicates
+    }
+    _intervals(row, point, replicates, items[0].groups, min_groups)
+    for name in names:
+        row[f"{name}_sd"] = np.std([item.point[name] for item in items], ddof=1)
     return row
 
 
@@ -219,6 +283,7 @@ def build_table(
     *,
     resamples: int,
     seed: int = 0,
+    min_groups: int = 3,
 ) -> pd.DataFrame:
     """Recompute every row's scores and intervals from its predictions and write
     :data:`TABLE_COLUMNS`: a row per (run, evaluation set), and a ``mean`` row per
@@ -227,7 +292,8 @@ def build_table(
     ``selected_for`` names what a configuration was chosen for (:func:`choose`, on validation
     rows only; its rows on every set carry it) and ``tied_with_best`` whether its validation
     mean CCC is not significantly below the best's: the 95 % interval of the paired bootstrap
-    difference (best minus it, means over seeds) reaches 0.
+    difference (best minus it, means over seeds), never an overlap of two intervals, reaches
+    0; empty where validation has fewer than ``min_groups`` groups, which give no interval.
     """
     if not entries:
         raise Affect4kError("build_table: no entries given")
@@ -237,6 +303,8 @@ def build_table(
         key = (item.entry.config or item.entry.run, item.entry.eval_set)
         by_config.setdefault(key, []).append(item)
     replicates: dict[str, np.ndarray] = {}
+    points: dict[str, float] = {}
+    validation_groups = min_groups
     validation_rows = []
     for (config, eval_set), items in by_config.items():
         if eval_set != VALIDATION:
@@ -250,37 +318,46 @@ def build_table(
                 "mean_ccc": np.mean([item.point["mean_ccc"] for item in items]),
             }
         )
+        points[config] = float(np.mean([item.point["mean_ccc"] for item in items]))
+        validation_groups = min(validation_groups, items[0].groups)
         if items[0].replicates:
             replicates[config] = np.mean([item.replicates["mean_ccc"] for item in items], axis=0)
     validation = pd.DataFrame(
         validation_rows, columns=["config", "entry", "ablation_of", "mean_ccc"]
     )
     chosen = choose(validation)
-    tied = _tied_with_best(chosen, replicates)
+    tied: Mapping[str, bool | None] = {}
+    if validation_groups >= min_groups:
+        tied = _tied_with_best(chosen, replicates, points, validation_groups)
     rows = []
     for (config, _), items in by_config.items():
         extra = {
             "selected_for": ";".join(chosen.get(config, [])),
-            "tied_with_best": tied.get(config, False),
+            "tied_with_best": tied.get(config),
         }
-        rows += [_row(item, **extra) for item in items]
+        rows += [_row(item, min_groups, **extra) for item in items]
         if len(items) > 1:
-            rows.append({**_mean_row(items), **extra})
+            rows.append({**_mean_row(items, min_groups), **extra})
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     write_atomic(Path(out_csv), lambda tmp: table.to_csv(tmp, index=False))
     return table
 
 
 def _tied_with_best(
-    chosen: Mapping[str, list[str]], replicates: Mapping[str, np.ndarray]
+    chosen: Mapping[str, list[str]],
+    replicates: Mapping[str, np.ndarray],
+    points: Mapping[str, float],
+    groups: int,
 ) -> dict[str, bool]:
-    """Per configuration: whether the 95 % interval of (best - it) validation mean CCC over
-    paired resamples reaches 0, i.e. it is not significantly worse than the best."""
+    """Per configuration: whether the 95 % interval of the paired difference (best - it) in
+    validation mean CCC reaches 0, i.e. it is not significantly worse than the best."""
     best = next((config for config, labels in chosen.items() if "best" in labels), None)
     if best is None or best not in replicates:
         return {}
     tied = {}
     for config, values in replicates.items():
-        low, _ = interval(replicates[best] - values)
+        low, _ = interval(
+            replicates[best] - values, estimate=points[best] - points[config], groups=groups
+        )
         tied[config] = config == best or bool(low <= 0)
     return tied

@@ -33,6 +33,7 @@ rule calibration:
         annotators=config["annotators"],
         max_lag_s=config["annotation"]["max_lag_s"],
         max_gap_s=config["annotation"]["max_gap_s"],
+        min_ccc=config["annotation"]["min_calibration_ccc"],
     script:
         "../scripts/calibration.py"
 
@@ -43,6 +44,7 @@ rule lags:
         [trace for video in VIDEOS for trace in video_traces(video)],
     output:
         "results/lags.csv",
+        "results/lag_agreement.csv",
     log:
         "logs/lags.log",
     benchmark:
@@ -59,6 +61,7 @@ rule lags:
         max_lag_s=config["annotation"]["max_lag_s"],
         max_gap_s=config["annotation"]["max_gap_s"],
         per_video=config["annotation"]["per_video"],
+        min_r=config["annotation"]["min_annotator_r"],
     script:
         "../scripts/lags.py"
 
@@ -84,6 +87,7 @@ rule annotate:
         max_gap_s=config["annotation"]["max_gap_s"],
         min_annotators=config["annotation"]["min_annotators"],
         lag=config["annotation"]["lag"],
+        max_lag_s=config["annotation"]["max_lag_s"],
         source_start_s=lambda wildcards: (
             video_entry(wildcards.video).start or 0.0
             if config["annotation"]["time_origin"] == "source"
@@ -121,5 +125,8 @@ rule database:
         lag=config["annotation"]["lag"],
         fusion=config["annotation"]["fusion"],
         per_video=config["annotation"]["per_video"],
+        min_r=config["annotation"]["min_annotator_r"],
+        keep_unreliable=config["annotation"]["keep_unreliable"],
+        max_lag_s=config["annotation"]["max_lag_s"],
     script:
         "../scripts/database.py"

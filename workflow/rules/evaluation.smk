@@ -48,6 +48,7 @@ rule tables:
         code=package_code("tables.py"),
         entries=table_entries(),
         resamples=config["evaluation"]["resamples"],
+        min_groups=config["evaluation"]["min_interval_groups"],
     script:
         "../scripts/tables.py"
 
@@ -71,5 +72,6 @@ rule ablation:
         cells=ABLATION,
         heights=config["training"]["ablation"]["heights"],
         resamples=config["evaluation"]["resamples"],
+        min_groups=config["evaluation"]["min_interval_groups"],
     script:
         "../scripts/ablation.py"

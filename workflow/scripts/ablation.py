@@ -12,4 +12,5 @@ with job(snakemake) as sm:
         Path(sm.output[0]),
         groups=Path(sm.input.groups),
         resamples=sm.params.resamples,
+        min_groups=sm.params.min_groups,
     )

@@ -12,6 +12,7 @@ with job(snakemake) as sm:
         [video],
         sm.params.annotators,
         sm.input.get("calibration"),
+        max_lag_s=sm.params.max_lag_s,
     )
     annotate_video(
         video,

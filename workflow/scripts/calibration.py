@@ -11,4 +11,5 @@ with job(snakemake) as sm:
         Path(sm.output[0]),
         max_lag_s=sm.params.max_lag_s,
         max_gap_s=sm.params.max_gap_s,
+        min_ccc=sm.params.min_ccc,
     )

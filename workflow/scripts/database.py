@@ -30,7 +30,10 @@ with job(snakemake) as sm:
             videos,
             sm.params.annotators,
             sm.input.get("calibration"),
+            max_lag_s=sm.params.max_lag_s,
         ),
         out_annotators=Path(sm.output.annotators),
-        calibration=read_calibration(calibration) if calibration else None,
+        calibration=read_calibration(calibration, sm.params.max_lag_s) if calibration else None,
+        min_r=sm.params.min_r,
+        keep_unreliable=sm.params.keep_unreliable,
     )

@@ -12,4 +12,6 @@ with job(snakemake) as sm:
         max_lag_s=sm.params.max_lag_s,
         max_gap_s=sm.params.max_gap_s,
         per_video=sm.params.per_video,
+        min_r=sm.params.min_r,
+        out_agreement=Path(sm.output[1]),
     )

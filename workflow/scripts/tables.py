@@ -9,4 +9,5 @@ with job(snakemake) as sm:
         [TableEntry(**entry) for entry in sm.params.entries],
         Path(sm.output[0]),
         resamples=sm.params.resamples,
+        min_groups=sm.params.min_groups,
     )

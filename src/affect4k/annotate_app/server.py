@@ -48,7 +48,7 @@ from affect4k.annotate_app.trace_store import (
     video_columns,
     write_trace,
 )
-from affect4k.calibration import CALIBRATION_ID, measure
+from affect4k.calibration import CALIBRATION_ID, check_calibration, measure
 from affect4k.errors import Affect4kError
 from affect4k.files import read_table
 from affect4k.layout import BOX_COLUMNS, DIMENSIONS
@@ -220,6 +220,8 @@ class AnnotationApp:
     copies: WebCopies
     #: ``annotation.max_lag_s``: the largest lag the calibration measures.
     max_lag_s: float = 5.0
+    #: ``annotation.min_calibration_ccc``: a finished calibration trace below it is refused.
+    min_calibration_ccc: float = 0.7
     #: Seconds to add to a clip time to get a trace file's time: each video's ``start`` under
     #: ``annotation.time_origin: source``, 0 under ``clip`` (the annotate stage's reading).
     offsets: dict[str, float] = field(default_factory=dict)
@@ -262,6 +264,7 @@ class AnnotationApp:
             max_gap_s=config["annotation"]["max_gap_s"],
             copies=WebCopies(workdir, snakefile, configfile, cores),
             max_lag_s=config["annotation"]["max_lag_s"],
+            min_calibration_ccc=config["annotation"]["min_calibration_ccc"],
             # The calibration clip has no source: its traces are in its own time.
             offsets={
                 CALIBRATION_ID: 0.0,
@@ -417,6 +420,10 @@ class AnnotationApp:
     def save(self, video_id: str, dimension: str, payload: Any) -> dict[str, Any]:
         """Write the page's trace: as the finished trace if ``done``, else as the draft.
 
+        A finished calibration trace that :func:`affect4k.calibration.check_calibration`
+        refuses (flat, inverted, below ``min_calibration_ccc``) is not written: the page shows
+        why, and the annotator traces it again (a draft is saved as any other).
+
         ``version`` must be the one the page last loaded or saved: a save from a tab that
         missed another tab's (or server's) save is refused with :class:`StaleTrace`.
         """
@@ -442,6 +449,15 @@ class AnnotationApp:
                     raise Affect4kError(
                         f"{missing.size} of {n_frames} frames are not annotated yet (the first "
                         f"at {first / CLIP_FPS:.2f} s): play them, or save a draft"
+                    )
+                if video_id == CALIBRATION_ID:  # refused here, so it is never written
+                    check_calibration(
+                        times,
+                        values,
+                        dimension,
+                        max_lag_s=self.max_lag_s,
+                        max_gap_s=self.max_gap_s,
+                        min_ccc=self.min_calibration_ccc,
                     )
             path = files.final if done else files.draft
             write_trace(path, times + self.offsets[video_id], values)

@@ -133,14 +133,17 @@ def _paste_portrait(
     centre_y: float,
     face_height: float,
     angle_deg: float,
-    fine: tuple[float, float] | None = None,
+    graded: tuple[float, float] | None = None,
 ) -> None:
     """Blend ``portrait`` into ``frame`` in place, its face square placed as the track says.
 
-    ``fine`` (the fine cue, :data:`CUES`) adds a one-pixel checkerboard of these two
-    peak-to-peak amplitudes (grey levels) over the face's left and right halves (as seen in
-    the image): a detail of 1-pixel period in the source, which any downscaling by 2 or more
-    averages away while every coarse feature survives.
+    ``graded`` (the graded cue, :data:`CUES`) adds, over the face's left and right halves (as
+    seen in the image), a grating along the face's horizontal axis of these two peak-to-peak
+    amplitudes (grey levels), at the periods :data:`GRADED_PERIODS` give in pixels of a 112 px
+    crop of the face: fixed in the face's own scale, so whether a crop can hold each depends
+    on how many pixels the face spans at a height, which is what the ablation's face bins
+    measure. A grating too fine for the frame itself (a period under 2 frame pixels) is not
+    drawn: it would alias in the source already.
     """
     size = portrait.shape[0]
     matrix = cv2.getRotationMatrix2D(
@@ -160,26 +163,36 @@ def _paste_portrait(
     weight = cv2.warpAffine(alpha, matrix, roi_size, flags=cv2.INTER_LINEAR)
     roi = frame[y0:y1, x0:x1]
     roi[...] = cv2.blendLinear(face, roi, weight, 1 - weight)
-    if fine is None:
+    if graded is None:
         return
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     angle = math.radians(angle_deg)
     # The face's own horizontal axis: portrait x maps to (cos, -sin) in the frame.
     along = (xs - centre_x) * math.cos(angle) - (ys - centre_y) * math.sin(angle)
-    amplitude = np.where(along < 0, fine[0], fine[1]).astype(np.float32)
-    checker = ((xs + ys) % 2) * 2 - 1
-    texture = (amplitude / 2 * checker * weight)[..., None]
+    periods = [crop_px * face_height / 112 for crop_px in GRADED_PERIODS]
+    amplitudes = [a if period >= 2 else 0.0 for a, period in zip(graded, periods, strict=True)]
+    left = along < 0
+    amplitude = np.where(left, amplitudes[0], amplitudes[1]).astype(np.float32)
+    period = np.where(left, periods[0], periods[1]).astype(np.float32)
+    wave = np.sin(2 * np.pi * along / period)
+    texture = (amplitude / 2 * wave * weight)[..., None]
     # Rounded, not truncated: truncation would darken the face with the amplitude.
     roi[...] = np.clip(np.rint(roi + texture), 0, 255).astype(np.uint8)
 
 
 #: What carries a demo clip's valence and arousal. coarse: the face's expression, tone and
-#: contrast (visible at any resolution); fine: only the amplitude of a 1-pixel checkerboard on
-#: the face's left (valence) and right (arousal) half, the expression staying neutral, which
-#: only the source's full resolution resolves (the resolution ablation's positive control).
-CUES = ("coarse", "fine")
-#: Largest amplitude (grey levels) of the fine cue's checkerboard, at valence or arousal 1.
-FINE_CUE_AMPLITUDE = 64.0
+#: contrast (visible at any resolution); graded: only the amplitudes of two gratings on the
+#: face's left (valence) and right (arousal) half, the expression staying neutral, at periods
+#: a 112 px crop can hold (:data:`GRADED_PERIODS`), so each disappears at the height where
+#: the face's crop no longer resolves it (the resolution ablation's positive control).
+CUES = ("coarse", "graded")
+#: Largest amplitude (grey levels) of the graded cue's gratings, at valence or arousal 1.
+GRADED_CUE_AMPLITUDE = 64.0
+#: The graded cue's periods in pixels of a 112 px crop of the face (its ArcFace square): the
+#: valence grating at 2.5 px, just above the crop's Nyquist limit of 2 (a face must span 112
+#: px or more, its bin's height, for the crop to hold it); the arousal grating at 5 px, which a
+#: crop of a face spanning half that still holds (one height-halving more).
+GRADED_PERIODS = (2.5, 5.0)
 
 
 def demo_frames(
@@ -211,10 +224,10 @@ def demo_frames(
     portrait = face_portrait(face, PORTRAIT_SIZE)
     alpha = portrait_alpha(face, PORTRAIT_SIZE)
     neutral = render_face(portrait, 0.0, 0.0)
-    if cue == "fine":
-        # Tones kept clear of black and white so that no checker value is clipped: a clipped
-        # checkerboard would darken or brighten the face with its amplitude, a coarse cue.
-        margin = FINE_CUE_AMPLITUDE / 2
+    if cue == "graded":
+        # Tones kept clear of black and white so that no grating value is clipped: a clipped
+        # grating would darken or brighten the face with its amplitude, a coarse cue.
+        margin = GRADED_CUE_AMPLITUDE / 2
         neutral = (margin + neutral * ((255 - 2 * margin) / 255)).astype(np.uint8)
     for index in range(count):
         frame = background[
@@ -222,13 +235,13 @@ def demo_frames(
         ].copy()
         if track.visible[index]:
             v, a = float(valence[index]), float(arousal[index])
-            fine = cue == "fine"
+            graded = cue == "graded"
             _paste_portrait(
                 frame,
-                neutral if fine else render_face(portrait, v, a),
+                neutral if graded else render_face(portrait, v, a),
                 alpha,
-                fine=(FINE_CUE_AMPLITUDE * (1 + v) / 2, FINE_CUE_AMPLITUDE * (1 + a) / 2)
-                if fine
+                graded=(GRADED_CUE_AMPLITUDE * (1 + v) / 2, GRADED_CUE_AMPLITUDE * (1 + a) / 2)
+                if graded
                 else None,
                 centre_x=track.centre_x[index],
                 centre_y=track.centre_y[index],
