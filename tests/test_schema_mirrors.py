@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO
 
 from affect4k.errors import Affect4kError
-from affect4k.settings import schema_default
+from affect4k.settings import SCHEMA_PATH, schema_default
 
-SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 
 #: (Python value, schema value). Python: a module attribute ``affect4k.mod.NAME`` or a
 #: parameter default ``affect4k.mod.function(param)``. Schema: property names from the top (or

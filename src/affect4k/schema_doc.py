@@ -2,7 +2,7 @@
 schema the workflow validates against cannot disagree (tests/test_schema_doc.py).
 
 Run ``python3 -m affect4k.schema_doc`` in the repository root after changing
-``workflow/schemas/config.schema.yaml``; it rewrites ``config/README.md``.
+``src/affect4k/schemas/config.schema.yaml``; it rewrites ``config/README.md``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from typing import Any
 import yaml
 
 from affect4k.files import write_atomic
+from affect4k.settings import SCHEMA_PATH
 
-SCHEMA = Path("workflow/schemas/config.schema.yaml")
+#: The schema as the repository names it (package data of src/affect4k/).
+SCHEMA = Path("src/affect4k") / SCHEMA_PATH.relative_to(SCHEMA_PATH.parents[1])
 README = Path("config/README.md")
 COMMAND = "python3 -m affect4k.schema_doc"
 

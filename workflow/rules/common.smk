@@ -1,11 +1,6 @@
-import sys
 from pathlib import Path
 
-# The workflow always runs the package code that sits next to it (scripts do the same through
-# workflow/scripts/common.py).
-SRC = Path(workflow.basedir) / "src"
-sys.path.insert(0, str(SRC))
-
+# SRC (the package code next to the workflow) is on sys.path: the Snakefile put it there.
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import ExecMode
