@@ -49,6 +49,7 @@ include: "workflow/rules/annotations.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/release.smk"
 
 
 rule all:

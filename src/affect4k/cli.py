@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "affect4k.predict_cli",
         "valence/arousal of a video, photo, folder of photos or URL with a trained run",
     ),
+    "rehydrate": (
+        "affect4k.rehydrate",
+        "rebuild a release's clips and crops from its manifest and check them against it",
+    ),
 }
 
 

@@ -12,6 +12,7 @@ from affect4k.manifest import VIDEO_ID_PATTERN, demo_videos, read_videos
 from affect4k.download import tracked_source
 from affect4k.provenance import code_digest
 from affect4k.runs import NATIVE, parse_resolution
+from affect4k.takedown import purge, read_takedowns, taken_down, video_files
 from affect4k.settings import (
     DATABASE_SETS,
     DOWNLOADED_WEIGHTS,
@@ -42,6 +43,14 @@ try:
         }
     except Affect4kError as error:
         raise Affect4kError(f"videos: {error}") from None
+    try:
+        TAKEDOWNS = read_takedowns(config["takedown"]) if config["takedown"] else []
+    except Affect4kError as error:
+        raise Affect4kError(f"takedown: {error}") from None
+    # A taken-down video leaves the list before anything is planned (affect4k.takedown).
+    TAKEN_DOWN = taken_down(TAKEDOWNS, VIDEOS)
+    for _video in TAKEN_DOWN:
+        del VIDEOS[_video]
     check_trained_on(TRAINING.runs, VIDEOS)
     check_calibration(config, VIDEOS)
 except Affect4kError as error:
@@ -90,6 +99,20 @@ def dry_run():
     """Whether this run only plans: the command line says so while the workflow loads, the
     executor once the DAG is built."""
     return workflow.output_settings.dryrun or workflow.dryrun
+
+
+# The files of taken-down videos go once the workflow runs, whatever its target; a dry run
+# or another process of this run (a cluster job) deletes nothing.
+if TAKEN_DOWN and workflow.exec_mode == ExecMode.DEFAULT:
+    if dry_run():
+        for _path in video_files(TAKEN_DOWN):
+            logger.info(f"takedown: would delete {_path}")
+    else:
+        try:
+            for _path in purge(TAKEN_DOWN):
+                logger.info(f"takedown: deleted {_path}")
+        except Affect4kError as error:
+            raise WorkflowError(str(error)) from None
 
 
 def subject_photo(wildcards):
