@@ -8,10 +8,12 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+# This Snakefile's folder: workflow.basedir is the main Snakefile's, a study's folder when a
+# study uses this workflow as a module (config/README.md, tests/test_deploy.py).
+WORKFLOW_DIR = Path(workflow.current_basedir)
 # The workflow always runs the package code that sits next to it (scripts do the same through
-# workflow/scripts/common.py); a workflow used from elsewhere (a module from GitHub) without
-# its src/ runs the installed package.
-SRC = Path(workflow.basedir) / "src"
+# workflow/scripts/common.py).
+SRC = WORKFLOW_DIR / "src"
 sys.path.insert(0, str(SRC))
 
 from affect4k.settings import SCHEMA_PATH

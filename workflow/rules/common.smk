@@ -86,7 +86,7 @@ def video_entry(video):
 def package_code(script):
     """Digest of the package code a workflow script runs (affect4k.provenance): as a param of
     its rule, editing a module the job imports makes the rule's outputs stale."""
-    return code_digest(Path(workflow.basedir) / "workflow/scripts" / script, SRC)
+    return code_digest(WORKFLOW_DIR / "workflow/scripts" / script, SRC)
 
 
 def all_cores():
