@@ -36,6 +36,7 @@ MIRRORS = [
     ("affect4k.device.DEVICES", "training.device.enum"),
     ("affect4k.models.MODEL_NAMES", "$defs.run.model.enum"),
     ("affect4k.train_config.INPUT_CONVENTIONS", "$defs.run.input_convention.enum"),
+    ("affect4k.release.LICENSES", "release.license.enum"),
 ]
 
 #: Pairs that drift today, with the issue that fixes them. Their test is a strict xfail of the
