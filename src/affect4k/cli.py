@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "valence/arousal of a video, photo, folder of photos or URL with a trained run",
     ),
     "rehydrate": (
-        "affect4k.rehydrate",
+        "affect4k.rehydrate_cli",
         "rebuild a release's clips and crops from its manifest and check them against it",
     ),
 }

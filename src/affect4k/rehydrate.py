@@ -1,4 +1,5 @@
-"""``affect4k rehydrate``: rebuild a release's clips and crops from its manifest, and check them.
+"""Rebuild a release's clips and crops from its manifest, and check them (``affect4k
+rehydrate``, :mod:`affect4k.rehydrate_cli`).
 
 A release ships no pixels (:mod:`affect4k.release`). Whoever uses it downloads each video again
 and runs the same download, clip and face stages, with the settings the release was built with
@@ -14,7 +15,6 @@ says so.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -215,31 +215,3 @@ def rehydrate(release: Path, out: Path, *, hash_tolerance: int = HASH_TOLERANCE)
     out.mkdir(parents=True, exist_ok=True)
     report.to_csv(out / "rehydrate.csv", index=False)
     return report
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("release", type=Path, help="a release folder (results/release/NAME-VER)")
-    parser.add_argument(
-        "-o",
-        "--out",
-        type=Path,
-        default=Path("rehydrated"),
-        help="where the clips, crops and rehydrate.csv go (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--hash-tolerance",
-        type=int,
-        default=HASH_TOLERANCE,
-        help="bits (of 64) a rebuilt crop's perceptual hash may differ by (default: %(default)s)",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Rebuild, check, print the report; exit 1 when a video is gone or changed."""
-    report = rehydrate(args.release, args.out, hash_tolerance=args.hash_tolerance)
-    print(report.to_string(index=False))
-    bad = report[report["status"] != "ok"]
-    if len(bad):
-        print(f"{len(bad)} of {len(report)} video(s) gone or changed: {args.out / 'rehydrate.csv'}")
-        return 1
-    return 0
