@@ -15,14 +15,20 @@ over a grainy textured background, H.264 in AVI like the pipeline's clips) is ge
 each ``--seconds`` value, so memory can be compared across clip lengths.
 
     PYTHONPATH=src python bench/faces.py --detector insightface --seconds 10 20
+
+``--baseline OTHER/src`` also times another checkout's face stage, interleaved with this one's
+(``baseline_faces_fps``, ``baseline_over_decode``): a change against what it replaced.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -130,8 +136,17 @@ def in_fresh_process(function: Callable[..., dict], *args: object) -> dict:
         return pool.submit(function, *args).result()
 
 
+def baseline_face_stage(src: Path, *args: object) -> dict:
+    """:func:`face_stage` of another checkout's package (``src``: its ``src`` folder), in a
+    fresh interpreter, so a change is timed against what it replaced in the same run."""
+    env = {**os.environ, "PYTHONPATH": str(src.resolve())}
+    argv = [sys.executable, __file__, "--face-stage", *(str(a) for a in args)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def measure(clip: Path, args: argparse.Namespace) -> dict:
-    ffmpeg_s, decode_s, faces_s, faces_rss = [], [], [], []
+    ffmpeg_s, decode_s, faces_s, faces_rss, baseline_s = [], [], [], [], []
     min_face_s: dict[int, list[float]] = {value: [] for value in args.min_face}
     min_face_found: dict[int, int] = {}
     for _ in range(args.repeat):  # interleaved, so drifts in machine load hit all alike
@@ -142,6 +157,8 @@ def measure(clip: Path, args: argparse.Namespace) -> dict:
         faces = in_fresh_process(face_stage, *common)
         faces_s.append(faces["seconds"])
         faces_rss.append(faces["rss_mb"])
+        if args.baseline:
+            baseline_s.append(baseline_face_stage(args.baseline, *common)["seconds"])
         for value in args.min_face:
             smaller = in_fresh_process(face_stage, *common, value)
             min_face_s[value].append(smaller["seconds"])
@@ -160,6 +177,16 @@ def measure(clip: Path, args: argparse.Namespace) -> dict:
         "faces_fps": round(faces_fps, 1),
         "faces_over_decode": round(faces_fps / decode_fps, 2),
         "faces_over_ffmpeg_decode": round(faces_fps * statistics.median(ffmpeg_s) / frames, 2),
+        **(
+            {
+                "baseline_faces_fps": round(frames / statistics.median(baseline_s), 1),
+                "baseline_over_decode": round(
+                    frames / statistics.median(baseline_s) / decode_fps, 2
+                ),
+            }
+            if baseline_s
+            else {}
+        ),
         "decode_peak_rss_mb": round(decoded["rss_mb"]),
         "faces_peak_rss_mb": round(max(faces_rss)),
         "min_face": [
@@ -188,7 +215,18 @@ def main() -> None:
     parser.add_argument(
         "--min-face", type=int, nargs="*", default=[], help="faces.min_face values to compare"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout's src/: its face stage is timed too, interleaved (before/after)",
+    )
+    parser.add_argument("--face-stage", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.face_stage:  # one face stage run for --baseline, as JSON on the last line
+        clip, detector, model, width, embed_every = args.face_stage
+        model = None if model == "None" else model
+        print(json.dumps(face_stage(clip, detector, model, int(width), int(embed_every))))
+        return
     if args.detector == "insightface" and args.model is None:
         args.model = str(DEFAULT_SCRFD)
     with tempfile.TemporaryDirectory() as scratch:

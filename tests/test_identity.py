@@ -7,6 +7,7 @@ crop is checked against the subject's true box, independently of the embeddings 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import cv2
@@ -15,12 +16,20 @@ import pandas as pd
 import pytest
 
 from affect4k.ablation_crops import CropCell, write_cell_crops
+from affect4k.demo.faces import _read_shipped
 from affect4k.demo.people import FRAMES, people_video, person_photo
+from affect4k.demo.transitions import CASES, transition_video
 from affect4k.detectors import make_detector
 from affect4k.errors import Affect4kError
-from affect4k.faces import IDENTITY_TABLE_COLUMNS, IdentitySettings, extract_faces
+from affect4k.faces import (
+    IDENTITY_TABLE_COLUMNS,
+    VERIFICATION_STATES,
+    IdentitySettings,
+    extract_faces,
+)
 from affect4k.identity import FaceEmbedder
 from affect4k.settings import from_schema, schema_default
+from affect4k.tracking import REJECTED, UNVERIFIED, VERIFIED, face_verdicts
 
 #: What the workflow passes for ``faces.detect_width`` unless a config sets it.
 DETECT_WIDTH = schema_default("faces.detect_width")
@@ -74,7 +83,14 @@ def run(
     people, tools, out: Path, photo: Path | None = None, **options
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     clip, _ = people
+    return run_on(clip, tools, out, photo, **options)
+
+
+def run_on(
+    clip: Path, tools, out: Path, photo: Path | None = None, **options
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     detector, embedder = tools
+    options.setdefault("identity", IDENTITY)
     extract_faces(
         clip,
         out / "p.parquet",
@@ -87,7 +103,6 @@ def run(
         progress=False,
         **options,
         detect_width=DETECT_WIDTH,
-        identity=IDENTITY,
     )
     return pd.read_parquet(out / "p.parquet"), pd.read_parquet(out / "p.identities.parquet")
 
@@ -125,9 +140,14 @@ def test_the_subject_is_the_person_on_screen_longest_across_cuts_and_absences(pe
     assert (table.loc[absent, "faces"] >= 1).all()  # though faces were detected there
     crops = np.load(tmp_path / "p.npy", mmap_mode="r")
     assert (crops[~table["face"].to_numpy()] == 0).all()
-    # The identity table: five people told apart, A first and the subject.
+    # The identity table: four people told apart, A first and the subject; C, the cameraman
+    # turned away (54 degrees of yaw), is beyond faces.max_yaw: nobody the descriptor can judge.
     assert list(identities.columns) == list(IDENTITY_TABLE_COLUMNS)
-    assert len(identities) == 5
+    assert identities["embedding"].map(len).eq(128).all()
+    assert len(identities) == 4
+    only_c_and_e = truth.groupby("frame")["person"].agg(set).map({"C", "E"}.__eq__)
+    assert (table.loc[only_c_and_e[only_c_and_e].index, "verification"] == "unverified").all()
+    assert set(table.loc[table["face"], "verification"]) == {"verified"}
     subject = identities[identities["subject"]]
     assert len(subject) == 1 and subject["identity"].iloc[0] == 0
     assert subject["frames"].iloc[0] == table["face"].sum()
@@ -222,3 +242,104 @@ def test_a_photo_without_a_face_or_not_an_image_is_refused(people, tools, tmp_pa
 def test_identity_settings_out_of_range_are_refused_naming_the_key(settings, key):
     with pytest.raises(Affect4kError, match=key):
         settings.check()
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def handover(request, tools, tmp_path_factory: pytest.TempPathFactory):
+    """A clip of :mod:`affect4k.demo.transitions` through the face stage with every default:
+    (case, truth, faces table, identity table)."""
+    folder = tmp_path_factory.mktemp(request.param)
+    truth = transition_video(folder / "t.avi", request.param)
+    return (request.param, truth, *run_on(folder / "t.avi", tools, folder))
+
+
+def shares_kept(case: str, truth: pd.DataFrame, table: pd.DataFrame) -> tuple[float, float]:
+    """(share of the subject's frames kept, share of the other person's frames kept): a frame
+    is a person's where their weight is over one half (at least one half for the other)."""
+    weights = truth.pivot_table(index="frame", columns="person", values="weight", fill_value=0)
+    subject = CASES[case].subject
+    mine = weights[subject] > 0.5
+    theirs = (weights.drop(columns=subject) >= 0.5).any(axis=1)
+    kept = table.set_index("frame")["face"]
+    return float(kept[mine[mine].index].mean()), float(kept[theirs[theirs].index].mean())
+
+
+def test_a_person_taking_over_at_the_same_place_is_never_kept_as_the_subject(handover):
+    """A cut the shot detector misses, a dissolve, a cut to someone in profile: at least 90 %
+    of the subject's frames are kept and at most 2 % of the other person's."""
+    case, truth, table, _ = handover
+    mine, theirs = shares_kept(case, truth, table)
+    assert mine >= 0.9 and theirs <= 0.02, (case, mine, theirs)
+    other = truth.loc[truth["person"] != CASES[case].subject, "frame"].unique()
+    # What the sheet shows for the other person's frames: never kept as the subject.
+    assert set(table.loc[other, "verification"]) <= {"rejected", "unverified", "verified"}
+    assert set(table["verification"]) <= set(VERIFICATION_STATES)
+
+
+def test_the_handover_is_found_where_the_shot_detector_sees_nothing(handover):
+    """The clips' cuts and dissolves are invisible to the shot detector (one background, one
+    place): what keeps the other person out is the embeddings, not a cut."""
+    case, truth, _, identities = handover
+    if case == "profile":
+        # C is beyond faces.max_yaw: unverified, so nobody's identity; E alone is one.
+        assert len(identities) == 1
+    else:
+        assert len(identities) == 2  # the track was cut where the person changed
+
+
+def test_a_photo_of_the_subject_keeps_the_same_frames(handover, tools, tmp_path):
+    case, truth, table, _ = handover
+    photo = person_photo(CASES[case].subject, tmp_path / "subject.png")
+    clip = tmp_path / "t.avi"
+    transition_video(clip, case)
+    with_photo, _ = run_on(clip, tools, tmp_path, photo)
+    mine, theirs = shares_kept(case, truth, with_photo)
+    assert mine >= 0.9 and theirs <= 0.02, (case, mine, theirs)
+
+
+def test_bridging_keeps_an_unverifiable_stretch_only_inside_one_uncut_track():
+    """faces.unverified: bridge keeps unverified samples between verified ones of a segment;
+    a rejected sample in between, or the segment's end, stops the bridge."""
+    frames = np.arange(40)
+    segments = np.r_[np.zeros(30, int), np.ones(10, int)]
+    sample_of = np.array([0, 10, 20, 29, 30, 39])
+    said = np.array([VERIFIED, UNVERIFIED, VERIFIED, UNVERIFIED, VERIFIED, UNVERIFIED], object)
+    bridged = face_verdicts(frames, segments, sample_of, said, window=10, bridge=True)
+    dropped = face_verdicts(frames, segments, sample_of, said, window=10, bridge=False)
+    assert set(bridged[:20]) == {"verified", "bridged"} and "bridged" in set(bridged[10:20])
+    # Without the bridge, the faces after the last verified sample are unverified: the head
+    # turned somewhere before the next sample.
+    assert dropped[0] == "verified" and set(dropped[1:20]) == {"unverified"}
+    assert dropped[20] == "verified"
+    # After the segment's last verified sample an unverified one bounds nothing.
+    assert set(bridged[29:30]) == {"unverified"}
+    assert set(bridged[39:]) == {"unverified"}
+    said[1] = REJECTED
+    rejected = face_verdicts(frames, segments, sample_of, said, window=10, bridge=True)
+    assert set(rejected[1:10]) == {"unverified"} and set(rejected[11:20]) == {"unverified"}
+    assert rejected[10] == "rejected"
+
+
+def test_a_photo_with_two_faces_of_comparable_size_is_refused(people, tools, tmp_path):
+    group = _read_shipped("t1.jpg")
+    photo = tmp_path / "two.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(group[200:480, 0:640], cv2.COLOR_RGB2BGR))
+    with pytest.raises(Affect4kError, match=r"two\.png shows \d faces, two of comparable size"):
+        run(people, tools, tmp_path, photo)
+
+
+def test_a_toss_up_and_a_rarely_kept_subject_are_said_naming_the_video(tools, tmp_path, caplog):
+    clip = tmp_path / "t.avi"
+    transition_video(clip, "cut")  # F on screen 200 frames of 260, M 60
+    with caplog.at_level("WARNING"):
+        run_on(clip, tools, tmp_path)
+    assert "faces.subject_margin" not in caplog.text
+    assert "faces.min_coverage" not in caplog.text
+    settings = from_schema(IdentitySettings, "faces", subject_margin=0.9, min_coverage=0.99)
+    with caplog.at_level("WARNING"):
+        run_on(clip, tools, tmp_path, identity=settings)
+    assert "video people: the subject is the person on screen longest" in caplog.text
+    assert "within faces.subject_margin 0.9" in caplog.text
+    assert re.search(
+        r"video people: the subject's face is kept in \d+ % .*min_coverage 0.99", caplog.text
+    )

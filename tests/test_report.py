@@ -143,7 +143,12 @@ def test_the_quality_control_sheet_needs_the_identity_table(tmp_path: Path):
 
     frames = 50
     faces = pd.DataFrame(
-        {"frame": np.arange(frames), "face": np.arange(frames) < 30, "faces": np.full(frames, 2)}
+        {
+            "frame": np.arange(frames),
+            "face": np.arange(frames) < 30,
+            "faces": np.full(frames, 2),
+            "verification": ["verified"] * 30 + ["unverified"] * 10 + ["rejected"] * 10,
+        }
     )
     faces.to_parquet(tmp_path / "v.parquet")
     crops = np.zeros((frames, 112, 112, 3), np.uint8)
@@ -329,3 +334,54 @@ def test_ablation_figure_reads_the_ablation_table(tmp_path: Path):
     table.drop(columns="face_bin").to_csv(tmp_path / "broken.csv", index=False)
     with pytest.raises(Affect4kError, match="face_bin"):
         report.draw_ablation(tmp_path / "broken.csv", tmp_path / "broken.png")
+
+
+def test_the_quality_control_sheet_of_a_dissolve_shows_its_verification_in_chromium(
+    tmp_path: Path,
+):
+    """A user's study of one clip (a 12-frame dissolve from A to G and back, affect4k.demo.
+    transitions): its QC sheet, opened in the report in Chromium, shows the subject verified
+    before and after and the other person rejected in between, on the timeline's colours."""
+    from affect4k.demo.transitions import transition_video
+    from affect4k.plots import VERIFICATION_COLOURS
+
+    work = tmp_path / "study"
+    (work / "clips").mkdir(parents=True)
+    truth = transition_video(work / "clips" / "dissolve.mp4", "dissolve")
+    (work / "videos.tsv").write_text(
+        "video_id\turl\tstart\tend\ndissolve\tclips/dissolve.mp4\t\t\n"
+    )
+    (work / "config.yaml").write_text(
+        "videos: videos.tsv\nannotations: annotations\nannotators: [a1]\ntraining:\n  runs: {}\n"
+    )
+    target = "results/report/qc/dissolve.png"
+    run_snakemake(work, target)
+    run_snakemake(work, "--report", "results/report.html", target)
+    faces = pd.read_parquet(work / "results/faces/dissolve.parquet")
+    other = truth[(truth["person"] == "G") & (truth["weight"] >= 0.5)]["frame"].unique()
+    assert set(faces.loc[other, "verification"]) == {"rejected"}
+    assert (faces["verification"] == "verified").mean() > 0.7
+
+    driver = _browser()
+    try:
+        driver.get((work / "results/report.html").as_uri())
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.wait import WebDriverWait
+
+        wait = WebDriverWait(driver, 20)
+        # A report of one category opens on its menu's root: Results, then the category.
+        for name in ("Results", "4. Quality control"):
+            link = (By.XPATH, f"//nav//a[normalize-space()='{name}']")
+            click(driver, wait.until(lambda d, link=link: d.find_element(*link)))
+        click(driver, wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, EYE_BUTTONS))[0])
+        path = wait.until(lambda d: d.execute_script("return app.state.resultPath"))
+        assert _check_shown(driver, wait, path) == target
+        shot = tmp_path / "qc.png"
+        driver.save_screenshot(str(shot))
+    finally:
+        driver.quit()
+    # The page shows the timeline: its verified green and rejected red, in the screenshot.
+    pixels = cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB).reshape(-1, 3).astype(int)
+    for state in ("verified", "rejected"):
+        colour = np.array([int(VERIFICATION_COLOURS[state][i : i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(pixels - colour).max(axis=1) <= 8).sum() > 2000, state

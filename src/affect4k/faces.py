@@ -16,16 +16,18 @@ the CPU cores busy together.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from scipy.spatial.distance import cdist
 from tqdm import tqdm
 
 from affect4k import CLIP_FPS
@@ -33,26 +35,48 @@ from affect4k.align import align_face
 from affect4k.detectors import MIN_FACE_SIZE, Detection, Detector
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, scratch_dir
-from affect4k.identity import FaceEmbedder, face_chip, reference_embedding
+from affect4k.identity import (
+    EMBEDDING_SIZE,
+    FaceEmbedder,
+    estimated_yaw,
+    face_chip,
+    reference_embedding,
+)
 from affect4k.media import count_frames, iter_frames, prefetch, probe_video
 from affect4k.progress import progress as progress_bar
 from affect4k.tracking import (
+    BRIDGED,
+    REJECTED,
+    UNVERIFIED,
+    VERIFIED,
     FaceTracks,
     ShotCuts,
     Subject,
     SubjectTracker,
     choose_subject,
     cluster_tracks,
+    face_verdicts,
 )
+
+log = logging.getLogger(__name__)
 
 #: Parquet columns after ``frame``, ``time_s`` and ``face``, in the order of a row's geometry.
 GEOMETRY_COLUMNS = ["score", "x1", "y1", "x2", "y2"] + [
     f"lm{i}_{axis}" for i in range(5) for axis in ("x", "y")
 ]
 #: Parquet columns after the geometry: faces detected in the frame, the kept face's identity
-#: (-1 without a face) and its embedding's distance to the subject's reference.
-IDENTITY_COLUMNS = ["faces", "identity", "subject_distance"]
-#: Columns of the per-video identity table (``thumbnail``: PNG bytes of an aligned crop).
+#: (-1 without a face), its embedding's distance to the subject's reference, and what face
+#: recognition said of the subject there (:data:`VERIFICATION_STATES`).
+IDENTITY_COLUMNS = ["faces", "identity", "subject_distance", "verification"]
+#: Values of ``verification``: the subject kept from verified samples (``verified``) or as a
+#: stretch the descriptor cannot judge between verified faces of one track (``bridged``,
+#: ``faces.unverified: bridge``); not kept: a face it cannot judge (``unverified``: a profile,
+#: a tiny face, a change of person between two samples), only other people (``rejected``),
+#: no face at all (``none``).
+VERIFICATION_STATES = (VERIFIED, BRIDGED, UNVERIFIED, REJECTED, "none")
+#: Columns of the per-video identity table (``thumbnail``: PNG bytes of an aligned crop;
+#: ``embedding``: the identity's mean face-recognition embedding, 128 float32, which tells the
+#: same person apart across videos and corpora).
 IDENTITY_TABLE_COLUMNS = (
     "identity",
     "frames",
@@ -63,9 +87,8 @@ IDENTITY_TABLE_COLUMNS = (
     "distance",
     "thumbnail_frame",
     "thumbnail",
+    "embedding",
 )
-#: Chips embedded together (dlib runs a batch as one pass; chips are 67 KB each).
-EMBED_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -81,23 +104,57 @@ class FaceSummary:
 
 @dataclass(frozen=True)
 class IdentitySettings:
-    """How faces become identities and which one is the subject (config key ``faces``)."""
+    """How faces become identities, which one is the subject, and which of its faces are
+    verified as it (config key ``faces``)."""
 
-    #: Tracks closer than this on average (dlib embedding distance) are one person.
+    #: Track segments closer than this on average (dlib embedding distance) are one person.
     cluster_threshold: float
-    #: The identity nearest the reference photo is the subject only within this distance.
+    #: A face is the subject only within this distance of its reference (the photo, or the
+    #: subject's mean embedding).
     subject_threshold: float
     #: A track's face is embedded at its start and every this many frames after.
     embed_every: int
+    #: A track is cut where a sample lies farther than this from its segment's mean so far.
+    split_threshold: float
+    #: Faces turned further than this (degrees, from the landmarks) cannot be verified ...
+    max_yaw: float
+    #: ... nor faces narrower than this (clip pixels).
+    min_verify_width: float
+    #: ``drop``: unverifiable faces are never the subject; ``bridge``: a stretch of them
+    #: between verified faces of one unsplit track is kept.
+    unverified: str
+    #: No photo and the runner-up on screen within this share of the top screen time: say so.
+    subject_margin: float
+    #: A subject kept in fewer than this share of the frames: say so.
+    min_coverage: float
 
     def check(self) -> None:
         """Refuse values the descriptor cannot use, naming the config key."""
-        for key in ("cluster_threshold", "subject_threshold"):
+        for key in ("cluster_threshold", "subject_threshold", "split_threshold"):
             value = getattr(self, key)
             if not 0.0 < value <= 2.0:  # dlib's embedding distances lie in [0, 2]
                 raise Affect4kError(f"faces.{key} must be within (0, 2], got {value}")
         if self.embed_every < 1:
             raise Affect4kError(f"faces.embed_every must be at least 1, got {self.embed_every}")
+        if not 0.0 < self.max_yaw <= 90.0:
+            raise Affect4kError(f"faces.max_yaw must be within (0, 90] degrees, got {self.max_yaw}")
+        if self.unverified not in ("drop", "bridge"):
+            raise Affect4kError(f"faces.unverified must be drop or bridge, got {self.unverified!r}")
+        for key in ("subject_margin", "min_coverage"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise Affect4kError(f"faces.{key} must be within [0, 1], got {getattr(self, key)}")
+
+    @classmethod
+    def from_section(cls, faces: Mapping[str, Any]) -> IdentitySettings:
+        """The settings from the config's whole ``faces`` section (defaults filled in)."""
+        return cls(**{item.name: faces[item.name] for item in fields(cls)})
+
+    def verifiable(self, geometry: np.ndarray) -> np.ndarray:
+        """Per face (rows of :data:`GEOMETRY_COLUMNS`): whether the descriptor can judge it."""
+        geometry = np.atleast_2d(geometry)
+        landmarks = geometry[:, 5:].reshape(-1, 5, 2)
+        width = geometry[:, 3] - geometry[:, 1]
+        return (np.abs(estimated_yaw(landmarks)) <= self.max_yaw) & (width >= self.min_verify_width)
 
 
 def extract_faces(
@@ -157,24 +214,30 @@ def extract_faces(
             if not len(found.frame):
                 # A whole clip without a face is a wrong video or detector.
                 raise Affect4kError(f"no face found in any of {total} frames of {clip}")
-            people = _identities(found, identity.cluster_threshold)
-            subject = choose_subject(
-                people.centroids, people.frames, photo, identity.subject_threshold
-            )
+            people = _identities(found, identity, photo)
+            subject = people.subject
             if subject is None and photo is not None:
-                nearest = np.linalg.norm(people.centroids - photo, axis=1).min()
+                nearest = "no face the descriptor can judge"
+                if len(people.centroids):
+                    distance = np.linalg.norm(people.centroids - photo, axis=1).min()
+                    nearest = f"nearest identity: {distance:.2f}"
                 raise Affect4kError(
                     f"nobody in {clip} is within faces.subject_threshold"
-                    f" {identity.subject_threshold} of the face in {subject_photo}"
-                    f" (nearest identity: {nearest:.2f})"
+                    f" {identity.subject_threshold} of the face in {subject_photo} ({nearest})"
                 )
-            distance = _distances(found, people, subject)
-            kept = _subject_per_frame(people, subject, found.frame, distance, total)
+            kept = _subject_per_frame(people, found.frame, total)
+            if not (kept >= 0).any():
+                raise Affect4kError(
+                    f"no face in {clip} could be verified as the subject: every face is turned"
+                    f" beyond faces.max_yaw {identity.max_yaw} or narrower than"
+                    f" faces.min_verify_width {identity.min_verify_width} px"
+                )
+            _say_what_was_chosen(video_id, people, photo is not None, kept, identity)
             candidates = _candidate_crops(scratch / "candidates.u8", len(found.frame), crop_size)
             _write_kept_crops(npy_temp, candidates, kept, crop_size)
-            pq.write_table(_table(found, people, kept, distance), parquet_temp)
+            pq.write_table(_table(found, people, kept), parquet_temp)
             if identities_path is not None:
-                table = _identity_table(found, people, subject, candidates, total)
+                table = _identity_table(found, people, candidates, total)
                 with atomic_path(identities_path) as identities_temp:
                     pq.write_table(table, identities_temp)
     except Affect4kError as error:
@@ -258,13 +321,41 @@ class _Found:
 
     decoded: int
     #: Per candidate: its frame, its geometry (:data:`GEOMETRY_COLUMNS`, full resolution) and
-    #: its face track.
+    #: its track segment (a face track, cut where its embeddings changed person).
     frame: np.ndarray
     geometry: np.ndarray
-    track: np.ndarray
-    #: Per embedding: the candidate it describes, and the 128 numbers.
+    segment: np.ndarray
+    #: Per embedding (a sample): the candidate it describes, and the 128 numbers.
     embedded: np.ndarray
     embeddings: np.ndarray
+
+
+@dataclass
+class _Segment:
+    """What the scan keeps of a live track segment between two of its samples."""
+
+    #: Sum and count of the segment's verifiable embeddings: its mean is who the segment is.
+    total: np.ndarray = field(default_factory=lambda: np.zeros(EMBEDDING_SIZE))
+    count: int = 0
+    #: Frame of the last sample, and of the segment's last face.
+    sampled: int = -1
+    seen: int = -1
+    #: Faces since the last sample (candidate, dlib chip): where a change of person is looked
+    #: for when the next sample disagrees.
+    since: list[tuple[int, np.ndarray]] = field(default_factory=list)
+
+    def add(self, embedding: np.ndarray, verifiable: bool) -> None:
+        if verifiable:
+            self.total = self.total + embedding
+            self.count += 1
+
+    def drifted(self, embedding: np.ndarray, threshold: float) -> bool:
+        """Whether ``embedding`` lies farther than ``threshold`` from the segment's mean."""
+        return bool(self.count) and _distance(embedding, self.total / self.count) > threshold
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(np.asarray(a, np.float64) - b))
 
 
 def _scan(
@@ -279,18 +370,25 @@ def _scan(
 ) -> _Found:
     """Detect, track, crop (into ``store``, candidate by candidate) and embed every face.
 
-    Crops go straight to the file: a memory map of it would keep every written page resident,
-    so memory would grow with the clip's length.
+    A track's face is embedded at its start and every ``embed_every`` frames. Where a sample
+    lies farther than ``split_threshold`` from the mean of its segment so far, another person
+    has taken over the track (a cut the thumbnails missed, a dissolve): the faces since the last
+    sample are bisected with a few more embeddings, and the track is cut at the first one
+    nearer the new sample than the old mean, so one person's identity never runs on into
+    another's. Crops go straight to the file: a memory map of it would keep every written page
+    resident, so memory would grow with the clip's length.
     """
     cuts, tracks = ShotCuts(), FaceTracks()
-    frame_of, geometry, track_of, embedded, embeddings = [], [], [], [], []
-    last_embedded: dict[int, int] = {}
-    pending: list[tuple[int, np.ndarray]] = []
+    frame_of, geometry, segment_of, embedded, embeddings = [], [], [], [], []
+    live: dict[int, _Segment] = {}
 
-    def flush() -> None:
-        embedded.extend(index for index, _ in pending)
-        embeddings.extend(embedder.embed([chip for _, chip in pending]))
-        pending.clear()
+    def sample(index: int, chip: np.ndarray) -> np.ndarray:
+        embedded.append(index)
+        embeddings.append(embedder.embed([chip])[0])
+        return embeddings[-1]
+
+    def verifiable(index: int) -> bool:
+        return bool(identity.verifiable(geometry[index])[0])
 
     decoded = 0
     for frame, small in prefetch(frames):
@@ -304,106 +402,205 @@ def _scan(
             index = len(frame_of)
             frame_of.append(decoded)
             geometry.append(np.concatenate([[face.score], face.bbox, face.landmarks.ravel()]))
-            track_of.append(track)
+            segment_of.append(track)
             store.write(align_face(frame, face.landmarks, crop_size).data)
-            if decoded - last_embedded.get(track, -identity.embed_every) >= identity.embed_every:
-                last_embedded[track] = decoded
-                pending.append((index, face_chip(frame, face.landmarks)))
-        if len(pending) >= EMBED_BATCH:
-            flush()
+            chip = face_chip(frame, face.landmarks)
+            state = live.setdefault(track, _Segment())
+            state.seen = decoded
+            if state.sampled >= 0 and decoded - state.sampled < identity.embed_every:
+                state.since.append((index, chip))
+                continue
+            embedding = sample(index, chip)
+            if state.drifted(embedding, identity.split_threshold):
+                mean = state.total / state.count
+                first = _first_of_new_person(state.since, mean, embedding, sample)
+                new = tracks.split(track)
+                for moved, _ in state.since[first:]:
+                    segment_of[moved] = new
+                segment_of[index] = new
+                del live[track]
+                state = live[new] = _Segment(seen=decoded)
+            state.add(embedding, verifiable(index))
+            state.sampled, state.since = decoded, []
+        for track in [t for t, state in live.items() if decoded - state.seen > tracks.max_gap]:
+            del live[track]  # the track has ended; drop its chips
         decoded += 1
         bar.update()
-    flush()
     return _Found(
         decoded=decoded,
         frame=np.array(frame_of, np.int64),
         geometry=np.array(geometry, np.float64).reshape(-1, len(GEOMETRY_COLUMNS)),
-        track=np.array(track_of, np.int64),
+        segment=np.array(segment_of, np.int64),
         embedded=np.array(embedded, np.int64),
-        embeddings=np.array(embeddings, np.float32).reshape(-1, 128),
+        embeddings=np.array(embeddings, np.float32).reshape(-1, EMBEDDING_SIZE),
     )
+
+
+def _first_of_new_person(
+    since: list[tuple[int, np.ndarray]],
+    old: np.ndarray,
+    new: np.ndarray,
+    sample: Callable[[int, np.ndarray], np.ndarray],
+) -> int:
+    """Position in ``since`` of the first face nearer the ``new`` sample than the ``old``
+    segment's mean (``len(since)``: only the new sample's face), found by bisection: a person
+    changes once between two samples, so log2(embed_every) embeddings place the change to the
+    frame. Each embedding is kept as a sample of its face."""
+    old_side, new_side = -1, len(since)
+    while new_side - old_side > 1:
+        middle = (old_side + new_side) // 2
+        embedding = sample(*since[middle])
+        if _distance(embedding, new) < _distance(embedding, old):
+            new_side = middle
+        else:
+            old_side = middle
+    return new_side
 
 
 @dataclass(frozen=True)
 class _People:
-    """Identities of the clip, numbered by screen time (0: on screen in the most frames)."""
+    """Identities of the clip, numbered by screen time (0: on screen in the most frames), and
+    each sample's and face's verdict on the subject."""
 
-    #: Per candidate: its identity, and the embedding that speaks for it (its track's sample
-    #: nearest in time).
+    #: Per candidate: its identity (-1: its segment had no verifiable face), the sample that
+    #: speaks for it (its segment's nearest in time), its distance to the subject's reference
+    #: and its verdict (:data:`affect4k.tracking.VERIFIED` ...).
     identity: np.ndarray
     sample: np.ndarray
-    #: Per identity: frames on screen, tracks, mean embedding.
+    distance: np.ndarray
+    verdict: np.ndarray
+    #: Per identity: frames on screen, track segments, mean verifiable embedding.
     frames: np.ndarray
     tracks: np.ndarray
     centroids: np.ndarray
+    subject: Subject | None
 
 
-def _identities(found: _Found, threshold: float) -> _People:
-    """Cluster the tracks into identities and tell each candidate its identity and sample."""
-    track_ids, track_index = np.unique(found.track, return_inverse=True)
-    sample_track = track_index[found.embedded]
-    per_track = [found.embeddings[sample_track == t] for t in range(len(track_ids))]
-    labels = cluster_tracks(per_track, threshold)
-    candidate_identity = labels[track_index] if len(labels) else np.zeros(0, np.int64)
+def _identities(found: _Found, identity: IdentitySettings, photo: np.ndarray | None) -> _People:
+    """Cluster the segments into identities, choose the subject and verify every face.
+
+    Segments are clustered by the mean of their verifiable samples (a profile would pull a
+    mean anywhere); a segment with none belongs to nobody. A sample is verified as the subject
+    when it is verifiable, within ``subject_threshold`` of the subject's reference and nearer
+    the subject's mean than any other identity's; each face then takes its verdict from the
+    samples of its segment (:func:`affect4k.tracking.face_verdicts`).
+    """
+    verifiable = (
+        identity.verifiable(found.geometry[found.embedded])
+        if len(found.embedded)
+        else (np.zeros(0, bool))
+    )
+    segment_ids, segment_index = np.unique(found.segment, return_inverse=True)
+    sample_segment = segment_index[found.embedded]
+    judged = [s for s in range(len(segment_ids)) if verifiable[sample_segment == s].any()]
+    labels = cluster_tracks(
+        [found.embeddings[(sample_segment == s) & verifiable] for s in judged],
+        identity.cluster_threshold,
+    )
+    segment_identity = np.full(len(segment_ids), -1, np.int64)
+    segment_identity[judged] = labels
     count = int(labels.max()) + 1 if len(labels) else 0
+    candidate_identity = segment_identity[segment_index]
     frames = np.array(
         [len(np.unique(found.frame[candidate_identity == i])) for i in range(count)], np.int64
     )
     # Most screen time first; ties by first appearance.
     order = np.argsort(-frames, kind="stable")
-    rank = np.empty(count, np.int64)
+    rank = np.full(count + 1, -1, np.int64)
     rank[order] = np.arange(count)
-    candidate_identity = rank[candidate_identity] if count else candidate_identity
+    candidate_identity = rank[candidate_identity]  # -1 stays -1 (rank's last entry)
     sample_identity = candidate_identity[found.embedded]
-    centroids = np.zeros((count, found.embeddings.shape[1]), np.float32)
+    centroids = np.zeros((count, EMBEDDING_SIZE), np.float32)
     for i in range(count):
-        centroids[i] = found.embeddings[sample_identity == i].mean(axis=0)
-    # Each candidate is spoken for by its track's embedding nearest in time (candidates are in
-    # frame order, so are the samples of one track).
-    sample = np.empty(len(found.frame), np.int64)
-    for t in range(len(track_ids)):
-        members = np.flatnonzero(track_index == t)
-        samples = np.flatnonzero(sample_track == t)
-        times = found.frame[found.embedded[samples]]
-        after = np.clip(np.searchsorted(times, found.frame[members]), 1, len(times) - 1)
-        before = after - 1 if len(times) > 1 else np.zeros_like(after)
-        after = after if len(times) > 1 else before
-        nearer_after = np.abs(times[after] - found.frame[members]) < np.abs(
-            times[before] - found.frame[members]
-        )
-        sample[members] = samples[np.where(nearer_after, after, before)]
+        centroids[i] = found.embeddings[(sample_identity == i) & verifiable].mean(axis=0)
+    subject = choose_subject(centroids, frames[order], photo, identity.subject_threshold)
+    verdicts = _sample_verdicts(found.embeddings, verifiable, centroids, subject, identity)
+    faces = face_verdicts(
+        found.frame,
+        found.segment,
+        found.embedded,
+        verdicts,
+        window=identity.embed_every,
+        bridge=identity.unverified == "bridge",
+    )
+    sample = _nearest_sample(found, segment_index, sample_segment, len(segment_ids))
+    distance = (
+        np.full(len(found.frame), np.nan)
+        if subject is None
+        else np.linalg.norm(found.embeddings[sample] - subject.reference, axis=1)
+    )
     return _People(
         identity=candidate_identity,
         sample=sample,
+        distance=distance,
+        verdict=faces,
         frames=frames[order],
         tracks=np.array(
-            [len(np.unique(found.track[candidate_identity == i])) for i in range(count)]
+            [len(np.unique(found.segment[candidate_identity == i])) for i in range(count)],
+            np.int64,
         ),
         centroids=centroids,
+        subject=subject,
     )
 
 
-def _distances(found: _Found, people: _People, subject: Subject | None) -> np.ndarray:
-    """Per candidate: its embedding's distance to the subject's reference (NaN without one)."""
-    if subject is None:
-        return np.full(len(found.frame), np.nan)
-    return np.linalg.norm(found.embeddings[people.sample] - subject.reference, axis=1)
-
-
-def _subject_per_frame(
-    people: _People, subject: Subject | None, frame_of: np.ndarray, distance: np.ndarray, total: int
+def _sample_verdicts(
+    embeddings: np.ndarray,
+    verifiable: np.ndarray,
+    centroids: np.ndarray,
+    subject: Subject | None,
+    identity: IdentitySettings,
 ) -> np.ndarray:
-    """Per frame: the candidate that is the subject (-1: none). Where the subject's identity has
-    two faces in one frame, the one nearer the reference."""
+    verdicts = np.where(verifiable, REJECTED, UNVERIFIED).astype(object)
+    if subject is None or not len(embeddings):
+        return verdicts
+    near = np.linalg.norm(embeddings - subject.reference, axis=1) <= identity.subject_threshold
+    nearest = np.argmin(cdist(embeddings, centroids), axis=1)
+    verdicts[verifiable & near & (nearest == subject.identity)] = VERIFIED
+    return verdicts
+
+
+def _nearest_sample(
+    found: _Found, segment_index: np.ndarray, sample_segment: np.ndarray, segments: int
+) -> np.ndarray:
+    """Per candidate: its segment's sample nearest in time (candidates are in frame order, so
+    are the samples of one segment; its first face is always one)."""
+    sample = np.empty(len(found.frame), np.int64)
+    for s in range(segments):
+        members = np.flatnonzero(segment_index == s)
+        samples = np.flatnonzero(sample_segment == s)
+        samples = samples[np.argsort(found.frame[found.embedded[samples]], kind="stable")]
+        times = found.frame[found.embedded[samples]]
+        at = found.frame[members]
+        after = np.clip(np.searchsorted(times, at), 0, len(times) - 1)
+        before = np.clip(after - 1, 0, None)
+        nearer_after = np.abs(times[after] - at) < np.abs(times[before] - at)
+        sample[members] = samples[np.where(nearer_after, after, before)]
+    return sample
+
+
+def _subject_per_frame(people: _People, frame_of: np.ndarray, total: int) -> np.ndarray:
+    """Per frame: the candidate kept as the subject (-1: none), a verified or bridged face;
+    where two are in one frame, the one nearer the reference."""
     kept = np.full(total, -1, np.int64)
-    if subject is None:
-        return kept
     best = np.full(total, np.inf)
-    for index in np.flatnonzero(people.identity == subject.identity):
+    for index in np.flatnonzero(np.isin(people.verdict, (VERIFIED, BRIDGED))):
         frame = frame_of[index]
-        if distance[index] < best[frame]:
-            best[frame], kept[frame] = distance[index], index
+        distance = people.distance[index]
+        if kept[frame] < 0 or distance < best[frame]:
+            best[frame], kept[frame] = distance, index
     return kept
+
+
+def _frame_verification(people: _People, frame_of: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Per frame: the kept face's verdict, else ``unverified`` if a face there could not be
+    judged, else ``rejected`` if every face there is someone else, else ``none``."""
+    total = len(kept)
+    state = np.full(total, "none", dtype=object)
+    for verdict in (REJECTED, UNVERIFIED):  # unverified wins over rejected
+        state[np.unique(frame_of[people.verdict == verdict])] = verdict
+    state[kept >= 0] = people.verdict[kept[kept >= 0]]
+    return state
 
 
 def _candidate_crops(path: Path, count: int, crop_size: int) -> np.ndarray:
@@ -425,7 +622,7 @@ def _write_kept_crops(path: Path, candidates: np.ndarray, kept: np.ndarray, crop
             crops.write((no_face if index < 0 else np.ascontiguousarray(candidates[index])).data)
 
 
-def _table(found: _Found, people: _People, kept: np.ndarray, distance: np.ndarray) -> pa.Table:
+def _table(found: _Found, people: _People, kept: np.ndarray) -> pa.Table:
     total = len(kept)
     frame = np.arange(total, dtype=np.int64)
     face = kept >= 0
@@ -434,20 +631,51 @@ def _table(found: _Found, people: _People, kept: np.ndarray, distance: np.ndarra
     identity = np.full(total, -1, np.int64)
     identity[face] = people.identity[kept[face]]
     subject_distance = np.full(total, np.nan)
-    subject_distance[face] = distance[kept[face]]
+    subject_distance[face] = people.distance[kept[face]]
     columns = {"frame": frame, "time_s": frame / CLIP_FPS, "face": face}
     columns.update({name: geometry[:, i] for i, name in enumerate(GEOMETRY_COLUMNS)})
     columns["faces"] = np.bincount(found.frame, minlength=total).astype(np.int64)
     columns["identity"] = identity
     columns["subject_distance"] = subject_distance
+    columns["verification"] = pa.array(
+        _frame_verification(people, found.frame, kept).tolist(), pa.string()
+    )
     return pa.table(columns)
 
 
-def _identity_table(
-    found: _Found, people: _People, subject: Subject | None, candidates: np.ndarray, total: int
-) -> pa.Table:
+def _say_what_was_chosen(
+    video_id: str,
+    people: _People,
+    by_photo: bool,
+    kept: np.ndarray,
+    identity: IdentitySettings,
+) -> None:
+    """Warn, naming the video, where the subject was a near toss-up or is rarely kept."""
+    frames = people.frames
+    if not by_photo and len(frames) > 1 and frames[1] >= (1 - identity.subject_margin) * frames[0]:
+        log.warning(
+            "video %s: the subject is the person on screen longest, but the next one is on"
+            " screen nearly as long (%d against %d frames, within faces.subject_margin %g):"
+            " give a subject photo in videos.tsv to choose",
+            video_id,
+            frames[0],
+            frames[1],
+            identity.subject_margin,
+        )
+    coverage = float((kept >= 0).mean())
+    if coverage < identity.min_coverage:
+        log.warning(
+            "video %s: the subject's face is kept in %.0f %% of the frames (below"
+            " faces.min_coverage %g): look at its quality-control sheet",
+            video_id,
+            100 * coverage,
+            identity.min_coverage,
+        )
+
+
+def _identity_table(found: _Found, people: _People, candidates: np.ndarray, total: int) -> pa.Table:
     """One row per identity (:data:`IDENTITY_TABLE_COLUMNS`), its largest face as thumbnail."""
-    count = len(people.frames)
+    count, subject = len(people.frames), people.subject
     area = np.prod(found.geometry[:, 3:5] - found.geometry[:, 1:3], axis=1)
     thumbnail_of = [
         int(np.flatnonzero(people.identity == i)[np.argmax(area[people.identity == i])])
@@ -470,5 +698,8 @@ def _identity_table(
             ),
             "thumbnail_frame": found.frame[thumbnail_of].astype(np.int64),
             "thumbnail": pa.array([t.tobytes() for t in thumbnails], pa.binary()),
+            "embedding": pa.FixedSizeListArray.from_arrays(
+                pa.array(people.centroids.ravel(), pa.float32()), EMBEDDING_SIZE
+            ),
         }
     )

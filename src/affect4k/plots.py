@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps, rc_context
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, Rectangle
+from matplotlib.patches import Circle, Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from affect4k import CLIP_FPS
@@ -236,40 +237,24 @@ def database_overview(summary: pd.DataFrame, path: Path) -> None:
 def face_quality(
     faces: pd.DataFrame, crops: np.ndarray, identities: pd.DataFrame, path: Path, video: str
 ) -> None:
-    """Who is in the video, when the subject is on screen, and its crops across the clip.
+    """Who is in the video, when the subject is on screen and verified, and its crops.
 
     The identity strip shows every person the face stage told apart (up to
     :data:`QC_IDENTITIES`, most screen time first; thumbnail, screen time), the subject
-    framed in green; the timeline shows per second the share of frames whose crop is the
-    subject and the number of faces detected; the contact sheet takes frames at even intervals
-    (a black tile: no face at that frame), so a reviewer sees at a glance whether crops are
-    aligned and always show the same person.
+    framed in green; the timeline colours every frame by what face recognition said of the
+    subject there (:data:`VERIFICATION_COLOURS`: kept as verified or bridged, or not kept as
+    unverified, rejected or without a face) under the number of faces detected per second; the
+    contact sheet takes frames at even intervals (a black tile: no face kept at that frame), so
+    a reviewer sees at a glance whether crops are aligned and always show the same person, and
+    where the stage refused to guess.
     """
     if len(faces) != len(crops):
         raise Affect4kError(f"video {video}: {len(faces)} face rows but {len(crops)} crops")
     columns, rows = 10, 3
     figure = _figure(3, 1, (12, 8.6), height_ratios=[1.05, 1, 2.2])
-    people, rate, sheet = figure.axes
+    people, timeline, sheet = figure.axes
     _identity_strip(people, identities, len(faces))
-    seconds = faces["frame"].to_numpy() // CLIP_FPS
-    per_second = faces.groupby(seconds)[["face", "faces"]].mean()
-    rate.bar(per_second.index, per_second["face"].to_numpy(), width=1.0, align="edge", alpha=0.6)
-    rate.set(
-        ylim=(0, 1.05),
-        xlim=(0, max(1, len(faces) / CLIP_FPS)),
-        xlabel="clip time (s)",
-        ylabel="frames with the subject",
-        title=f"subject's crop in {faces['face'].mean():.1%} of {len(faces)} frames",
-    )
-    detected = rate.twinx()
-    starts = per_second.index.to_numpy()
-    counts = per_second["faces"].to_numpy()
-    detected.step(
-        np.append(starts, starts[-1] + 1), np.append(counts, counts[-1]), where="post", c="0.3"
-    )
-    detected.set_ylabel("faces detected (mean)")
-    detected.set_ylim(0, max(1.0, float(per_second["faces"].max())) * 1.1)
-    detected.grid(False)
+    _verification_timeline(timeline, faces)
     picked = np.linspace(0, len(crops) - 1, min(columns * rows, len(crops))).round().astype(int)
     size = crops.shape[1]
     tiles = np.zeros((rows * size, columns * size, 3), np.uint8)
@@ -279,7 +264,7 @@ def face_quality(
     sheet.imshow(tiles)
     for index, frame in enumerate(picked):
         row, column = divmod(index, columns)
-        label = f"{frame / CLIP_FPS:.1f} s" + ("" if faces["face"].iloc[frame] else " no face")
+        label = f"{frame / CLIP_FPS:.1f} s {faces['verification'].iloc[frame]}"
         sheet.text(column * size + 3, row * size + 3, label, color="white", fontsize=7, va="top")
     sheet.set_axis_off()
     sheet.set_title("the subject's aligned crops sampled evenly across the clip, in reading order")
@@ -289,6 +274,50 @@ def face_quality(
 
 #: Identities drawn in the quality-control sheet's identity strip.
 QC_IDENTITIES = 8
+#: Colour of each ``verification`` state (affect4k.faces.VERIFICATION_STATES) on the timeline.
+VERIFICATION_COLOURS = {
+    "verified": "#2ca02c",
+    "bridged": "#98df8a",
+    "unverified": "#ff7f0e",
+    "rejected": "#d62728",
+    "none": "#d9d9d9",
+}
+
+
+def _verification_timeline(axes: Axes, faces: pd.DataFrame) -> None:
+    """Every frame as a vertical stripe coloured by its verification state, with the faces
+    detected per second (mean) on a second axis."""
+    states = faces["verification"].astype(str)
+    unknown = sorted(set(states) - set(VERIFICATION_COLOURS))
+    if unknown:
+        raise Affect4kError(f"unknown verification state(s) {', '.join(unknown)}")
+    colours = np.array([to_rgb(VERIFICATION_COLOURS[state]) for state in states])
+    seconds = max(1.0, len(faces) / CLIP_FPS)
+    axes.imshow(
+        colours[None], aspect="auto", extent=(0, len(faces) / CLIP_FPS, 0, 1), interpolation="none"
+    )
+    counts = states.value_counts()
+    handles = [
+        Patch(color=colour, label=f"{state} {counts.get(state, 0) / len(states):.0%}")
+        for state, colour in VERIFICATION_COLOURS.items()
+    ]
+    axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=5)
+    axes.set(xlim=(0, seconds), ylim=(0, 1), yticks=[], xlabel="clip time (s)")
+    kept = faces["face"].mean()
+    axes.set_title(f"subject's crop kept in {kept:.1%} of {len(faces)} frames, by verification")
+    per_second = faces.groupby(faces["frame"].to_numpy() // CLIP_FPS)["faces"].mean()
+    detected = axes.twinx()
+    starts = per_second.index.to_numpy()
+    counts_per_second = per_second.to_numpy()
+    detected.step(
+        np.append(starts, starts[-1] + 1),
+        np.append(counts_per_second, counts_per_second[-1]),
+        where="post",
+        c="0.1",
+    )
+    detected.set_ylabel("faces detected")
+    detected.set_ylim(0, max(1.0, float(per_second.max())) * 1.1)
+    detected.grid(False)
 
 
 def _identity_strip(axes: Axes, identities: pd.DataFrame, frames: int) -> None:

@@ -171,7 +171,7 @@ def draw_quality_control(
     faces_parquet: Path, crops_npy: Path, identities_parquet: Path, out_png: Path, video: str
 ) -> None:
     """One video's identities, its subject's presence over time and a contact sheet of crops."""
-    faces = read_table(faces_parquet, ("frame", "face", "faces"), f"video {video}")
+    faces = read_table(faces_parquet, ("frame", "face", "faces", "verification"), f"video {video}")
     columns = ("identity", "frames", "seconds", "subject", "thumbnail")
     identities = read_table(identities_parquet, columns, f"video {video}")
     try:

@@ -149,19 +149,33 @@ class FaceTracks:
                     ids[face] = live[track]
         for face, box in enumerate(boxes):
             if ids[face] == -1:
-                ids[face] = self._next
-                self._next += 1
+                ids[face] = self._new_id()
             self._boxes[ids[face]] = np.asarray(box, float)
             self._last_seen[ids[face]] = self._frame
         return ids
+
+    def split(self, track: int) -> int:
+        """End ``track`` here and continue its face under a new id, which is returned: its
+        embeddings say another person took over while the boxes went on overlapping (a cut
+        the thumbnails missed, a dissolve)."""
+        new = self._new_id()
+        self._boxes[new] = self._boxes.pop(track)
+        self._last_seen[new] = self._last_seen.pop(track)
+        return new
+
+    def _new_id(self) -> int:
+        self._next += 1
+        return self._next - 1
 
 
 def cluster_tracks(embeddings: list[np.ndarray], threshold: float) -> np.ndarray:
     """One identity label per track, from each track's embeddings ((k, 128) arrays, k >= 1).
 
-    Average-linkage clustering of the tracks' mean embeddings, cut at ``threshold``: two
-    groups of tracks merge while their tracks are, on average, closer than ``threshold``.
-    Labels are 0, 1, ... in order of first appearance of the track list.
+    Complete-linkage clustering of the tracks' mean embeddings, cut at ``threshold``: two groups
+    of tracks merge only while every track of one is closer than ``threshold`` to every track
+    of the other. Average linkage let a short segment from the middle of a dissolve, halfway
+    between two people, chain them into one identity. Labels are 0, 1, ... in order of first
+    appearance of the track list.
     """
     if not embeddings:
         return np.zeros(0, np.int64)
@@ -170,12 +184,92 @@ def cluster_tracks(embeddings: list[np.ndarray], threshold: float) -> np.ndarray
         return np.zeros(1, np.int64)
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    groups = fcluster(linkage(means, method="average"), t=threshold, criterion="distance")
+    groups = fcluster(linkage(means, method="complete"), t=threshold, criterion="distance")
     _, labels = np.unique(groups, return_inverse=True)
     order = {}
     for label in labels:
         order.setdefault(int(label), len(order))
     return np.array([order[int(label)] for label in labels], np.int64)
+
+
+#: What a face-recognition sample, and then every face of a track, says about the subject.
+VERIFIED, BRIDGED, UNVERIFIED, REJECTED = "verified", "bridged", "unverified", "rejected"
+
+
+def face_verdicts(
+    frames: np.ndarray,
+    segments: np.ndarray,
+    sample_of: np.ndarray,
+    sample_verdicts: np.ndarray,
+    *,
+    window: int,
+    bridge: bool,
+) -> np.ndarray:
+    """The verdict on every face from the verdicts on its track segment's samples.
+
+    ``frames`` and ``segments`` give each face's frame and track segment (a track cut where
+    its embeddings changed person), in frame order; ``sample_of`` (one per sample) the face a
+    sample embedded, and ``sample_verdicts`` its verdict: :data:`VERIFIED` (the subject),
+    :data:`REJECTED` (someone else) or :data:`UNVERIFIED` (a face the descriptor cannot judge).
+    A segment's first face is always a sample. A face is :data:`VERIFIED` when it is a verified
+    sample, or lies between two verified samples of its segment, or after the segment's last
+    sample, verified, within ``window`` frames. A stretch of unverified samples bounded by
+    verified ones in the same segment is :data:`BRIDGED` (kept) if ``bridge``, else
+    :data:`UNVERIFIED`. A face between a verified and a rejected sample is unverified: the
+    person changed somewhere between them; between two non-verified samples it is rejected if
+    either was.
+    """
+    verdicts = np.full(len(frames), UNVERIFIED, dtype=object)
+    sample_segment = segments[sample_of]
+    for segment in np.unique(segments):
+        faces = np.flatnonzero(segments == segment)
+        samples = np.flatnonzero(sample_segment == segment)
+        samples = samples[np.argsort(frames[sample_of[samples]], kind="stable")]
+        verdicts[faces] = _segment_verdicts(
+            frames[faces],
+            frames[sample_of[samples]],
+            np.asarray(sample_verdicts[samples], dtype=object),
+            window=window,
+            bridge=bridge,
+        )
+    return verdicts
+
+
+def _segment_verdicts(
+    at: np.ndarray, sampled: np.ndarray, said: np.ndarray, *, window: int, bridge: bool
+) -> list[str]:
+    """:func:`face_verdicts` of one segment: faces at frames ``at``, samples at frames
+    ``sampled`` (ascending, the first at or before the first face) with verdicts ``said``."""
+    # Per sample: unverified, with verified samples on both sides and no rejected one between.
+    bridgeable = np.zeros(len(said), bool)
+    last_verified = None
+    for i, verdict in enumerate(said):
+        if verdict == VERIFIED:
+            if last_verified is not None:
+                bridgeable[last_verified + 1 : i] = True
+            last_verified = i
+        elif verdict == REJECTED:
+            last_verified = None
+    kept_unverified = BRIDGED if bridge else UNVERIFIED
+    keeps = (said == VERIFIED) | bridgeable  # samples a kept face may lie next to
+
+    def verdict(face_frame: int, before: int) -> str:
+        on_sample = sampled[before] == face_frame
+        if on_sample or before == len(said) - 1:
+            if not on_sample and face_frame - sampled[before] > window:
+                return UNVERIFIED
+            return kept_unverified if bridgeable[before] else str(said[before])
+        left, right = said[before], said[before + 1]
+        if left == VERIFIED and right == VERIFIED:
+            return VERIFIED
+        if keeps[before] and keeps[before + 1]:
+            return kept_unverified  # the subject turning away and back within the track
+        if VERIFIED in (left, right):
+            return UNVERIFIED  # the person changed somewhere between the two samples
+        return REJECTED if REJECTED in (left, right) else UNVERIFIED
+
+    before = np.searchsorted(sampled, at, side="right") - 1
+    return [verdict(int(f), int(b)) for f, b in zip(at, before, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 rule faces:
-    """Detect every face on a downscaled copy, tell identities apart, and align and crop the
-    subject 112x112 from the full-resolution frame."""
+    """Detect every face on a downscaled copy, tell identities apart, verify each face as the
+    subject or not, and align and crop the subject 112x112 from the full-resolution frame.
+    """
     input:
         clip="results/clips/{video}.avi",
         subject=subject_photo,
@@ -19,14 +20,7 @@ rule faces:
         mem_mb=4000,
     params:
         code=package_code("faces.py"),
-        detector=config["faces"]["detector"],
-        model=config["faces"]["model"],
-        min_score=config["faces"]["min_score"],
-        detect_width=config["faces"]["detect_width"],
-        min_face=config["faces"]["min_face"],
-        cluster_threshold=config["faces"]["cluster_threshold"],
-        subject_threshold=config["faces"]["subject_threshold"],
-        embed_every=config["faces"]["embed_every"],
+        faces=config["faces"],
     script:
         "../scripts/faces.py"
 

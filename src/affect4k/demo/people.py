@@ -28,6 +28,7 @@ from pathlib import Path
 
 import cv2
 import ffmpeg
+import matplotlib.cbook
 import numpy as np
 import pandas as pd
 import skimage.data
@@ -39,10 +40,14 @@ from affect4k.media import write_frames
 WIDTH, HEIGHT, FPS = 640, 360, 25
 
 
-def _portraits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def portraits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each person's head-and-shoulders crop and face box (x1, y1, x2, y2) in that crop."""
     group = _read_shipped("t1.jpg")
     camera = np.repeat(skimage.data.camera()[..., None], 3, axis=2)
+    hopper = cv2.cvtColor(
+        cv2.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
+        cv2.COLOR_BGR2RGB,
+    )
     # (image, crop rows, crop columns, face box in image pixels, found with SCRFD)
     sources = {
         "A": (skimage.data.astronaut(), (10, 270), (120, 340), (180, 60, 272, 180)),
@@ -52,6 +57,10 @@ def _portraits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         "E": (group, (80, 330), (220, 420), (270, 145, 372, 270)),
         # Not in the clip: a reference photo that must match nobody.
         "F": (group, (280, 560), (690, 900), (745, 342, 847, 480)),
+        # Not in the clip either; for affect4k.demo.transitions: matplotlib's Grace Hopper and
+        # the group photo's man turned 39 degrees, 0.55 from F (the nearest pair of the lot).
+        "G": (hopper, (40, 520), (80, 450), (179, 110, 350, 330)),
+        "M": (group, (0, 330), (850, 1090), (907, 63, 1010, 197)),
     }
     portraits = {}
     for name, (image, (top, bottom), (left, right), box) in sources.items():
@@ -73,7 +82,7 @@ SHOTS = [
 FRAMES = sum(length for _, length, _, _ in SHOTS)
 
 
-def _background(seed: int) -> np.ndarray:
+def background(seed: int) -> np.ndarray:
     """A smooth random colour field with fine grain: each shot looks like another place."""
     rng = np.random.default_rng(seed)
     coarse = rng.integers(40, 220, (4, 6, 3)).astype(np.uint8)
@@ -81,44 +90,68 @@ def _background(seed: int) -> np.ndarray:
     return np.clip(field + rng.normal(0, 6, field.shape), 0, 255).astype(np.uint8)
 
 
+def paste_portrait(
+    frame: np.ndarray,
+    portrait: tuple[np.ndarray, np.ndarray],
+    face_width: float,
+    left: int,
+    top: int,
+) -> tuple[float, float, float, float]:
+    """Paste a person's ``portrait`` (from :func:`portraits`) into ``frame``, scaled so the
+    face is ``face_width`` pixels wide, its top-left corner at (``left``, ``top``); returns the
+    face's box in the frame."""
+    image, face = portrait
+    scale = face_width / (face[2] - face[0])
+    head = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    height, width = frame.shape[:2]
+    h, w = head.shape[:2]
+    h, w = min(h, height - top), min(w, width - left)
+    frame[top : top + h, left : left + w] = head[:h, :w]
+    x1, y1, x2, y2 = face * scale + [left, top, left, top]
+    return x1, y1, x2, y2
+
+
+def with_noise(frame: np.ndarray, grain: np.random.Generator) -> np.ndarray:
+    """``frame`` with a camera's fine noise (2 grey levels), as uint8."""
+    return np.clip(frame + grain.normal(0, 2, frame.shape), 0, 255).astype(np.uint8)
+
+
 def _render() -> tuple[list[np.ndarray], pd.DataFrame]:
-    portraits = _portraits()
+    people = portraits()
     frames, boxes = [], []
     grain = np.random.default_rng(0)
-    for first, length, seed, people in SHOTS:
-        background = _background(seed)
+    for first, length, seed, shot in SHOTS:
+        scene = background(seed)
         for i in range(length):
-            frame = background.copy()
-            for name, face_width, x, y, drift in people:
-                image, face = portraits[name]
-                scale = face_width / (face[2] - face[0])
-                head = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-                left, top = round(x + drift * i), y
-                h, w = head.shape[:2]
-                h, w = min(h, HEIGHT - top), min(w, WIDTH - left)
-                frame[top : top + h, left : left + w] = head[:h, :w]
-                x1, y1, x2, y2 = face * scale + [left, top, left, top]
-                boxes.append((first + i, name, x1, y1, x2, y2))
-            noise = grain.normal(0, 2, frame.shape)
-            frames.append(np.clip(frame + noise, 0, 255).astype(np.uint8))
+            frame = scene.copy()
+            for name, face_width, x, y, drift in shot:
+                box = paste_portrait(frame, people[name], face_width, round(x + drift * i), y)
+                boxes.append((first + i, name, *box))
+            frames.append(with_noise(frame, grain))
     table = pd.DataFrame(boxes, columns=["frame", "person", "x1", "y1", "x2", "y2"])
     return frames, table
+
+
+def encode_clip(frames: list[np.ndarray], path: Path) -> None:
+    """Write ``frames`` (RGB, :data:`WIDTH` x :data:`HEIGHT`) as H.264 in AVI at 25 fps, like
+    the pipeline's clips."""
+    encoder = ffmpeg.input(
+        "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{WIDTH}x{HEIGHT}", r=FPS
+    ).output(str(path), vcodec="libx264", preset="veryfast", crf=18, pix_fmt="yuv420p")
+    write_frames(encoder, (frame.data for frame in frames), f"the test clip {path}")
 
 
 def people_video(path: Path) -> pd.DataFrame:
     """Write the clip (H.264 in AVI, 25 fps, like the pipeline's clips) and return every
     person's face box per frame (``frame, person, x1, y1, x2, y2``, clip pixels)."""
     frames, table = _render()
-    encoder = ffmpeg.input(
-        "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{WIDTH}x{HEIGHT}", r=FPS
-    ).output(str(path), vcodec="libx264", preset="veryfast", crf=18, pix_fmt="yuv420p")
-    write_frames(encoder, (frame.data for frame in frames), f"the people clip {path}")
+    encode_clip(frames, path)
     return table
 
 
 def person_photo(name: str, path: Path) -> Path:
     """Write ``name``'s portrait as a PNG photo (a reference photo of that person)."""
-    image, _ = _portraits()[name]
+    image, _ = portraits()[name]
     if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
         raise OSError(f"cannot write {path}")
     return path
