@@ -317,3 +317,14 @@ def test_a_release_without_a_contact_is_refused(tmp_path: Path):
             takedowns=[],
         )
     assert not os.listdir(tmp_path)
+
+
+def test_rehydrate_refuses_settings_another_version_wrote(tmp_path: Path):
+    from affect4k.rehydrate import rehydrate
+
+    build = tmp_path / "build.json"
+    build.write_text(json.dumps({"affect4k": "0.0.1", "settings": {"faces": {}, "clips": {}}}))
+    digest = hashlib.sha256(build.read_bytes()).hexdigest()
+    (tmp_path / "SHA256SUMS").write_text(f"{digest}  build.json\n")
+    with pytest.raises(Affect4kError, match="build.json: its settings do not fit this affect4k"):
+        rehydrate(tmp_path, tmp_path / "out")

@@ -133,12 +133,25 @@ def compare(
 
 
 def _settings(release: Path) -> dict[str, Any]:
+    """The config sections the release was built with; refused, naming the file, where they
+    do not fit this version's stages (a release built by another affect4k version)."""
+    from affect4k.clips import ClipEncoding
+    from affect4k.faces import IdentitySettings
+
+    path = release / "build.json"
     try:
-        return json.loads((release / "build.json").read_text())["settings"]
+        settings = json.loads(path.read_text())["settings"]
     except (OSError, ValueError, KeyError) as error:
+        raise Affect4kError(f"{path}: not a release's build record ({error})") from None
+    try:
+        IdentitySettings.from_section(settings["faces"])
+        ClipEncoding(**settings["clips"])
+    except (KeyError, TypeError) as error:
         raise Affect4kError(
-            f"{release}/build.json: not a release's build record ({error})"
+            f"{path}: its settings do not fit this affect4k ({error}); rehydrate with the "
+            "version that built it (its 'affect4k' entry)"
         ) from None
+    return settings
 
 
 def rebuild_video(
@@ -181,11 +194,7 @@ def rebuild_video(
         detect_width=faces["detect_width"],
         min_face=faces["min_face"],
         identities_path=out / "faces" / f"{name}.identities.parquet",
-        identity=IdentitySettings(
-            cluster_threshold=faces["cluster_threshold"],
-            subject_threshold=faces["subject_threshold"],
-            embed_every=faces["embed_every"],
-        ),
+        identity=IdentitySettings.from_section(faces),
     )
     return pd.read_parquet(table), crop_hashes(crops)
 
