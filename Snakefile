@@ -1,5 +1,6 @@
 # affect4k: YouTube URL list -> 25 fps clips -> aligned 4K face crops -> averaged valence/arousal.
 # Stages live in workflow/rules/, their logic in src/affect4k/. See README.md and docs/design.md.
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -7,6 +8,15 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+# This Snakefile's folder: workflow.basedir is the main Snakefile's, a study's folder when a
+# study uses this workflow as a module (config/README.md, tests/test_deploy.py).
+WORKFLOW_DIR = Path(workflow.current_basedir)
+# The workflow always runs the package code that sits next to it (scripts do the same through
+# workflow/scripts/common.py).
+SRC = WORKFLOW_DIR / "src"
+sys.path.insert(0, str(SRC))
+
+from affect4k.settings import SCHEMA_PATH
 
 # Without --configfile the demo runs (config/config.yaml); a user's --configfile stands alone,
 # on the schema's defaults (the study's settings), and inherits nothing from the demo. The demo
@@ -24,7 +34,7 @@ if not workflow.config_settings.configfiles:
 
 # The clips section as written, before the schema fills in its defaults (common.smk checks it).
 CLIPS_AS_GIVEN = dict(config["clips"]) if isinstance(config.get("clips"), dict) else {}
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, str(SCHEMA_PATH))
 
 
 report: "workflow/report/workflow.rst"
@@ -41,6 +51,7 @@ include: "workflow/rules/annotations.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/release.smk"
 
 
 rule all:

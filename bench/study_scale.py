@@ -54,16 +54,16 @@ import pandas as pd
 import yaml
 
 from affect4k.media import ffmpeg_exe
+from affect4k.settings import SCHEMA_PATH
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 STUDY_CROPS = 403_040
 STUDY_VIDEOS = 116
 
 
 def schema_defaults(section: str) -> dict:
     """The defaults a config that leaves out ``section`` gets."""
-    properties = yaml.safe_load(SCHEMA.read_text())["properties"][section]["properties"]
+    properties = yaml.safe_load(SCHEMA_PATH.read_text())["properties"][section]["properties"]
     return {key: spec.get("default") for key, spec in properties.items()}
 
 

@@ -54,7 +54,6 @@ DEMO = {"clip_a": (30, "astronaut"), "clip_b": (29.97, "t1:3")}
 SECONDS = 4
 ANNOTATORS = ["a1", "a2", "a3", "a4"]
 ME = "a4"
-SCHEMA_PATH = "workflow/schemas/config.schema.yaml"
 #: One frame in time, and the value tolerance of the issue.
 FRAME_S, VALUE_TOL = 1 / CLIP_FPS, 0.02
 
@@ -577,8 +576,6 @@ def test_status_reads_the_trace_and_the_draft(tmp_path):
 def test_command_refuses_an_unknown_annotator_or_a_bad_config(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     shutil.copy(REPO / "Snakefile", tmp_path / "Snakefile")
-    (tmp_path / "workflow/schemas").mkdir(parents=True)
-    shutil.copy(REPO / SCHEMA_PATH, tmp_path / SCHEMA_PATH)
     (tmp_path / "videos.tsv").write_text(videos_tsv())
     good = {"videos": "videos.tsv", "annotations": "traces"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(good))

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from conftest import REPO
 
+from affect4k.settings import SCHEMA_PATH
+
 
 def bench(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
@@ -26,7 +28,7 @@ def bench(name: str):
 
 def test_clips_bench_default_candidate_is_the_schemas_clips_settings():
     clips = bench("clips")
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
     defaults = {k: v["default"] for k, v in schema["properties"]["clips"]["properties"].items()}
     assert dataclasses.asdict(clips.settings_of("default", 30)) == defaults
     assert dataclasses.asdict(clips.settings_of("veryfast,,cabac=1", 20)) == {

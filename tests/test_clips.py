@@ -13,9 +13,8 @@ from affect4k import CLIP_FPS
 from affect4k.clips import ClipEncoding, make_clip
 from affect4k.errors import Affect4kError
 from affect4k.media import count_frames, ffmpeg_exe, iter_frames, probe_video
-from affect4k.settings import from_schema
+from affect4k.settings import SCHEMA_PATH, from_schema
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
 #: The clip settings a config that leaves out `clips` gets: the schema's defaults.
 DEFAULTS = from_schema(ClipEncoding, "clips")
 #: The same with H.264 (the schema's libx264 settings).
@@ -202,7 +201,7 @@ def test_truncated_source_is_refused(tmp_path):
 def test_schema_holds_the_encoder_settings_libx264_accepts(tmp_path):
     """Every preset and tune the schema allows encodes; a preset outside them (a library
     caller's) fails naming the video and libx264's complaint, and leaves no clip."""
-    clips = yaml.safe_load(SCHEMA.read_text())["properties"]["clips"]["properties"]
+    clips = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["clips"]["properties"]
     path = make_source(tmp_path / "s.mp4", Fraction(25), 10, audio=False)
     out = tmp_path / "out" / "v.avi"
     for preset in clips["preset"]["enum"]:
@@ -249,7 +248,7 @@ def test_schema_x264_options_reach_the_encoder(tmp_path):
         settings[name] = found.group(1)
     assert X264.x264_options == "sliced-threads=1"
     assert settings == {"default": b"1", "none": b"0"}
-    clips = yaml.safe_load(SCHEMA.read_text())["properties"]["clips"]
+    clips = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["clips"]
     jsonschema.validate({"x264_options": "cabac=1:sliced-threads=1"}, clips)
     jsonschema.validate({"x264_options": None}, clips)
     for bad in ("sliced-threads", "cabac=1:", "crf=18 --preset=slow", ""):

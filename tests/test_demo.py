@@ -32,7 +32,7 @@ from affect4k.demo.corpora import make_affectnet_set, make_affwild2_set
 from affect4k.demo.faces import PORTRAIT_LANDMARKS, face_portrait
 from affect4k.errors import Affect4kError
 from affect4k.metrics import ccc
-from affect4k.settings import schema_default
+from affect4k.settings import SCHEMA_PATH, schema_default
 from affect4k.traces import read_trace
 
 ANNOTATORS = ("a1", "a2", "a3", "a4")
@@ -487,7 +487,7 @@ def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from affect4k.demo.scenes import write_demo_traces
 
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
     defaults = schema["properties"]["demo"]["properties"]
     demo = {key: spec["default"] for key, spec in defaults.items() if "default" in spec}
     demo |= config["demo"]

@@ -25,10 +25,9 @@ from snakemake.utils import validate
 
 from affect4k.device import BACKENDS, onnxruntime_builds, select_backend
 from affect4k.errors import Affect4kError
-from affect4k.settings import WORKFLOW_KEYS
+from affect4k.settings import SCHEMA_PATH, WORKFLOW_KEYS
 from affect4k.train_config import TrainConfig
 
-SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 needs_jax = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install -e '.[jax]')"
@@ -162,7 +161,7 @@ def test_second_job_of_the_same_shape_compiles_nothing_new(tmp_path: Path) -> No
 
 def _validated(training: dict) -> dict:
     config = {"videos": "videos.tsv", "annotations": "annotations", "training": training}
-    validate(config, str(SCHEMA))
+    validate(config, str(SCHEMA_PATH))
     return config["training"]
 
 
@@ -176,7 +175,7 @@ def test_schema_defaults_and_refuses_unknown_device() -> None:
 
 
 def test_schema_offers_only_backends_this_package_installs() -> None:
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
     offered = schema["properties"]["training"]["properties"]["backend"]["enum"]
     assert tuple(offered) == BACKENDS
     requirements = [*PYPROJECT["project"]["dependencies"]]
@@ -188,7 +187,7 @@ def test_schema_offers_only_backends_this_package_installs() -> None:
 
 
 def test_every_run_option_is_a_training_setting() -> None:
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
     options = schema["$defs"]["run_options"]["properties"]
     for key in ("eval_every", "eval_train_every", "eval_batch_size", "gru_unroll"):
         assert key in options

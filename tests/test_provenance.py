@@ -139,7 +139,10 @@ with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
         resource_settings=ResourceSettings(cores=1),
         config_settings=ConfigSettings(
             configfiles=[repo / "config/config.yaml"],
-            config={"videos": str(repo / "config/demo/videos.tsv")},
+            config={
+                "videos": str(repo / "config/demo/videos.tsv"),
+                "takedown": str(repo / "config/takedown.tsv"),
+            },
         ),
         snakefile=repo / "Snakefile",
         workdir=Path.cwd(),

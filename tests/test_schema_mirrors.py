@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO
 
 from affect4k.errors import Affect4kError
-from affect4k.settings import schema_default
+from affect4k.settings import SCHEMA_PATH, schema_default
 
-SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 
 #: (Python value, schema value). Python: a module attribute ``affect4k.mod.NAME`` or a
 #: parameter default ``affect4k.mod.function(param)``. Schema: property names from the top (or
@@ -37,6 +36,7 @@ MIRRORS = [
     ("affect4k.device.DEVICES", "training.device.enum"),
     ("affect4k.models.MODEL_NAMES", "$defs.run.model.enum"),
     ("affect4k.train_config.INPUT_CONVENTIONS", "$defs.run.input_convention.enum"),
+    ("affect4k.release.LICENSES", "release.license.enum"),
 ]
 
 #: Pairs that drift today, with the issue that fixes them. Their test is a strict xfail of the

@@ -12,6 +12,7 @@ from snakemake.utils import validate
 
 from affect4k.errors import Affect4kError
 from affect4k.settings import (
+    SCHEMA_PATH,
     check_backend,
     check_calibration,
     check_clips,
@@ -24,13 +25,11 @@ from affect4k.settings import (
 )
 from affect4k.train_config import TrainConfig
 
-SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
-
 
 def validated(**keys: object) -> dict:
     """A config as the workflow sees it: the schema fills in every default."""
     config = copy.deepcopy({"videos": "videos.tsv", "annotations": "annotations", **keys})
-    validate(config, str(SCHEMA))
+    validate(config, str(SCHEMA_PATH))
     return config
 
 

@@ -28,7 +28,7 @@ from conftest import (
 )
 
 from affect4k.ablation import AblationCell, build_ablation
-from affect4k.settings import job_settings, resolve_training, schema_default
+from affect4k.settings import SCHEMA_PATH, job_settings, resolve_training, schema_default
 from affect4k.train_config import TrainConfig
 
 #: What the workflow passes for ``evaluation.resamples`` unless a config sets it.
@@ -93,7 +93,7 @@ def test_the_readmes_cpu_training_snippet_plans_every_run_shrunk_and_each_model_
     assert "left out" not in result.stdout + result.stderr
     # What each training job does first: build its model at the final settings, on the CPU.
     config = yaml.safe_load(config_path.read_text())
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    validate(config, str(SCHEMA_PATH))
     assert config["training"]["device"] == "cpu"
     for name, settings in resolve_training(copy.deepcopy(config)).runs.items():
         train = TrainConfig.from_settings(job_settings(settings))

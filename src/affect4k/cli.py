@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 
+from affect4k import __version__
 from affect4k.errors import Affect4kError
 
 #: Subcommand -> (module, one-line help).
@@ -20,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "affect4k.predict_cli",
         "valence/arousal of a video, photo, folder of photos or URL with a trained run",
     ),
+    "rehydrate": (
+        "affect4k.rehydrate_cli",
+        "rebuild a release's clips and crops from its manifest and check them against it",
+    ),
 }
 
 
@@ -28,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="affect4k", description="Tools around the affect4k workflow."
     )
+    # The package's version (CHANGELOG.md), so a bug report or a release names the code it ran.
+    parser.add_argument("--version", action="version", version=f"affect4k {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = {}
     for name, (module_name, summary) in COMMANDS.items():

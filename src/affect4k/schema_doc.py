@@ -2,7 +2,7 @@
 schema the workflow validates against cannot disagree (tests/test_schema_doc.py).
 
 Run ``python3 -m affect4k.schema_doc`` in the repository root after changing
-``workflow/schemas/config.schema.yaml``; it rewrites ``config/README.md``.
+``src/affect4k/schemas/config.schema.yaml``; it rewrites ``config/README.md``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from typing import Any
 import yaml
 
 from affect4k.files import write_atomic
+from affect4k.settings import SCHEMA_PATH
 
-SCHEMA = Path("workflow/schemas/config.schema.yaml")
+#: The schema as the repository names it (package data of src/affect4k/).
+SCHEMA = Path("src/affect4k") / SCHEMA_PATH.relative_to(SCHEMA_PATH.parents[1])
 README = Path("config/README.md")
 COMMAND = "python3 -m affect4k.schema_doc"
 
@@ -30,6 +32,25 @@ Without `--configfile` the workflow runs the demo, `config/config.yaml`. The stu
 is `config/study.yaml`; a config of your own (see the README's own-study walkthrough) needs only
 `videos` and `annotations`. Every key below is checked against
 `{SCHEMA}` before any job runs; a config breaking it is refused naming the key.
+
+## Deploying a study folder
+
+As the Snakemake workflow catalog deploys workflows: a folder of your own whose
+`workflow/Snakefile` uses this workflow as a module, with your config in its `config/`.
+
+```bash
+snakedeploy deploy-workflow <repository URL> my-study --tag v0.2.0   # or a local checkout
+cd my-study   # edit config/config.yaml (it starts as the demo's), then:
+snakemake --cores 8 results/tables.csv
+```
+
+`snakedeploy` copies this `config/` folder (the demo's config and this page) and writes
+`workflow/Snakefile` with `module affect4k: snakefile: ...` and `use rule * from affect4k`
+(add `as affect4k_*` to prefix the rule names). From a local checkout, snakedeploy 0.17
+writes the module's `snakefile:` as `"Snakefile"`: replace it with the checkout's Snakefile,
+e.g. `"/home/me/affect4k/Snakefile"`; every output goes to the study folder
+(tests/test_deploy.py). The package code runs from the checkout next to the Snakefile.
+Tags follow `affect4k --version` (CHANGELOG.md).
 
 """
 

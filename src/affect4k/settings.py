@@ -31,9 +31,9 @@ from affect4k.train_config import (
 
 T = TypeVar("T")
 
-#: The workflow's config schema in the clone this package is installed from (the README's
-#: ``pip install -e .``): the one home of every setting's default.
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
+#: The workflow's config schema, package data (so a wheel's ``affect4k predict`` finds it too):
+#: the one home of every setting's default, and what the Snakefile validates a config against.
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas/config.schema.yaml"
 #: ``pretrained`` values that name no file of this workflow: a keras.applications download.
 DOWNLOADED_WEIGHTS = ("imagenet",)
 #: Models whose conv stack must start from ``pretrained`` weights; the value says which.

@@ -1,11 +1,6 @@
-import sys
 from pathlib import Path
 
-# The workflow always runs the package code that sits next to it (scripts do the same through
-# workflow/scripts/common.py).
-SRC = Path(workflow.basedir) / "src"
-sys.path.insert(0, str(SRC))
-
+# SRC (the package code next to the workflow) is on sys.path: the Snakefile put it there.
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import ExecMode
@@ -17,6 +12,7 @@ from affect4k.manifest import VIDEO_ID_PATTERN, demo_videos, read_videos
 from affect4k.download import tracked_source
 from affect4k.provenance import code_digest
 from affect4k.runs import NATIVE, parse_resolution
+from affect4k.takedown import purge, read_takedowns, taken_down, video_files
 from affect4k.settings import (
     DATABASE_SETS,
     DOWNLOADED_WEIGHTS,
@@ -47,6 +43,14 @@ try:
         }
     except Affect4kError as error:
         raise Affect4kError(f"videos: {error}") from None
+    try:
+        TAKEDOWNS = read_takedowns(config["takedown"]) if config["takedown"] else []
+    except Affect4kError as error:
+        raise Affect4kError(f"takedown: {error}") from None
+    # A taken-down video leaves the list before anything is planned (affect4k.takedown).
+    TAKEN_DOWN = taken_down(TAKEDOWNS, VIDEOS)
+    for _video in TAKEN_DOWN:
+        del VIDEOS[_video]
     check_trained_on(TRAINING.runs, VIDEOS)
     check_calibration(config, VIDEOS)
 except Affect4kError as error:
@@ -82,7 +86,7 @@ def video_entry(video):
 def package_code(script):
     """Digest of the package code a workflow script runs (affect4k.provenance): as a param of
     its rule, editing a module the job imports makes the rule's outputs stale."""
-    return code_digest(Path(workflow.basedir) / "workflow/scripts" / script, SRC)
+    return code_digest(WORKFLOW_DIR / "workflow/scripts" / script, SRC)
 
 
 def all_cores():
@@ -95,6 +99,20 @@ def dry_run():
     """Whether this run only plans: the command line says so while the workflow loads, the
     executor once the DAG is built."""
     return workflow.output_settings.dryrun or workflow.dryrun
+
+
+# The files of taken-down videos go once the workflow runs, whatever its target; a dry run
+# or another process of this run (a cluster job) deletes nothing.
+if TAKEN_DOWN and workflow.exec_mode == ExecMode.DEFAULT:
+    if dry_run():
+        for _path in video_files(TAKEN_DOWN):
+            logger.info(f"takedown: would delete {_path}")
+    else:
+        try:
+            for _path in purge(TAKEN_DOWN):
+                logger.info(f"takedown: deleted {_path}")
+        except Affect4kError as error:
+            raise WorkflowError(str(error)) from None
 
 
 def subject_photo(wildcards):

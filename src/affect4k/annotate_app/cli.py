@@ -55,9 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def installed_snakefile() -> Path | None:
-    """The Snakefile of the clone this package was installed from (editable install), if any."""
-    candidate = Path(affect4k.__file__).resolve().parents[2] / "Snakefile"
-    return candidate if candidate.is_file() else None
+    """The Snakefile of the clone this package was installed from (editable install), if any.
+
+    Only a Snakefile beside the ``src/affect4k`` that is this package counts: a wheel installed
+    in site-packages has no workflow of its own, whatever lies two folders up.
+    """
+    package = Path(affect4k.__file__).resolve().parent
+    clone = package.parents[1]
+    candidate = clone / "Snakefile"
+    is_clone = package == clone / "src" / "affect4k"
+    return candidate if is_clone and candidate.is_file() else None
 
 
 def find_snakefile(given: Path | None) -> Path:
@@ -70,8 +77,9 @@ def find_snakefile(given: Path | None) -> Path:
         if candidate is not None and candidate.is_file():
             return candidate
     raise Affect4kError(
-        "no Snakefile here and the package was not installed from a clone of the workflow: "
-        "give --snakefile ~/affect4k/Snakefile (the clone's)"
+        "no Snakefile here and the package was not installed from a clone of the workflow "
+        "(a pip or pipx install ships no workflow): give --snakefile ~/affect4k/Snakefile "
+        "(a clone's, or a study folder's made by snakedeploy)"
     )
 
 

@@ -54,12 +54,11 @@ from affect4k.files import read_table
 from affect4k.layout import BOX_COLUMNS, DIMENSIONS
 from affect4k.manifest import read_videos
 from affect4k.media import count_frames
+from affect4k.settings import SCHEMA_PATH
 from affect4k.traces import read_trace
 
 log = logging.getLogger(__name__)
 
-#: The workflow's config schema, relative to the directory of its Snakefile.
-SCHEMA = Path("workflow/schemas/config.schema.yaml")
 #: Packaged files the pages need, by the name they are requested under.
 STATIC_TYPES = {
     "index.html": "text/html; charset=utf-8",
@@ -245,7 +244,7 @@ class AnnotationApp:
         """
         workdir, snakefile = Path(workdir).resolve(), Path(snakefile).resolve()
         configfile = Path(configfile).resolve()
-        config = read_config(configfile, snakefile.parent / SCHEMA)
+        config = read_config(configfile, SCHEMA_PATH)
         if annotator not in config["annotators"]:
             raise Affect4kError(
                 f"{configfile}: annotator {annotator!r} is not in the config key 'annotators' "
