@@ -33,12 +33,9 @@ from tqdm import tqdm
 from affect4k.align import align_face, downscale
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, read_table
-from affect4k.layout import SPAN_COLUMNS
+from affect4k.layout import LANDMARK_COLUMNS, SPAN_COLUMNS
 from affect4k.media import VideoInfo, iter_frames, prefetch, probe_video
 from affect4k.progress import progress as progress_bar
-
-#: Landmark columns of the face stage's table, in the order :func:`align_face` takes them.
-LANDMARK_COLUMNS = tuple(f"lm{i}_{axis}" for i in range(5) for axis in ("x", "y"))
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from affect4k.identity import (
     face_chip,
     reference_embedding,
 )
+from affect4k.layout import BOX_COLUMNS, LANDMARK_COLUMNS
 from affect4k.media import count_frames, iter_frames, prefetch, probe_video
 from affect4k.progress import progress as progress_bar
 from affect4k.tracking import (
@@ -61,9 +62,7 @@ from affect4k.tracking import (
 log = logging.getLogger(__name__)
 
 #: Parquet columns after ``frame``, ``time_s`` and ``face``, in the order of a row's geometry.
-GEOMETRY_COLUMNS = ["score", "x1", "y1", "x2", "y2"] + [
-    f"lm{i}_{axis}" for i in range(5) for axis in ("x", "y")
-]
+GEOMETRY_COLUMNS = ["score", *BOX_COLUMNS, *LANDMARK_COLUMNS]
 #: Parquet columns after the geometry: faces detected in the frame, the kept face's identity
 #: (-1 without a face), its embedding's distance to the subject's reference, and what face
 #: recognition said of the subject there (:data:`VERIFICATION_STATES`).

@@ -8,6 +8,9 @@ columns of a table without importing the stage that writes it.
 DIMENSIONS = ("valence", "arousal")
 #: The face box columns of ``results/faces/{video}.parquet``, in full-resolution clip pixels.
 BOX_COLUMNS = ("x1", "y1", "x2", "y2")
+#: Its five landmark columns (eyes, nose tip, mouth corners; x then y), in the order
+#: :func:`affect4k.align.align_face` takes them.
+LANDMARK_COLUMNS = tuple(f"lm{i}_{axis}" for i in range(5) for axis in ("x", "y"))
 #: Boolean annotation column of an imported corpus: True rows are still images, not frames.
 STATIC_COLUMN = "static"
 #: Columns of ``results/predictions/{run}/{eval_set}.parquet``: the labels beside the predictions.

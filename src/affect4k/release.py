@@ -28,12 +28,10 @@ from affect4k import CLIP_FPS, __version__
 from affect4k.annotate import RAW_PREFIX
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_dir, read_table
-from affect4k.layout import BOX_COLUMNS, DIMENSIONS
+from affect4k.layout import BOX_COLUMNS, DIMENSIONS, LANDMARK_COLUMNS
 from affect4k.manifest import VideoEntry, youtube_id
 from affect4k.takedown import Takedown
 
-#: The five landmarks of the face stage (eyes, nose, mouth corners), full-resolution pixels.
-LANDMARK_COLUMNS = tuple(f"lm{i}_{axis}" for i in range(5) for axis in ("x", "y"))
 #: Columns of ``manifest.parquet``: one row per clip frame. No pixels, no face embedding, no
 #: identity: where the subject's face is, a perceptual hash of its crop (to check a rebuilt
 #: crop against, not to recognise anyone: 64 bits of a 32x32 grey thumbnail's frequencies), and
@@ -48,6 +46,7 @@ MANIFEST_COLUMNS = (
     "time_s",
     "source_time_s",
     "face",
+    "verification",
     "score",
     *BOX_COLUMNS,
     *LANDMARK_COLUMNS,
@@ -191,7 +190,9 @@ def manifest_table(
                 f"release: video {video}: the database's frames differ from its face table's "
                 "(rebuild the database)"
             )
-        part = table[["frame", "time_s", "face", "score", *BOX_COLUMNS, *LANDMARK_COLUMNS]]
+        part = table[
+            ["frame", "time_s", "face", "verification", "score", *BOX_COLUMNS, *LANDMARK_COLUMNS]
+        ]
         part = part.assign(
             video=video,
             youtube_id=youtube_id(entry.url),
@@ -281,7 +282,9 @@ COLUMN_NOTES = {
     "frame": "Frame index in the clip; frame f is at f / 25 s from the clip's start.",
     "time_s": "Time of the frame from the clip's start, seconds.",
     "source_time_s": "Time of the frame in the source video, seconds.",
-    "face": "Whether the subject's face was found on the frame.",
+    "face": "Whether the subject's face was found and verified on the frame.",
+    "verification": "What face recognition said of the subject on the frame: verified or "
+    "bridged (kept), unverified, rejected (only other people) or none (no face).",
     "score": "The face detector's confidence.",
     "crop_phash": "Perceptual hash (64-bit pHash, hex) of the aligned 112x112 crop, to check a "
     "rebuilt crop against; empty without a face.",
@@ -683,7 +686,9 @@ def build_release(
     labels = read_table(database, ["video", "frame", *DIMENSIONS, "split"], "release")
     split_table = pd.read_csv(split)
     face_tables = {
-        video: read_table(path, ["frame", "time_s", "face", "score", *BOX_COLUMNS], "release")
+        video: read_table(
+            path, ["frame", "time_s", "face", "verification", "score", *BOX_COLUMNS], "release"
+        )
         for video, path in faces.items()
     }
     hashes = {video: crop_hashes(path) for video, path in crops.items()}
