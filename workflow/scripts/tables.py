@@ -9,4 +9,6 @@ with job(snakemake) as sm:
         [TableEntry(**entry) for entry in sm.params.entries],
         Path(sm.output[0]),
         resamples=sm.params.resamples,
+        overlap=Path(sm.input.overlap[0]) if sm.input.overlap else None,
+        overlap_action=sm.params.overlap_action,
     )

@@ -81,11 +81,15 @@ def _background(seed: int) -> np.ndarray:
     return np.clip(field + rng.normal(0, 6, field.shape), 0, 255).astype(np.uint8)
 
 
-def _render() -> tuple[list[np.ndarray], pd.DataFrame]:
+#: A shot as :data:`SHOTS` lists it.
+Shot = tuple[int, int, int, list[tuple[str, int, int, int, float]]]
+
+
+def _render(shots: list[Shot]) -> tuple[list[np.ndarray], pd.DataFrame]:
     portraits = _portraits()
     frames, boxes = [], []
     grain = np.random.default_rng(0)
-    for first, length, seed, people in SHOTS:
+    for first, length, seed, people in shots:
         background = _background(seed)
         for i in range(length):
             frame = background.copy()
@@ -105,10 +109,15 @@ def _render() -> tuple[list[np.ndarray], pd.DataFrame]:
     return frames, table
 
 
-def people_video(path: Path) -> pd.DataFrame:
+def people_video(path: Path, shots: list[Shot] = SHOTS) -> pd.DataFrame:
     """Write the clip (H.264 in AVI, 25 fps, like the pipeline's clips) and return every
-    person's face box per frame (``frame, person, x1, y1, x2, y2``, clip pixels)."""
-    frames, table = _render()
+    person's face box per frame (``frame, person, x1, y1, x2, y2``, clip pixels).
+
+    ``shots`` (:data:`SHOTS` by default) may describe another clip of the same people: one
+    shot of one person on a background of its own stands for a video from another source
+    (the split tests put two such clips of A, at other sizes and places, beside clips of
+    others)."""
+    frames, table = _render(shots)
     encoder = ffmpeg.input(
         "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{WIDTH}x{HEIGHT}", r=FPS
     ).output(str(path), vcodec="libx264", preset="veryfast", crf=18, pix_fmt="yuv420p")
