@@ -20,7 +20,7 @@ from affect4k.database import SPLIT_CSV_COLUMNS, build_split
 from affect4k.demo.people import _portraits, people_video
 from affect4k.detectors import make_detector
 from affect4k.errors import Affect4kError
-from affect4k.external import import_affwild2
+from affect4k.external import import_affectnet, import_affwild2
 from affect4k.faces import IdentitySettings, extract_faces
 from affect4k.identity import FaceEmbedder
 from affect4k.overlap import write_identity_overlap
@@ -171,25 +171,51 @@ def _affwild2_corpus(root: Path) -> Path:
     """An Aff-Wild2-layout corpus: video ``x_a`` shows A (in its Train_Set), ``x_f`` shows F,
     who is in no database video (Validation_Set); 112 px crops aligned by MTCNN's landmarks,
     as the released cropped_aligned are."""
-    from affect4k.align import align_face
-
-    detector = make_detector("mtcnn")
-    portraits = _portraits()
     for video, person, subset in (("x_a", "A", "Train_Set"), ("x_f", "F", "Validation_Set")):
-        image, _ = portraits[person]
-        face = max(detector.detect(image), key=lambda d: float(np.prod(d.bbox[2:] - d.bbox[:2])))
-        crop = align_face(image, face.landmarks, 112)
+        crop = _aligned(person)
         folder = root / "cropped_aligned" / video
         folder.mkdir(parents=True)
         lines = ["valence,arousal"]
         for frame in range(10):
             shaded = np.clip(crop.astype(np.int16) + 4 * frame - 20, 0, 255).astype(np.uint8)
-            cv2.imwrite(str(folder / f"{frame + 1:05d}.jpg"), shaded[..., ::-1])
+            cv2.imwrite(str(folder / f"{frame + 1:05d}.jpg"), shaded)
             lines.append("0.1,0.2")
         labels = root / "annotations" / "VA_Estimation_Challenge" / subset
         labels.mkdir(parents=True, exist_ok=True)
         (labels / f"{video}.txt").write_text("\n".join(lines) + "\n")
     return root
+
+
+def _aligned(person: str) -> np.ndarray:
+    """``person``'s face as a 112 px crop aligned at MTCNN's landmarks (BGR, to write)."""
+    from affect4k.align import align_face
+
+    image, _ = _portraits()[person]
+    found = make_detector("mtcnn").detect(image)
+    face = max(found, key=lambda d: float(np.prod(d.bbox[2:] - d.bbox[:2])))
+    return align_face(image, face.landmarks, 112)[..., ::-1]
+
+
+def test_a_still_image_corpus_is_compared_image_by_image(study: Path, tmp_path: Path):
+    """AffectNet's layout: image 2 shows A, images 1 and 3 show F (no database video's)."""
+    root = tmp_path / "raw"
+    (root / "images").mkdir(parents=True)
+    lines = ["subDirectory_filePath,expression,valence,arousal"]
+    for number, person in enumerate(("F", "A", "F"), start=1):
+        cv2.imwrite(str(root / "images" / f"{number}.jpg"), _aligned(person))
+        lines.append(f"{number}.jpg,1,0.1,0.2")
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    import_affectnet(root, tmp_path / "an")
+    table = split(study, tmp_path)
+    overlap = write_identity_overlap(
+        tmp_path / "split.csv",
+        {video: study / f"{video}.identities.parquet" for video in CLIPS},
+        {"an": tmp_path / "an"},
+        tmp_path / "identity_overlap.csv",
+        threshold=SPLIT["same_person_distance"],
+    )
+    assert overlap[["corpus_video", "corpus_frame"]].values.tolist() == [["affectnet", 1]]
+    assert overlap.loc[0, "person"] == table.loc["a_studio", "person"]
 
 
 def test_a_person_shared_with_a_pretraining_corpus_is_listed_and_marks_its_rows(

@@ -270,6 +270,22 @@ def test_people_a_run_saw_in_another_set_mark_or_leave_its_rows(tmp_path: Path) 
         build_table(entries, tmp_path / "w.csv", resamples=RESAMPLES, overlap_action="drop")
 
 
+def test_a_still_image_corpus_is_marked_or_cleaned_image_by_image(tmp_path: Path) -> None:
+    """In a still-image corpus one image is one person: only that frame is left out."""
+    images = _predictions(tmp_path / "an.parquet", np.random.default_rng(10), 0.3, ["affectnet"])
+    overlap = _overlap(
+        tmp_path / "overlap.csv",
+        [("p1", "v1", "train", "an", "affectnet", 3, "4.jpg", "test", 0.3)],
+    )
+    entry = TableEntry("plain", "m", "native", "an", images)
+    marked = build_table([entry], tmp_path / "t.csv", resamples=RESAMPLES, overlap=overlap)
+    assert marked.loc[0, "contaminated"] and marked.loc[0, "frames"] == FRAMES
+    cleaned = build_table(
+        [entry], tmp_path / "u.csv", resamples=RESAMPLES, overlap=overlap, overlap_action="exclude"
+    )
+    assert not cleaned.loc[0, "contaminated"] and cleaned.loc[0, "frames"] == FRAMES - 1
+
+
 def test_groups_table_groups_videos_for_the_bootstrap(tmp_path: Path) -> None:
     path = _predictions(tmp_path / "p.parquet", np.random.default_rng(5), 0.5)
     split = tmp_path / "split.csv"
