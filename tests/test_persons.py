@@ -260,3 +260,32 @@ def test_a_person_shared_with_a_pretraining_corpus_is_listed_and_marks_its_rows(
         entries, tmp_path / "tables.csv", resamples=10, overlap=tmp_path / "identity_overlap.csv"
     )
     assert list(scores["contaminated"]) == [True, False]
+
+
+def test_a_video_without_a_subject_is_a_person_of_its_own_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    embedding = np.zeros(128, np.float32)
+    rows = []
+    for video, subject in (("v1", True), ("v2", True), ("v3", False), ("v4", True)):
+        vector = embedding + (video == "v4")  # v4: another face, sqrt(128) away
+        identities = pd.DataFrame({"subject": [subject], "embedding": [vector]})
+        identities.to_parquet(tmp_path / f"{video}.identities.parquet")
+        rows.append(pd.DataFrame({"video": video, "frame": range(5), "face": subject}))
+    database = pd.concat(rows).assign(valence=0.1, arousal=0.2)
+    database.to_parquet(tmp_path / "annotations.parquet")
+    videos = ("v1", "v2", "v3", "v4")
+    with caplog.at_level(logging.WARNING):
+        build_split(
+            tmp_path / "annotations.parquet",
+            {video: tmp_path / f"{video}.identities.parquet" for video in videos},
+            tmp_path / "split.csv",
+            tmp_path / "split.parquet",
+            sources={video: video for video in videos},
+            given_groups={},
+            declared_persons={},
+            **SPLIT,
+        )
+    table = pd.read_csv(tmp_path / "split.csv").set_index("video")
+    assert table["person"].to_dict() == {"v1": "v1", "v2": "v1", "v3": "v3", "v4": "v4"}
+    assert "video v3: the face stage kept no subject" in caplog.text

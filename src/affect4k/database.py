@@ -392,6 +392,11 @@ def build_split(
     if missing:
         raise Affect4kError(f"split: no identities table for video(s) {', '.join(missing)}")
     embeddings = {video: subject_embedding(Path(identities[video]), video) for video in videos}
+    for video in (v for v in videos if embeddings[v] is None and not declared_persons.get(v)):
+        log.warning(
+            f"video {video}: the face stage kept no subject, so no face tells who it shows; it "
+            "is a person of its own (name one in videos.tsv's person column)"
+        )
     persons = find_persons(embeddings, declared_persons, same_person_distance)
     groups = video_groups(persons, {v: sources.get(v, v) for v in videos}, given_groups)
     table = database[list(SPLIT_TABLE_COLUMNS[:-1])].copy()

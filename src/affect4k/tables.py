@@ -10,7 +10,8 @@ report's best run) reads the *validation* rows only, never a test score (:func:`
 Every CCC and MSE has a 95 % interval from a bootstrap over groups (sources or people, not
 frames, since frames of one video are far from independent), and runs repeated with several
 seeds also get their mean and standard deviation. And a run is never scored on frames its
-weights saw: those videos are excluded, or, where they cannot be, the row is ``contaminated``.
+weights saw: those videos are excluded with their whole groups, or, where they cannot be, the
+row is ``contaminated``; so are people it saw in another set (``results/identity_overlap.csv``).
 """
 
 from __future__ import annotations
