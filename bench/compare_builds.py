@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 
-#: The annotation stage's outputs beside the database (annotate, lags, database rules).
+#: The annotation stage's outputs beside the database (annotate, lags, database, split rules).
 ANNOTATION_TABLES = (
     "results/annotations/*.parquet",
     "results/lags.csv",
     "results/annotators.csv",
     "results/agreement.csv",
     "results/split.csv",
+    "results/split.parquet",
 )
 
 

@@ -80,9 +80,8 @@ def videos_tsv() -> str:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("annotate")
     (work / "videos.tsv").write_text(videos_tsv())
-    # Two videos are too few groups for a group split; the app does not care which split.
-    database = {"split": "sequence", "sequence_length": 20}
-    write_config(work, demo_config(DEMO, seconds=SECONDS, annotators=ANNOTATORS, database=database))
+    # Two videos build a database (the split, which would need three groups, is not asked for).
+    write_config(work, demo_config(DEMO, seconds=SECONDS, annotators=ANNOTATORS))
     run_snakemake(work, "results/annotations.parquet")
     return work
 

@@ -39,11 +39,6 @@ from affect4k.traces import is_skipped, read_trace, resample_trace
 ANNOTATORS = ("ann1", "ann2", "ann3")
 #: What the workflow passes for ``annotation.max_gap_s`` unless a config sets it.
 MAX_GAP_S = schema_default("annotation.max_gap_s")
-#: What the workflow passes for the ``database`` section unless a config sets it.
-DATABASE = {
-    key: schema_default(f"database.{key}")
-    for key in ("split", "test_fraction", "validation_fraction", "seed", "sequence_length")
-}
 #: ... and for how the annotators' traces are fused.
 FUSION = {key: schema_default(f"annotation.{key}") for key in ("fusion", "per_video")}
 
@@ -403,7 +398,7 @@ def test_build_database_agreement_and_table(tmp_path):
     rng = np.random.default_rng(3)
     paths = [write_video_labels(tmp_path / f"v{i}.parquet", f"v{i}", 3000, rng) for i in range(3)]
     out, agreement_csv = tmp_path / "db" / "annotations.parquet", tmp_path / "db" / "agreement.csv"
-    build_database(paths[::-1], list(NOISE), out, agreement_csv, **DATABASE, **FUSION)
+    build_database(paths[::-1], list(NOISE), out, agreement_csv, **FUSION)
 
     agreement = pd.read_csv(agreement_csv)
     assert list(agreement.columns) == [
@@ -433,36 +428,30 @@ def test_build_database_agreement_and_table(tmp_path):
             assert row.frames == 3 * (3000 - (3000 // 10 + 1) * with_ann3)
 
     database = pd.read_parquet(out)
-    assert {"video", "frame", "time_s", "valence", "arousal", "face", "split"} <= set(database)
+    assert {"video", "frame", "time_s", "valence", "arousal", "face"} <= set(database)
+    assert "split" not in database  # the split stage's, so that any number of videos builds
     assert "valence_ann1" in database  # per-annotator columns are kept
     assert list(database["video"].unique()) == ["v0", "v1", "v2"]
     assert database.groupby("video")["frame"].apply(lambda f: f.is_monotonic_increasing).all()
-    assert set(database["split"]) == {"train", "validation", "test"}
 
 
-def test_split_csv_lists_each_videos_group_and_side(tmp_path):
-    rng = np.random.default_rng(4)
-    names = ["a_left", "a_right", "b", "c", "d"]
-    paths = [write_video_labels(tmp_path / f"{n}.parquet", n, 30, rng) for n in names]
-    groups = {"a_left": "a", "a_right": "a"}
-    split_csv = tmp_path / "split.csv"
+def test_a_one_video_pilot_builds_its_database(tmp_path):
+    """Issue 30 item 10: the database, agreement.csv and annotators.csv of a single video (a
+    pilot) build; only the split needs several groups."""
+    path = write_video_labels(tmp_path / "pilot.parquet", "pilot", 500, np.random.default_rng(1))
+    out = tmp_path / "db"
     build_database(
-        paths,
+        [path],
         list(NOISE),
-        tmp_path / "db.parquet",
-        tmp_path / "agreement.csv",
-        groups=groups,
-        out_split=split_csv,
-        **(DATABASE | {"validation_fraction": 0.15}),
+        out / "annotations.parquet",
+        out / "agreement.csv",
+        out_annotators=out / "annotators.csv",
         **FUSION,
     )
-    split = pd.read_csv(split_csv).set_index("video")
-    assert list(split.columns) == ["group", "split", "frames"]
-    assert list(split["group"]) == ["a", "a", "b", "c", "d"]
-    assert set(split["split"]) == {"train", "validation", "test"}
-    assert split.loc["a_left", "split"] == split.loc["a_right", "split"]
-    database = pd.read_parquet(tmp_path / "db.parquet")
-    assert (database.groupby("video")["split"].first() == split["split"]).all()
+    assert set(pd.read_parquet(out / "annotations.parquet")["video"]) == {"pilot"}
+    agreement = pd.read_csv(out / "agreement.csv")
+    assert agreement["pearson_r"].notna().all() and len(agreement) == 2 * 2 * 4
+    assert len(pd.read_csv(out / "annotators.csv")) == 2 * len(NOISE)
 
 
 def test_build_database_refuses_duplicate_video_and_missing_columns(tmp_path):
@@ -475,7 +464,6 @@ def test_build_database_refuses_duplicate_video_and_missing_columns(tmp_path):
             list(NOISE),
             tmp_path / "db.parquet",
             tmp_path / "a.csv",
-            **DATABASE,
             **FUSION,
         )
     with pytest.raises(Affect4kError, match="arousal_ann9") as caught:
@@ -484,7 +472,6 @@ def test_build_database_refuses_duplicate_video_and_missing_columns(tmp_path):
             [*NOISE, "ann9"],
             tmp_path / "db.parquet",
             tmp_path / "a.csv",
-            **DATABASE,
             **FUSION,
         )
     assert str(first) in str(caught.value)
@@ -847,7 +834,6 @@ def test_the_database_fuses_the_annotators_and_reports_each(tmp_path, fusion, pe
         fusion=fusion,
         per_video=per_video,
         out_annotators=out / "annotators.csv",
-        **DATABASE,
     )
     database = pd.read_parquet(out / "annotations.parquet")
     assert not [column for column in database if column.startswith("raw.")]
@@ -971,7 +957,6 @@ def test_the_annotators_table_reports_the_calibration(tmp_path):
         out / "agreement.csv",
         out_annotators=out / "annotators.csv",
         calibration=calibration,
-        **DATABASE,
         **FUSION,
     )
     table = pd.read_csv(out / "annotators.csv").set_index(["annotator", "dimension"])

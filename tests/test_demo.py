@@ -510,11 +510,6 @@ def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
     defaults = schema["properties"]["annotation"]["properties"]
     settings = {key: spec["default"] for key, spec in defaults.items() if "default" in spec}
     settings |= config["annotation"]
-    # The split settings likewise.
-    keys = ("split", "test_fraction", "validation_fraction", "seed", "sequence_length")
-    given = config.get("database", {})
-    defaults = schema["properties"]["database"]["properties"]
-    database = {key: given.get(key, defaults[key]["default"]) for key in keys}
     estimate_annotation_lags(
         trace_dirs,
         annotators,
@@ -552,7 +547,6 @@ def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
             per_video=settings["per_video"],
             lags=lags,
             out_annotators=out / "annotators.csv",
-            **database,
         )
         built[name] = {
             "labels": pd.read_parquet(out / "annotations.parquet"),

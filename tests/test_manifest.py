@@ -188,6 +188,18 @@ def test_a_subject_column_names_a_photo_in_either_column_order(tmp_path):
         assert (b.subject, b.group) == (None, "clips/b.mp4")
 
 
+def test_a_person_column_names_the_subject_and_a_group_cell_is_marked_given(tmp_path):
+    path = tmp_path / "videos.tsv"
+    path.write_text(
+        "video_id\turl\tstart\tend\tperson\tgroup\n"
+        "a\tclips/a.mp4\t\t\tann\tstudio1\n"
+        "b\tclips/b.mp4\t\t\t\t\n"
+    )
+    a, b = read_videos(path)
+    assert (a.person, a.group, a.group_given) == ("ann", "studio1", True)
+    assert (b.person, b.group, b.group_given) == (None, "clips/b.mp4", False)
+
+
 @pytest.mark.parametrize(
     ("header", "row", "message"),
     [

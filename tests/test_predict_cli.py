@@ -50,8 +50,8 @@ def predict(*args: object) -> int:
 
 
 def test_a_database_clip_gets_the_numbers_of_the_predict_rule(tiny_study: Path, tmp_path: Path):
-    annotations = pd.read_parquet(tiny_study / "results/annotations.parquet")
-    video = annotations.loc[annotations["split"] == "test", "video"].iloc[0]
+    split = pd.read_csv(tiny_study / "results/split.csv")
+    video = split.loc[split["split"] == "test", "video"].iloc[0]
     out = tmp_path / "out.csv"
     # The installed command's path: python -m affect4k, output not a terminal (a log).
     result = subprocess.run(

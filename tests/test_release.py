@@ -305,7 +305,7 @@ def test_a_release_without_a_contact_is_refused(tmp_path: Path):
             info=info,
             base_version="1.0.0",
             videos=[],
-            database=tmp_path / "a.parquet",
+            labels=tmp_path / "split.parquet",
             split=tmp_path / "split.csv",
             agreement=tmp_path / "agreement.csv",
             annotators_table=tmp_path / "annotators.csv",

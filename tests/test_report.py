@@ -77,7 +77,7 @@ def test_results_page_holds_the_tables_numbers(built: Path):
 
 
 def test_database_summary_counts_frames_faces_and_splits(built: Path):
-    annotations = pd.read_parquet(built / "results/annotations.parquet")
+    annotations = pd.read_parquet(built / "results/split.parquet")
     per_video, per_split = report.database_summary(annotations)
     assert list(per_video["video"]) == ["tiny_a", "tiny_b", "tiny_c"]
     assert (per_video["frames"] == 4 * CLIP_FPS).all()

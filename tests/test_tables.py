@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from affect4k.ablation import AblationCell, build_ablation
+from affect4k.errors import Affect4kError
 from affect4k.metrics import (
     bootstrap,
     ccc,
@@ -22,6 +23,7 @@ from affect4k.metrics import (
     student_t_quantile,
     va_metrics,
 )
+from affect4k.persons import OVERLAP_COLUMNS
 from affect4k.settings import schema_default
 from affect4k.tables import MEAN_SEED, TableEntry, build_table
 
@@ -217,6 +219,82 @@ def test_videos_the_weights_saw_are_never_scored_and_contamination_is_marked(tmp
         unseen[["valence_pred", "arousal_pred"]].to_numpy(),
     )
     assert table.loc["r", "mean_ccc"] == pytest.approx(expected["mean_ccc"])
+
+
+def test_trained_on_a_database_video_leaves_out_its_whole_group(tmp_path: Path) -> None:
+    """Issue 28 item 7: ``trained_on: database/v0`` leaves out every video of v0's group (v1:
+    another part of the same source, or the same person), not v0 alone."""
+    path = _predictions(tmp_path / "p.parquet", np.random.default_rng(4), 0.3)
+    split = tmp_path / "split.csv"
+    groups = ["g0", "g0", *VIDEOS[2:]]
+    pd.DataFrame({"video": VIDEOS, "group": groups}).to_csv(split, index=False)
+    entry = TableEntry(
+        "r", "vgg16_gru", "native", "test", path, scored="unseen", groups=split, exclude=("v0",)
+    )
+    table = build_table([entry], tmp_path / "t.csv", resamples=RESAMPLES)
+    assert table.loc[0, "videos"] == len(VIDEOS) - 2
+    assert table.loc[0, "frames"] == (len(VIDEOS) - 2) * FRAMES
+
+
+def _overlap(path: Path, rows: list[tuple]) -> Path:
+    columns = list(OVERLAP_COLUMNS)
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    return path
+
+
+def test_people_a_run_saw_in_another_set_mark_or_leave_its_rows(tmp_path: Path) -> None:
+    """identity_overlap.csv: v0's person is the corpus's video x1 (in the corpus's train part)
+    and v1's person its video x2 (held out). A run pretrained on the corpus saw x1: its
+    database rows scoring v0 are contaminated, or scored without v0; a run that saw no corpus
+    is clean. On the corpus, every run (trained on the database's train side) saw v1's
+    person: its rows scoring x2 are marked, while a person on the test side marks nothing."""
+    database = _predictions(tmp_path / "db.parquet", np.random.default_rng(7), 0.3)
+    corpus = _predictions(tmp_path / "aw.parquet", np.random.default_rng(8), 0.3, ["x1", "x2"])
+    overlap = _overlap(
+        tmp_path / "overlap.csv",
+        [
+            ("p0", "v0", "test", "aw", "x1", -1, "x1", "train", 0.31),
+            ("p1", "v1", "train", "aw", "x2", -1, "x2", "test", 0.28),
+        ],
+    )
+    seen = {"aw": "train"}
+    entries = [
+        TableEntry("pre", "m", "native", "test", database, database=True, seen_corpora=seen),
+        TableEntry("plain", "m", "native", "test", database, database=True),
+        TableEntry("pre", "m", "native", "aw", corpus, seen_corpora=seen),
+    ]
+    marked = build_table(entries, tmp_path / "t.csv", resamples=RESAMPLES, overlap=overlap)
+    assert list(marked["contaminated"]) == [True, False, True]
+    assert list(marked["videos"]) == [len(VIDEOS), len(VIDEOS), 2]
+    left_out = build_table(
+        entries, tmp_path / "u.csv", resamples=RESAMPLES, overlap=overlap, overlap_action="exclude"
+    )
+    assert list(left_out["contaminated"]) == [False, False, False]
+    assert list(left_out["scored"]) == ["unseen", "all", "unseen"]
+    assert list(left_out["videos"]) == [len(VIDEOS) - 1, len(VIDEOS), 1]
+    # The person of the database's test side was never trained on: x1 is not marked.
+    only_x1 = _predictions(tmp_path / "x1.parquet", np.random.default_rng(9), 0.3, ["x1"])
+    clean = TableEntry("plain", "m", "native", "aw", only_x1)
+    table = build_table([clean], tmp_path / "v.csv", resamples=RESAMPLES, overlap=overlap)
+    assert not table.loc[0, "contaminated"]
+    with pytest.raises(Affect4kError, match="evaluation.overlap"):
+        build_table(entries, tmp_path / "w.csv", resamples=RESAMPLES, overlap_action="drop")
+
+
+def test_a_still_image_corpus_is_marked_or_cleaned_image_by_image(tmp_path: Path) -> None:
+    """In a still-image corpus one image is one person: only that frame is left out."""
+    images = _predictions(tmp_path / "an.parquet", np.random.default_rng(10), 0.3, ["affectnet"])
+    overlap = _overlap(
+        tmp_path / "overlap.csv",
+        [("p1", "v1", "train", "an", "affectnet", 3, "4.jpg", "test", 0.3)],
+    )
+    entry = TableEntry("plain", "m", "native", "an", images)
+    marked = build_table([entry], tmp_path / "t.csv", resamples=RESAMPLES, overlap=overlap)
+    assert marked.loc[0, "contaminated"] and marked.loc[0, "frames"] == FRAMES
+    cleaned = build_table(
+        [entry], tmp_path / "u.csv", resamples=RESAMPLES, overlap=overlap, overlap_action="exclude"
+    )
+    assert not cleaned.loc[0, "contaminated"] and cleaned.loc[0, "frames"] == FRAMES - 1
 
 
 def test_groups_table_groups_videos_for_the_bootstrap(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ from conftest import (
 )
 
 from affect4k.ablation import AblationCell, build_ablation
+from affect4k.demo.faces import DEMO_FACES, seeded_rng
+from affect4k.persons import OVERLAP_COLUMNS
 from affect4k.settings import SCHEMA_PATH, job_settings, resolve_training, schema_default
 from affect4k.train_config import TrainConfig
 
@@ -288,6 +290,24 @@ def test_no_table_scores_a_frame_its_run_or_initialisation_trained_on(study):
     table = pd.read_csv(work / "results/tables.csv").set_index(["run", "eval_set"])
     assert table.loc[("from_aw", "aw"), "scored"] == "held_out"
     assert table.loc[("tiny", "test"), "scored"] == "test"
+
+
+def test_the_identity_overlap_names_only_people_the_database_has(study):
+    """The demo corpus renders its videos from the demo's faces (video k's face drawn by
+    ``seeded_rng(seed, "affwild2", k)``): identity_overlap.csv may list a corpus video only
+    where its face is one of the database's, under that video's person."""
+    work = study["work"]
+    overlap = pd.read_csv(work / "results/identity_overlap.csv")
+    assert list(overlap.columns) == list(OVERLAP_COLUMNS)
+    split = pd.read_csv(work / "results/split.csv").set_index("video")
+    assert split["person"].nunique() == len(VIDEOS), "three faces, three people"
+    for row in overlap.itertuples():
+        index = int(row.corpus_video.removeprefix("video")) - 1
+        rng = seeded_rng(0, "affwild2", str(index))
+        rng.integers(2**31)
+        face = DEMO_FACES[int(rng.integers(len(DEMO_FACES)))]
+        videos = [video for video, (_, shown) in VIDEOS.items() if shown == face]
+        assert videos and row.person == split.loc[videos[0], "person"], row
 
 
 def test_the_ablation_crops_the_native_faces_scaled_and_scores_every_cell_per_face_bin(study):

@@ -127,7 +127,7 @@ def test_clips_are_25_fps_with_the_trimmed_length(workspace):
 def test_every_frame_is_in_sync_from_clip_to_crop_to_label(workspace):
     work = workspace["dir"]
     database = pd.read_parquet(work / "results/annotations.parquet")
-    assert {"video", "frame", "time_s", "valence", "arousal", "face", "split"} <= set(database)
+    assert {"video", "frame", "time_s", "valence", "arousal", "face"} <= set(database)
     assert sorted(database["video"].unique()) == sorted(DEMO)
     for video, rows in database.groupby("video"):
         frames = count_frames(work / f"results/clips/{video}.avi")
@@ -164,12 +164,17 @@ def test_agreement_annotators_and_split(workspace):
     assert sorted(annotators["annotator"].unique()) == ANNOTATORS
     assert (annotators["lag_s"] == 0).all() and annotators["weight"].eq(0.25).all()
     assert annotators["ccc"].between(0, 1).all()
-    database = pd.read_parquet(work / "results/annotations.parquet")
-    splits = database.groupby("video")["split"].nunique()
-    assert (splits == 1).all(), "the default split is video-disjoint"
-    assert set(database["split"]) == {"train", "validation", "test"}
+    # The database has no sides: the split stage gives them, from the faces of its people.
+    assert "split" not in pd.read_parquet(work / "results/annotations.parquet")
+    assert not (work / "results/split.csv").exists()
+    run_snakemake(work, "results/split.csv")
+    sides = pd.read_parquet(work / "results/split.parquet")
+    assert (sides.groupby("video")["split"].nunique() == 1).all(), "the split is video-disjoint"
+    assert set(sides["split"]) == {"train", "validation", "test"}
     split = pd.read_csv(work / "results/split.csv").set_index("video")
-    assert (split["split"] == database.groupby("video")["split"].first()).all()
+    assert list(split.columns) == ["person", "group", "split", "frames"]
+    assert split["person"].nunique() == len(DEMO), "three faces, three people"
+    assert (split["split"] == sides.groupby("video")["split"].first()).all()
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
-"""The ``database`` stage: every video's labels in one table, its split and its agreement.
+"""The ``database`` and ``split`` stages: every video's labels in one table with their
+agreement, and the train/validation/test sides.
 
-The videos are pooled (the frame-index contract's ``(video, frame)`` rows), the inter-annotator
-agreement is reported, and the train/validation/test split is assigned by group (source or
-person).
+The ``database`` stage pools the videos (the frame-index contract's ``(video, frame)`` rows) and
+reports the inter-annotator agreement, for any number of videos: a one-video pilot builds its
+database. The ``split`` stage assigns the sides by group (person, or the user's ``group``), and
+needs enough groups; only what trains or scores reads it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from affect4k.fusion import (
 )
 from affect4k.layout import DIMENSIONS
 from affect4k.metrics import ccc, pearson
+from affect4k.persons import check_straddle, find_persons, subject_embedding, video_groups
 from affect4k.traces import check_annotators
 
 log = logging.getLogger(__name__)
@@ -82,12 +85,13 @@ def assign_split(
     ``split="group"``: whole groups of videos go to one side, about ``test_fraction`` of the
     groups to test and ``validation_fraction`` of the remaining groups to validation (each side
     asked for gets at least one group). ``groups`` maps a video to its group (a source video, a
-    person, a channel: whatever must not straddle the split); a video it does not name is a
-    group of its own. Test faces are then people the model has never seen; this is the protocol
-    to report. Validation is what every choice (grid cell, epoch, best run) is made on, so the
-    test split is read once, for the report. ``split="sequence"``: the study's protocol, each
-    video cut into consecutive chunks of ``sequence_length`` frames (``frame //
-    sequence_length``; the last may be shorter) and the chunks drawn for the sides the same way.
+    person, a channel: whatever must not straddle the split; :func:`build_split` gives persons);
+    a video it does not name is a group of its own. Test faces are then people the model has
+    never seen; this is the protocol to report. Validation is what every choice (grid cell,
+    epoch, best run) is made on, so the test split is read once, for the report.
+    ``split="sequence"``: the study's protocol, each video cut into consecutive chunks of
+    ``sequence_length`` frames (``frame // sequence_length``; the last may be shorter) and the
+    chunks drawn for the sides the same way.
     It is optimistic: the same person, often in the neighbouring second of the same shot, is on
     every side, so it measures interpolation within a video rather than generalisation to new
     people. ``validation_fraction=0`` gives train and test only (the study had no validation).
@@ -335,13 +339,6 @@ def build_database(
     out_parquet: Path,
     out_agreement: Path,
     *,
-    split: str,
-    test_fraction: float,
-    seed: int,
-    sequence_length: int,
-    validation_fraction: float,
-    groups: Mapping[str, str] | None = None,
-    out_split: Path | None = None,
     fusion: str,
     per_video: bool,
     lags: pd.DataFrame | None = None,
@@ -360,11 +357,10 @@ def build_database(
     traced it); the agreement table is :func:`reliability_table`'s.
 
     The database keeps every frame (NaN labels included, so ``(video, frame)`` stays the row
-    key of the frame-index contract) sorted by video then frame, with a ``split`` column (see
-    :func:`assign_split`, ``groups`` and ``validation_fraction`` as there). The per-annotator
-    columns are kept: they let a user re-average with another rule or recompute agreement
-    without rerunning the annotation stage. ``out_split`` gets ``video, group, split, frames``
-    per video (``mixed`` where the sequence split puts a video on several sides).
+    key of the frame-index contract) sorted by video then frame. It has no split: that is
+    :func:`build_split`'s, so a database of one video builds. The per-annotator columns are
+    kept: they let a user re-average with another rule or recompute agreement without rerunning
+    the annotation stage.
     """
     check_annotators(annotators)
     required = ("video", "frame", "time_s", "face", *DIMENSIONS)
@@ -385,15 +381,6 @@ def build_database(
             seen[video] = path
     database = pd.concat(tables, ignore_index=True).sort_values(["video", "frame"])
     database = database.reset_index(drop=True)
-    database["split"] = assign_split(
-        database,
-        split,
-        test_fraction,
-        seed,
-        sequence_length,
-        groups,
-        validation_fraction=validation_fraction,
-    )
     if lags is None:
         lags = pd.DataFrame(columns=["video", "annotator", "dimension", "lag_s"])
     labels, annotator_table = fuse_labels(
@@ -425,16 +412,82 @@ def build_database(
     write_atomic(out_agreement, lambda tmp: agreement.to_csv(tmp, index=False))
     if out_annotators is not None:
         write_atomic(out_annotators, lambda tmp: annotator_table.to_csv(tmp, index=False))
-    if out_split is not None:
-        sides = database.groupby("video", sort=True)["split"].agg(
-            lambda side: side.iat[0] if side.nunique() == 1 else "mixed"
+
+
+#: Columns of ``results/split.parquet``: the database's labels with each frame's side, what
+#: training, prediction and the report read (``affect4k.sequences.load_split``).
+SPLIT_TABLE_COLUMNS = ("video", "frame", "valence", "arousal", "face", "split")
+#: Columns of ``results/split.csv``, one row per video.
+SPLIT_CSV_COLUMNS = ("video", "person", "group", "split", "frames")
+
+
+def build_split(
+    annotations_parquet: Path,
+    identities: Mapping[str, Path],
+    out_csv: Path,
+    out_parquet: Path,
+    *,
+    sources: Mapping[str, str],
+    given_groups: Mapping[str, str | None],
+    declared_persons: Mapping[str, str | None],
+    same_person_distance: float,
+    person_straddle: str,
+    split: str,
+    test_fraction: float,
+    validation_fraction: float,
+    seed: int,
+    sequence_length: int,
+) -> pd.DataFrame:
+    """Assign the database's train/validation/test sides by person and write them.
+
+    Each video's person is found from its subject's face embedding (``identities``: each
+    video's identities parquet; :func:`affect4k.persons.find_persons`, ``declared_persons``
+    the ``person`` column), its group from person and source unless ``given_groups`` (the
+    ``group`` column) places it (:func:`affect4k.persons.video_groups`), and the sides by
+    :func:`assign_split`. Under ``split="group"`` a person whose videos land on several sides
+    is refused or warned about (``person_straddle``). ``out_csv`` gets
+    :data:`SPLIT_CSV_COLUMNS` per video (``mixed`` where the sequence split puts a video on
+    several sides), ``out_parquet`` :data:`SPLIT_TABLE_COLUMNS` per frame. Returns the former.
+    """
+    database = read_table(
+        annotations_parquet, ("video", "frame", "valence", "arousal", "face"), "database"
+    )
+    videos = sorted(database["video"].astype(str).unique())
+    missing = [video for video in videos if video not in identities]
+    if missing:
+        raise Affect4kError(f"split: no identities table for video(s) {', '.join(missing)}")
+    embeddings = {video: subject_embedding(Path(identities[video]), video) for video in videos}
+    for video in (v for v in videos if embeddings[v] is None and not declared_persons.get(v)):
+        log.warning(
+            f"video {video}: the face stage kept no subject, so no face tells who it shows; it "
+            "is a person of its own (name one in videos.tsv's person column)"
         )
-        table = pd.DataFrame(
-            {
-                "video": sides.index,
-                "group": [(groups or {}).get(video, video) for video in sides.index],
-                "split": sides.to_numpy(),
-                "frames": database.groupby("video", sort=True).size().to_numpy(),
-            }
-        )
-        write_atomic(out_split, lambda tmp: table.to_csv(tmp, index=False))
+    persons = find_persons(embeddings, declared_persons, same_person_distance)
+    groups = video_groups(persons, {v: sources.get(v, v) for v in videos}, given_groups)
+    table = database[list(SPLIT_TABLE_COLUMNS[:-1])].copy()
+    table["split"] = assign_split(
+        table,
+        split,
+        test_fraction,
+        seed,
+        sequence_length,
+        groups,
+        validation_fraction=validation_fraction,
+    )
+    sides = table.groupby("video", sort=True)["split"].agg(
+        lambda side: side.iat[0] if side.nunique() == 1 else "mixed"
+    )
+    per_video = pd.DataFrame(
+        {
+            "video": sides.index,
+            "person": [persons[video] for video in sides.index],
+            "group": [groups[video] for video in sides.index],
+            "split": sides.to_numpy(),
+            "frames": table.groupby("video", sort=True).size().to_numpy(),
+        }
+    )
+    if split == "group":
+        check_straddle(per_video, person_straddle)
+    write_atomic(out_parquet, lambda tmp: table.to_parquet(tmp, index=False))
+    write_atomic(out_csv, lambda tmp: per_video.to_csv(tmp, index=False))
+    return per_video

@@ -33,11 +33,15 @@ VIDEO_ID_PATTERN = rf"[A-Za-z0-9_-]{{1,{MAX_VIDEO_ID_LENGTH}}}"
 _SECONDS_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 
 COLUMNS = ("video_id", "url", "start", "end")
-#: An optional column: what must not straddle the split (a person, a channel).
+#: An optional column: what must not straddle the split (a channel, a studio), overriding
+#: the default group (the video's person and source, see :mod:`affect4k.persons`).
 GROUP_COLUMN = "group"
 #: An optional column: a photo of the video's subject (the face stage keeps that person).
 SUBJECT_COLUMN = "subject"
-OPTIONAL_COLUMNS = (GROUP_COLUMN, SUBJECT_COLUMN)
+#: An optional column: who the subject is, a name the user chooses; overrides the person the
+#: subject's face embedding is matched to across videos.
+PERSON_COLUMN = "person"
+OPTIONAL_COLUMNS = (GROUP_COLUMN, SUBJECT_COLUMN, PERSON_COLUMN)
 
 #: YouTube forms yt-dlp's YoutubeIE leaves to its playlist extractor, which fetches the one
 #: video (``shorts/<id>``, ``live/<id>``) or refuses the row as a playlist (``&list=``).
@@ -62,11 +66,16 @@ class VideoEntry:
     url: str
     start: float | None
     end: float | None
-    #: Videos of one group always land on the same side of the split (see :func:`source_group`).
+    #: The ``group`` cell, or the video's source where it is empty (:func:`source_group`).
     group: str
     #: Path of a photo of the person whose face the database keeps; None: the person on
     #: screen the longest (see :mod:`affect4k.tracking`).
     subject: str | None = None
+    #: The ``person`` cell; None: the person is found from the subject's face.
+    person: str | None = None
+    #: Whether ``group`` is the user's ``group`` cell, which then alone places the video
+    #: (:func:`affect4k.persons.video_groups`); otherwise person and source do.
+    group_given: bool = False
 
 
 def youtube_id(url: str) -> str | None:
@@ -171,7 +180,9 @@ def _entry(fields: list[str], columns: tuple[str, ...], where: str) -> VideoEntr
         # The photo is an input of the face stage, and Snakemake reads braces as wildcards.
         raise Affect4kError(f"{where}: subject photo {subject!r} of video {video_id} has braces")
     group = optional.get(GROUP_COLUMN) or source_group(url)
-    return VideoEntry(video_id, url, start, end, group, subject or None)
+    person = optional.get(PERSON_COLUMN) or None
+    given = bool(optional.get(GROUP_COLUMN))
+    return VideoEntry(video_id, url, start, end, group, subject or None, person, given)
 
 
 def demo_videos(video_ids: Sequence[str]) -> list[VideoEntry]:
@@ -186,9 +197,11 @@ def demo_videos(video_ids: Sequence[str]) -> list[VideoEntry]:
 
 def read_videos(path: str | os.PathLike[str]) -> list[VideoEntry]:
     """Read and validate the videos TSV (header ``video_id url start end``, then optionally
-    ``group`` and ``subject`` in either order), in order.
+    ``group``, ``subject`` and ``person`` in any order), in order.
 
-    Without a ``group`` column (or with an empty cell) a video's group is its source. A
+    Without a ``group`` column (or with an empty cell) a video's group is found from its
+    person and source (:func:`affect4k.persons.video_groups`); ``person`` names the subject
+    where the user knows who it is. A
     ``subject`` cell is a path to a photo of the person to keep (relative paths from the
     workflow's folder, like local sources); empty: the person on screen the longest.
 
@@ -218,7 +231,7 @@ def read_videos(path: str | os.PathLike[str]) -> list[VideoEntry]:
             ):
                 raise Affect4kError(
                     f"{where}: header must be the tab-separated columns {', '.join(COLUMNS)}"
-                    f" (then optionally {' and '.join(OPTIONAL_COLUMNS)}),"
+                    f" (then optionally {', '.join(OPTIONAL_COLUMNS)}),"
                     f" found {line.strip()!r}"
                 )
             header_seen = True

@@ -661,7 +661,7 @@ def build_release(
     info: ReleaseInfo,
     base_version: str,
     videos: Sequence[VideoEntry],
-    database: Path,
+    labels: Path,
     split: Path,
     agreement: Path,
     annotators_table: Path,
@@ -683,7 +683,7 @@ def build_release(
             "release.contact: a release needs a contact for questions and takedown requests "
             "(an e-mail address or a web page)"
         )
-    labels = read_table(database, ["video", "frame", *DIMENSIONS, "split"], "release")
+    frames = read_table(labels, ["video", "frame", *DIMENSIONS, "split"], "release")
     split_table = pd.read_csv(split)
     face_tables = {
         video: read_table(
@@ -692,7 +692,7 @@ def build_release(
         for video, path in faces.items()
     }
     hashes = {video: crop_hashes(path) for video, path in crops.items()}
-    manifest = manifest_table(videos, labels, face_tables, hashes, split_table)
+    manifest = manifest_table(videos, frames, face_tables, hashes, split_table)
     agreement_table = pd.read_csv(agreement)
     facts = build_facts(manifest, annotators, agreement_table, takedowns)
     tables = {

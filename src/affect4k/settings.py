@@ -363,6 +363,25 @@ def seen_frames(trained_on: list[str], eval_set: str) -> tuple[tuple[str, ...], 
     return tuple(videos), whole
 
 
+def seen_corpora(
+    settings: Mapping[str, Any], pretrain: Mapping[str, Mapping[str, Any]]
+) -> dict[str, str]:
+    """Corpora whose people a run's weights saw, for the identity overlap (see
+    :func:`affect4k.persons.overlap_touched`): its pretraining's corpus, whose ``train`` part
+    that pretraining trained on, and every corpus its ``trained_on`` names (``all``: which of
+    its people were seen is not known)."""
+    seen = {
+        entry["corpus"]: "train"
+        for name, entry in pretrain.items()
+        if settings.get("pretrained") == pretrain_model(name)
+    }
+    for item in settings.get("trained_on", []):
+        name = item.partition("/")[0]
+        if name != DATABASE:
+            seen[name] = "all"
+    return seen
+
+
 def check_trained_on(runs: Mapping[str, Mapping[str, Any]], videos: Collection[str]) -> None:
     """A ``trained_on`` entry ``database/<video>`` must name a video of videos.tsv."""
     for name, settings in runs.items():

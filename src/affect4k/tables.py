@@ -14,12 +14,14 @@ whose coverage ``bench/coverage.py`` measures, and none at all (a reason in
 ``interval_note``) below ``evaluation.min_interval_groups``. Runs repeated with several seeds
 also get their mean and standard deviation. Beside the pooled CCC, ``video_ccc`` is the mean
 of per-video CCCs, which does not reward getting the differences between videos right. And a
-run is never scored on frames its weights saw: those videos are excluded, or, where they
-cannot be, the row is ``contaminated``.
+run is never scored on frames its weights saw: those videos are excluded with their whole
+groups, or, where they cannot be, the row is ``contaminated``; so are people it saw in another
+set (``results/identity_overlap.csv``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,7 @@ from affect4k.metrics import (
     va_metrics,
     video_ccc_sums,
 )
+from affect4k.persons import OVERLAP_COLUMNS, overlap_touched
 
 #: The evaluation set every choice is made on.
 VALIDATION = "validation"
@@ -46,6 +49,8 @@ VALIDATION = "validation"
 MEAN_SEED = "mean"
 #: The per-video CCC's name among an entry's metrics (:func:`affect4k.metrics.video_ccc_sums`).
 VIDEO_CCC = "video_ccc"
+#: What ``evaluation.overlap`` does with rows of people a run's weights saw elsewhere.
+OVERLAP_ACTIONS = ("mark", "exclude")
 
 
 def score(predictions: pd.DataFrame) -> dict[str, float]:
@@ -84,10 +89,16 @@ class TableEntry:
     #: A table mapping ``video`` (and ``frame``, for a corpus of unrelated images) to the
     #: ``group`` the bootstrap resamples; None: every video is a group.
     groups: Path | None = None
-    #: Videos the run's weights were trained on: never scored.
+    #: Videos the run's weights were trained on: never scored, nor any video of their group
+    #: (``groups``), since a group is what must not straddle train and test.
     exclude: Sequence[str] = ()
     #: The weights saw an unknown part of this set, so the scores may be optimistic.
     contaminated: bool = False
+    #: Whether the set is one of the database's own (validation, test) or a corpus.
+    database: bool = False
+    #: Corpora whose people the weights saw: corpus -> ``train`` (a pretraining's part) or
+    #: ``all`` (declared whole in ``trained_on``); see :func:`affect4k.persons.overlap_touched`.
+    seen_corpora: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def group_keys(predictions: pd.DataFrame, groups: pd.DataFrame | None, where: str) -> np.ndarray:
@@ -143,21 +154,59 @@ def _video_ccc(
     return video_ccc_sums(video_sums[pairs[0]], pairs[1], n)
 
 
-def _score_entries(entries: Sequence[TableEntry], resamples: int, seed: int) -> list[_Scored]:
+def excluded_groups(exclude: Sequence[str], groups: pd.DataFrame | None) -> set[str]:
+    """The groups of the videos a run declares it was trained on (``trained_on:
+    <set>/<video>``): the whole group is unseen-only, never just the video."""
+    if groups is None:
+        return set(exclude)
+    return set(groups.loc[groups["video"].astype(str).isin(exclude), "group"].astype(str))
+
+
+def read_overlap(path: Path | None) -> pd.DataFrame:
+    """``results/identity_overlap.csv`` (:data:`affect4k.persons.OVERLAP_COLUMNS`); empty
+    where no corpus is compared."""
+    if path is None:
+        return pd.DataFrame(columns=list(OVERLAP_COLUMNS))
+    try:
+        table = pd.read_csv(path, dtype={"videos": str, "corpus_video": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise Affect4kError(f"identity overlap: cannot read {path} ({exc})") from None
+    if not set(OVERLAP_COLUMNS) <= set(table.columns):
+        raise Affect4kError(f"identity overlap: {path} lacks columns of {OVERLAP_COLUMNS}")
+    return table
+
+
+def _score_entries(
+    entries: Sequence[TableEntry],
+    resamples: int,
+    seed: int,
+    overlap: pd.DataFrame,
+    overlap_action: str,
+) -> list[_Scored]:
     """Point scores and paired bootstrap replicates of every entry (per evaluation set, every
-    entry sees the same resamples of the same groups)."""
+    entry sees the same resamples of the same groups), less the groups its weights declare
+    and, by ``overlap_action``, the people ``overlap`` says they saw elsewhere."""
     group_tables: dict[Path, pd.DataFrame] = {}
     prepared = []
     for entry in entries:
         where = f"run {entry.run}"
         predictions = read_table(entry.predictions, PREDICTION_COLUMNS, where)
-        predictions = predictions[~predictions["video"].isin(entry.exclude)]
         groups = None
         if entry.groups is not None:
             if entry.groups not in group_tables:
                 group_tables[entry.groups] = read_groups(entry.groups)
             groups = group_tables[entry.groups]
-        prepared.append((entry, predictions, group_keys(predictions, groups, where)))
+        keys = group_keys(predictions, groups, where)
+        kept = ~pd.Series(keys).isin(excluded_groups(entry.exclude, groups)).to_numpy()
+        touched = overlap_touched(
+            predictions, overlap, entry.eval_set, entry.database, entry.seen_corpora
+        )
+        if overlap_action == "exclude" and (touched & kept).any():
+            kept &= ~touched
+            entry = dataclasses.replace(entry, scored="unseen")
+        elif (touched & kept).any():
+            entry = dataclasses.replace(entry, contaminated=True)
+        prepared.append((entry, predictions[kept], keys[kept]))
     scored: list[_Scored] = []
     for eval_set in dict.fromkeys(entry.eval_set for entry in entries):
         members = [item for item in prepared if item[0].eval_set == eval_set]
@@ -284,6 +333,8 @@ def build_table(
     resamples: int,
     seed: int = 0,
     min_groups: int = 3,
+    overlap: Path | None = None,
+    overlap_action: str = "mark",
 ) -> pd.DataFrame:
     """Recompute every row's scores and intervals from its predictions and write
     :data:`TABLE_COLUMNS`: a row per (run, evaluation set), and a ``mean`` row per
@@ -294,10 +345,20 @@ def build_table(
     mean CCC is not significantly below the best's: the 95 % interval of the paired bootstrap
     difference (best minus it, means over seeds), never an overlap of two intervals, reaches
     0; empty where validation has fewer than ``min_groups`` groups, which give no interval.
+
+    ``overlap`` (``results/identity_overlap.csv``) names people of the database found in a
+    corpus: a row scoring such a person whom its weights saw in the other set is marked
+    ``contaminated`` (``overlap_action="mark"``) or scored without that person's frames
+    (``"exclude"``, ``scored: unseen``), as ``trained_on`` does for declared sets and videos.
     """
     if not entries:
         raise Affect4kError("build_table: no entries given")
-    scored = _score_entries(entries, resamples, seed)
+    if overlap_action not in OVERLAP_ACTIONS:
+        raise Affect4kError(
+            f"evaluation.overlap: unknown value {overlap_action!r}, expected one of "
+            f"{', '.join(OVERLAP_ACTIONS)}"
+        )
+    scored = _score_entries(entries, resamples, seed, read_overlap(overlap), overlap_action)
     by_config: dict[tuple[str, str], list[_Scored]] = {}
     for item in scored:
         key = (item.entry.config or item.entry.run, item.entry.eval_set)

@@ -98,15 +98,15 @@ rule annotate:
 
 
 rule database:
-    """All videos in one table with the fused labels, the train/validation/test split, the
-    agreement between the annotators and each annotator's lag, weight and agreement."""
+    """All videos in one table with the fused labels, the agreement between the annotators
+    and each annotator's lag, weight and agreement: for any number of videos (no split).
+    """
     input:
         unpack(lambda wildcards: {**LAGS, **CALIBRATION}),
         tables=expand("results/annotations/{video}.parquet", video=VIDEOS),
     output:
         table="results/annotations.parquet",
         agreement="results/agreement.csv",
-        split="results/split.csv",
         annotators="results/annotators.csv",
     log:
         "logs/database.log",
@@ -116,12 +116,6 @@ rule database:
     params:
         code=package_code("database.py"),
         annotators=config["annotators"],
-        split=config["database"]["split"],
-        groups={video: entry.group for video, entry in VIDEOS.items()},
-        test_fraction=config["database"]["test_fraction"],
-        validation_fraction=config["database"]["validation_fraction"],
-        seed=config["database"]["seed"],
-        sequence_length=config["database"]["sequence_length"],
         lag=config["annotation"]["lag"],
         fusion=config["annotation"]["fusion"],
         per_video=config["annotation"]["per_video"],
@@ -130,3 +124,40 @@ rule database:
         max_lag_s=config["annotation"]["max_lag_s"],
     script:
         "../scripts/database.py"
+
+
+rule split:
+    """The train/validation/test sides: videos of one person (their subjects' faces within
+    database.same_person_distance) or one source form a group unless videos.tsv's group
+    column places them; what trains, predicts or scores reads them."""
+    input:
+        annotations="results/annotations.parquet",
+        identities=expand("results/faces/{video}.identities.parquet", video=VIDEOS),
+    output:
+        csv="results/split.csv",
+        table="results/split.parquet",
+    log:
+        "logs/split.log",
+    conda:
+        "../../envs/numpy.yaml"
+    threads: 1
+    params:
+        code=package_code("split.py"),
+        identities={
+            video: f"results/faces/{video}.identities.parquet" for video in VIDEOS
+        },
+        sources={video: source_group(entry.url) for video, entry in VIDEOS.items()},
+        given_groups={
+            video: entry.group if entry.group_given else None
+            for video, entry in VIDEOS.items()
+        },
+        declared_persons={video: entry.person for video, entry in VIDEOS.items()},
+        same_person_distance=config["database"]["same_person_distance"],
+        person_straddle=config["database"]["person_straddle"],
+        split=config["database"]["split"],
+        test_fraction=config["database"]["test_fraction"],
+        validation_fraction=config["database"]["validation_fraction"],
+        seed=config["database"]["seed"],
+        sequence_length=config["database"]["sequence_length"],
+    script:
+        "../scripts/split.py"

@@ -8,7 +8,7 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 from affect4k.calibration import trace_path as calibration_trace
 from affect4k.errors import Affect4kError
 from affect4k.layout import DIMENSIONS
-from affect4k.manifest import VIDEO_ID_PATTERN, demo_videos, read_videos
+from affect4k.manifest import VIDEO_ID_PATTERN, demo_videos, read_videos, source_group
 from affect4k.download import tracked_source
 from affect4k.provenance import code_digest
 from affect4k.runs import NATIVE, parse_resolution
@@ -24,6 +24,7 @@ from affect4k.settings import (
     job_settings,
     resolve_training,
     scored_parts,
+    seen_corpora,
     seen_frames,
 )
 
@@ -184,6 +185,8 @@ def table_entries():
                     "groups": groups_table(eval_set),
                     "exclude": list(exclude),
                     "contaminated": contaminated,
+                    "database": eval_set in DATABASE_SETS,
+                    "seen_corpora": seen_corpora(settings, PRETRAIN),
                 }
             )
     return entries
@@ -227,9 +230,9 @@ def faces_dir(resolution):
 
 
 def database_inputs(resolution):
-    """The annotation table and every video's crops and face table at one resolution."""
+    """The labels with their sides and every video's crops and face table at one resolution."""
     return {
-        "annotations": "results/annotations.parquet",
+        "annotations": "results/split.parquet",
         "faces": [
             f"{faces_dir(resolution)}/{video}.{ext}"
             for video in VIDEOS
@@ -248,7 +251,7 @@ def corpus_inputs(corpus):
 def eval_sets(wildcards):
     """Each evaluation set of a run by name: its annotation table, crops and scored split."""
     database = {
-        "annotations": "results/annotations.parquet",
+        "annotations": "results/split.parquet",
         "faces": faces_dir(RUNS[wildcards.run]["resolution"]),
     }
     sources = {

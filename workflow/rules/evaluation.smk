@@ -37,6 +37,7 @@ rule tables:
         say_left_out_runs,
         predictions=[entry["predictions"] for entry in table_entries()],
         groups=sorted({entry["groups"] for entry in table_entries()}),
+        overlap=["results/identity_overlap.csv"] if CORPORA else [],
     output:
         "results/tables.csv",
     log:
@@ -49,8 +50,36 @@ rule tables:
         entries=table_entries(),
         resamples=config["evaluation"]["resamples"],
         min_groups=config["evaluation"]["min_interval_groups"],
+        overlap_action=config["evaluation"]["overlap"],
     script:
         "../scripts/tables.py"
+
+
+rule identity_overlap:
+    """People of the database found in an external corpus (a pretraining's or a
+    cross-dataset evaluation's): the same face check as the split's, by person."""
+    input:
+        split="results/split.csv",
+        identities=expand("results/faces/{video}.identities.parquet", video=VIDEOS),
+        corpora=[f"results/external/{corpus}/annotations.parquet" for corpus in CORPORA],
+    output:
+        "results/identity_overlap.csv",
+    log:
+        "logs/identity_overlap.log",
+    conda:
+        "../../envs/faces.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        code=package_code("identity_overlap.py"),
+        identities={
+            video: f"results/faces/{video}.identities.parquet" for video in VIDEOS
+        },
+        corpora={corpus: f"results/external/{corpus}" for corpus in CORPORA},
+        same_person_distance=config["database"]["same_person_distance"],
+    script:
+        "../scripts/identity_overlap.py"
 
 
 rule ablation:

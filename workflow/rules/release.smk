@@ -12,7 +12,7 @@ rule release:
     """The release folder: manifest, traces, agreement, croissant.json, datasheet, licence,
     changelog and checksums."""
     input:
-        database="results/annotations.parquet",
+        labels="results/split.parquet",
         split="results/split.csv",
         agreement="results/agreement.csv",
         annotators="results/annotators.csv",

@@ -117,7 +117,7 @@ rule report_training:
 rule report_database:
     """Size of the database per video and split, and the annotators' agreement."""
     input:
-        annotations="results/annotations.parquet",
+        annotations="results/split.parquet",
         agreement="results/agreement.csv",
     output:
         table=report(

@@ -15,13 +15,6 @@ with job(snakemake) as sm:
         sm.params.annotators,
         Path(sm.output.table),
         Path(sm.output.agreement),
-        split=sm.params.split,
-        test_fraction=sm.params.test_fraction,
-        validation_fraction=sm.params.validation_fraction,
-        seed=sm.params.seed,
-        sequence_length=sm.params.sequence_length,
-        groups=sm.params.groups,
-        out_split=Path(sm.output.split),
         fusion=sm.params.fusion,
         per_video=sm.params.per_video,
         lags=lag_table(

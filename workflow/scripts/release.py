@@ -19,7 +19,7 @@ with job(snakemake) as sm:
         info=ReleaseInfo(**release),
         base_version=sm.params.base_version,
         videos=videos,
-        database=Path(sm.input.database),
+        labels=Path(sm.input.labels),
         split=Path(sm.input.split),
         agreement=Path(sm.input.agreement),
         annotators_table=Path(sm.input.annotators),

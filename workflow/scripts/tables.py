@@ -10,4 +10,6 @@ with job(snakemake) as sm:
         Path(sm.output[0]),
         resamples=sm.params.resamples,
         min_groups=sm.params.min_groups,
+        overlap=Path(sm.input.overlap[0]) if sm.input.overlap else None,
+        overlap_action=sm.params.overlap_action,
     )

@@ -116,11 +116,15 @@ def with_noise(frame: np.ndarray, grain: np.random.Generator) -> np.ndarray:
     return np.clip(frame + grain.normal(0, 2, frame.shape), 0, 255).astype(np.uint8)
 
 
-def _render() -> tuple[list[np.ndarray], pd.DataFrame]:
+#: A shot as :data:`SHOTS` lists it.
+Shot = tuple[int, int, int, list[tuple[str, int, int, int, float]]]
+
+
+def _render(shots: list[Shot]) -> tuple[list[np.ndarray], pd.DataFrame]:
     people = portraits()
     frames, boxes = [], []
     grain = np.random.default_rng(0)
-    for first, length, seed, shot in SHOTS:
+    for first, length, seed, shot in shots:
         scene = background(seed)
         for i in range(length):
             frame = scene.copy()
@@ -133,18 +137,23 @@ def _render() -> tuple[list[np.ndarray], pd.DataFrame]:
 
 
 def encode_clip(frames: list[np.ndarray], path: Path) -> None:
-    """Write ``frames`` (RGB, :data:`WIDTH` x :data:`HEIGHT`) as H.264 in AVI at 25 fps, like
-    the pipeline's clips."""
+    """Write ``frames`` (RGB, :data:`WIDTH` x :data:`HEIGHT`) as H.264 at 25 fps (in AVI, like
+    the pipeline's clips, or the container ``path``'s suffix names)."""
     encoder = ffmpeg.input(
         "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{WIDTH}x{HEIGHT}", r=FPS
     ).output(str(path), vcodec="libx264", preset="veryfast", crf=18, pix_fmt="yuv420p")
     write_frames(encoder, (frame.data for frame in frames), f"the test clip {path}")
 
 
-def people_video(path: Path) -> pd.DataFrame:
+def people_video(path: Path, shots: list[Shot] = SHOTS) -> pd.DataFrame:
     """Write the clip (H.264 in AVI, 25 fps, like the pipeline's clips) and return every
-    person's face box per frame (``frame, person, x1, y1, x2, y2``, clip pixels)."""
-    frames, table = _render()
+    person's face box per frame (``frame, person, x1, y1, x2, y2``, clip pixels).
+
+    ``shots`` (:data:`SHOTS` by default) may describe another clip of the same people: one
+    shot of one person on a background of its own stands for a video from another source
+    (the split tests put two such clips of A, at other sizes and places, beside clips of
+    others)."""
+    frames, table = _render(shots)
     encode_clip(frames, path)
     return table
 

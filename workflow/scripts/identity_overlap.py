@@ -1,0 +1,14 @@
+from pathlib import Path
+
+from common import job
+
+with job(snakemake) as sm:
+    from affect4k.overlap import write_identity_overlap
+
+    write_identity_overlap(
+        Path(sm.input.split),
+        {video: Path(path) for video, path in sm.params.identities.items()},
+        {corpus: Path(root) for corpus, root in sm.params.corpora.items()},
+        Path(sm.output[0]),
+        threshold=sm.params.same_person_distance,
+    )
