@@ -1051,7 +1051,6 @@ def test_bad_annotators_are_named_and_leave_the_good_lags_and_labels_alone(tmp_p
             tmp_path / "db/agreement.csv",
             out_annotators=tmp_path / "db/annotators.csv",
             lags=lags,
-            **DATABASE,
             **FUSION,
         )
     assert "flat, noise (r" in caplog.text and "upside (r -" in caplog.text
