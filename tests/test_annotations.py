@@ -1069,7 +1069,7 @@ def test_bad_annotators_are_named_and_leave_the_good_lags_and_labels_alone(tmp_p
             tmp_path / "db/agreement.csv",
             out_annotators=tmp_path / "db/annotators.csv",
             lags=lags,
-            **{**DATABASE, **FUSION, "fusion": fusion},
+            **{**FUSION, "fusion": fusion},
         )
         table = pd.read_csv(tmp_path / "db/annotators.csv").set_index("annotator")
         if fusion == "ewe":

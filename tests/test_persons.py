@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from affect4k.database import SPLIT_CSV_COLUMNS, build_split
-from affect4k.demo.people import portraits, people_video
+from affect4k.demo.people import people_video, portraits
 from affect4k.detectors import make_detector
 from affect4k.errors import Affect4kError
 from affect4k.external import import_affectnet, import_affwild2
