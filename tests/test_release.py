@@ -263,11 +263,19 @@ def test_a_videos_files_are_found_by_name_in_every_folder(tmp_path: Path):
         "logs/faces/v1.log",
         "resources/downloads/v1.mkv",
         "resources/demo/sources/v1.mp4",
+        # Shared outputs whose names a video id may repeat: never a video's own.
+        "results/annotations.parquet",
+        "results/models/annotations/model.keras",
+        "results/models/r1/history.csv",
+        "results/predictions/r1/test.parquet",
+        "logs/annotations.log",
     ]
     for name in made:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
     found = {str(path.relative_to(tmp_path)) for path in video_files(["v1"], tmp_path)}
+    named_like_shared = video_files(["annotations", "models", "history", "test"], tmp_path)
+    assert named_like_shared == [], named_like_shared
     # Not another video's (v10), not a source the demo generates outside results/.
     assert found == {
         "results/clips/v1.avi",

@@ -22,9 +22,17 @@ from affect4k.manifest import VideoEntry, youtube_id
 
 #: Columns of the takedown list, in this order.
 COLUMNS = ("id", "date", "reason")
-#: Folders (relative to the workflow's working directory) that hold per-video files: every file
-#: or folder in them (at any depth) named ``{video}`` or ``{video}.<suffix>`` is the video's.
-VIDEO_ROOTS = ("results", "logs", "benchmarks", "resources/downloads")
+#: Folders (relative to the workflow's working directory) whose stages' folders hold per-video
+#: files: a file in one of their subfolders named ``{video}`` or ``{video}.<suffix>`` is the
+#: video's, except in :data:`RUN_FOLDERS`.
+VIDEO_ROOTS = ("results", "logs", "benchmarks")
+#: Folders of per-run outputs, named by run and evaluation set, never by video: a video named
+#: ``test`` or ``history`` must not take a run's predictions or history with it.
+RUN_FOLDERS = ("results/models", "results/predictions")
+#: Folders whose every file is one video's (``{video}.mkv``).
+VIDEO_FOLDERS = ("resources/downloads",)
+#: Folders whose subfolders are one video's each (``results/frames/{video}/``).
+VIDEO_DIRECTORIES = ("results/frames",)
 
 
 @dataclass(frozen=True)
@@ -85,17 +93,28 @@ def taken_down(
 
 
 def video_files(videos: Iterable[str], workdir: Path = Path()) -> list[Path]:
-    """Every file or folder under :data:`VIDEO_ROOTS` of ``workdir`` that belongs to one of
-    ``videos`` (named ``{video}`` or ``{video}.<suffix>``), outermost first."""
+    """Every file or folder of ``workdir`` that belongs to one of ``videos``, outermost first:
+    files named ``{video}`` or ``{video}.<suffix>`` in a stage's folder under
+    :data:`VIDEO_ROOTS` (never the shared tables at a root's top, so a video named
+    ``annotations`` cannot take ``results/annotations.parquet`` with it), the files of
+    :data:`VIDEO_FOLDERS`, and the per-video folders of :data:`VIDEO_DIRECTORIES` (never a folder
+    elsewhere: a video named like a run must not take ``results/models/{run}/``), nothing in
+    :data:`RUN_FOLDERS`."""
     names = set(videos)
     found = []
-    for root in VIDEO_ROOTS:
-        for folder, subfolders, files in os.walk(workdir / root):
-            for name in sorted(subfolders):
-                if name in names:
-                    found.append(Path(folder) / name)
-            subfolders[:] = [name for name in subfolders if name not in names]
-            found += [Path(folder) / name for name in sorted(files) if name.split(".")[0] in names]
+    for root in (*VIDEO_ROOTS, *VIDEO_FOLDERS):
+        top = workdir / root
+        for folder, subfolders, files in os.walk(top):
+            here = Path(folder)
+            if str(here.relative_to(workdir)) in RUN_FOLDERS:
+                subfolders.clear()
+                continue
+            if str(here.relative_to(workdir)) in VIDEO_DIRECTORIES:
+                found += [here / name for name in sorted(subfolders) if name in names]
+                subfolders[:] = [name for name in subfolders if name not in names]
+            if here == top and root in VIDEO_ROOTS:
+                continue
+            found += [here / name for name in sorted(files) if name.split(".")[0] in names]
     return found
 
 
