@@ -58,7 +58,10 @@ def test_markers_follow_fixtures_and_module_helpers():
     assert fast, "the fast subset of FILES is not empty"
     # through the module's _browser() helper
     browser = {test for test, markers in left_out.items() if "browser" in markers}
-    assert browser == {f"{report}test_report_renders_every_figure_in_chromium"}
+    assert browser == {
+        f"{report}test_report_renders_every_figure_in_chromium",
+        f"{report}test_the_quality_control_sheet_of_a_dissolve_shows_its_verification_in_chromium",
+    }
     # through the fixtures built -> tiny_study, which runs Snakemake
     assert "workflow" in left_out[f"{report}test_every_figure_is_a_png_or_table_page_in_the_report"]
     assert f"{report}test_best_run_is_the_configuration_chosen_on_validation" in fast
