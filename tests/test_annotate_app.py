@@ -1257,3 +1257,24 @@ def test_the_page_draws_the_subjects_box_where_the_database_crops(server, browse
         assert request(server, "GET", "/api/subject/clip_b") == (200, {"boxes": None})
     finally:
         moved.rename(table)
+
+
+# ---- issue 30: hostile input at start-up, Host edges
+
+
+def test_a_config_that_is_not_finite_or_expands_to_billions_is_refused_by_the_app(
+    tmp_path, monkeypatch, capsys
+):
+    from test_settings import BILLION_LAUGHS
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "videos.tsv").write_text(videos_tsv())
+    (tmp_path / "laughs.yaml").write_text(BILLION_LAUGHS + "\n")
+    argv = ["annotate", "--annotator", "a1", "--snakefile", str(REPO / "Snakefile")]
+    assert cli.main([*argv, "--configfile", "laughs.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "laughs.yaml: its YAML aliases" in err and len(err) < 1000
+    nan = "videos: videos.tsv\nannotations: a\nannotation: {max_lag_s: .nan}\n"
+    (tmp_path / "nan.yaml").write_text(nan)
+    assert cli.main([*argv, "--configfile", "nan.yaml"]) == 1
+    assert "nan.yaml: annotation.max_lag_s: nan is not a finite number" in capsys.readouterr().err

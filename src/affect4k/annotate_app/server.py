@@ -54,7 +54,7 @@ from affect4k.files import read_table
 from affect4k.layout import BOX_COLUMNS, DIMENSIONS
 from affect4k.manifest import read_videos
 from affect4k.media import count_frames
-from affect4k.settings import SCHEMA_PATH
+from affect4k.settings import SCHEMA_PATH, check_values
 from affect4k.traces import read_trace
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,9 @@ def read_config(configfile: Path, schema: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise Affect4kError(f"{configfile}: the config must be a mapping of keys")
     try:
+        check_values(config)
         validate(config, str(schema), set_default=True)
-    except WorkflowError as error:
+    except (Affect4kError, WorkflowError) as error:
         raise Affect4kError(f"{configfile}: {error}") from None
     return config
 
