@@ -94,6 +94,8 @@ def test_read_trace_returns_file_values(tmp_path):
         (GOOD + "0.02,0.3\n", 4, "does not increase"),
         ("time_s,value\n-0.02,0.1\n0.04,0.2\n", 2, "negative"),
         ("time_s,value\ninf,0.1\n", 2, "not a finite number"),
+        # A frame grid up to 1e9 s would be 186 GiB (the lags stage's).
+        (GOOD + "1e9,0.3\n", 4, "time 1e+09 s is beyond a day"),
     ],
 )
 def test_read_trace_names_file_and_line(tmp_path, text, line, fragment):
@@ -251,6 +253,31 @@ def test_traces_timed_against_the_source_are_shifted_by_the_clips_start(tmp_path
         "vid1", faces, trace_dir, ANNOTATORS, out, source_start_s=30.0, max_gap_s=MAX_GAP_S
     )
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "clip.parquet"))
+
+
+def test_a_source_timed_trace_in_milliseconds_is_refused_not_left_almost_unlabelled(
+    tmp_path, video
+):
+    """Its samples land 20-60 'seconds' apart: 1 frame in 100 would keep a label, silently."""
+    faces, trace_dir, _ = video
+    for path in trace_dir.glob("*.csv"):
+        times, values = read_trace(path)
+        write_trace(path, times + 30.0, values)
+    path = trace_dir / "ann2.valence.csv"
+    times, values = read_trace(path)
+    write_trace(path, times * 1000.0, values)
+    with pytest.raises(Affect4kError, match="written in milliseconds") as refused:
+        annotate_video(
+            "vid1",
+            faces,
+            trace_dir,
+            ANNOTATORS,
+            tmp_path / "out.parquet",
+            source_start_s=30.0,
+            max_gap_s=MAX_GAP_S,
+        )
+    assert "ann2.valence.csv" in str(refused.value)
+    assert not (tmp_path / "out.parquet").exists()
 
 
 def test_annotate_video_min_annotators_fills_the_tail(tmp_path, video):

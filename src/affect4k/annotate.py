@@ -94,7 +94,9 @@ def _annotator_trace(
     timed against something else (the untrimmed source, or written in milliseconds): refused,
     since its labels would land on the wrong frames. A trace timed against the source
     (``source_start_s``, the clip's start in it) is shifted by that start and may run on past
-    the clip's end, where the source was trimmed.
+    the clip's end, where the source was trimmed. Since the source's length is not known here,
+    a source-timed trace written in milliseconds shows by its samples instead: a median interval
+    longer than ``max_gap_s`` would leave most frames unlabelled, and is refused.
     """
     if is_skipped(path):
         log.warning(f"{path} (video {video_id}): marked {SKIPPED_MARKER}, no labels from it")
@@ -103,6 +105,13 @@ def _annotator_trace(
     clip_s = n_frames / CLIP_FPS
     if source_start_s is not None:
         times = times - source_start_s
+        step = float(np.median(np.diff(times)))
+        if step > max_gap_s:
+            raise Affect4kError(
+                f"{path} (video {video_id}): its samples are a median {step:g} s apart, more "
+                f"than annotation.max_gap_s ({max_gap_s:g} s), so most frames would stay "
+                "unlabelled; written in milliseconds? times must be seconds"
+            )
     elif times[-1] > clip_s + max_gap_s:
         hint = (
             "written in milliseconds? times must be seconds"
