@@ -182,17 +182,26 @@ def check_clips(given: Mapping[str, Any]) -> None:
             )
 
 
-def check_calibration(config: Mapping[str, Any], videos: Collection[str]) -> None:
-    """Refuse a video that would take the calibration clip's folder of traces, and, under
-    ``annotation.lag: measured``, a listed annotator without a calibration trace (the first
-    missing file named; paths relative to the working directory, as the workflow's)."""
-    from affect4k.calibration import CALIBRATION_ID, missing_traces
+def check_calibration_id(annotations: str, videos: Collection[str]) -> None:
+    """Refuse a video that would take the calibration clip's id: its folder of traces in
+    ``annotations``, and in the annotation app its time origin (the workflow and the app both
+    ask here)."""
+    from affect4k.calibration import CALIBRATION_ID
 
     if CALIBRATION_ID in videos:
         raise Affect4kError(
             f"videos: the id {CALIBRATION_ID} is the calibration clip's (its traces live in "
-            f"{config['annotations']}/{CALIBRATION_ID}/); rename the video"
+            f"{annotations}/{CALIBRATION_ID}/); rename the video"
         )
+
+
+def check_calibration(config: Mapping[str, Any], videos: Collection[str]) -> None:
+    """Refuse a video that would take the calibration clip's folder of traces, and, under
+    ``annotation.lag: measured``, a listed annotator without a calibration trace (the first
+    missing file named; paths relative to the working directory, as the workflow's)."""
+    from affect4k.calibration import missing_traces
+
+    check_calibration_id(config["annotations"], videos)
     if config["annotation"]["lag"] == "measured":
         missing = missing_traces(Path(config["annotations"]), config["annotators"])
         if missing:
