@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import skimage.data
 from conftest import REPO
+from test_hostile_inputs import pixel_bomb
 
 from affect4k import CLIP_FPS
 from affect4k.cli import main
@@ -305,7 +306,6 @@ def test_its_own_outputs_carry_its_mark_so_a_rerun_replaces_them(
 def test_inputs_are_sized_from_their_header_and_only_files_or_folders_are_read(
     photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    import zlib
 
     from affect4k.media import ffmpeg_exe
 
@@ -313,16 +313,14 @@ def test_inputs_are_sized_from_their_header_and_only_files_or_folders_are_read(
 
     # A PNG that declares 30000x30000 pixels and holds a few bytes: were it decoded, it would
     # fail as unreadable (or take gigabytes); its header alone refuses it.
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
-
-    header = (30000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
-    bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    bomb = pixel_bomb(tmp_path / "bomb.png")
     error = refused(capsys, bomb, "--model", model, "-o", out)
-    assert error.endswith(f"{bomb}: 30000x30000 is 900,000,000 pixels, above --max-pixels "
+    assert error.endswith(f"{bomb}: 30000x30000 is 900,000,000 pixels, above the limit of "
                           "100,000,000")  # fmt: skip
+    # The --subject photo too, before anything else is read.
+    error = refused(capsys, tmp_path / "v.mp4", "--model", model, "-o", out, "--subject", bomb)
+    assert error.endswith(f"--subject {bomb}: 30000x30000 is 900,000,000 pixels, above the "
+                          "limit of 100,000,000")  # fmt: skip
     # The limit is a flag, and applies to every image of a folder.
     error = refused(capsys, photos, "--model", model, "-o", out, "--max-pixels", 100_000)
     assert f"{photos / 'a_astronaut.png'}: 512x512 is 262,144 pixels, above" in error

@@ -15,8 +15,8 @@ are layers of the saved model, so nothing a flag could get wrong is asked of the
 What the command writes never lands on what it reads, nor on a file it did not write itself:
 every output carries :data:`MARK` (the CSV its header), so a rerun may replace its own outputs
 and nothing else (:func:`check_outputs`). Inputs are sized from their headers before anything
-is decoded (:func:`check_image_size`, :func:`check_video_size`), and only regular files and
-folders are read: a FIFO or a device would block or never end.
+is decoded (:func:`affect4k.images.check_image_size`, :func:`check_video_size`), and only
+regular files and folders are read: a FIFO or a device would block or never end.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import pandas as pd
 from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, write_atomic
+from affect4k.images import MAX_PIXELS, check_image_size, read_image
 from affect4k.layout import DIMENSIONS
 from affect4k.media import _header, iter_frames, probe_video, write_frames
 from affect4k.progress import progress
@@ -54,9 +55,6 @@ IMAGE_COLUMNS = ("file", "face", "valence", "arousal")
 #: Written into the figure (a PNG text chunk) and the overlay (its ``comment`` tag): an existing
 #: output is replaced only if it carries this (a CSV: if its header is one of the two above).
 MARK = "affect4k predict"
-#: Default of ``--max-pixels``: 100 megapixels, above the photos of most cameras; an image is
-#: decoded whole (about 3 bytes a pixel, several copies), so a 30000x30000 PNG took 6 GB.
-MAX_PIXELS = 100_000_000
 #: The largest video frame taken, either orientation: 8K (DCI 8192x4320 covers UHD 7680x4320).
 MAX_VIDEO_SIDES = (8192, 4320)
 
@@ -118,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_pixels < 1:
         raise Affect4kError(f"--max-pixels {args.max_pixels}: must be at least 1")
     check_outputs([args.input], planned_outputs(args))
+    if args.subject is not None:
+        check_image_size(args.subject, args.max_pixels, what="--subject")
     local = local_input(args.input)
     if local is not None:  # refused before the model loads; a URL once it is fetched
         check_input_size(local, args.max_pixels)
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 raise Affect4kError(
                     "--start, --end, --overlay and --subject apply to videos, not images"
                 )
-            table = predict_images(image_files(source), model, detector)
+            table = predict_images(image_files(source), model, detector, args.max_pixels)
         else:
             table = predict_video(
                 source,
@@ -354,27 +354,6 @@ def _marked_png(drawn: Path, out: Path) -> None:
         image.save(out, format="png", pnginfo=info)
 
 
-def check_image_size(path: Path, max_pixels: int) -> None:
-    """Refuse an image above ``max_pixels`` from its header, before it is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
-    # Pillow's own bomb check would warn or refuse on its limit, not ours: off while the
-    # header is read (only the header: Image.open decodes nothing).
-    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (OSError, UnidentifiedImageError, ValueError):
-        raise Affect4kError(f"{path}: not a readable image") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = pillow_limit
-    if width * height > max_pixels:
-        raise Affect4kError(
-            f"{path}: {width}x{height} is {width * height:,} pixels, above --max-pixels "
-            f"{max_pixels:,}"
-        )
-
-
 def check_video_size(path: Path) -> None:
     """Refuse a video whose frames are above 8K (:data:`MAX_VIDEO_SIDES`), from its header."""
     info = probe_video(path)
@@ -386,15 +365,11 @@ def check_video_size(path: Path) -> None:
         )
 
 
-def _read_image(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise Affect4kError(f"{path}: not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def predict_images(files: list[Path], run: RunModel, detector: Any) -> pd.DataFrame:
-    """One row per image (:data:`IMAGE_COLUMNS`), NaN where no face was found.
+def predict_images(
+    files: list[Path], run: RunModel, detector: Any, max_pixels: int = MAX_PIXELS
+) -> pd.DataFrame:
+    """One row per image (:data:`IMAGE_COLUMNS`), NaN where no face was found; an image above
+    ``max_pixels`` is refused (:func:`affect4k.images.read_image`).
 
     Each image has its own tracker, so the largest face is the subject. A single image without
     a face, or a folder where no image has one, is refused.
@@ -408,7 +383,7 @@ def predict_images(files: list[Path], run: RunModel, detector: Any) -> pd.DataFr
     bar = progress(len(files), "faces", "image")
     with bar:
         for index, path in enumerate(files):
-            rgb = _read_image(path)
+            rgb = read_image(path, max_pixels)
             small = detection_copy(rgb, detect_width)
             _, crop = subject_crop(rgb, small, detector, SubjectTracker(), run.crop_size)
             if crop is not None:
