@@ -280,6 +280,33 @@ def test_a_source_timed_trace_in_milliseconds_is_refused_not_left_almost_unlabel
     assert not (tmp_path / "out.parquet").exists()
 
 
+def test_lags_that_leave_much_of_a_video_unlabelled_are_one_warning_naming_it(
+    tmp_path, video, caplog
+):
+    """A 1 s lag on a 4 s clip: its last second loses the valence label (ann3's arousal stops
+    at 2.5 s anyway, so the lag costs arousal nothing)."""
+    faces, trace_dir, _ = video
+    lags = {("valence", "ann1"): 1.0, ("arousal", "ann1"): 1.0}
+    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+        annotate_video(
+            "vid1", faces, trace_dir, ANNOTATORS, tmp_path / "a.parquet", max_gap_s=MAX_GAP_S,
+            lags=lags,
+        )  # fmt: skip
+    said = [r.getMessage() for r in caplog.records if "reaction lags leave" in r.getMessage()]
+    assert len(said) == 1
+    assert (
+        said[0].startswith("video vid1: the reaction lags leave 2") and "min_annotators" in said[0]
+    )
+    assert "of its valence and 0.0 % of its arousal frames unlabelled" in said[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+        annotate_video(
+            "vid1", faces, trace_dir, ANNOTATORS, tmp_path / "b.parquet", max_gap_s=MAX_GAP_S,
+            lags={("valence", "ann1"): 0.08},
+        )  # fmt: skip
+    assert not [r for r in caplog.records if "reaction lags leave" in r.getMessage()]
+
+
 def test_annotate_video_min_annotators_fills_the_tail(tmp_path, video):
     faces, trace_dir, n_frames = video
     out = tmp_path / "vid1.parquet"
