@@ -249,6 +249,10 @@ def test_no_output_lands_on_the_input_another_output_or_a_file_it_did_not_write(
     # So would any image of an input folder, and --overlay naming the input video.
     error = refused(capsys, folder, "--model", model, "-o", folder / "a_astronaut.csv")
     assert f"would overwrite the input {photo}" in error
+    # A new figure in the input folder would be read as a photo by the next run.
+    error = refused(capsys, folder, "--model", model, "-o", folder / "scores.csv")
+    assert f"the figure {folder / 'scores.png'} (beside -o) would land in the input folder" in error
+    assert not (folder / "scores.png").exists() and not (folder / "scores.csv").exists()
     error = refused(capsys, video, "--model", model, "-o", tmp_path / "v.csv", "--overlay", video)
     assert f"--overlay {video} would overwrite the input {video}" in error
     # A link to the input is the input; a hard link too.

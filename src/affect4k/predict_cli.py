@@ -322,17 +322,25 @@ def written_by_predict(path: Path) -> bool:
 
 
 def check_outputs(inputs: list[str], outputs: dict[str, Path]) -> None:
-    """Refuse an output that is an input (or an image of an input folder), another output,
-    or an existing file this command did not write, naming both paths; before any work.
+    """Refuse an output that is an input (or an image of an input folder), an image written
+    into an input folder (the next run would score the figure as a photo), another output, or
+    an existing file this command did not write, naming both paths; before any work.
 
     ``inputs`` as the user gave them (paths or URLs); ``outputs`` by how the user named them.
     """
     sources = [source for text in inputs for source in _input_files(text)]
+    folders = [source for source in sources if source.is_dir()]
     named = list(outputs.items())
     for index, (name, path) in enumerate(named):
         for source in sources:
             if _same_file(path, source):
                 raise Affect4kError(f"{name} would overwrite the input {source}")
+        for folder in folders:
+            if path.suffix.lower() in IMAGE_SUFFIXES and _same_file(path.parent, folder):
+                raise Affect4kError(
+                    f"{name} would land in the input folder {folder}, where the next run "
+                    "would read it as a photo; write -o elsewhere"
+                )
         for other_name, other in named[index + 1 :]:
             if _same_file(path, other):
                 raise Affect4kError(f"{name} and {other_name} are the same file")
