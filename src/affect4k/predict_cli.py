@@ -6,8 +6,9 @@ the 25 fps frame grid by :func:`affect4k.clips.make_clip` (unless it already is)
 identified, aligned and cropped by :func:`affect4k.faces.extract_faces`, and the crops
 go through :func:`affect4k.predict.predict_frames` exactly as in the ``predict`` rule, so a
 clip of the database gets the rule's numbers. Photos take the same detection and alignment
-step (:func:`affect4k.faces.subject_crop`) and are predicted as the still images of AffectNet
-are: each one a sequence of its own.
+step (:func:`affect4k.faces.subject_crop`; the largest face, or the one nearest ``--subject``'s,
+whose box the CSV gives) and are predicted as the still images of AffectNet are: each one a
+sequence of its own.
 
 The sequence length comes from the run's ``config.json`` and the input size and pixel scaling
 are layers of the saved model, so nothing a flag could get wrong is asked of the user.
@@ -51,7 +52,9 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_COLUMNS = ("frame", "time_s", "face", "valence", "arousal")
-IMAGE_COLUMNS = ("file", "face", "valence", "arousal")
+IMAGE_COLUMNS = ("file", "faces", "face", "x1", "y1", "x2", "y2", "valence", "arousal")
+#: The photo CSV's header before it named the scored face (an output a rerun may replace).
+OLD_IMAGE_COLUMNS = ("file", "face", "valence", "arousal")
 #: Written into the figure (a PNG text chunk) and the overlay (its ``comment`` tag): an existing
 #: output is replaced only if it carries this (a CSV: if its header is one of the two above).
 MARK = "affect4k predict"
@@ -81,7 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--subject",
         type=Path,
-        help="a photo of the person to follow in a video (default: the one on screen longest)",
+        help="a photo of the person to score: followed in a video (default: the one on screen "
+        "longest), picked among the faces of each photo (default: the largest)",
     )
     parser.add_argument("--start", type=float, help="first second of the video to use")
     parser.add_argument("--end", type=float, help="last second of the video to use")
@@ -129,11 +133,11 @@ def run(args: argparse.Namespace) -> int:
             source = fetch_input(args.input, Path(work))
             check_input_size(source, args.max_pixels)
         if _is_images(source):
-            if any(v is not None for v in (args.start, args.end, args.overlay, args.subject)):
-                raise Affect4kError(
-                    "--start, --end, --overlay and --subject apply to videos, not images"
-                )
-            table = predict_images(image_files(source), model, detector, args.max_pixels)
+            if any(v is not None for v in (args.start, args.end, args.overlay)):
+                raise Affect4kError("--start, --end and --overlay apply to videos, not images")
+            table = predict_images(
+                image_files(source), model, detector, args.max_pixels, subject=args.subject
+            )
         else:
             table = predict_video(
                 source,
@@ -308,7 +312,7 @@ def written_by_predict(path: Path) -> bool:
         start = file.read(64 * 1024)
     if path.suffix.lower() == ".csv":
         header = start.split(b"\n", 1)[0].strip().decode("utf-8", "replace")
-        return header in (",".join(VIDEO_COLUMNS), ",".join(IMAGE_COLUMNS))
+        return header in (",".join(c) for c in (VIDEO_COLUMNS, IMAGE_COLUMNS, OLD_IMAGE_COLUMNS))
     if start.startswith(b"\x89PNG"):
         from PIL import Image, UnidentifiedImageError
 
@@ -373,38 +377,96 @@ def check_video_size(path: Path) -> None:
         )
 
 
+class PhotoSubject:
+    """Which face of a photo is scored, as :func:`affect4k.faces.subject_crop` asks its tracker:
+    the largest, or, given the ``reference`` embedding of a ``--subject`` photo, the face
+    nearest to it if within ``threshold`` (``faces.subject_threshold``), else none. ``faces``
+    is how many faces the photo showed, which the CSV reports beside the scored one's box.
+    """
+
+    def __init__(
+        self,
+        rgb: np.ndarray,
+        small: np.ndarray,
+        reference: np.ndarray | None = None,
+        embedder: Any = None,
+        threshold: float = 0.0,
+    ) -> None:
+        self.rgb, self.scale = rgb, rgb.shape[1] / small.shape[1]
+        self.reference, self.embedder, self.threshold = reference, embedder, threshold
+        self.faces = 0
+
+    def update(self, detections: list[Any]) -> Any:
+        """The face to score among ``detections`` (pixels of the detection copy), or None."""
+        self.faces = len(detections)
+        if not detections:
+            return None
+        if self.reference is None:
+            return max(detections, key=lambda d: float(np.prod(d.bbox[2:] - d.bbox[:2])))
+        from affect4k.identity import face_chip
+
+        chips = [face_chip(self.rgb, d.landmarks * self.scale) for d in detections]
+        distances = np.linalg.norm(self.embedder.embed(chips) - self.reference, axis=1)
+        nearest = int(np.argmin(distances))
+        return detections[nearest] if distances[nearest] <= self.threshold else None
+
+
 def predict_images(
-    files: list[Path], run: RunModel, detector: Any, max_pixels: int = MAX_PIXELS
+    files: list[Path],
+    run: RunModel,
+    detector: Any,
+    max_pixels: int = MAX_PIXELS,
+    *,
+    subject: Path | None = None,
 ) -> pd.DataFrame:
-    """One row per image (:data:`IMAGE_COLUMNS`), NaN where no face was found; an image above
+    """One row per image (:data:`IMAGE_COLUMNS`), NaN where no face was scored; an image above
     ``max_pixels`` is refused (:func:`affect4k.images.read_image`).
 
-    Each image has its own tracker, so the largest face is the subject. A single image without
-    a face, or a folder where no image has one, is refused.
+    The scored face is the largest, or with a ``subject`` photo the one nearest to its face
+    (:class:`PhotoSubject`); each row gives its box (image pixels) and how many faces the
+    image showed, so a group photo says whom it scored. A single image without such a face,
+    or a folder where no image has one, is refused.
     """
     from affect4k.faces import detection_copy, subject_crop
-    from affect4k.tracking import SubjectTracker
 
     detect_width = schema_default("faces.detect_width")
+    reference = embedder = None
+    if subject is not None:
+        from affect4k.identity import FaceEmbedder, reference_embedding
+
+        embedder = FaceEmbedder()
+        reference = reference_embedding(subject, detector, embedder)
+    threshold = schema_default("faces.subject_threshold")
     crops = np.zeros((len(files), run.crop_size, run.crop_size, 3), np.uint8)
     face = np.zeros(len(files), bool)
+    boxes = np.full((len(files), 4), np.nan)
+    faces = np.zeros(len(files), int)
     bar = progress(len(files), "faces", "image")
     with bar:
         for index, path in enumerate(files):
             rgb = read_image(path, max_pixels)
             small = detection_copy(rgb, detect_width)
-            _, crop = subject_crop(rgb, small, detector, SubjectTracker(), run.crop_size)
+            choice = PhotoSubject(rgb, small, reference, embedder, threshold)
+            scored, crop = subject_crop(rgb, small, detector, choice, run.crop_size)
+            faces[index] = choice.faces
             if crop is not None:
-                crops[index], face[index] = crop, True
+                crops[index], face[index], boxes[index] = crop, True, scored.bbox
             bar.update()
     if not face.any():
         where = files[0] if len(files) == 1 else f"any of the {len(files)} images"
-        raise Affect4kError(f"no face found in {where}")
+        who = (
+            f" of the person of --subject {subject} (within faces.subject_threshold {threshold:g})"
+            if subject is not None
+            else ""
+        )
+        raise Affect4kError(f"no face{who} found in {where}")
     predicted = predict_crops(run, crops, face, static=True)
     return pd.DataFrame(
         {
             "file": [path.name for path in files],
+            "faces": faces,
             "face": face,
+            **{name: boxes[:, i].round(1) for i, name in enumerate(("x1", "y1", "x2", "y2"))},
             "valence": predicted[:, 0],
             "arousal": predicted[:, 1],
         }
@@ -539,7 +601,7 @@ def _draw_gauge(frame: np.ndarray, value: np.ndarray, scale: int) -> None:
         cv2.circle(frame, dot, 6 * scale, (255, 80, 80), -1)
         text = f"V {value[0]:+.2f}  A {value[1]:+.2f}"
     else:
-        text = "no face"
+        text = "subject not found"
     cv2.putText(frame, text, (10 * scale, 2 * radius + 40 * scale), font, 0.5 * scale,
                 (255, 255, 255), scale, cv2.LINE_AA)  # fmt: skip
 
