@@ -317,9 +317,11 @@ def written_by_predict(path: Path) -> bool:
         from PIL import Image, UnidentifiedImageError
 
         try:
+            # Pillow decodes the whole image to find text chunks after the pixels: sized first.
+            check_image_size(path)
             with Image.open(path) as image:
                 return image.text.get("Software") == MARK
-        except (OSError, UnidentifiedImageError, ValueError):
+        except (Affect4kError, OSError, UnidentifiedImageError, ValueError):
             return False
     # ffmpeg -i lists the container's tags one per line: "[info]     comment   : <text>".
     return re.search(rf"\scomment\s*: {re.escape(MARK)}$", _header(path), re.M) is not None
