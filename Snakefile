@@ -16,7 +16,8 @@ WORKFLOW_DIR = Path(workflow.current_basedir)
 SRC = WORKFLOW_DIR / "src"
 sys.path.insert(0, str(SRC))
 
-from affect4k.settings import SCHEMA_PATH
+from affect4k.errors import Affect4kError
+from affect4k.settings import SCHEMA_PATH, check_values
 
 # Without --configfile the demo runs (config/config.yaml); a user's --configfile stands alone,
 # on the schema's defaults (the study's settings), and inherits nothing from the demo. The demo
@@ -34,6 +35,12 @@ if not workflow.config_settings.configfiles:
 
 # The clips section as written, before the schema fills in its defaults (common.smk checks it).
 CLIPS_AS_GIVEN = dict(config["clips"]) if isinstance(config.get("clips"), dict) else {}
+# What the schema cannot check (a number that is not finite, aliases that expand to billions of
+# values), before its error messages print the config.
+try:
+    check_values(config)
+except Affect4kError as error:
+    raise WorkflowError(f"config: {error}") from None
 validate(config, str(SCHEMA_PATH))
 
 

@@ -11,6 +11,7 @@ reports just before and just after each scripted input.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import shutil
@@ -1257,3 +1258,147 @@ def test_the_page_draws_the_subjects_box_where_the_database_crops(server, browse
         assert request(server, "GET", "/api/subject/clip_b") == (200, {"boxes": None})
     finally:
         moved.rename(table)
+
+
+# ---- issue 30: hostile input at start-up, Host edges
+
+
+def test_a_config_that_is_not_finite_or_expands_to_billions_is_refused_by_the_app(
+    tmp_path, monkeypatch, capsys
+):
+    from test_settings import BILLION_LAUGHS
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "videos.tsv").write_text(videos_tsv())
+    (tmp_path / "laughs.yaml").write_text(BILLION_LAUGHS + "\n")
+    argv = ["annotate", "--annotator", "a1", "--snakefile", str(REPO / "Snakefile")]
+    assert cli.main([*argv, "--configfile", "laughs.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "laughs.yaml: its YAML aliases" in err and len(err) < 1000
+    nan = "videos: videos.tsv\nannotations: a\nannotation: {max_lag_s: .nan}\n"
+    (tmp_path / "nan.yaml").write_text(nan)
+    assert cli.main([*argv, "--configfile", "nan.yaml"]) == 1
+    assert "nan.yaml: annotation.max_lag_s: nan is not a finite number" in capsys.readouterr().err
+
+
+def idle_app(root: Path) -> AnnotationApp:
+    """An app over a config whose videos are never built (what start-up and Host checks see)."""
+    (root / "videos.tsv").write_text(videos_tsv())
+    write_config(root, demo_config(DEMO, seconds=SECONDS, annotators=ANNOTATORS))
+    return app_of(root)
+
+
+@contextlib.contextmanager
+def serving(app: AnnotationApp, host: str, **keys: object):
+    server = AppServer(app, host, 0, **keys)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_port_in_use_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
+    app = idle_app(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError):  # not an AttributeError from server_close
+            AppServer(app, "127.0.0.1", port)
+        monkeypatch.chdir(tmp_path)
+        argv = ["annotate", "--annotator", ME, "--port", str(port), "--configfile", "config.yaml"]
+        assert cli.main([*argv, "--snakefile", str(REPO / "Snakefile")]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
+@pytest.mark.parametrize("host", ["::1", "::"])
+def test_ipv6_hosts_listen_and_answer_to_their_bracketed_name(tmp_path, host):
+    with serving(idle_app(tmp_path), host, allow_hosts=["fe80::1"]) as server:
+        port = server.server_address[1]
+        connection = http.client.HTTPConnection("::1", port, timeout=60)
+        connection.request("GET", "/api/videos")  # Host: [::1]:port
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["annotator"] == ME
+        connection.close()
+        if host == "::":
+            assert server.url == f"http://[fe80::1]:{port}/"
+            assert f"[fe80::1]:{port}" in server.allowed_hosts
+        else:
+            assert server.url == f"http://[::1]:{port}/"
+
+
+def test_every_address_prints_a_url_its_host_check_answers_to(tmp_path):
+    with serving(idle_app(tmp_path), "0.0.0.0", allow_hosts=["Annotate.LAN"]) as server:
+        port = server.server_address[1]
+        assert server.url == f"http://annotate.lan:{port}/"
+        headers = {"Host": f"annotate.lan:{port}"}
+        assert request(server, "GET", "/api/videos", headers=headers)[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--allow-host", ""], "--allow-host '': a host name"),
+        (["--allow-host", "annotate.lan:8025"], "give the name alone"),
+        (["--allow-host", "two words"], "--allow-host 'two words'"),
+        (["--host", "[::1]"], "--host [::1]: not an IPv6 address"),
+    ],
+)
+def test_host_flags_that_could_never_work_are_refused_at_start(
+    tmp_path, monkeypatch, capsys, flags, message
+):
+    monkeypatch.chdir(tmp_path)
+    argv = ["annotate", "--annotator", ME, "--host", "0.0.0.0", *flags]
+    assert cli.main(argv) == 1  # before the config is even read
+    assert message in capsys.readouterr().err
+
+
+def test_a_duplicate_host_header_is_refused(tmp_path):
+    with serving(idle_app(tmp_path), "127.0.0.1") as server:
+        host = f"127.0.0.1:{server.server_address[1]}"
+        twice = http_request("GET", "/api/videos", host, {"Host": host})
+        assert raw_exchange(server, twice).startswith(b"HTTP/1.1 400")
+        once = http_request("GET", "/api/videos", host, {"Connection": "close"})
+        assert raw_exchange(server, once).startswith(b"HTTP/1.1 200")
+
+
+def test_a_held_trace_lock_answers_503_instead_of_hanging(tmp_path, monkeypatch):
+    import fcntl
+    import os
+
+    from affect4k.annotate_app import trace_store
+
+    monkeypatch.setattr(trace_store, "LOCK_TIMEOUT_S", 0.3)
+    app = idle_app(tmp_path)
+    app.copies._frames[CALIBRATION_ID] = FRAMES  # no clip to build for this request
+    folder = app.files(CALIBRATION_ID, "valence").final.parent
+    folder.mkdir(parents=True)
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # another process's stuck save
+        with serving(app, "127.0.0.1") as server:
+            status, answer = request(server, "GET", f"/api/traces/{CALIBRATION_ID}/valence")
+    finally:
+        os.close(descriptor)
+    assert status == 503 and "is locked by another process" in answer["error"]
+
+
+def test_a_video_with_the_calibration_clips_id_is_refused_by_the_app(tmp_path):
+    idle_app(tmp_path)
+    (tmp_path / "videos.tsv").write_text(videos_tsv() + f"{CALIBRATION_ID}\tx.mp4\t5\t\n")
+    with pytest.raises(Affect4kError, match=f"the id {CALIBRATION_ID} is the calibration clip"):
+        app_of(tmp_path)

@@ -158,7 +158,7 @@ def test_affectnet_bad_labels_name_the_line(
 
 def test_affectnet_corrupt_image_names_file_and_line(affectnet_root: Path, tmp_path: Path):
     (affectnet_root / "images" / "2" / "c.jpg").write_bytes(b"\xff\xd8 truncated")
-    with pytest.raises(Affect4kError, match=r"line 4: cannot read image .*c.jpg"):
+    with pytest.raises(Affect4kError, match=r"line 4: image .*c.jpg: not a readable image"):
         import_affectnet(affectnet_root, tmp_path / "out")
     assert not (tmp_path / "out" / "faces" / f"{AFFECTNET_VIDEO}.npy").exists()
 

@@ -156,3 +156,28 @@ def test_a_folder_is_published_whole_or_not_at_all(tmp_path):
     with atomic_dir(out) as temp:
         (temp / "000000.jpg").write_bytes(b"new")
     assert sorted(p.name for p in out.iterdir()) == ["000000.jpg"], "the new folder replaced it"
+
+
+def test_a_jobs_warnings_reach_the_build_output_as_one_line_naming_the_job(tmp_path):
+    """The job's log gets everything; the console (Snakemake's output) the package's warnings."""
+    log = tmp_path / "annotate.log"
+    child = python(
+        f"""
+        import logging, sys
+        from types import SimpleNamespace
+        from affect4k.workflow import job
+        sys.stderr = open({str(log)!r}, "w", buffering=1)  # as workflow/scripts/common.py does
+        snakemake = SimpleNamespace(rule="annotate", wildcards={{"video": "v1"}},
+                                    config={{"ffmpeg": None}})
+        with job(snakemake):
+            logging.getLogger("affect4k.annotate").info("v1: resampled")
+            logging.getLogger("affect4k.annotate").warning("video v1: 20.0 % unlabelled")
+            logging.getLogger("some.library").warning("library noise")
+        """
+    )
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr
+    assert stderr.splitlines() == ["warning: annotate video=v1: video v1: 20.0 % unlabelled"]
+    written = log.read_text()
+    assert "v1: resampled" in written and "20.0 % unlabelled" in written
+    assert "library noise" in written

@@ -227,7 +227,7 @@ def test_a_photo_without_a_face_or_not_an_image_is_refused(people, tools, tmp_pa
         run(people, tools, tmp_path, blank)
     text = tmp_path / "notes.jpg"
     text.write_text("not a photo")
-    with pytest.raises(Affect4kError, match=r"subject photo .*notes\.jpg is missing or not an"):
+    with pytest.raises(Affect4kError, match=r"subject photo .*notes\.jpg: not a readable image"):
         run(people, tools, tmp_path, text)
 
 

@@ -21,10 +21,12 @@ import pandas as pd
 import pytest
 import skimage.data
 from conftest import REPO
+from test_hostile_inputs import pixel_bomb
 
 from affect4k import CLIP_FPS
 from affect4k.cli import main
 from affect4k.demo import make_demo_video
+from affect4k.errors import Affect4kError
 from affect4k.media import count_frames, probe_video
 from affect4k.settings import schema_default
 
@@ -148,13 +150,18 @@ def test_a_photo_is_one_row_with_the_models_value_for_its_crop(
     out = tmp_path / "photo.csv"
     assert predict(photo, "--model", tiny_study / RUN / "model.keras", "-o", out) == 0
     table = pd.read_csv(out)
-    assert list(table.columns) == ["file", "face", "valence", "arousal"]
+    assert list(table.columns) == [
+        "file", "faces", "face", "x1", "y1", "x2", "y2", "valence", "arousal"
+    ]  # fmt: skip
     assert table["file"].tolist() == ["a_astronaut.png"] and table["face"].all()
     # Independently: the crop repeated over the run's 10 steps, the last step's output.
     rgb = skimage.data.astronaut()
-    _, crop = subject_crop(
+    scored, crop = subject_crop(
         rgb, detection_copy(rgb, 640), make_detector("mtcnn"), SubjectTracker(), 112
     )
+    # The CSV names the face it scored: its box, and how many faces the photo showed.
+    np.testing.assert_allclose(table.loc[0, ["x1", "y1", "x2", "y2"]], scored.bbox, atol=0.05)
+    assert table.loc[0, "faces"] == 1
     model = keras.models.load_model(tiny_study / RUN / "model.keras", compile=False)
     expected = model.predict_on_batch(np.repeat(crop[None, None], 10, axis=1))[0, -1]
     np.testing.assert_allclose(table.loc[0, ["valence", "arousal"]], expected, atol=1e-5)
@@ -193,9 +200,8 @@ def test_bad_inputs_are_refused_with_one_line_naming_them(
     cases.append(f"{tmp_path / 'absent.mp4'}: no such file or folder")
     assert predict(photos, "--model", tmp_path / "no_run", "-o", out) == 1
     cases.append(f"--model {tmp_path / 'no_run'}: no such run directory or .keras file")
-    astronaut = photos / "a_astronaut.png"
-    assert predict(photos, "--model", model, "-o", out, "--subject", astronaut) == 1
-    cases.append("--subject apply to videos, not images")
+    assert predict(photos, "--model", model, "-o", out, "--overlay", tmp_path / "o.mp4") == 1
+    cases.append("--start, --end and --overlay apply to videos, not images")
     lone = tmp_path / "lone" / "model.keras"
     lone.parent.mkdir()
     shutil.copy(model / "model.keras", lone)
@@ -248,6 +254,10 @@ def test_no_output_lands_on_the_input_another_output_or_a_file_it_did_not_write(
     # So would any image of an input folder, and --overlay naming the input video.
     error = refused(capsys, folder, "--model", model, "-o", folder / "a_astronaut.csv")
     assert f"would overwrite the input {photo}" in error
+    # A new figure in the input folder would be read as a photo by the next run.
+    error = refused(capsys, folder, "--model", model, "-o", folder / "scores.csv")
+    assert f"the figure {folder / 'scores.png'} (beside -o) would land in the input folder" in error
+    assert not (folder / "scores.png").exists() and not (folder / "scores.csv").exists()
     error = refused(capsys, video, "--model", model, "-o", tmp_path / "v.csv", "--overlay", video)
     assert f"--overlay {video} would overwrite the input {video}" in error
     # A link to the input is the input; a hard link too.
@@ -305,7 +315,6 @@ def test_its_own_outputs_carry_its_mark_so_a_rerun_replaces_them(
 def test_inputs_are_sized_from_their_header_and_only_files_or_folders_are_read(
     photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    import zlib
 
     from affect4k.media import ffmpeg_exe
 
@@ -313,16 +322,14 @@ def test_inputs_are_sized_from_their_header_and_only_files_or_folders_are_read(
 
     # A PNG that declares 30000x30000 pixels and holds a few bytes: were it decoded, it would
     # fail as unreadable (or take gigabytes); its header alone refuses it.
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
-
-    header = (30000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
-    bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    bomb = pixel_bomb(tmp_path / "bomb.png")
     error = refused(capsys, bomb, "--model", model, "-o", out)
-    assert error.endswith(f"{bomb}: 30000x30000 is 900,000,000 pixels, above --max-pixels "
+    assert error.endswith(f"{bomb}: 30000x30000 is 900,000,000 pixels, above the limit of "
                           "100,000,000")  # fmt: skip
+    # The --subject photo too, before anything else is read.
+    error = refused(capsys, tmp_path / "v.mp4", "--model", model, "-o", out, "--subject", bomb)
+    assert error.endswith(f"--subject {bomb}: 30000x30000 is 900,000,000 pixels, above the "
+                          "limit of 100,000,000")  # fmt: skip
     # The limit is a flag, and applies to every image of a folder.
     error = refused(capsys, photos, "--model", model, "-o", out, "--max-pixels", 100_000)
     assert f"{photos / 'a_astronaut.png'}: 512x512 is 262,144 pixels, above" in error
@@ -349,3 +356,69 @@ def test_inputs_are_sized_from_their_header_and_only_files_or_folders_are_read(
     error = refused(capsys, "/dev/zero", "--model", model, "-o", out)
     assert "/dev/zero: not a regular file or folder" in error
     assert not out.exists()
+
+
+def group_photo(tmp_path: Path) -> Path:
+    """A frame of the people clip's third shot: B (about 110 px) on the left, A (58) right."""
+    from affect4k.demo.people import people_video
+    from affect4k.media import iter_frames
+
+    people_video(tmp_path / "people.avi")
+    frame = next(f for index, f in enumerate(iter_frames(tmp_path / "people.avi")) if index == 100)
+    return write_image(tmp_path / "group.png", frame)
+
+
+def test_a_group_photo_names_the_face_it_scored_and_subject_picks_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The choice of face, without a model: each crop's prediction is its row's index."""
+    from affect4k import predict_cli
+    from affect4k.demo.people import person_photo
+    from affect4k.detectors import make_detector
+
+    monkeypatch.setattr(
+        predict_cli,
+        "predict_crops",
+        lambda run, crops, face, static: np.where(face[:, None], 0.5, np.nan) * np.ones((1, 2)),
+    )
+    run = predict_cli.RunModel(name="fake", model=None, sequence_length=1, crop_size=112)
+    photo, detector = group_photo(tmp_path), make_detector("mtcnn")
+    largest = predict_cli.predict_images([photo], run, detector)
+    assert largest.loc[0, "faces"] == 2 and largest.loc[0, "face"]
+    assert largest.loc[0, "x2"] < 320, "the larger face, B's, on the left"
+    chosen = predict_cli.predict_images(
+        [photo], run, detector, subject=person_photo("A", tmp_path / "a.png")
+    )
+    assert chosen.loc[0, "faces"] == 2 and chosen.loc[0, "x1"] > 320, "A's, on the right"
+    with pytest.raises(Affect4kError, match="no face of the person of --subject .*f.png"):
+        predict_cli.predict_images(
+            [photo], run, detector, subject=person_photo("F", tmp_path / "f.png")
+        )
+
+
+def test_the_figure_keeps_the_whole_time_axis_and_shades_absences(monkeypatch):
+    from affect4k import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "save", lambda figure, path: drawn.append(figure))
+    frames = np.arange(100)
+    face = (frames >= 20) & (frames < 70)  # absent at the start, and for the last 30 frames
+    values = np.where(face, 0.3, np.nan)
+    table = pd.DataFrame(
+        {"frame": frames, "time_s": frames / 25, "face": face, "valence": values,
+         "arousal": values}
+    )  # fmt: skip
+    plots.prediction_figure(table, Path("unused.png"), "clip")
+    traces = drawn[0].axes[0]
+    low, high = traces.get_xlim()
+    assert low <= 0 and high >= 99 / 25, "the axis covers every frame, not only the face's"
+    shaded = [patch.get_x() for patch in traces.patches]
+    assert len(shaded) == 2 and min(shaded) < 0 and max(shaded) == pytest.approx(69.5 / 25)
+    photos = pd.DataFrame(
+        {"file": ["g.png", "c.jpg"], "faces": [2, 0], "face": [True, False],
+         "x1": [10.0, np.nan], "y1": [20.0, np.nan], "x2": [50.0, np.nan], "y2": [70.0, np.nan],
+         "valence": [0.1, np.nan], "arousal": [0.2, np.nan]}
+    )  # fmt: skip
+    plots.prediction_figure(photos, Path("unused.png"), "photos")
+    labels = [label.get_text() for label in drawn[1].axes[0].get_xticklabels()]
+    assert labels == ["g.png\nbox 10,20,50,70 of 2 faces", "c.jpg\nnone scored of 0 faces"]

@@ -160,3 +160,22 @@ def test_readme_annotate_command_serves_from_its_folder(home, folder, command):
                 pytest.fail("".join(seen))
         finally:
             process.terminate()
+
+
+def test_the_readme_says_once_why_targets_go_before_configfile_and_every_command_does():
+    """A target after --configfile is read as a second config file (a 30-line traceback)."""
+    assert README.count("a target after it is read as a second config file") == 1
+    for _, command in COMMANDS:
+        words = shlex.split(command.removesuffix("&"))
+        for index, word in enumerate(words[:-2]):
+            if word == "--configfile":
+                assert words[index + 2].startswith("-"), command
+
+
+def test_the_readme_says_that_a_trace_edit_under_estimated_lags_reruns_every_video():
+    text = " ".join(README.split())
+    assert (
+        "Under `annotation.lag: estimate` the lags come from every video's traces at once "
+        "(`results/lags.csv`, even with `per_video: true`), so editing one trace reruns the "
+        "`lags` job, every video's `annotate` job and everything after them" in text
+    )

@@ -414,3 +414,33 @@ def test_the_quality_control_sheet_of_a_dissolve_shows_its_verification_in_chrom
     for state in ("verified", "rejected"):
         colour = np.array([int(VERIFICATION_COLOURS[state][i : i + 2], 16) for i in (1, 3, 5)])
         assert (np.abs(pixels - colour).max(axis=1) <= 8).sum() > 2000, state
+
+
+@pytest.mark.parametrize(
+    ("annotation", "says"),
+    [
+        ({"lag": "none", "fusion": "mean"}, "annotator traces averaged per frame)"),
+        (
+            {"lag": "estimate", "fusion": "ewe"},
+            "annotator traces shifted earlier by each annotator's reaction lag estimated from "
+            "the traces, then fused per frame by their EWE weights",
+        ),
+        (
+            {"lag": "measured", "fusion": "median"},
+            "lag measured on the calibration clip, then fused per frame by their median)",
+        ),
+        ({"lag": 0.5, "fusion": "mean"}, "annotator traces shifted 0.5 s earlier, then averaged"),
+    ],
+)
+def test_the_reports_intro_says_how_the_labels_were_made_under_this_config(annotation, says):
+    """Snakemake renders the intro with Jinja2 and the config (snakemake.config)."""
+    import jinja2
+    from conftest import REPO
+
+    class Snakemake:
+        config = {"annotation": annotation}
+
+    text = (REPO / "workflow/report/workflow.rst").read_text()
+    rendered = " ".join(jinja2.Environment().from_string(text).render(snakemake=Snakemake).split())
+    assert says in rendered
+    assert rendered.startswith("affect4k: a 4K facial valence/arousal database")

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 
 import pytest
+import yaml
 from conftest import REPO
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from affect4k.errors import Affect4kError
 from affect4k.settings import (
+    MAX_CONFIG_VALUES,
     SCHEMA_PATH,
     check_backend,
     check_calibration,
     check_clips,
     check_config,
     check_trained_on,
+    check_values,
     job_settings,
     resolve_training,
     scored_parts,
@@ -413,3 +417,88 @@ def test_a_clips_key_the_chosen_codec_ignores_is_refused(given, message):
     own = {"mpeg4": {"qscale": 3}, "libx264": {"crf": 23, "tune": None, "x264_options": None}}
     check_clips({"codec": codec, **own[codec]})  # each codec's own keys are fine
     check_clips({})
+
+
+def parsed(**keys: object) -> dict:
+    """A config as the Snakefile checks it before any job: :func:`check_values`, then the
+    schema."""
+    config = copy.deepcopy({"videos": "videos.tsv", "annotations": "annotations", **keys})
+    check_values(config)
+    validate(config, str(SCHEMA_PATH))
+    return config
+
+
+@pytest.mark.parametrize(
+    ("keys", "key"),
+    [
+        # Not finite: NaN compares false with every bound, and infinity is a number.
+        ({"annotation": {"lag": math.nan}}, "annotation.lag: nan"),
+        ({"annotation": {"lag": math.inf}}, "annotation.lag: inf"),
+        ({"annotation": {"max_lag_s": math.nan}}, "annotation.max_lag_s: nan"),
+        ({"annotation": {"max_lag_s": math.inf}}, "annotation.max_lag_s: inf"),
+        ({"annotation": {"max_gap_s": math.nan}}, "annotation.max_gap_s: nan"),
+        ({"database": {"validation_fraction": math.nan}}, "database.validation_fraction: nan"),
+        ({"faces": {"subject_threshold": math.nan}}, "faces.subject_threshold: nan"),
+        (
+            {
+                "training": {
+                    "runs": {"x": {"model": "alexnet_gru", "learning_rate": [1e-4, -math.inf]}}
+                }
+            },
+            "training.runs.x.learning_rate[1]: -inf",
+        ),
+        # Absurd magnitudes: each would exhaust memory or time in a job.
+        ({"annotation": {"max_lag_s": 1e9}}, "['annotation']['max_lag_s']"),
+        ({"annotation": {"lag": 1e9}}, "['annotation']['lag']"),
+        ({"annotation": {"max_gap_s": 1e9}}, "['annotation']['max_gap_s']"),
+        ({"evaluation": {"resamples": 10**9}}, "['evaluation']['resamples']"),
+        (
+            {"training": {"runs": {"x": {"model": "alexnet_gru", "sequence_length": 10**5}}}},
+            "['training']['runs']['x']['sequence_length']",
+        ),
+        ({"training": {"defaults": {"batch_size": 10**9}}}, "['training']['defaults']"),
+        # Seeds a job would refuse (NumPy's take [0, 2**32)).
+        ({"training": {"defaults": {"seed": -1}}}, "['training']['defaults']"),
+        ({"training": {"seeds": [0, 2**32]}}, "['training']['seeds'][1]"),
+        (
+            {"training": {"runs": {"x": {"model": "alexnet_gru", "seeds": [-1]}}}},
+            "['training']['runs']['x']['seeds'][0]",
+        ),
+        ({"training": {"ablation": {"seeds": [2**32]}}}, "['training']['ablation']['seeds'][0]"),
+        ({"database": {"seed": -1}}, "['database']['seed']"),
+    ],
+)
+def test_a_number_that_is_not_finite_or_not_sane_is_refused_at_parse_time_naming_the_key(keys, key):
+    with pytest.raises((Affect4kError, WorkflowError), match=re.escape(key)):
+        parsed(**keys)
+
+
+def test_the_ranges_keep_every_shipped_config_and_the_edges_of_seeds():
+    for path in sorted((REPO / "config").rglob("*.yaml")):
+        config = yaml.safe_load(path.read_text())
+        check_values(config)
+        validate(config, str(SCHEMA_PATH))
+    parsed(training={"seeds": [0, 2**32 - 1]}, annotation={"lag": 60, "max_lag_s": 60})
+
+
+BILLION_LAUGHS = "\n".join(
+    [
+        "videos: videos.tsv",
+        "annotations: annotations",
+        'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+        *(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)),
+        "bogus: *l8",
+    ]
+)
+
+
+def test_yaml_aliases_that_expand_to_billions_of_values_are_refused_unexpanded():
+    """The schema's error would print the expanded value (10**9 strings): refused before."""
+    config = yaml.safe_load(BILLION_LAUGHS)
+    with pytest.raises(Affect4kError, match="aliases .* expand to more than 100,000 values"):
+        check_values(config)
+    # The limit the schema's description states.
+    assert f"{MAX_CONFIG_VALUES:,} values" in yaml.safe_load(SCHEMA_PATH.read_text())["description"]
+    recursive = yaml.safe_load("videos: &v [*v]\nannotations: a\n")
+    with pytest.raises(Affect4kError, match="nested deeper than"):
+        check_values(recursive)

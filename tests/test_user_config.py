@@ -368,3 +368,22 @@ def test_the_demo_is_the_default_only_without_a_configfile(tmp_path):
     )
     jobs = planned_jobs(result.stdout)
     assert jobs["demo_video"] == 6 and jobs["pretrain"] == 2 and jobs["import_corpus"] == 2
+
+
+def test_a_config_of_nested_aliases_or_a_nan_stops_the_workflow_with_one_line(tmp_path):
+    """Checked before the schema, whose error message would print the expanded value."""
+    from test_settings import BILLION_LAUGHS
+
+    user_study(tmp_path, {"v1": "https://example.org/v1.mp4"})
+    (tmp_path / "config.yaml").write_text(BILLION_LAUGHS + "\n")
+    result = run_snakemake(tmp_path, "--dry-run", check=False)
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert "config: its YAML aliases (&anchor, *anchor) expand to more than" in said
+    write_config(tmp_path, {"videos": "videos.tsv", "annotations": "annotations"})
+    config = (tmp_path / "config.yaml").read_text() + "annotation: {max_gap_s: .nan}\n"
+    (tmp_path / "config.yaml").write_text(config)
+    result = run_snakemake(tmp_path, "--dry-run", check=False)
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert "config: annotation.max_gap_s: nan is not a finite number" in said

@@ -170,6 +170,9 @@ ANNOTATOR_COLUMNS = (
 )
 #: The annotator names of agreement.csv's rows about every annotator at once.
 EVERYONE = "*"
+#: Decimals of the numbers in agreement.csv and annotators.csv: what a reader compares (a lag to
+#: the millisecond, a weight or correlation to 1e-4), not 0.44000000000000006.
+CSV_DECIMALS = 4
 
 
 def _stacks(
@@ -409,9 +412,10 @@ def build_database(
             f"pairs), CCC = {row.ccc:.3f}, Krippendorff's alpha = {row.alpha:.3f}"
         )
     write_atomic(out_parquet, lambda tmp: database.to_parquet(tmp, index=False))
-    write_atomic(out_agreement, lambda tmp: agreement.to_csv(tmp, index=False))
+    write_atomic(out_agreement, lambda tmp: agreement.round(CSV_DECIMALS).to_csv(tmp, index=False))
     if out_annotators is not None:
-        write_atomic(out_annotators, lambda tmp: annotator_table.to_csv(tmp, index=False))
+        rounded = annotator_table.round(CSV_DECIMALS)
+        write_atomic(out_annotators, lambda tmp: rounded.to_csv(tmp, index=False))
 
 
 #: Columns of ``results/split.parquet``: the database's labels with each frame's side, what

@@ -40,6 +40,7 @@ from affect4k.affwild import read_affwild2_va
 from affect4k.database import assign_split
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, write_atomic
+from affect4k.images import read_image
 from affect4k.layout import DIMENSIONS, STATIC_COLUMN
 
 log = logging.getLogger(__name__)
@@ -69,12 +70,13 @@ def _decode(path: Path | None, crop_size: int, where: str) -> np.ndarray | None:
     """RGB uint8 ``(crop_size, crop_size, 3)`` of ``path``; None when ``path`` is None."""
     if path is None:
         return None
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise Affect4kError(f"{where}: cannot read image {path}")
+    try:
+        image = read_image(path)
+    except Affect4kError as error:
+        raise Affect4kError(f"{where}: {error}") from None
     if image.shape[:2] != (crop_size, crop_size):
         image = cv2.resize(image, (crop_size, crop_size), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
 
 
 def _write_crops(

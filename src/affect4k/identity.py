@@ -20,12 +20,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from affect4k.align import align_face
 from affect4k.detectors import Detector
 from affect4k.errors import Affect4kError
+from affect4k.images import read_image
 
 #: Side of dlib's face chip (the network's input).
 CHIP_SIZE = 150
@@ -101,11 +101,9 @@ def estimated_yaw(landmarks: np.ndarray) -> np.ndarray:
 
 
 def read_photo(path: Path) -> np.ndarray:
-    """An RGB photo, refused naming the file if it is missing or not an image."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise Affect4kError(f"subject photo {path} is missing or not an image OpenCV can read")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """An RGB photo, refused naming the file if it is missing, not a regular file, above the
+    pixel limit or not an image (:func:`affect4k.images.read_image`)."""
+    return read_image(path, what="subject photo")
 
 
 def reference_embedding(photo: Path, detector: Detector, embedder: FaceEmbedder) -> np.ndarray:

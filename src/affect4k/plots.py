@@ -88,18 +88,29 @@ def _va_plane(axes: Axes, valence: np.ndarray, arousal: np.ndarray, colour: obje
 def prediction_figure(table: pd.DataFrame, path: Path, title: str) -> None:
     """What ``affect4k predict`` shows beside its CSV: the traces and the valence-arousal plane.
 
-    A video's table (``time_s`` column) is drawn over time, gaps where no face was found; a
-    photo table (``file`` column) as one pair of bars per photo.
+    A video's table (``time_s`` column) is drawn over its whole time, the frames where the
+    followed face was absent shaded (the axis would otherwise end where the face last shows);
+    a photo table (``file`` column) as one pair of bars per photo, each labelled with the box of
+    the face scored and how many faces the photo showed.
     """
     figure = _figure(1, 2, (11, 3.6), width_ratios=[2.2, 1])
     traces, plane = figure.axes
     found = table.dropna(subset=list(DIMENSIONS))
     if "time_s" in table:
+        times = table["time_s"].to_numpy(float)
         for dimension in DIMENSIONS:
-            traces.plot(
-                table["time_s"], table[dimension], color=COLOURS[dimension], label=dimension
+            traces.plot(times, table[dimension], color=COLOURS[dimension], label=dimension)
+        absent = ~np.isfinite(table[list(DIMENSIONS)].to_numpy(float)).all(axis=1)
+        edges = np.flatnonzero(np.diff(np.r_[0, absent.astype(int), 0]))
+        for first, after in zip(edges[::2], edges[1::2], strict=True):
+            traces.axvspan(
+                times[first] - 0.5 / CLIP_FPS,
+                times[after - 1] + 0.5 / CLIP_FPS,
+                color="0.88",
+                lw=0,
+                label=None if first != edges[0] else "face absent",
             )
-        traces.set(xlabel="time (s)")
+        traces.set(xlabel="time (s)", xlim=(times[0] - 0.5 / CLIP_FPS, times[-1] + 0.5 / CLIP_FPS))
         colour: object = found["time_s"].to_numpy()
     else:
         position = np.arange(len(table))
@@ -107,13 +118,23 @@ def prediction_figure(table: pd.DataFrame, path: Path, title: str) -> None:
             traces.bar(
                 position + offset, table[dimension], 0.4, color=COLOURS[dimension], label=dimension
             )
-        traces.set_xticks(position, table["file"], rotation=30, ha="right")
+        labels = [_photo_label(row) for _, row in table.iterrows()]
+        traces.set_xticks(position, labels, rotation=30, ha="right", fontsize=7)
         colour = COLOURS["valence"]
     traces.set(ylim=(-1.05, 1.05), ylabel="predicted value", title=title)
     traces.axhline(0, color="0.6", lw=0.8)
     traces.legend(loc="upper right", ncols=2)
     _va_plane(plane, found["valence"], found["arousal"], colour)
     save(figure, path)
+
+
+def _photo_label(row: pd.Series) -> str:
+    """A photo's tick: its file, the box of the face scored and how many faces it showed."""
+    shown = f"{int(row['faces'])} face{'s' if row['faces'] != 1 else ''}"
+    if not row["face"]:
+        return f"{row['file']}\nnone scored of {shown}"
+    box = ",".join(f"{row[name]:.0f}" for name in ("x1", "y1", "x2", "y2"))
+    return f"{row['file']}\nbox {box} of {shown}"
 
 
 @_styled

@@ -6,8 +6,9 @@ the 25 fps frame grid by :func:`affect4k.clips.make_clip` (unless it already is)
 identified, aligned and cropped by :func:`affect4k.faces.extract_faces`, and the crops
 go through :func:`affect4k.predict.predict_frames` exactly as in the ``predict`` rule, so a
 clip of the database gets the rule's numbers. Photos take the same detection and alignment
-step (:func:`affect4k.faces.subject_crop`) and are predicted as the still images of AffectNet
-are: each one a sequence of its own.
+step (:func:`affect4k.faces.subject_crop`; the largest face, or the one nearest ``--subject``'s,
+whose box the CSV gives) and are predicted as the still images of AffectNet are: each one a
+sequence of its own.
 
 The sequence length comes from the run's ``config.json`` and the input size and pixel scaling
 are layers of the saved model, so nothing a flag could get wrong is asked of the user.
@@ -15,8 +16,8 @@ are layers of the saved model, so nothing a flag could get wrong is asked of the
 What the command writes never lands on what it reads, nor on a file it did not write itself:
 every output carries :data:`MARK` (the CSV its header), so a rerun may replace its own outputs
 and nothing else (:func:`check_outputs`). Inputs are sized from their headers before anything
-is decoded (:func:`check_image_size`, :func:`check_video_size`), and only regular files and
-folders are read: a FIFO or a device would block or never end.
+is decoded (:func:`affect4k.images.check_image_size`, :func:`check_video_size`), and only
+regular files and folders are read: a FIFO or a device would block or never end.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import pandas as pd
 from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 from affect4k.files import atomic_path, write_atomic
+from affect4k.images import MAX_PIXELS, check_image_size, read_image
 from affect4k.layout import DIMENSIONS
 from affect4k.media import _header, iter_frames, probe_video, write_frames
 from affect4k.progress import progress
@@ -50,13 +52,12 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_COLUMNS = ("frame", "time_s", "face", "valence", "arousal")
-IMAGE_COLUMNS = ("file", "face", "valence", "arousal")
+IMAGE_COLUMNS = ("file", "faces", "face", "x1", "y1", "x2", "y2", "valence", "arousal")
+#: The photo CSV's header before it named the scored face (an output a rerun may replace).
+OLD_IMAGE_COLUMNS = ("file", "face", "valence", "arousal")
 #: Written into the figure (a PNG text chunk) and the overlay (its ``comment`` tag): an existing
 #: output is replaced only if it carries this (a CSV: if its header is one of the two above).
 MARK = "affect4k predict"
-#: Default of ``--max-pixels``: 100 megapixels, above the photos of most cameras; an image is
-#: decoded whole (about 3 bytes a pixel, several copies), so a 30000x30000 PNG took 6 GB.
-MAX_PIXELS = 100_000_000
 #: The largest video frame taken, either orientation: 8K (DCI 8192x4320 covers UHD 7680x4320).
 MAX_VIDEO_SIDES = (8192, 4320)
 
@@ -83,7 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--subject",
         type=Path,
-        help="a photo of the person to follow in a video (default: the one on screen longest)",
+        help="a photo of the person to score: followed in a video (default: the one on screen "
+        "longest), picked among the faces of each photo (default: the largest)",
     )
     parser.add_argument("--start", type=float, help="first second of the video to use")
     parser.add_argument("--end", type=float, help="last second of the video to use")
@@ -118,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_pixels < 1:
         raise Affect4kError(f"--max-pixels {args.max_pixels}: must be at least 1")
     check_outputs([args.input], planned_outputs(args))
+    if args.subject is not None:
+        check_image_size(args.subject, args.max_pixels, what="--subject")
     local = local_input(args.input)
     if local is not None:  # refused before the model loads; a URL once it is fetched
         check_input_size(local, args.max_pixels)
@@ -129,11 +133,11 @@ def run(args: argparse.Namespace) -> int:
             source = fetch_input(args.input, Path(work))
             check_input_size(source, args.max_pixels)
         if _is_images(source):
-            if any(v is not None for v in (args.start, args.end, args.overlay, args.subject)):
-                raise Affect4kError(
-                    "--start, --end, --overlay and --subject apply to videos, not images"
-                )
-            table = predict_images(image_files(source), model, detector)
+            if any(v is not None for v in (args.start, args.end, args.overlay)):
+                raise Affect4kError("--start, --end and --overlay apply to videos, not images")
+            table = predict_images(
+                image_files(source), model, detector, args.max_pixels, subject=args.subject
+            )
         else:
             table = predict_video(
                 source,
@@ -308,31 +312,41 @@ def written_by_predict(path: Path) -> bool:
         start = file.read(64 * 1024)
     if path.suffix.lower() == ".csv":
         header = start.split(b"\n", 1)[0].strip().decode("utf-8", "replace")
-        return header in (",".join(VIDEO_COLUMNS), ",".join(IMAGE_COLUMNS))
+        return header in (",".join(c) for c in (VIDEO_COLUMNS, IMAGE_COLUMNS, OLD_IMAGE_COLUMNS))
     if start.startswith(b"\x89PNG"):
         from PIL import Image, UnidentifiedImageError
 
         try:
+            # Pillow decodes the whole image to find text chunks after the pixels: sized first.
+            check_image_size(path)
             with Image.open(path) as image:
                 return image.text.get("Software") == MARK
-        except (OSError, UnidentifiedImageError, ValueError):
+        except (Affect4kError, OSError, UnidentifiedImageError, ValueError):
             return False
     # ffmpeg -i lists the container's tags one per line: "[info]     comment   : <text>".
     return re.search(rf"\scomment\s*: {re.escape(MARK)}$", _header(path), re.M) is not None
 
 
 def check_outputs(inputs: list[str], outputs: dict[str, Path]) -> None:
-    """Refuse an output that is an input (or an image of an input folder), another output,
-    or an existing file this command did not write, naming both paths; before any work.
+    """Refuse an output that is an input (or an image of an input folder), an image written
+    into an input folder (the next run would score the figure as a photo), another output, or
+    an existing file this command did not write, naming both paths; before any work.
 
     ``inputs`` as the user gave them (paths or URLs); ``outputs`` by how the user named them.
     """
     sources = [source for text in inputs for source in _input_files(text)]
+    folders = [source for source in sources if source.is_dir()]
     named = list(outputs.items())
     for index, (name, path) in enumerate(named):
         for source in sources:
             if _same_file(path, source):
                 raise Affect4kError(f"{name} would overwrite the input {source}")
+        for folder in folders:
+            if path.suffix.lower() in IMAGE_SUFFIXES and _same_file(path.parent, folder):
+                raise Affect4kError(
+                    f"{name} would land in the input folder {folder}, where the next run "
+                    "would read it as a photo; write -o elsewhere"
+                )
         for other_name, other in named[index + 1 :]:
             if _same_file(path, other):
                 raise Affect4kError(f"{name} and {other_name} are the same file")
@@ -354,27 +368,6 @@ def _marked_png(drawn: Path, out: Path) -> None:
         image.save(out, format="png", pnginfo=info)
 
 
-def check_image_size(path: Path, max_pixels: int) -> None:
-    """Refuse an image above ``max_pixels`` from its header, before it is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
-    # Pillow's own bomb check would warn or refuse on its limit, not ours: off while the
-    # header is read (only the header: Image.open decodes nothing).
-    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (OSError, UnidentifiedImageError, ValueError):
-        raise Affect4kError(f"{path}: not a readable image") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = pillow_limit
-    if width * height > max_pixels:
-        raise Affect4kError(
-            f"{path}: {width}x{height} is {width * height:,} pixels, above --max-pixels "
-            f"{max_pixels:,}"
-        )
-
-
 def check_video_size(path: Path) -> None:
     """Refuse a video whose frames are above 8K (:data:`MAX_VIDEO_SIDES`), from its header."""
     info = probe_video(path)
@@ -386,42 +379,96 @@ def check_video_size(path: Path) -> None:
         )
 
 
-def _read_image(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise Affect4kError(f"{path}: not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+class PhotoSubject:
+    """Which face of a photo is scored, as :func:`affect4k.faces.subject_crop` asks its tracker:
+    the largest, or, given the ``reference`` embedding of a ``--subject`` photo, the face
+    nearest to it if within ``threshold`` (``faces.subject_threshold``), else none. ``faces``
+    is how many faces the photo showed, which the CSV reports beside the scored one's box.
+    """
+
+    def __init__(
+        self,
+        rgb: np.ndarray,
+        small: np.ndarray,
+        reference: np.ndarray | None = None,
+        embedder: Any = None,
+        threshold: float = 0.0,
+    ) -> None:
+        self.rgb, self.scale = rgb, rgb.shape[1] / small.shape[1]
+        self.reference, self.embedder, self.threshold = reference, embedder, threshold
+        self.faces = 0
+
+    def update(self, detections: list[Any]) -> Any:
+        """The face to score among ``detections`` (pixels of the detection copy), or None."""
+        self.faces = len(detections)
+        if not detections:
+            return None
+        if self.reference is None:
+            return max(detections, key=lambda d: float(np.prod(d.bbox[2:] - d.bbox[:2])))
+        from affect4k.identity import face_chip
+
+        chips = [face_chip(self.rgb, d.landmarks * self.scale) for d in detections]
+        distances = np.linalg.norm(self.embedder.embed(chips) - self.reference, axis=1)
+        nearest = int(np.argmin(distances))
+        return detections[nearest] if distances[nearest] <= self.threshold else None
 
 
-def predict_images(files: list[Path], run: RunModel, detector: Any) -> pd.DataFrame:
-    """One row per image (:data:`IMAGE_COLUMNS`), NaN where no face was found.
+def predict_images(
+    files: list[Path],
+    run: RunModel,
+    detector: Any,
+    max_pixels: int = MAX_PIXELS,
+    *,
+    subject: Path | None = None,
+) -> pd.DataFrame:
+    """One row per image (:data:`IMAGE_COLUMNS`), NaN where no face was scored; an image above
+    ``max_pixels`` is refused (:func:`affect4k.images.read_image`).
 
-    Each image has its own tracker, so the largest face is the subject. A single image without
-    a face, or a folder where no image has one, is refused.
+    The scored face is the largest, or with a ``subject`` photo the one nearest to its face
+    (:class:`PhotoSubject`); each row gives its box (image pixels) and how many faces the
+    image showed, so a group photo says whom it scored. A single image without such a face,
+    or a folder where no image has one, is refused.
     """
     from affect4k.faces import detection_copy, subject_crop
-    from affect4k.tracking import SubjectTracker
 
     detect_width = schema_default("faces.detect_width")
+    reference = embedder = None
+    if subject is not None:
+        from affect4k.identity import FaceEmbedder, reference_embedding
+
+        embedder = FaceEmbedder()
+        reference = reference_embedding(subject, detector, embedder)
+    threshold = schema_default("faces.subject_threshold")
     crops = np.zeros((len(files), run.crop_size, run.crop_size, 3), np.uint8)
     face = np.zeros(len(files), bool)
+    boxes = np.full((len(files), 4), np.nan)
+    faces = np.zeros(len(files), int)
     bar = progress(len(files), "faces", "image")
     with bar:
         for index, path in enumerate(files):
-            rgb = _read_image(path)
+            rgb = read_image(path, max_pixels)
             small = detection_copy(rgb, detect_width)
-            _, crop = subject_crop(rgb, small, detector, SubjectTracker(), run.crop_size)
+            choice = PhotoSubject(rgb, small, reference, embedder, threshold)
+            scored, crop = subject_crop(rgb, small, detector, choice, run.crop_size)
+            faces[index] = choice.faces
             if crop is not None:
-                crops[index], face[index] = crop, True
+                crops[index], face[index], boxes[index] = crop, True, scored.bbox
             bar.update()
     if not face.any():
         where = files[0] if len(files) == 1 else f"any of the {len(files)} images"
-        raise Affect4kError(f"no face found in {where}")
+        who = (
+            f" of the person of --subject {subject} (within faces.subject_threshold {threshold:g})"
+            if subject is not None
+            else ""
+        )
+        raise Affect4kError(f"no face{who} found in {where}")
     predicted = predict_crops(run, crops, face, static=True)
     return pd.DataFrame(
         {
             "file": [path.name for path in files],
+            "faces": faces,
             "face": face,
+            **{name: boxes[:, i].round(1) for i, name in enumerate(("x1", "y1", "x2", "y2"))},
             "valence": predicted[:, 0],
             "arousal": predicted[:, 1],
         }
@@ -556,7 +603,7 @@ def _draw_gauge(frame: np.ndarray, value: np.ndarray, scale: int) -> None:
         cv2.circle(frame, dot, 6 * scale, (255, 80, 80), -1)
         text = f"V {value[0]:+.2f}  A {value[1]:+.2f}"
     else:
-        text = "no face"
+        text = "subject not found"
     cv2.putText(frame, text, (10 * scale, 2 * radius + 40 * scale), font, 0.5 * scale,
                 (255, 255, 255), scale, cv2.LINE_AA)  # fmt: skip
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -96,6 +97,53 @@ def pretrain_model(name: str) -> str:
     return f"results/pretrained/{name}/model.keras"
 
 
+#: Most values (mappings, lists and scalars, each counted where YAML aliases repeat it) a config
+#: may hold. A real config holds a few hundred; nested aliases (the "billion laughs") make a
+#: kilobyte of YAML stand for billions, which only become memory when printed or copied (a
+#: schema error message does both), so they are counted here without expanding anything.
+MAX_CONFIG_VALUES = 100_000
+#: Deepest nesting of mappings and lists a config may have (the schema's is 6).
+MAX_CONFIG_DEPTH = 32
+
+
+def check_values(config: Any) -> None:
+    """Refuse what the schema cannot see, before it validates (and may print) ``config``: more
+    than :data:`MAX_CONFIG_VALUES` values once aliases are expanded or nesting deeper than
+    :data:`MAX_CONFIG_DEPTH`, and a number that is not finite (``.nan`` and ``.inf`` pass every
+    ``minimum`` and ``maximum`` of JSON schema, since NaN compares false and infinity is a
+    float). Every other bound of a number is the schema's, so the ranges are documented once.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(node: Any, depth: int) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        if depth > MAX_CONFIG_DEPTH:
+            raise Affect4kError(f"nested deeper than {MAX_CONFIG_DEPTH} levels")
+        if id(node) not in sizes:
+            children = node.values() if isinstance(node, dict) else node
+            sizes[id(node)] = 1 + sum(size(child, depth + 1) for child in children)
+            if sizes[id(node)] > MAX_CONFIG_VALUES:
+                raise Affect4kError(
+                    f"its YAML aliases (&anchor, *anchor) expand to more than "
+                    f"{MAX_CONFIG_VALUES:,} values; write the values out"
+                )
+        return sizes[id(node)]
+
+    def finite(node: Any, key: str) -> None:
+        if isinstance(node, float) and not math.isfinite(node):
+            raise Affect4kError(f"{key}: {node} is not a finite number")
+        if isinstance(node, dict):
+            for name, child in node.items():
+                finite(child, f"{key}.{name}" if key else str(name))
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                finite(child, f"{key}[{index}]")
+
+    size(config, 0)
+    finite(config, "")
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Refuse settings that are valid one by one but cannot work together."""
     faces = config["faces"]
@@ -134,17 +182,26 @@ def check_clips(given: Mapping[str, Any]) -> None:
             )
 
 
-def check_calibration(config: Mapping[str, Any], videos: Collection[str]) -> None:
-    """Refuse a video that would take the calibration clip's folder of traces, and, under
-    ``annotation.lag: measured``, a listed annotator without a calibration trace (the first
-    missing file named; paths relative to the working directory, as the workflow's)."""
-    from affect4k.calibration import CALIBRATION_ID, missing_traces
+def check_calibration_id(annotations: str, videos: Collection[str]) -> None:
+    """Refuse a video that would take the calibration clip's id: its folder of traces in
+    ``annotations``, and in the annotation app its time origin (the workflow and the app both
+    ask here)."""
+    from affect4k.calibration import CALIBRATION_ID
 
     if CALIBRATION_ID in videos:
         raise Affect4kError(
             f"videos: the id {CALIBRATION_ID} is the calibration clip's (its traces live in "
-            f"{config['annotations']}/{CALIBRATION_ID}/); rename the video"
+            f"{annotations}/{CALIBRATION_ID}/); rename the video"
         )
+
+
+def check_calibration(config: Mapping[str, Any], videos: Collection[str]) -> None:
+    """Refuse a video that would take the calibration clip's folder of traces, and, under
+    ``annotation.lag: measured``, a listed annotator without a calibration trace (the first
+    missing file named; paths relative to the working directory, as the workflow's)."""
+    from affect4k.calibration import missing_traces
+
+    check_calibration_id(config["annotations"], videos)
     if config["annotation"]["lag"] == "measured":
         missing = missing_traces(Path(config["annotations"]), config["annotators"])
         if missing:

@@ -22,6 +22,10 @@ from affect4k import CLIP_FPS
 from affect4k.errors import Affect4kError
 
 TRACE_HEADER = ("time_s", "value")
+#: Latest time a trace may reach, in seconds (a day): a source longer than that is no video of
+#: a study, and a time beyond it (a trace in microseconds, a corrupt line) would make the stages
+#: that lay a trace on the frame grid allocate one frame per 40 ms up to it.
+MAX_TRACE_S = 86_400.0
 
 # Annotator names become file names and column names, so they must be plain identifiers.
 _ANNOTATOR_RE = re.compile(r"[A-Za-z0-9_-]+")
@@ -85,7 +89,8 @@ def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One annotator's trace as ``(times, values)``: seconds from the clip start, in [-1, 1].
 
     Refuses (naming file and line) what resampling would otherwise silently absorb: values
-    outside [-1, 1], negative or non-increasing times, and traces of fewer than 2 samples.
+    outside [-1, 1], negative or non-increasing times, times beyond :data:`MAX_TRACE_S`, and
+    traces of fewer than 2 samples.
     """
     data = read_numeric_csv(path, TRACE_HEADER)
     times, values = data[:, 0], data[:, 1]
@@ -94,6 +99,10 @@ def read_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
     checks = (
         (np.abs(values) > 1, lambda i: f"value {values[i]} is outside [-1, 1]"),
         (times < 0, lambda i: f"time {times[i]} s is negative"),
+        (
+            times > MAX_TRACE_S,
+            lambda i: f"time {times[i]:g} s is beyond a day ({MAX_TRACE_S:g} s); times are seconds",
+        ),
         (
             np.r_[False, np.diff(times) <= 0],
             lambda i: f"time {times[i]} s does not increase (previous line: {times[i - 1]} s)",

@@ -33,16 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on; only this machine by default (0.0.0.0 = every address, "
-        "then name the host names others reach it by with --allow-host)",
+        help="address to listen on; only this machine by default (0.0.0.0 or :: = every "
+        "IPv4 or IPv6 address, then name the host names others reach it by with --allow-host; "
+        "::1 = this machine over IPv6)",
     )
     parser.add_argument(
         "--allow-host",
         action="append",
         default=[],
         metavar="NAME",
-        help="a host name or address others type in their browser to reach this machine "
-        "(repeatable); any other Host header is refused",
+        help="a host name or address others type in their browser to reach this machine, "
+        "without the port (repeatable; an IPv6 address with or without brackets); any other "
+        "Host header is refused",
     )
     parser.add_argument(
         "--snakefile",
@@ -85,8 +87,9 @@ def find_snakefile(given: Path | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted (Ctrl+C); paths in the config are relative to the current dir."""
-    from affect4k.annotate_app.server import ANY_ADDRESS, AnnotationApp, AppServer
+    from affect4k.annotate_app.server import ANY_ADDRESS, AnnotationApp, AppServer, check_hosts
 
+    check_hosts(args.host, args.allow_host)
     if not args.configfile.is_file():
         raise Affect4kError(
             f"{args.configfile}: no such config in {Path.cwd()}; give yours with --configfile"

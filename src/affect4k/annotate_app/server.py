@@ -14,6 +14,7 @@ a 4xx answer before any file is opened.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import re
@@ -39,6 +40,7 @@ from affect4k import CLIP_FPS
 from affect4k.annotate_app.calibration_clip import make_calibration_clip
 from affect4k.annotate_app.trace_store import (
     StaleTrace,
+    TraceBusy,
     TraceFiles,
     check_dimension,
     framewise,
@@ -54,7 +56,7 @@ from affect4k.files import read_table
 from affect4k.layout import BOX_COLUMNS, DIMENSIONS
 from affect4k.manifest import read_videos
 from affect4k.media import count_frames
-from affect4k.settings import SCHEMA_PATH
+from affect4k.settings import SCHEMA_PATH, check_calibration_id, check_values
 from affect4k.traces import read_trace
 
 log = logging.getLogger(__name__)
@@ -85,8 +87,9 @@ def read_config(configfile: Path, schema: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise Affect4kError(f"{configfile}: the config must be a mapping of keys")
     try:
+        check_values(config)
         validate(config, str(schema), set_default=True)
-    except WorkflowError as error:
+    except (Affect4kError, WorkflowError) as error:
         raise Affect4kError(f"{configfile}: {error}") from None
     return config
 
@@ -252,6 +255,7 @@ class AnnotationApp:
             )
         try:
             videos = read_videos(workdir / config["videos"])
+            check_calibration_id(config["annotations"], [entry.video_id for entry in videos])
         except Affect4kError as error:
             raise Affect4kError(f"{configfile}: config key 'videos': {error}") from None
         source = config["annotation"]["time_origin"] == "source"
@@ -514,7 +518,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_json(error.status, {"error": str(error)})
             except Affect4kError as error:
                 self.close_connection = True
-                self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(error)})
+                status = (
+                    HTTPStatus.SERVICE_UNAVAILABLE
+                    if isinstance(error, TraceBusy)
+                    else HTTPStatus.INTERNAL_SERVER_ERROR
+                )
+                self._send_json(status, {"error": str(error)})
         except OSError:
             # The browser dropped a media request it no longer needs, or a client went silent.
             self.close_connection = True
@@ -524,7 +533,10 @@ class Handler(BaseHTTPRequestHandler):
         return "Transfer-Encoding" in self.headers or (length is not None and length != "0")
 
     def _check_host(self) -> None:
-        if self.headers.get("Host") not in self.server.allowed_hosts:
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1:  # which one a proxy or the page meant is anybody's guess
+            raise HttpError(HTTPStatus.BAD_REQUEST, "exactly one Host header needed")
+        if hosts[0].lower() not in self.server.allowed_hosts:
             raise HttpError(HTTPStatus.FORBIDDEN, "unexpected Host header")
 
     def _segments(self) -> list[str]:
@@ -577,6 +589,8 @@ class Handler(BaseHTTPRequestHandler):
                     answer = app.save(video, dimension, payload)
                 except StaleTrace as error:
                     raise HttpError(HTTPStatus.CONFLICT, str(error)) from None
+                except TraceBusy as error:
+                    raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, str(error)) from None
                 except Affect4kError as error:
                     raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
                 self._send_json(HTTPStatus.OK, answer)
@@ -666,15 +680,50 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
+#: A host name as a browser sends it in the Host header (lower case, no port).
+_HOST_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?")
+
+
+def check_hosts(host: str, allow: Sequence[str]) -> list[str]:
+    """``allow`` as Host header names (an IPv6 address in brackets, names in lower case),
+    after refusing, naming the flag, a ``--host`` that cannot be listened on as given and an
+    ``--allow-host`` that could never match a Host header (empty, with a port, not a name)."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise Affect4kError(
+                f"--host {host}: not an IPv6 address (give it without brackets or port, "
+                "e.g. --host ::1)"
+            ) from None
+    names = []
+    for name in allow:
+        bare = name.removeprefix("[").removesuffix("]") if name.startswith("[") else name
+        try:
+            names.append(f"[{ipaddress.IPv6Address(bare).compressed}]")
+            continue
+        except ValueError:
+            pass
+        if not _HOST_NAME_RE.fullmatch(name.lower()):
+            hint = (
+                "give the name alone, the port is the server's (--port)"
+                if re.fullmatch(r".+:\d+", name)
+                else "a host name or IP address, as typed in the browser"
+            )
+            raise Affect4kError(f"--allow-host {name!r}: {hint}")
+        names.append(name.lower())
+    return names
+
+
 def allowed_hosts(host: str, port: int, allow: Sequence[str] = ()) -> set[str]:
     """The Host headers the server answers to (anything else is a DNS-rebinding attempt).
 
     Bound to a loopback address: this machine's names for it. Bound to one other address:
     that address. Bound to every address: the loopback names and the names in ``allow``, the
-    ones others type in their browser (``--allow-host``). Browsers leave out ``:80``, so on
-    port 80 each name is also accepted bare.
+    ones others type in their browser (``--allow-host``, see :func:`check_hosts`). Browsers
+    leave out ``:80``, so on port 80 each name is also accepted bare.
     """
-    names = set(allow)
+    names = set(check_hosts(host, allow))
     if host in LOOPBACK or host in ANY_ADDRESS:
         names |= {"127.0.0.1", "localhost", "[::1]"}
     else:
@@ -702,12 +751,23 @@ class AppServer(ThreadingHTTPServer):
         max_connections: int = 32,
         request_timeout: float = 60.0,
     ) -> None:
-        super().__init__((host, port), Handler)
+        # Set before binding: a failed bind calls server_close, which reads _connections.
         self.app = app
         self.request_timeout = request_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         self._connections: set[socket.socket] = set()
-        self.allowed_hosts = allowed_hosts(host, self.server_address[1], allow_hosts)
+        names = check_hosts(host, allow_hosts)
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), Handler)
+        port = self.server_address[1]
+        self.allowed_hosts = allowed_hosts(host, port, names)
+        # What the start-up line tells the user to open: a name the Host check answers to.
+        if host in ANY_ADDRESS:
+            shown = names[0] if names else "localhost"
+        else:
+            shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{port}/"
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self._slots.acquire()
@@ -742,8 +802,3 @@ class AppServer(ThreadingHTTPServer):
             log.debug("%s: connection dropped (%s)", client_address, error)
         else:
             log.exception("%s: request failed", client_address)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"

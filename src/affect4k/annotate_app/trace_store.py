@@ -24,6 +24,7 @@ import hashlib
 import math
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from affect4k.traces import TRACE_HEADER, is_skipped, read_trace, resample_trace
 #: Decimals written: 0.1 ms in time (frame times f / 25 are exact) and 1e-4 in value.
 TIME_DECIMALS = 4
 VALUE_DECIMALS = 4
+#: Longest wait for a video's write lock, in seconds.
+LOCK_TIMEOUT_S = 10.0
 
 
 def check_video_id(video_id: str) -> str:
@@ -106,12 +109,26 @@ class TraceFiles:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the video folder's write lock (``flock`` on the folder itself, so no lock file
-        is left among the traces); other threads and processes wait."""
+        is left among the traces); other threads and processes wait, at most
+        :data:`LOCK_TIMEOUT_S` (a save holds it for milliseconds: a lock held longer is a stuck
+        process, and the request says so instead of hanging)."""
         folder = self.final.parent
         folder.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        timeout_s = LOCK_TIMEOUT_S
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise TraceBusy(
+                            f"{folder} is locked by another process for more than "
+                            f"{timeout_s:g} s (a stuck save?); try again, or end that process"
+                        ) from None
+                    time.sleep(0.05)
             yield
         finally:
             os.close(descriptor)  # releases the lock
@@ -119,6 +136,10 @@ class TraceFiles:
 
 class StaleTrace(Affect4kError):
     """A save based on a version of the trace that another save has replaced since."""
+
+
+class TraceBusy(Affect4kError):
+    """A video's traces stayed locked by another writer for longer than a save takes."""
 
 
 def trace_from_payload(payload: object, duration_s: float) -> tuple[np.ndarray, np.ndarray]:

@@ -27,6 +27,7 @@ import skimage.data
 import skimage.transform
 
 from affect4k.errors import Affect4kError
+from affect4k.images import read_image
 
 #: Side of the upright portrait that :func:`face_portrait` returns and the demo pastes.
 PORTRAIT_SIZE = 256
@@ -71,10 +72,7 @@ _TOM_HANKS_LANDMARKS = ((35, 50), (72, 49), (61, 76), (35, 91), (66, 90))
 
 
 def _read_shipped(name: str) -> np.ndarray:
-    bgr = cv2.imread(str(_INSIGHTFACE_IMAGES / name), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise Affect4kError(f"{_INSIGHTFACE_IMAGES / name}: shipped face image is missing")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return read_image(_INSIGHTFACE_IMAGES / name, what="shipped face image")
 
 
 class _FaceSource(NamedTuple):

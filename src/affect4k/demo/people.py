@@ -34,6 +34,7 @@ import pandas as pd
 import skimage.data
 
 from affect4k.demo.faces import _read_shipped
+from affect4k.images import read_image
 from affect4k.media import write_frames
 
 #: Clip size and rate of :func:`people_video`.
@@ -44,9 +45,9 @@ def portraits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each person's head-and-shoulders crop and face box (x1, y1, x2, y2) in that crop."""
     group = _read_shipped("t1.jpg")
     camera = np.repeat(skimage.data.camera()[..., None], 3, axis=2)
-    hopper = cv2.cvtColor(
-        cv2.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
-        cv2.COLOR_BGR2RGB,
+    hopper = read_image(
+        Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
+        what="matplotlib's sample photo",
     )
     # (image, crop rows, crop columns, face box in image pixels, found with SCRFD)
     sources = {
