@@ -116,3 +116,23 @@ def test_the_subject_is_the_longest_on_screen_or_the_one_nearest_the_photo():
     assert photo.identity == 2 and photo.distances[2] < 0.2
     assert choose_subject(centroids, np.array([10, 50, 30]), np.array([5.0, 5.0]), 0.6) is None
     assert choose_subject(np.zeros((0, 2)), np.zeros(0), None, 0.6) is None
+
+
+def test_a_short_track_between_two_people_joins_one_and_bridges_none():
+    """A dissolve's blend (a short track halfway between A and G, each 0.56 apart) is within
+    the threshold of both: it joins the nearer and never chains the two into one identity; a
+    short track of the same person still joins them (the core tracks' one identity)."""
+    rng = np.random.default_rng(2)
+    a = rng.normal(0, 0.1, 128)
+    g = a + 0.56 * _unit(rng.normal(0, 1, 128))
+    blend = 0.45 * a + 0.55 * g
+    tracks = [embeddings(a, 5, 0), embeddings(blend, 2, 1), embeddings(g, 5, 2)]
+    core = np.array([True, False, True])
+    np.testing.assert_array_equal(cluster_tracks(tracks, 0.5, core), [0, 1, 1])
+    glimpse = embeddings(a + 0.3 * _unit(rng.normal(0, 1, 128)), 1, 3)
+    labels = cluster_tracks([tracks[0], glimpse, tracks[2]], 0.5, core)
+    np.testing.assert_array_equal(labels, [0, 0, 1])
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)

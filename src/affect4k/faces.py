@@ -492,9 +492,14 @@ def _identities(found: _Found, identity: IdentitySettings, photo: np.ndarray | N
     segment_ids, segment_index = np.unique(found.segment, return_inverse=True)
     sample_segment = segment_index[found.embedded]
     judged = [s for s in range(len(segment_ids)) if verifiable[sample_segment == s].any()]
+    # Segments of at least two sampling intervals speak for a person; shorter ones (a blend
+    # in a dissolve, a face glimpsed) join the person they are nearest, never bridge two.
+    first = np.array([found.frame[segment_index == s].min() for s in judged], np.int64)
+    last = np.array([found.frame[segment_index == s].max() for s in judged], np.int64)
     labels = cluster_tracks(
         [found.embeddings[(sample_segment == s) & verifiable] for s in judged],
         identity.cluster_threshold,
+        core=last - first + 1 >= 2 * identity.embed_every,
     )
     segment_identity = np.full(len(segment_ids), -1, np.int64)
     segment_identity[judged] = labels

@@ -168,28 +168,47 @@ class FaceTracks:
         return self._next - 1
 
 
-def cluster_tracks(embeddings: list[np.ndarray], threshold: float) -> np.ndarray:
+def cluster_tracks(
+    embeddings: list[np.ndarray], threshold: float, core: np.ndarray | None = None
+) -> np.ndarray:
     """One identity label per track, from each track's embeddings ((k, 128) arrays, k >= 1).
 
-    Complete-linkage clustering of the tracks' mean embeddings, cut at ``threshold``: two groups
-    of tracks merge only while every track of one is closer than ``threshold`` to every track
-    of the other. Average linkage let a short segment from the middle of a dissolve, halfway
-    between two people, chain them into one identity. Labels are 0, 1, ... in order of first
-    appearance of the track list.
+    The ``core`` tracks (default: all), long enough to speak for a person, are clustered by
+    centroid linkage of their mean embeddings cut at ``threshold``: two groups merge while their
+    means are closer than that. Every other track, nearest first, joins the cluster of the
+    nearest track already placed, if within ``threshold``, or is an identity of its own; it
+    never merges clusters. A short
+    segment from the middle of a dissolve, halfway between two people, would otherwise chain
+    them into one identity (as it did under average linkage); complete linkage, which cannot be
+    chained, split one person whose expression changes (the demo's faces, 0.36 between the two
+    halves' means) into two. Labels are 0, 1, ... in order of first appearance of the track
+    list.
     """
     if not embeddings:
         return np.zeros(0, np.int64)
     means = np.stack([e.mean(axis=0) for e in embeddings])
-    if len(means) == 1:
-        return np.zeros(1, np.int64)
-    from scipy.cluster.hierarchy import fcluster, linkage
+    core = np.ones(len(means), bool) if core is None or not np.any(core) else np.asarray(core)
+    groups = np.full(len(means), -1, np.int64)
+    core_index = np.flatnonzero(core)
+    if len(core_index) == 1:
+        groups[core_index] = 0
+    else:
+        from scipy.cluster.hierarchy import fcluster, linkage
 
-    groups = fcluster(linkage(means, method="complete"), t=threshold, criterion="distance")
-    _, labels = np.unique(groups, return_inverse=True)
-    order = {}
-    for label in labels:
-        order.setdefault(int(label), len(order))
-    return np.array([order[int(label)] for label in labels], np.int64)
+        found = fcluster(linkage(means[core_index], "centroid"), t=threshold, criterion="distance")
+        groups[core_index] = found - 1
+    # Other tracks join, nearest first, the cluster of the nearest track already placed.
+    distances = np.linalg.norm(means[:, None] - means[None], axis=2)
+    while (groups < 0).any():
+        waiting, placed = np.flatnonzero(groups < 0), np.flatnonzero(groups >= 0)
+        near = distances[np.ix_(waiting, placed)]
+        track, to = np.unravel_index(int(np.argmin(near)), near.shape)
+        joins = near[track, to] <= threshold
+        groups[waiting[track]] = groups[placed[to]] if joins else groups.max() + 1
+    order: dict[int, int] = {}
+    for group in groups:
+        order.setdefault(int(group), len(order))
+    return np.array([order[int(group)] for group in groups], np.int64)
 
 
 #: What a face-recognition sample, and then every face of a track, says about the subject.
