@@ -393,9 +393,11 @@ class PhotoSubject:
         reference: np.ndarray | None = None,
         embedder: Any = None,
         threshold: float = 0.0,
+        identity: Any = None,
     ) -> None:
         self.rgb, self.scale = rgb, rgb.shape[1] / small.shape[1]
         self.reference, self.embedder, self.threshold = reference, embedder, threshold
+        self.identity = identity
         self.faces = 0
 
     def update(self, detections: list[Any]) -> Any:
@@ -407,6 +409,18 @@ class PhotoSubject:
             return max(detections, key=lambda d: float(np.prod(d.bbox[2:] - d.bbox[:2])))
         from affect4k.identity import face_chip
 
+        # As the face stage verifies: a face turned or too small to judge is nobody's.
+        geometry = np.array(
+            [
+                [d.score, *(d.bbox * self.scale), *(d.landmarks * self.scale).ravel()]
+                for d in detections
+            ]
+        )
+        detections = [
+            d for d, ok in zip(detections, self.identity.verifiable(geometry), strict=True) if ok
+        ]
+        if not detections:
+            return None
         chips = [face_chip(self.rgb, d.landmarks * self.scale) for d in detections]
         distances = np.linalg.norm(self.embedder.embed(chips) - self.reference, axis=1)
         nearest = int(np.argmin(distances))
@@ -429,7 +443,7 @@ def predict_images(
     image showed, so a group photo says whom it scored. A single image without such a face,
     or a folder where no image has one, is refused.
     """
-    from affect4k.faces import detection_copy, subject_crop
+    from affect4k.faces import IdentitySettings, detection_copy, subject_crop
 
     detect_width = schema_default("faces.detect_width")
     reference = embedder = None
@@ -439,6 +453,7 @@ def predict_images(
         embedder = FaceEmbedder()
         reference = reference_embedding(subject, detector, embedder)
     threshold = schema_default("faces.subject_threshold")
+    identity = from_schema(IdentitySettings, "faces")
     crops = np.zeros((len(files), run.crop_size, run.crop_size, 3), np.uint8)
     face = np.zeros(len(files), bool)
     boxes = np.full((len(files), 4), np.nan)
@@ -448,7 +463,7 @@ def predict_images(
         for index, path in enumerate(files):
             rgb = read_image(path, max_pixels)
             small = detection_copy(rgb, detect_width)
-            choice = PhotoSubject(rgb, small, reference, embedder, threshold)
+            choice = PhotoSubject(rgb, small, reference, embedder, threshold, identity)
             scored, crop = subject_crop(rgb, small, detector, choice, run.crop_size)
             faces[index] = choice.faces
             if crop is not None:
