@@ -200,7 +200,7 @@ def test_a_takedown_removes_the_video_from_every_output(released: Path, tmp_path
     assert list(video_files(["rel_gone"], work))
     plan = run_snakemake(work, "--dry-run", "results/release")
     # Only what depends on the video reruns; a dry run deletes nothing, it says what it would.
-    assert planned_jobs(plan.stdout) == {"database": 1, "release": 1}
+    assert planned_jobs(plan.stdout) == {"database": 1, "split": 1, "release": 1}
     assert "takedown: would delete results/faces/rel_gone.npy" in plan.stdout + plan.stderr
     assert (work / "results/faces/rel_gone.npy").is_file()
     run_snakemake(work, "results/release")
