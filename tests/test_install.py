@@ -95,7 +95,17 @@ def test_the_installed_command_predicts_a_photo_with_a_tiny_run(installed: Path,
     )
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out)
-    assert list(table.columns) == ["file", "face", "valence", "arousal"]
+    assert list(table.columns) == [
+        "file",
+        "faces",
+        "face",
+        "x1",
+        "y1",
+        "x2",
+        "y2",
+        "valence",
+        "arousal",
+    ]
     assert table["face"].tolist() == [True]
     assert table[["valence", "arousal"]].abs().le(1).all(axis=None)
 
