@@ -39,18 +39,7 @@ def _predictions(path: Path, rng: np.random.Generator, noise: float, videos=VIDE
     for video in videos:
         labels = rng.uniform(-1, 1, (FRAMES, 2))
         predicted = labels + rng.normal(0, noise, labels.shape)
-        rows.append(
-            pd.DataFrame(
-                {
-                    "video": video,
-                    "frame": np.arange(FRAMES),
-                    "valence": labels[:, 0],
-                    "arousal": labels[:, 1],
-                    "valence_pred": predicted[:, 0],
-                    "arousal_pred": predicted[:, 1],
-                }
-            )
-        )
+        rows.append(prediction_rows(video, labels, predicted))
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(rows, ignore_index=True).to_parquet(path)
     return path
@@ -369,18 +358,7 @@ def test_per_video_ccc_sits_beside_the_pooled_one(tmp_path: Path) -> None:
     for index, video in enumerate(VIDEOS):  # each video's predictions are off by its own bias
         labels = rng.uniform(-1, 1, (FRAMES, 2)) + index * 0.2
         predicted = labels + rng.normal(0, 0.3, labels.shape) + rng.normal(0, 0.4)
-        rows.append(
-            pd.DataFrame(
-                {
-                    "video": video,
-                    "frame": np.arange(FRAMES),
-                    "valence": labels[:, 0],
-                    "arousal": labels[:, 1],
-                    "valence_pred": predicted[:, 0],
-                    "arousal_pred": predicted[:, 1],
-                }
-            )
-        )
+        rows.append(prediction_rows(video, labels, predicted))
     path = tmp_path / "p.parquet"
     frames = pd.concat(rows, ignore_index=True)
     frames.to_parquet(path)
@@ -432,3 +410,17 @@ def test_a_paired_difference_detects_a_planted_0_05_on_40_groups() -> None:
     low, high = interval(reps[0] - reps[1], estimate=points[0] - points[1], groups=n_groups)
     assert 0 < low < points[0] - points[1] < high  # ...the paired difference does not reach 0
     assert p_value(reps[0] - reps[1], points[0] - points[1], n_groups) < 0.001
+
+
+def prediction_rows(video: str, labels: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """One video's frames as a predictions table: labels and predictions, (frames, 2) each."""
+    return pd.DataFrame(
+        {
+            "video": video,
+            "frame": np.arange(len(labels)),
+            "valence": labels[:, 0],
+            "arousal": labels[:, 1],
+            "valence_pred": predicted[:, 0],
+            "arousal_pred": predicted[:, 1],
+        }
+    )
