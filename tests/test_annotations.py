@@ -582,6 +582,16 @@ def test_video_split_needs_two_videos_and_keeps_both_sides():
         assign_split(frames_of(["only"]), "group", 1 / 3, 0, 80)
 
 
+def test_too_few_groups_names_the_videos_each_group_holds():
+    """Three videos but two people: the refusal says which videos became one group, since the
+    user listed three and would otherwise not see why three are not enough."""
+    videos = ["clip_a", "clip_b", "late"]
+    groups = {"clip_a": "clip_a", "late": "clip_a", "clip_b": "clip_b"}
+    with pytest.raises(Affect4kError, match="at least 3 groups") as error:
+        assign_split(frames_of(videos), "group", 1 / 3, 0, 80, groups, validation_fraction=0.2)
+    assert "clip_a (clip_a, late); clip_b (clip_b)" in str(error.value)
+
+
 def test_parts_of_one_source_never_straddle_the_split():
     """Twelve sources cut into two parts each (the study's case): each pair stays together."""
     videos = [f"src{i:02d}_part{part}" for i in range(12) for part in (1, 2)]

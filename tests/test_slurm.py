@@ -32,7 +32,9 @@ if slurm.unavailable_reason():
     pytest.skip(slurm.unavailable_reason(), allow_module_level=True)
 
 PROFILE = REPO / "profiles/slurm"
-DEMO = {"clip_a": (25, "astronaut"), "clip_b": (30, "tom_hanks")}
+# Three people: the late video is a copy of clip_a's source, so it joins clip_a's person and
+# group, and the person split still has three groups for train, validation and test.
+DEMO = {"clip_a": (25, "astronaut"), "clip_b": (30, "tom_hanks"), "clip_c": (24, "t1:0")}
 BROKEN_URL = "http://127.0.0.1:9/late.mp4"
 FIXED_SOURCE = "incoming/late.mp4"
 ANNOTATORS = ["a1", "a2", "a3", "a4"]
@@ -65,7 +67,7 @@ REPORT_RULES = {
     "report_predictions",
 }
 # After the fix only the late video's chain and everything that merges all videos rerun.
-RERUN = {"download", "clip", "faces", "annotate", "database", "train", "predict", "tables"}
+RERUN = {"download", "clip", "faces", "annotate", "split", "database", "train", "predict", "tables"}
 RERUN |= REPORT_RULES
 
 

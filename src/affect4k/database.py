@@ -117,9 +117,18 @@ def assign_split(
     if len(unique) < needed:
         sides = "train, validation and test" if needed == 3 else "train and test"
         unit = "groups" if split == "group" else "chunks"
+        found = f"got {len(unique)}"
+        if split == "group":
+            members = videos.groupby(keys.to_numpy()).unique()
+            found += ": " + "; ".join(
+                f"{group} ({', '.join(sorted(members[group]))})" for group in unique
+            )
+            found += (
+                " (videos of one person, as their faces or videos.tsv's person and group "
+                "columns say, share a group)"
+            )
         raise Affect4kError(
-            f"split={split!r} needs at least {needed} {unit} to have {sides} sides, "
-            f"got {len(unique)}"
+            f"split={split!r} needs at least {needed} {unit} to have {sides} sides, {found}"
         )
     sides = _key_sides(unique, test_fraction, validation_fraction, seed)
     return keys.map(sides).to_numpy(dtype=object)
