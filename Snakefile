@@ -16,8 +16,8 @@ WORKFLOW_DIR = Path(workflow.current_basedir)
 SRC = WORKFLOW_DIR / "src"
 sys.path.insert(0, str(SRC))
 
-from affect4k.errors import Affect4kError
-from affect4k.settings import SCHEMA_PATH, check_values
+from affect4k.core.errors import Affect4kError
+from affect4k.config.settings import SCHEMA_PATH, check_values
 
 # Without --configfile the demo runs (config/config.yaml); a user's --configfile stands alone,
 # on the schema's defaults (the study's settings), and inherits nothing from the demo. The demo
@@ -50,7 +50,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/download.smk"
-include: "workflow/rules/clips.smk"
+include: "workflow/rules/clip.smk"
 include: "workflow/rules/frames.smk"
 include: "workflow/rules/web.smk"
 include: "workflow/rules/faces.smk"

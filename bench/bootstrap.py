@@ -7,7 +7,8 @@ the cost from above. Reported, each the median of ``--repeats`` timings:
 - ``group_sums_s``: one run's per-group sufficient statistics (one pass over the frames);
 - ``bootstrap_s``: ``--resamples`` resamples of the groups for ``--runs`` runs at once (the
   same draws, paired), from those sums: the cost is resamples x groups, not frames;
-- ``build_table_s``: ``affect4k.tables.build_table`` end to end for ``--runs`` runs on one
+- ``build_table_s``: ``affect4k.evaluation.tables.build_table`` end to end for ``--runs`` runs on
+one
   set (reading the predictions parquets, point scores, intervals, choices, writing the CSV).
 
     PYTHONPATH=src python bench/bootstrap.py --frames 400000 --groups 120 --resamples 1000
@@ -26,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from affect4k.metrics import bootstrap, group_sums
-from affect4k.tables import TableEntry, build_table
+from affect4k.core.metrics import bootstrap, group_sums
+from affect4k.evaluation.tables import TableEntry, build_table
 
 
 def _parse() -> argparse.Namespace:

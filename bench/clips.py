@@ -2,7 +2,7 @@
 
 One synthetic grainy 4K source (the demo's face drifting over its textured background, with
 film grain added; 25 fps H.264 + AAC in Matroska, as a download lands) is cut by
-:func:`affect4k.clips.make_clip` (the clip stage's own code) with each candidate encoding, and
+:func:`affect4k.video.clip.make_clip` (the clip stage's own code) with each candidate encoding, and
 decoded plainly by ffmpeg (into a null sink: the floor any stage that reads the source pays).
 All in this one process, in pairs: each repetition of each candidate is timed right after a
 plain decoding of the source, so machine load hits the two alike, and the pair's ratio is
@@ -50,10 +50,10 @@ import ffmpeg
 import numpy as np
 
 from affect4k import CLIP_FPS
-from affect4k.clips import ClipEncoding, make_clip
+from affect4k.config.settings import from_schema
+from affect4k.core.media import iter_frames, run_ffmpeg, write_frames
 from affect4k.demo.scenes import demo_frames, face_track, with_grain
-from affect4k.media import iter_frames, run_ffmpeg, write_frames
-from affect4k.settings import from_schema
+from affect4k.video.clip import ClipEncoding, make_clip
 
 #: The grid the docs' table reports: the default, a coarser MPEG-4 quantiser, and x264's
 #: fastest settings (the former default first) and the demo's former preset.

@@ -14,7 +14,7 @@ share of intervals that contain the population value is reported, for
   ablation's delta against native),
 
 each by the ``percentile`` interval (the earlier one) and the shipped ``t`` interval
-(``affect4k.metrics.interval``). ``smallest_groups_covering_90`` is the smallest number of
+(``affect4k.core.metrics.interval``). ``smallest_groups_covering_90`` is the smallest number of
 groups from which the shipped method covers at least 90 % for all three at every number of
 groups tried; ``docs/performance.md`` quotes this script's output.
 
@@ -28,7 +28,7 @@ import json
 
 import numpy as np
 
-from affect4k.metrics import (
+from affect4k.core.metrics import (
     INTERVAL_METHODS,
     group_sums,
     interval,

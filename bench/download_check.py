@@ -1,12 +1,12 @@
 """What checking a download costs, against plain decoding of the same 4K file; prints JSON.
 
-A download is published only once :func:`affect4k.media.check_whole` has decoded every frame
+A download is published only once :func:`affect4k.core.media.check_whole` has decoded every frame
 yt-dlp fetched (see docs/design.md, "What each stage refuses"). This measures, on a synthetic
 4K Matroska file like a remuxed YouTube download (H.264 + AAC):
 
-- ``count_s``: :func:`affect4k.media.count_frames` (packets only, no decoding; what the clip
+- ``count_s``: :func:`affect4k.core.media.count_frames` (packets only, no decoding; what the clip
   stage spends to find the video stream's own end);
-- ``check_s``: :func:`affect4k.media.check_whole` (header, then every frame decoded);
+- ``check_s``: :func:`affect4k.core.media.check_whole` (header, then every frame decoded);
 - ``ffmpeg_decode_s``: ffmpeg alone decoding the video into a null sink, the floor.
 
     PYTHONPATH=src python bench/download_check.py --seconds 10
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from affect4k.media import check_whole, count_frames, ffmpeg_exe, run_ffmpeg
+from affect4k.core.media import check_whole, count_frames, ffmpeg_exe, run_ffmpeg
 
 
 def synthetic_download(path: Path, seconds: float) -> Path:

@@ -3,9 +3,9 @@
 Each measurement runs in a fresh process (so peak RSS is the stage's own and nothing is warm):
 
 - ``ffmpeg_decode_fps``: ffmpeg alone, decoding and converting to raw RGB into a null sink;
-- ``decode_fps``: :func:`affect4k.media.iter_frames` with nothing done per frame (the face
+- ``decode_fps``: :func:`affect4k.core.media.iter_frames` with nothing done per frame (the face
   stage's own floor: decoding plus the 24 MB per frame pipe into Python);
-- ``faces_fps``: :func:`affect4k.faces.extract_faces` end to end (detection, face tracks,
+- ``faces_fps``: :func:`affect4k.faces.extract.extract_faces` end to end (detection, face tracks,
   dlib embeddings every ``--embed-every`` frames of a track, identities, crops), model loading
   excluded, with its peak RSS; with ``--min-face`` also once per value (``faces.min_face``:
   a wider detection copy so that smaller faces are found), as ``min_face`` rows.
@@ -41,7 +41,7 @@ import ffmpeg
 import numpy as np
 import skimage.data
 
-from affect4k.media import iter_frames, probe_video, run_ffmpeg, write_frames
+from affect4k.core.media import iter_frames, probe_video, run_ffmpeg, write_frames
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCRFD = REPO.parent / "shared" / "models" / "scrfd_500m_bnkps.onnx"
@@ -105,10 +105,10 @@ def face_stage(
     embed_every: int,
     min_face: int | None = None,
 ) -> dict:
-    from affect4k.detectors import make_detector
-    from affect4k.faces import IdentitySettings, extract_faces
-    from affect4k.identity import FaceEmbedder
-    from affect4k.settings import from_schema
+    from affect4k.config.settings import from_schema
+    from affect4k.faces.detectors import make_detector
+    from affect4k.faces.extract import IdentitySettings, extract_faces
+    from affect4k.faces.identity import FaceEmbedder
 
     # SCRFD scores real faces ~0.8-0.9 (insightface's own threshold is 0.5); MTCNN's ~0.99.
     found = make_detector(detector, model)

@@ -24,7 +24,7 @@ from train import grad_step  # noqa: E402  (bench/train.py, next to this file)
 def _head(unroll: int, units: int, features: int):
     import keras
 
-    from affect4k.models import UnrolledGRU
+    from affect4k.model.architectures import UnrolledGRU
 
     x = inputs = keras.Input((None, features))
     for name in ("gru1", "gru2"):

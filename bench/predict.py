@@ -32,8 +32,8 @@ DEMO_RUN = {"model": "vgg16_gru", "epochs": 10, "sequence_length": 20, "width": 
 
 def make_run(run_dir: Path) -> None:
     """A run directory as training leaves it: ``model.keras`` and ``config.json``."""
-    from affect4k.models import build_model
-    from affect4k.train_config import TrainConfig
+    from affect4k.config.run_settings import TrainConfig
+    from affect4k.model.architectures import build_model
 
     config = TrainConfig(**DEMO_RUN)
     model = build_model(config.model, input_size=config.input_size, width=config.width)
@@ -57,13 +57,13 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from affect4k.clips import ClipEncoding, make_clip
+    from affect4k.commands.predict_files import load_run, predict_crops, write_overlay
+    from affect4k.config.settings import from_schema, schema_default
     from affect4k.demo import make_demo_video
-    from affect4k.detectors import make_detector
-    from affect4k.faces import IdentitySettings, extract_faces
-    from affect4k.plots import prediction_figure
-    from affect4k.predict_cli import load_run, predict_crops, write_overlay
-    from affect4k.settings import from_schema, schema_default
+    from affect4k.faces.detectors import make_detector
+    from affect4k.faces.extract import IdentitySettings, extract_faces
+    from affect4k.report.plots import prediction_figure
+    from affect4k.video.clip import ClipEncoding, make_clip
 
     with tempfile.TemporaryDirectory(prefix="affect4k-bench-") as work:
         work = Path(work)

@@ -17,7 +17,7 @@ minute of video.
 Loader (part 2). A crop database of ``--crops`` (default the study's 403,040) 112x112 crops
 over ``--crop-videos`` (116) memory-mapped ``.npy`` files is written directly (no video), with
 the study's 2:1 train/test split, and one training epoch of
-:class:`affect4k.sequences.SequenceDataset` (T = 80, B = 4) is gathered in a fresh process by
+:class:`affect4k.model.sequences.SequenceDataset` (T = 80, B = 4) is gathered in a fresh process by
 each ``--loader-threads`` count of threads, as Keras' workers gather batches for ``fit``:
 first with a cold page cache (the crops written back and evicted, ``posix_fadvise``, so every
 read comes from the disk), then again warm (from whatever of them the cold epoch left cached;
@@ -53,8 +53,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from affect4k.media import ffmpeg_exe
-from affect4k.settings import SCHEMA_PATH
+from affect4k.config.settings import SCHEMA_PATH
+from affect4k.core.media import ffmpeg_exe
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY_CROPS = 403_040
@@ -89,10 +89,10 @@ def make_source(
 ) -> Path:
     """Video ``index``: 2 or 3 shots of different demo faces, joined by stream copy, then with
     Gaussian grain of ``grain`` levels (0: none) as bench/clips.py adds it."""
-    from affect4k.demo.faces import DEMO_FACES
+    from affect4k.config.settings import schema_default
+    from affect4k.core.media import run_ffmpeg
+    from affect4k.demo.affect_faces import DEMO_FACES
     from affect4k.demo.scenes import make_demo_video
-    from affect4k.media import run_ffmpeg
-    from affect4k.settings import schema_default
 
     shots = 2 + index % 2
     parts = []
@@ -132,8 +132,8 @@ def add_grain(source: Path, grain: float, fps: float) -> Path:
     H.264 (veryfast, CRF 18) with its sound copied: a source that costs as much to decode as
     bench/clips.py's grainy one (the demo's smooth pictures decode several times faster than
     real 4K video does)."""
+    from affect4k.core.media import iter_frames, probe_video, write_frames
     from affect4k.demo.scenes import with_grain
-    from affect4k.media import iter_frames, probe_video, write_frames
 
     info = probe_video(source)
 
@@ -161,8 +161,8 @@ def add_grain(source: Path, grain: float, fps: float) -> Path:
 
 
 def stage_download(url: str, out: str) -> dict:
-    from affect4k.download import download_video
-    from affect4k.settings import schema_default
+    from affect4k.config.settings import schema_default
+    from affect4k.video.download import download_video
 
     start = time.perf_counter()
     download_video("bench", url, Path(out), max_height=schema_default("download.max_height"))
@@ -170,7 +170,7 @@ def stage_download(url: str, out: str) -> dict:
 
 
 def stage_clip(source: str, out: str, start_s: float, end_s: float, settings: dict) -> dict:
-    from affect4k.clips import ClipEncoding, make_clip
+    from affect4k.video.clip import ClipEncoding, make_clip
 
     start = time.perf_counter()
     frames = make_clip(
@@ -189,9 +189,9 @@ def stage_clip(source: str, out: str, start_s: float, end_s: float, settings: di
 
 
 def stage_faces(clip: str, table: str, crops: str, settings: dict) -> dict:
-    from affect4k.detectors import make_detector
-    from affect4k.faces import IdentitySettings, extract_faces
-    from affect4k.settings import from_schema
+    from affect4k.config.settings import from_schema
+    from affect4k.faces.detectors import make_detector
+    from affect4k.faces.extract import IdentitySettings, extract_faces
 
     detector = make_detector(
         settings["detector"], settings["model"], min_score=settings["min_score"]
@@ -216,7 +216,7 @@ def stage_faces(clip: str, table: str, crops: str, settings: dict) -> dict:
 
 def decode_seconds(path: Path) -> float:
     """ffmpeg alone decoding ``path``'s video into a null sink."""
-    from affect4k.media import run_ffmpeg
+    from affect4k.core.media import run_ffmpeg
 
     start = time.perf_counter()
     stream = ffmpeg.input(str(path)).video.output("-", format="null")
@@ -386,7 +386,7 @@ def loader_epoch(
 ) -> dict:
     """One training epoch's batches gathered by ``threads`` threads, in order, as Keras'
     workers gather them for ``fit``; RSS sampled every ``chunk`` batches."""
-    from affect4k.sequences import SequenceDataset, load_split
+    from affect4k.model.sequences import SequenceDataset, load_split
 
     videos = load_split(Path(annotations), Path(faces_dir), "train")
     dataset = SequenceDataset(videos, sequence_length=80, batch_size=4, seed=0)

@@ -4,7 +4,7 @@ per-epoch scoring.
 Writes a synthetic database to a temp directory (``write_toy_corpus``: one memory-mappable
 npy per video, a third of the videos in the test split as in the study, a sixth in the
 validation split), then builds exactly
-what ``affect4k.training.train`` uses: ``setup_device`` (backend, device, precision, compile
+what ``affect4k.model.train.train`` uses: ``setup_device`` (backend, device, precision, compile
 cache), ``training_dataset`` (SequenceDataset over the memmaps), ``compile_model`` and
 ``score_splits``. Per model, one JSON line on stdout:
 
@@ -177,8 +177,8 @@ def _profile(model, dataset, fit: Callable[[], None], trace_dir: Path) -> dict:
 def _bench_model(name: str, args: argparse.Namespace, videos: dict, gpu: bool) -> dict:
     import keras
 
-    from affect4k.layout import SCORED_SPLITS
-    from affect4k.training import (
+    from affect4k.core.columns import SCORED_SPLITS
+    from affect4k.model.train import (
         TrainConfig,
         compile_model,
         score_splits,
@@ -277,13 +277,13 @@ def _bench_model(name: str, args: argparse.Namespace, videos: dict, gpu: bool) -
 
 def main() -> None:
     args = _parse()
-    from affect4k.device import setup_device
+    from affect4k.model.device import setup_device
 
     device = setup_device(args.backend, args.device, args.compile_cache)
     # Only now: these import keras, whose backend setup_device chose.
+    from affect4k.core.columns import SCORED_SPLITS
     from affect4k.demo.corpora import write_toy_corpus
-    from affect4k.layout import SCORED_SPLITS
-    from affect4k.sequences import load_split
+    from affect4k.model.sequences import load_split
 
     print(f"# {device.describe()}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="affect4k-bench-") as tmp:

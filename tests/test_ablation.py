@@ -13,7 +13,11 @@ import pandas as pd
 import pytest
 from insightface.utils.face_align import arcface_dst
 
-from affect4k.ablation import (
+from affect4k.config.settings import schema_default
+from affect4k.core.errors import Affect4kError
+from affect4k.core.media import ffmpeg_exe, iter_frames
+from affect4k.core.metrics import va_metrics
+from affect4k.evaluation.ablation import (
     NATIVE,
     UNRESOLVED,
     AblationCell,
@@ -21,13 +25,9 @@ from affect4k.ablation import (
     build_ablation,
     resolved_from,
 )
-from affect4k.ablation_crops import CropCell, crop_span, scaled_size, write_cell_crops
-from affect4k.align import align_face, downscale
-from affect4k.errors import Affect4kError
-from affect4k.faces import GEOMETRY_COLUMNS
-from affect4k.media import ffmpeg_exe, iter_frames
-from affect4k.metrics import va_metrics
-from affect4k.settings import schema_default
+from affect4k.faces.ablation_crops import CropCell, crop_span, scaled_size, write_cell_crops
+from affect4k.faces.align import align_face, downscale
+from affect4k.faces.extract import GEOMETRY_COLUMNS
 
 #: What the workflow passes for ``evaluation.resamples`` unless a config sets it.
 RESAMPLES = schema_default("evaluation.resamples")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from insightface.utils.face_align import arcface_dst, estimate_norm, norm_crop
 
-from affect4k.align import align_face, downscale
+from affect4k.faces.align import align_face, downscale
 
 COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255]])
 
@@ -96,7 +96,7 @@ def test_insightfaces_deprecation_warning_stays_out_of_the_face_logs():
 
     script = (
         "import warnings, numpy as np\n"
-        "from affect4k.align import align_face\n"
+        "from affect4k.faces.align import align_face\n"
         "from insightface.utils.face_align import arcface_dst\n"
         "align_face(np.zeros((200, 200, 3), np.uint8), arcface_dst * 1.5)\n"
         "warnings.warn('`estimate` is deprecated elsewhere', FutureWarning)\n"

@@ -38,18 +38,19 @@ from conftest import (
 )
 from test_clips import make_source, read_index
 
-from affect4k import CLIP_FPS, cli
-from affect4k.annotate_app.calibration_clip import GAUGES, make_calibration_clip
-from affect4k.annotate_app.server import AnnotationApp, AppServer, allowed_hosts
-from affect4k.annotate_app.trace_store import StaleTrace
-from affect4k.annotate_app.webcopy import make_web_copy
-from affect4k.calibration import CALIBRATION_ID, FRAMES, calibration_table, trace_path, truth
-from affect4k.clips import ClipEncoding, make_clip
-from affect4k.database import agreement_table
-from affect4k.errors import Affect4kError
-from affect4k.media import ffmpeg_exe, iter_frames, probe_video, stream_times
-from affect4k.settings import from_schema, schema_default
-from affect4k.traces import read_trace, resample_trace
+from affect4k import CLIP_FPS
+from affect4k.commands import cli
+from affect4k.commands.annotation_app.calibration_clip import GAUGES, make_calibration_clip
+from affect4k.commands.annotation_app.server import AnnotationApp, AppServer, allowed_hosts
+from affect4k.commands.annotation_app.trace_store import StaleTrace
+from affect4k.config.settings import from_schema, schema_default
+from affect4k.core.errors import Affect4kError
+from affect4k.core.media import ffmpeg_exe, iter_frames, probe_video, stream_times
+from affect4k.labels.calibration import CALIBRATION_ID, FRAMES, calibration_table, trace_path, truth
+from affect4k.labels.database import agreement_table
+from affect4k.labels.traces import read_trace, resample_trace
+from affect4k.video.clip import ClipEncoding, make_clip
+from affect4k.video.web_copy import make_web_copy
 
 DEMO = {"clip_a": (30, "astronaut"), "clip_b": (29.97, "t1:3")}
 SECONDS = 4
@@ -906,7 +907,7 @@ def test_a_skipped_trace_shows_as_skipped_and_is_left_out(annotated, server, bro
 
 
 def test_drafts_are_not_reported_as_traces_of_unlisted_annotators(tmp_path, caplog):
-    from affect4k.annotate import annotate_video
+    from affect4k.labels.annotate import annotate_video
 
     faces = pd.DataFrame({"frame": np.arange(50), "time_s": np.arange(50) / CLIP_FPS, "face": True})
     faces.to_parquet(tmp_path / "faces.parquet")
@@ -1065,7 +1066,7 @@ def test_web_copy_builds_show_progress(annotated, browser, workspace):
 
 
 def test_command_finds_the_installed_workflow_from_a_study_folder(tmp_path, monkeypatch, capsys):
-    from affect4k.annotate_app.cli import find_snakefile
+    from affect4k.commands.annotation_app.command import find_snakefile
 
     monkeypatch.chdir(tmp_path)
     # No Snakefile here: the one of the clone the package runs from.
@@ -1380,7 +1381,7 @@ def test_a_held_trace_lock_answers_503_instead_of_hanging(tmp_path, monkeypatch)
     import fcntl
     import os
 
-    from affect4k.annotate_app import trace_store
+    from affect4k.commands.annotation_app import trace_store
 
     monkeypatch.setattr(trace_store, "LOCK_TIMEOUT_S", 0.3)
     app = idle_app(tmp_path)

@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 
 from affect4k import CLIP_FPS
-from affect4k.affwild import read_affwild2_va
-from affect4k.annotate import annotate_video, estimate_annotation_lags, lag_table
-from affect4k.calibration import (
+from affect4k.config.settings import schema_default
+from affect4k.core.errors import Affect4kError
+from affect4k.evaluation.affwild import read_affwild2_va
+from affect4k.labels.annotate import annotate_video, estimate_annotation_lags, lag_table
+from affect4k.labels.calibration import (
     DURATION_S,
     calibration_table,
     check_calibration,
@@ -23,9 +25,8 @@ from affect4k.calibration import (
     trace_path,
     truth,
 )
-from affect4k.database import assign_split, build_database
-from affect4k.errors import Affect4kError
-from affect4k.fusion import (
+from affect4k.labels.database import assign_split, build_database
+from affect4k.labels.fusion import (
     agreement_with_others,
     estimate_lags,
     ewe_weights,
@@ -34,8 +35,7 @@ from affect4k.fusion import (
     lag_against_truth,
     shift_earlier,
 )
-from affect4k.settings import schema_default
-from affect4k.traces import is_skipped, read_trace, resample_trace
+from affect4k.labels.traces import is_skipped, read_trace, resample_trace
 
 ANNOTATORS = ("ann1", "ann2", "ann3")
 #: What the workflow passes for ``annotation.max_gap_s`` unless a config sets it.
@@ -192,7 +192,7 @@ def video(tmp_path):
 def test_annotate_video_writes_per_frame_labels_and_warns_on_masked_tail(tmp_path, video, caplog):
     faces, trace_dir, n_frames = video
     out = tmp_path / "out" / "vid1.parquet"
-    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.labels.annotate"):
         annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, max_gap_s=MAX_GAP_S)
     table = pd.read_parquet(out)
     assert list(table.columns[:6]) == ["video", "frame", "time_s", "face", "valence", "arousal"]
@@ -288,7 +288,7 @@ def test_lags_that_leave_much_of_a_video_unlabelled_are_one_warning_naming_it(
     at 2.5 s anyway, so the lag costs arousal nothing)."""
     faces, trace_dir, _ = video
     lags = {("valence", "ann1"): 1.0, ("arousal", "ann1"): 1.0}
-    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.labels.annotate"):
         annotate_video(
             "vid1", faces, trace_dir, ANNOTATORS, tmp_path / "a.parquet", max_gap_s=MAX_GAP_S,
             lags=lags,
@@ -300,7 +300,7 @@ def test_lags_that_leave_much_of_a_video_unlabelled_are_one_warning_naming_it(
     )
     assert "of its valence and 0.0 % of its arousal frames unlabelled" in said[0]
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.labels.annotate"):
         annotate_video(
             "vid1", faces, trace_dir, ANNOTATORS, tmp_path / "b.parquet", max_gap_s=MAX_GAP_S,
             lags={("valence", "ann1"): 0.08},
@@ -370,7 +370,7 @@ def test_annotate_video_warns_about_trace_files_of_no_listed_annotator(tmp_path,
     (trace_dir / "ann9.arousal.csv").write_text(GOOD)  # an annotator the config does not list
     (trace_dir / "notes.txt").write_text("not a trace\n")
     out = tmp_path / "vid1.parquet"
-    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.labels.annotate"):
         annotate_video(
             "vid1", faces, trace_dir, ANNOTATORS, out, min_annotators=2, max_gap_s=MAX_GAP_S
         )
@@ -386,7 +386,7 @@ def test_annotator_who_skipped_a_video_is_left_out_of_its_labels(tmp_path, video
     faces, trace_dir, n_frames = video
     (trace_dir / "ann2.valence.csv").write_text("skipped\nwas away that week\n")
     out = tmp_path / "vid1.parquet"
-    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.labels.annotate"):
         annotate_video("vid1", faces, trace_dir, ANNOTATORS, out, max_gap_s=MAX_GAP_S)
     table = pd.read_parquet(out)
     assert table["valence_ann2"].isna().all()
@@ -710,7 +710,8 @@ def test_read_affwild2_va_refuses_header_only(tmp_path):
         read_affwild2_va(path)
 
 
-# --- lags, fusion, reliability (affect4k.fusion and the stages around it) --------------------
+# --- lags, fusion, reliability (affect4k.labels.fusion and the stages around it)
+# --------------------
 
 
 def lagged_stacks(lags_frames, noise, n_videos=4, n_frames=500, seed=11):
@@ -800,7 +801,7 @@ def test_a_lag_shifts_the_trace_and_leaves_its_end_unlabelled(tmp_path, video, c
         "vid1", faces, trace_dir, ANNOTATORS, plain, min_annotators=1, max_gap_s=MAX_GAP_S
     )
     lags = {("valence", "ann2"): 0.4}  # 10 frames
-    with caplog.at_level(logging.INFO, logger="affect4k.annotate"):
+    with caplog.at_level(logging.INFO, logger="affect4k.labels.annotate"):
         annotate_video(
             "vid1",
             faces,
@@ -843,7 +844,7 @@ def test_the_lags_stage_writes_every_videos_lags(tmp_path, caplog):
     dirs = {f"v{i}": write_lagged_video(tmp_path, f"v{i}", truth, rng) for i in range(3)}
     (dirs["v1"] / "ann2.arousal.csv").write_text("skipped\n")
     out = tmp_path / "lags.csv"
-    with caplog.at_level(logging.INFO, logger="affect4k.annotate"):
+    with caplog.at_level(logging.INFO, logger="affect4k.labels.annotate"):
         estimate_annotation_lags(
             dirs, list(truth), out, max_lag_s=3.0, max_gap_s=MAX_GAP_S, per_video=False
         )
@@ -1070,7 +1071,7 @@ def test_bad_annotators_are_named_and_leave_the_good_lags_and_labels_alone(tmp_p
     annotators = [*GOOD_LAGS, *BAD]
     dirs = write_bad_annotator_videos(tmp_path / "traces", 3, 20.0, rng)
     out, agreement = tmp_path / "lags.csv", tmp_path / "lag_agreement.csv"
-    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.labels.annotate"):
         estimate_annotation_lags(
             dirs,
             annotators,
@@ -1111,7 +1112,7 @@ def test_bad_annotators_are_named_and_leave_the_good_lags_and_labels_alone(tmp_p
             lags={(r.dimension, r.annotator): r.lag_s for r in mine.itertuples()},
         )
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="affect4k.database"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.labels.database"):
         build_database(
             parquets,
             annotators,
@@ -1162,7 +1163,7 @@ def test_per_video_lags_on_a_short_video_fall_back_to_the_pooled_ones(tmp_path, 
         (short / path.name).write_text("\n".join([text[0], *kept]) + "\n")
     dirs["short"] = short
     out = tmp_path / "lags.csv"
-    with caplog.at_level(logging.WARNING, logger="affect4k.annotate"):
+    with caplog.at_level(logging.WARNING, logger="affect4k.labels.annotate"):
         estimate_annotation_lags(
             dirs, list(truth_), out, max_lag_s=2.0, max_gap_s=MAX_GAP_S, per_video=True
         )
@@ -1218,7 +1219,7 @@ def test_a_hand_edited_calibration_lag_is_refused_where_it_is_read(tmp_path, lag
 
 def test_a_lag_that_leaves_an_annotator_no_frame_is_a_warning_naming_both(tmp_path, video, caplog):
     faces, trace_dir, n_frames = video
-    with caplog.at_level(logging.INFO, logger="affect4k.annotate"):
+    with caplog.at_level(logging.INFO, logger="affect4k.labels.annotate"):
         annotate_video(
             "vid1",
             faces,

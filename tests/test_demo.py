@@ -15,7 +15,11 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from affect4k import CLIP_FPS, FFMPEG_ENV, media
+from affect4k import CLIP_FPS, FFMPEG_ENV
+from affect4k.config.settings import SCHEMA_PATH, schema_default
+from affect4k.core import media
+from affect4k.core.errors import Affect4kError
+from affect4k.core.metrics import ccc
 from affect4k.demo import (
     DEMO_FACES,
     annotator_trace,
@@ -27,13 +31,10 @@ from affect4k.demo import (
     render_face,
     video_seed,
 )
+from affect4k.demo.affect_faces import PORTRAIT_LANDMARKS, face_portrait
 from affect4k.demo.annotators import annotator_profile
 from affect4k.demo.corpora import make_affectnet_set, make_affwild2_set
-from affect4k.demo.faces import PORTRAIT_LANDMARKS, face_portrait
-from affect4k.errors import Affect4kError
-from affect4k.metrics import ccc
-from affect4k.settings import SCHEMA_PATH, schema_default
-from affect4k.traces import read_trace
+from affect4k.labels.traces import read_trace
 
 ANNOTATORS = ("a1", "a2", "a3", "a4")
 SMALL = {
@@ -482,9 +483,9 @@ def demo_labels(tmp_path_factory: pytest.TempPathFactory) -> dict:
     twice: with the demo's settings (lag estimate, EWE) and with the study's (none, mean)."""
     import yaml
 
-    from affect4k.annotate import annotate_video, estimate_annotation_lags, lag_table
-    from affect4k.database import build_database
     from affect4k.demo.scenes import write_demo_traces
+    from affect4k.labels.annotate import annotate_video, estimate_annotation_lags, lag_table
+    from affect4k.labels.database import build_database
 
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -612,7 +613,7 @@ def test_the_graded_cue_disappears_where_the_face_bins_say(
     own downscale), the valence grating (2.5 px of a 112 px crop) survives while the face still
     spans 112 px or more, its bin's condition, and the arousal grating (5 px) while it spans 56
     or more; frames within 25 % of either limit are left out (the fall is gradual)."""
-    from affect4k.align import downscale
+    from affect4k.faces.align import downscale
 
     seed, seconds, size = 3, 4.0, {"width": 960, "height": 540}
     times = np.arange(100) / 25

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from affect4k.detectors import Detection, make_detector
-from affect4k.errors import Affect4kError
+from affect4k.core.errors import Affect4kError
+from affect4k.faces.detectors import Detection, make_detector
 
 SCRFD = Path(__file__).resolve().parents[2] / "shared" / "models" / "scrfd_500m_bnkps.onnx"
 needs_scrfd = pytest.mark.skipif(not SCRFD.is_file(), reason=f"{SCRFD} absent (../shared)")

@@ -23,10 +23,10 @@ from conftest import REPO
 from packaging.requirements import Requirement
 from snakemake.utils import validate
 
-from affect4k.device import BACKENDS, onnxruntime_builds, select_backend
-from affect4k.errors import Affect4kError
-from affect4k.settings import SCHEMA_PATH, WORKFLOW_KEYS
-from affect4k.train_config import TrainConfig
+from affect4k.config.run_settings import TrainConfig
+from affect4k.config.settings import SCHEMA_PATH, WORKFLOW_KEYS
+from affect4k.core.errors import Affect4kError
+from affect4k.model.device import BACKENDS, onnxruntime_builds, select_backend
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 needs_jax = pytest.mark.skipif(
@@ -39,8 +39,8 @@ JOB = """
 import json, os, sys, types
 
 sys.stderr = open(sys.argv[2], "w", buffering=1)  # as workflow/scripts do: the job's log
-from affect4k.device import model_setup
-from affect4k.workflow import job
+from affect4k.model.device import model_setup
+from affect4k.core.workflow import job
 
 training = json.loads(sys.argv[1])
 snakemake = types.SimpleNamespace(

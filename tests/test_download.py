@@ -10,10 +10,10 @@ import ffmpeg
 import pytest
 from conftest import planned_jobs, run_snakemake, write_config
 
-from affect4k.download import download_video, local_source, tracked_source
-from affect4k.errors import Affect4kError
-from affect4k.media import count_frames, probe_video, run_ffmpeg
-from affect4k.settings import schema_default
+from affect4k.config.settings import schema_default
+from affect4k.core.errors import Affect4kError
+from affect4k.core.media import count_frames, probe_video, run_ffmpeg
+from affect4k.video.download import download_video, local_source, tracked_source
 
 #: What the workflow passes for ``download.max_height`` unless a config sets it.
 MAX_HEIGHT = schema_default("download.max_height")

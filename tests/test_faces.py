@@ -13,18 +13,18 @@ import pandas as pd
 import pytest
 import skimage.data
 
-from affect4k import faces
-from affect4k.detectors import Detection, make_detector
-from affect4k.errors import Affect4kError
-from affect4k.faces import (
+from affect4k.config.settings import from_schema, schema_default
+from affect4k.core.errors import Affect4kError
+from affect4k.core.media import count_frames, ffmpeg_exe
+from affect4k.faces import extract as faces
+from affect4k.faces.detectors import Detection, make_detector
+from affect4k.faces.extract import (
     GEOMETRY_COLUMNS,
     IDENTITY_COLUMNS,
     IdentitySettings,
     detection_width,
     extract_faces,
 )
-from affect4k.media import count_frames, ffmpeg_exe
-from affect4k.settings import from_schema, schema_default
 
 #: What the workflow passes for ``faces.detect_width`` unless a config sets it.
 DETECT_WIDTH = schema_default("faces.detect_width")

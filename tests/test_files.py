@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from affect4k.errors import Affect4kError
-from affect4k.files import atomic_dir, atomic_path, scratch_dir, write_atomic
+from affect4k.core.errors import Affect4kError
+from affect4k.core.files import atomic_dir, atomic_path, scratch_dir, write_atomic
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -68,7 +68,7 @@ def test_a_killed_writers_temp_files_are_removed_by_the_next_write(tmp_path):
         f"""
         import time
         from pathlib import Path
-        from affect4k.files import atomic_path, scratch_dir
+        from affect4k.core.files import atomic_path, scratch_dir
         root = Path({str(tmp_path)!r})
         with atomic_path(root / "a.mkv") as a, atomic_path(root / "b-a.mkv") as b:
             with scratch_dir(root / "a.mkv") as work:
@@ -95,8 +95,8 @@ JOB = """
     import resource, signal, sys
     from pathlib import Path
     from types import SimpleNamespace
-    from affect4k.files import write_atomic
-    from affect4k.workflow import job
+    from affect4k.core.files import write_atomic
+    from affect4k.core.workflow import job
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
     snakemake = SimpleNamespace(
@@ -165,13 +165,13 @@ def test_a_jobs_warnings_reach_the_build_output_as_one_line_naming_the_job(tmp_p
         f"""
         import logging, sys
         from types import SimpleNamespace
-        from affect4k.workflow import job
+        from affect4k.core.workflow import job
         sys.stderr = open({str(log)!r}, "w", buffering=1)  # as workflow/scripts/common.py does
         snakemake = SimpleNamespace(rule="annotate", wildcards={{"video": "v1"}},
                                     config={{"ffmpeg": None}})
         with job(snakemake):
-            logging.getLogger("affect4k.annotate").info("v1: resampled")
-            logging.getLogger("affect4k.annotate").warning("video v1: 20.0 % unlabelled")
+            logging.getLogger("affect4k.labels.annotate").info("v1: resampled")
+            logging.getLogger("affect4k.labels.annotate").warning("video v1: 20.0 % unlabelled")
             logging.getLogger("some.library").warning("library noise")
         """
     )

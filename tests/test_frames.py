@@ -5,10 +5,10 @@ import ffmpeg
 import numpy as np
 import pytest
 
-from affect4k.errors import Affect4kError
-from affect4k.frames import export_frames
-from affect4k.media import count_frames, iter_frames, run_ffmpeg
-from affect4k.settings import schema_default
+from affect4k.config.settings import schema_default
+from affect4k.core.errors import Affect4kError
+from affect4k.core.media import count_frames, iter_frames, run_ffmpeg
+from affect4k.video.frames import export_frames
 
 #: What the workflow passes for ``frames.jpeg_quality`` unless a config sets it.
 JPEG_QUALITY = schema_default("frames.jpeg_quality")

@@ -1,5 +1,5 @@
 """Hostile input that spans modules (issue 30): every image the package reads is sized from its
-header first (affect4k.images), whichever stage or command reads it."""
+header first (affect4k.core.images), whichever stage or command reads it."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from affect4k.errors import Affect4kError
-from affect4k.identity import read_photo
-from affect4k.images import read_image
+from affect4k.core.errors import Affect4kError
+from affect4k.core.images import read_image
+from affect4k.faces.identity import read_photo
 
 
 def pixel_bomb(path: Path, side: int = 30000) -> Path:
@@ -60,6 +60,6 @@ def test_a_fifo_or_a_missing_file_is_refused_without_opening_it(tmp_path):
 def test_an_existing_output_that_is_a_pixel_bomb_is_not_decoded_to_read_its_mark(tmp_path):
     """affect4k predict reads an existing figure's text chunks, which Pillow finds by decoding
     the whole image: a bomb in its place is sized first and is simply not predict's."""
-    from affect4k.predict_cli import written_by_predict
+    from affect4k.commands.predict_files import written_by_predict
 
     assert not written_by_predict(pixel_bomb(tmp_path / "out.png"))

@@ -15,21 +15,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affect4k.ablation_crops import CropCell, write_cell_crops
-from affect4k.demo.faces import _read_shipped
+from affect4k.config.settings import from_schema, schema_default
+from affect4k.core.errors import Affect4kError
+from affect4k.demo.affect_faces import _read_shipped
 from affect4k.demo.people import FRAMES, people_video, person_photo
 from affect4k.demo.transitions import CASES, transition_video
-from affect4k.detectors import make_detector
-from affect4k.errors import Affect4kError
-from affect4k.faces import (
+from affect4k.faces.ablation_crops import CropCell, write_cell_crops
+from affect4k.faces.detectors import make_detector
+from affect4k.faces.extract import (
     IDENTITY_TABLE_COLUMNS,
     VERIFICATION_STATES,
     IdentitySettings,
     extract_faces,
 )
-from affect4k.identity import FaceEmbedder
-from affect4k.settings import from_schema, schema_default
-from affect4k.tracking import REJECTED, UNVERIFIED, VERIFIED, face_verdicts
+from affect4k.faces.identity import FaceEmbedder
+from affect4k.faces.tracking import REJECTED, UNVERIFIED, VERIFIED, face_verdicts
 
 #: What the workflow passes for ``faces.detect_width`` unless a config sets it.
 DETECT_WIDTH = schema_default("faces.detect_width")

@@ -23,13 +23,13 @@ import skimage.data
 from conftest import REPO, TINY_RUN
 
 import affect4k
-from affect4k.models import build_model
+from affect4k.model.architectures import build_model
 
 #: What the wheel must hold beyond the modules: read at run time through the package's path.
 PACKAGE_DATA = (
-    "affect4k/schemas/config.schema.yaml",
-    "affect4k/annotate_app/static/annotate.html",
-    "affect4k/annotate_app/static/annotate.js",
+    "affect4k/config/config.schema.yaml",
+    "affect4k/commands/annotation_app/static/annotate.html",
+    "affect4k/commands/annotation_app/static/annotate.js",
 )
 
 
@@ -65,7 +65,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_wheel_is_what_runs_and_it_has_its_schema(installed: Path, tmp_path: Path):
-    code = "import affect4k.settings as s; print(s.__file__); print(s.SCHEMA_PATH.is_file())"
+    code = "import affect4k.config.settings as s; print(s.__file__); print(s.SCHEMA_PATH.is_file())"
     found = run([installed / "python", "-c", code], tmp_path)
     assert found.returncode == 0, found.stderr
     module, schema_found = found.stdout.split()

@@ -2,14 +2,14 @@ import re
 
 import pytest
 
-from affect4k.errors import Affect4kError
-from affect4k.manifest import (
+from affect4k.config.video_list import (
     MAX_VIDEO_ID_LENGTH,
     VIDEO_ID_PATTERN,
     VideoEntry,
     read_videos,
     source_group,
 )
+from affect4k.core.errors import Affect4kError
 
 HEADER = "video_id\turl\tstart\tend\n"
 

@@ -9,8 +9,8 @@ import ffmpeg
 import numpy as np
 import pytest
 
-from affect4k.errors import Affect4kError
-from affect4k.media import (
+from affect4k.core.errors import Affect4kError
+from affect4k.core.media import (
     check_whole,
     count_frames,
     ffmpeg_exe,

@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from affect4k.errors import Affect4kError
-from affect4k.loss import ccc_loss
-from affect4k.metrics import ccc, va_metrics
+from affect4k.core.errors import Affect4kError
+from affect4k.core.metrics import ccc, va_metrics
+from affect4k.model.loss import ccc_loss
 
 
 def reference_ccc(t: np.ndarray, p: np.ndarray) -> float:

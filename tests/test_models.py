@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from affect4k.errors import Affect4kError
-from affect4k.loss import ccc_loss
-from affect4k.models import (
+from affect4k.config.run_settings import MIN_INPUT_SIZE
+from affect4k.core.errors import Affect4kError
+from affect4k.model.architectures import (
     _BACKBONES,
     VGG16_CONV_LAYERS,
     FoldFrames,
@@ -19,7 +19,7 @@ from affect4k.models import (
     build_model,
     load_conv_weights,
 )
-from affect4k.train_config import MIN_INPUT_SIZE
+from affect4k.model.loss import ccc_loss
 
 #: Small enough that each model builds and runs in about a second on a CPU.
 SMALL = {"width": 0.0625, "crop_size": 40, "input_size": 36, "gru_units": 8, "fc_units": 256}
@@ -152,7 +152,7 @@ def test_missing_pretrained_file_is_named(tmp_path):
 
 
 def test_min_input_size_is_what_the_backbones_take():
-    """MIN_INPUT_SIZE, by which affect4k.settings refuses a run's input_size naming the key:
+    """MIN_INPUT_SIZE, by which affect4k.config.settings refuses a run's input_size naming the key:
     every backbone leaves a feature there, and VGG16's and AlexNet's pooling leave no pixel one
     below it (ResNet-50's strided convolutions pad; 32 is every model's floor, the schema's)."""
     for backbone, size in MIN_INPUT_SIZE.items():

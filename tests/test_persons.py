@@ -16,17 +16,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affect4k.database import SPLIT_CSV_COLUMNS, build_split
+from affect4k.config.settings import from_schema, schema_default
+from affect4k.core.errors import Affect4kError
 from affect4k.demo.people import people_video, portraits
-from affect4k.detectors import make_detector
-from affect4k.errors import Affect4kError
-from affect4k.external import import_affectnet, import_affwild2
-from affect4k.faces import IdentitySettings, extract_faces
-from affect4k.identity import FaceEmbedder
-from affect4k.overlap import write_identity_overlap
-from affect4k.persons import check_straddle, find_persons, video_groups
-from affect4k.settings import from_schema, schema_default
-from affect4k.tables import TableEntry, build_table
+from affect4k.evaluation.identity_overlap import write_identity_overlap
+from affect4k.evaluation.import_corpus import import_affectnet, import_affwild2
+from affect4k.evaluation.tables import TableEntry, build_table
+from affect4k.faces.detectors import make_detector
+from affect4k.faces.extract import IdentitySettings, extract_faces
+from affect4k.faces.identity import FaceEmbedder
+from affect4k.faces.persons import check_straddle, find_persons, video_groups
+from affect4k.labels.database import SPLIT_CSV_COLUMNS, build_split
 
 FRAMES = 20
 #: video -> the single shot of its clip (person, face width, x, y, drift) on its background.
@@ -188,7 +188,7 @@ def _affwild2_corpus(root: Path) -> Path:
 
 def _aligned(person: str) -> np.ndarray:
     """``person``'s face as a 112 px crop aligned at MTCNN's landmarks (BGR, to write)."""
-    from affect4k.align import align_face
+    from affect4k.faces.align import align_face
 
     image, _ = portraits()[person]
     found = make_detector("mtcnn").detect(image)

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from affect4k.config.settings import schema_default
+from affect4k.core.columns import TABLE_COLUMNS
+from affect4k.core.errors import Affect4kError
+from affect4k.core.metrics import va_metrics
 from affect4k.demo.corpora import write_toy_corpus
-from affect4k.errors import Affect4kError
-from affect4k.layout import TABLE_COLUMNS
-from affect4k.metrics import va_metrics
-from affect4k.models import build_model
-from affect4k.predict import predict
-from affect4k.settings import schema_default
-from affect4k.tables import TableEntry, build_table
+from affect4k.evaluation.tables import TableEntry, build_table
+from affect4k.model.architectures import build_model
+from affect4k.model.predict import predict
 
 #: What the workflow passes for ``evaluation.resamples`` unless a config sets it.
 RESAMPLES = schema_default("evaluation.resamples")
@@ -134,8 +134,8 @@ def test_predictions_are_continuous_at_window_boundaries(stateful_model_path: Pa
     started from a fresh state would jump back to the first frame's value: a saw tooth)."""
     import keras
 
-    from affect4k.predict import predict_frames
-    from affect4k.sequences import Video
+    from affect4k.model.predict import predict_frames
+    from affect4k.model.sequences import Video
 
     model = keras.models.load_model(stateful_model_path, compile=False)
     crop = np.random.default_rng(1).integers(0, 256, (CROP, CROP, 3), dtype=np.uint8)

@@ -24,11 +24,11 @@ from conftest import REPO
 from test_hostile_inputs import pixel_bomb
 
 from affect4k import CLIP_FPS
-from affect4k.cli import main
+from affect4k.commands.cli import main
+from affect4k.config.settings import schema_default
+from affect4k.core.errors import Affect4kError
+from affect4k.core.media import count_frames, probe_video
 from affect4k.demo import make_demo_video
-from affect4k.errors import Affect4kError
-from affect4k.media import count_frames, probe_video
-from affect4k.settings import schema_default
 
 RUN = "results/models/tiny"
 
@@ -142,9 +142,9 @@ def test_a_photo_is_one_row_with_the_models_value_for_its_crop(
 ):
     import keras
 
-    from affect4k.detectors import make_detector
-    from affect4k.faces import detection_copy, subject_crop
-    from affect4k.tracking import SubjectTracker
+    from affect4k.faces.detectors import make_detector
+    from affect4k.faces.extract import detection_copy, subject_crop
+    from affect4k.faces.tracking import SubjectTracker
 
     photo = photos / "a_astronaut.png"
     out = tmp_path / "photo.csv"
@@ -290,8 +290,8 @@ def test_no_output_lands_on_the_input_another_output_or_a_file_it_did_not_write(
 def test_its_own_outputs_carry_its_mark_so_a_rerun_replaces_them(
     tiny_study: Path, photos: Path, tmp_path: Path
 ):
-    from affect4k.media import ffmpeg_exe
-    from affect4k.predict_cli import write_overlay, written_by_predict
+    from affect4k.commands.predict_files import write_overlay, written_by_predict
+    from affect4k.core.media import ffmpeg_exe
 
     out = tmp_path / "photo.csv"
     for _ in range(2):
@@ -316,7 +316,7 @@ def test_inputs_are_sized_from_their_header_and_only_files_or_folders_are_read(
     photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
 
-    from affect4k.media import ffmpeg_exe
+    from affect4k.core.media import ffmpeg_exe
 
     model, out = tmp_path / "no_run", tmp_path / "out.csv"
 
@@ -360,8 +360,8 @@ def test_inputs_are_sized_from_their_header_and_only_files_or_folders_are_read(
 
 def group_photo(tmp_path: Path) -> Path:
     """A frame of the people clip's third shot: B (about 110 px) on the left, A (58) right."""
+    from affect4k.core.media import iter_frames
     from affect4k.demo.people import people_video
-    from affect4k.media import iter_frames
 
     people_video(tmp_path / "people.avi")
     frame = next(f for index, f in enumerate(iter_frames(tmp_path / "people.avi")) if index == 100)
@@ -372,9 +372,9 @@ def test_a_group_photo_names_the_face_it_scored_and_subject_picks_another(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """The choice of face, without a model: each crop's prediction is its row's index."""
-    from affect4k import predict_cli
+    from affect4k.commands import predict_files as predict_cli
     from affect4k.demo.people import person_photo
-    from affect4k.detectors import make_detector
+    from affect4k.faces.detectors import make_detector
 
     monkeypatch.setattr(
         predict_cli,
@@ -397,7 +397,7 @@ def test_a_group_photo_names_the_face_it_scored_and_subject_picks_another(
 
 
 def test_the_figure_keeps_the_whole_time_axis_and_shades_absences(monkeypatch):
-    from affect4k import plots
+    from affect4k.report import plots
 
     drawn = []
     monkeypatch.setattr(plots, "save", lambda figure, path: drawn.append(figure))

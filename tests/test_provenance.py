@@ -1,7 +1,10 @@
-"""Which package code a workflow script runs (affect4k.provenance), on a package made here."""
+"""Which package code a workflow script runs (affect4k.config.provenance), on a package made
+here.
+"""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -9,7 +12,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-from affect4k.provenance import code_digest, import_closure
+from affect4k.config.provenance import _imported_names, code_digest, import_closure
 
 
 def _tree(root: Path) -> Path:
@@ -104,11 +107,11 @@ SHARED_SCRIPTS = {"pretrain": "train", "report_": "report"}
 
 def test_each_rule_script_and_command_module_is_named_by_the_naming_rule():
     """A rule's script is named like the rule (or its family's, SHARED_SCRIPTS), and every
-    ``affect4k`` command runs a ``<command>_cli`` module (or a subpackage's ``cli``), so a
-    command never shares a module name with a rule."""
+    ``affect4k`` command runs a module of ``affect4k.commands``, so a command never shares a
+    module with a rule."""
     import re
 
-    from affect4k.cli import COMMANDS
+    from affect4k.commands.cli import COMMANDS
 
     checked = 0
     for smk in (REPO / "workflow/rules").glob("*.smk"):
@@ -122,7 +125,32 @@ def test_each_rule_script_and_command_module_is_named_by_the_naming_rule():
             checked += 1
     assert checked > 10
     for command, (module, _) in COMMANDS.items():
-        assert module in (f"affect4k.{command}_cli", f"affect4k.{command}_app.cli"), command
+        assert module.startswith("affect4k.commands."), command
+
+
+def test_no_two_modules_of_the_package_share_a_base_name():
+    """One name per thing: a newcomer who reads ``faces`` or ``predict`` finds one module."""
+    modules = [p for p in (REPO / "src/affect4k").rglob("*.py") if p.name != "__init__.py"]
+    modules += [p.parent for p in (REPO / "src/affect4k").rglob("__init__.py")]
+    stems: dict[str, list[str]] = {}
+    for path in modules:
+        stems.setdefault(path.stem, []).append(str(path.relative_to(REPO / "src")))
+    assert len(modules) > 60
+    twins = {stem: paths for stem, paths in stems.items() if len(paths) > 1}
+    assert set(twins) <= {"__main__"}, twins
+
+
+def test_only_the_demo_and_tests_import_the_demo():
+    """The demo generator is a stand-in for YouTube, not a library: no stage, command or core
+    module depends on it (the demo rules' scripts do)."""
+    importers = []
+    for path in (REPO / "src/affect4k").rglob("*.py"):
+        if path.is_relative_to(REPO / "src/affect4k/demo"):
+            continue
+        for name in _imported_names(ast.parse(path.read_text(encoding="utf-8"))):
+            if name == "affect4k.demo" or name.startswith("affect4k.demo."):
+                importers.append(str(path.relative_to(REPO)))
+    assert not importers, importers
 
 
 #: Loads the workflow (parsing only, nothing planned or run) and prints each rule with a

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, copy_workflow
 
-from affect4k.download import local_source
-from affect4k.manifest import read_videos
+from affect4k.config.video_list import read_videos
+from affect4k.video.download import local_source
 
 README = (REPO / "README.md").read_text()
 BLOCKS = re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL)

@@ -20,11 +20,12 @@ import skimage.data
 import yaml
 from conftest import demo_config, planned_jobs, run_snakemake, write_config
 
-from affect4k.cli import main
-from affect4k.errors import Affect4kError
-from affect4k.layout import BOX_COLUMNS, DIMENSIONS
-from affect4k.manifest import VideoEntry
-from affect4k.release import (
+from affect4k.commands.cli import main
+from affect4k.config.settings import schema_default
+from affect4k.config.video_list import VideoEntry
+from affect4k.core.columns import BOX_COLUMNS, DIMENSIONS
+from affect4k.core.errors import Affect4kError
+from affect4k.dataset.release import (
     FILES,
     MANIFEST_COLUMNS,
     ReleaseInfo,
@@ -33,8 +34,7 @@ from affect4k.release import (
     hash_distance,
     release_version,
 )
-from affect4k.settings import schema_default
-from affect4k.takedown import Takedown, read_takedowns, taken_down, video_files
+from affect4k.dataset.takedown import Takedown, read_takedowns, taken_down, video_files
 
 VIDEOS = {
     "rel_a": (30, "astronaut"),
@@ -328,7 +328,7 @@ def test_a_release_without_a_contact_is_refused(tmp_path: Path):
 
 
 def test_rehydrate_refuses_settings_another_version_wrote(tmp_path: Path):
-    from affect4k.rehydrate import rehydrate
+    from affect4k.dataset.rehydrate import rehydrate
 
     build = tmp_path / "build.json"
     build.write_text(json.dumps({"affect4k": "0.0.1", "settings": {"faces": {}, "clips": {}}}))

@@ -19,9 +19,10 @@ import pandas as pd
 import pytest
 from conftest import headless_chromium, run_snakemake
 
-from affect4k import CLIP_FPS, report
-from affect4k.errors import Affect4kError
-from affect4k.layout import ABLATION_COLUMNS, TABLE_COLUMNS
+from affect4k import CLIP_FPS
+from affect4k.core.columns import ABLATION_COLUMNS, TABLE_COLUMNS
+from affect4k.core.errors import Affect4kError
+from affect4k.report import figures as report
 
 #: The buttons that show a result, in the list of a category's results.
 EYE_BUTTONS = "nav table a[iconname='eye']"
@@ -215,7 +216,7 @@ def test_the_quality_control_sheet_needs_the_identity_table(tmp_path: Path):
 
 
 def test_annotators_figure_draws_lags_weights_and_agreement(tmp_path: Path):
-    from affect4k.database import AGREEMENT_COLUMNS, ANNOTATOR_COLUMNS
+    from affect4k.labels.database import AGREEMENT_COLUMNS, ANNOTATOR_COLUMNS
 
     rows = [
         (name, dim, lag, 0.25, 0.5, 0.4, 0.9, 0.85, 0.9, 500, float("nan"), float("nan"))
@@ -372,7 +373,7 @@ def test_the_quality_control_sheet_of_a_dissolve_shows_its_verification_in_chrom
     transitions): its QC sheet, opened in the report in Chromium, shows the subject verified
     before and after and the other person rejected in between, on the timeline's colours."""
     from affect4k.demo.transitions import transition_video
-    from affect4k.plots import VERIFICATION_COLOURS
+    from affect4k.report.plots import VERIFICATION_COLOURS
 
     work = tmp_path / "study"
     (work / "clips").mkdir(parents=True)

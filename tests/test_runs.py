@@ -2,8 +2,8 @@
 
 import pytest
 
-from affect4k.errors import Affect4kError
-from affect4k.runs import NATIVE, cell_resolution, expand_runs, parse_resolution
+from affect4k.config.runs import NATIVE, cell_resolution, expand_runs, parse_resolution
+from affect4k.core.errors import Affect4kError
 
 
 def test_defaults_are_overlaid_by_the_entry():

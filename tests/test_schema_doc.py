@@ -1,11 +1,13 @@
-"""config/README.md is the schema's descriptions (affect4k.schema_doc), never a second text."""
+"""config/README.md is the schema's descriptions (affect4k.config.schema_doc), never a second
+text.
+"""
 
 from __future__ import annotations
 
 import yaml
 from conftest import REPO
 
-from affect4k import schema_doc
+from affect4k.config import schema_doc
 
 
 def test_config_readme_is_generated_from_the_current_schema():

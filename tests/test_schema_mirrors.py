@@ -3,7 +3,7 @@ equals it, so the two cannot drift apart unnoticed. The workflow passes every se
 config, so a second default in Python is only what a direct caller of the package gets; until
 each has one home (issue 22), this list names them. Add a pair when you add a mirror; better,
 take the setting as an argument without a default, or read it with
-:func:`affect4k.settings.schema_default` where code outside the workflow needs one."""
+:func:`affect4k.config.settings.schema_default` where code outside the workflow needs one."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from affect4k.errors import Affect4kError
-from affect4k.settings import SCHEMA_PATH, schema_default
+from affect4k.config.settings import SCHEMA_PATH, schema_default
+from affect4k.core.errors import Affect4kError
 
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 
@@ -25,18 +25,21 @@ SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 #: ``$defs.<name>``), then the keyword compared: ``default``, ``enum`` (compared as a set with
 #: a tuple's items or a dict's keys) or ``range`` (``range(minimum, maximum + 1)``).
 MIRRORS = [
-    ("affect4k.frames.JPEG_QUALITY_RANGE", "frames.jpeg_quality.range"),
-    ("affect4k.detectors.DEFAULT_MIN_SCORE", "faces.detector.enum"),
-    ("affect4k.detectors.make_detector(model)", "faces.model.default"),
-    ("affect4k.detectors.make_detector(min_score)", "faces.min_score.default"),
-    ("affect4k.annotate.annotate_video(min_annotators)", "annotation.min_annotators.default"),
-    ("affect4k.database.SPLIT_METHODS", "database.split.enum"),
-    ("affect4k.device.BACKENDS", "training.backend.enum"),
-    ("affect4k.settings.BACKEND_MODULES", "training.backend.enum"),
-    ("affect4k.device.DEVICES", "training.device.enum"),
-    ("affect4k.models.MODEL_NAMES", "$defs.run.model.enum"),
-    ("affect4k.train_config.INPUT_CONVENTIONS", "$defs.run.input_convention.enum"),
-    ("affect4k.release.LICENSES", "release.license.enum"),
+    ("affect4k.video.frames.JPEG_QUALITY_RANGE", "frames.jpeg_quality.range"),
+    ("affect4k.faces.detectors.DEFAULT_MIN_SCORE", "faces.detector.enum"),
+    ("affect4k.faces.detectors.make_detector(model)", "faces.model.default"),
+    ("affect4k.faces.detectors.make_detector(min_score)", "faces.min_score.default"),
+    (
+        "affect4k.labels.annotate.annotate_video(min_annotators)",
+        "annotation.min_annotators.default",
+    ),
+    ("affect4k.labels.database.SPLIT_METHODS", "database.split.enum"),
+    ("affect4k.model.device.BACKENDS", "training.backend.enum"),
+    ("affect4k.config.settings.BACKEND_MODULES", "training.backend.enum"),
+    ("affect4k.model.device.DEVICES", "training.device.enum"),
+    ("affect4k.model.architectures.MODEL_NAMES", "$defs.run.model.enum"),
+    ("affect4k.config.run_settings.INPUT_CONVENTIONS", "$defs.run.input_convention.enum"),
+    ("affect4k.dataset.release.LICENSES", "release.license.enum"),
 ]
 
 #: Pairs that drift today, with the issue that fixes them. Their test is a strict xfail of the

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affect4k.errors import Affect4kError
-from affect4k.sequences import EvalDataset, SequenceDataset, load_split
+from affect4k.core.errors import Affect4kError
+from affect4k.model.sequences import EvalDataset, SequenceDataset, load_split
 
 CROP = 4
 

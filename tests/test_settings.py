@@ -1,4 +1,6 @@
-"""The config checked and resolved at parse time (affect4k.settings), without Snakemake jobs."""
+"""The config checked and resolved at parse time (affect4k.config.settings), without Snakemake
+jobs.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from conftest import REPO
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from affect4k.errors import Affect4kError
-from affect4k.settings import (
+from affect4k.config.run_settings import TrainConfig
+from affect4k.config.settings import (
     MAX_CONFIG_VALUES,
     SCHEMA_PATH,
     check_backend,
@@ -27,7 +29,7 @@ from affect4k.settings import (
     scored_parts,
     seen_frames,
 )
-from affect4k.train_config import TrainConfig
+from affect4k.core.errors import Affect4kError
 
 
 def validated(**keys: object) -> dict:

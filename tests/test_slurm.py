@@ -22,7 +22,7 @@ import yaml
 from conftest import REPO, demo_config, planned_jobs, run_snakemake, write_config
 from slurm import cluster as slurm  # tests/slurm/cluster.py
 
-from affect4k.media import iter_frames
+from affect4k.core.media import iter_frames
 
 try:
     import snakemake_executor_plugin_slurm  # noqa: F401

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affect4k.ablation import AblationCell, build_ablation
-from affect4k.errors import Affect4kError
-from affect4k.metrics import (
+from affect4k.config.settings import schema_default
+from affect4k.core.errors import Affect4kError
+from affect4k.core.metrics import (
     bootstrap,
     ccc,
     group_sums,
@@ -23,9 +23,9 @@ from affect4k.metrics import (
     student_t_quantile,
     va_metrics,
 )
-from affect4k.persons import OVERLAP_COLUMNS
-from affect4k.settings import schema_default
-from affect4k.tables import MEAN_SEED, TableEntry, build_table
+from affect4k.evaluation.ablation import AblationCell, build_ablation
+from affect4k.evaluation.tables import MEAN_SEED, TableEntry, build_table
+from affect4k.faces.persons import OVERLAP_COLUMNS
 
 #: What the workflow passes for ``evaluation.resamples`` unless a config sets it.
 RESAMPLES = schema_default("evaluation.resamples")

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from affect4k.detectors import Detection
-from affect4k.tracking import (
+from affect4k.faces.detectors import Detection
+from affect4k.faces.tracking import (
     FaceTracks,
     ShotCuts,
     SubjectTracker,

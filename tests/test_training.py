@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from affect4k.config.run_settings import TrainConfig
+from affect4k.core.columns import HISTORY_COLUMNS
 from affect4k.demo.corpora import write_toy_corpus
-from affect4k.layout import HISTORY_COLUMNS
-from affect4k.train_config import TrainConfig
-from affect4k.training import train
+from affect4k.model.train import train
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -38,7 +38,8 @@ CONFIG = TrainConfig(
 KILLED_RUN = """
 import json, os, signal, sys
 from pathlib import Path
-from affect4k import sequences, training
+from affect4k.model import sequences
+from affect4k.model import train as training
 
 getitem = sequences.SequenceDataset.__getitem__
 
@@ -78,7 +79,7 @@ def test_run_writes_history_checkpoints_and_models(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level("INFO", logger="affect4k.training")
+    caplog.set_level("INFO", logger="affect4k.model.train")
     config = dataclasses.replace(CONFIG, checkpoint_every=2, eval_every=2, eval_train_every=3)
     final = _train(config, database, tmp_path)
     assert final == tmp_path / "model.keras" and final.is_file()
@@ -205,7 +206,7 @@ def test_a_run_written_before_a_setting_existed_resumes_with_its_default(
 
 
 def test_best_epoch_is_chosen_on_validation_never_on_test() -> None:
-    from affect4k.training import _is_best
+    from affect4k.model.train import _is_best
 
     history = [{"validation_mean_ccc": 0.4, "test_mean_ccc": 0.9}]
     assert _is_best(0.5, history), "a better validation score wins whatever test said"

@@ -27,11 +27,11 @@ from conftest import (
     write_config,
 )
 
-from affect4k.ablation import AblationCell, build_ablation
-from affect4k.demo.faces import DEMO_FACES, seeded_rng
-from affect4k.persons import OVERLAP_COLUMNS
-from affect4k.settings import SCHEMA_PATH, job_settings, resolve_training, schema_default
-from affect4k.train_config import TrainConfig
+from affect4k.config.run_settings import TrainConfig
+from affect4k.config.settings import SCHEMA_PATH, job_settings, resolve_training, schema_default
+from affect4k.demo.affect_faces import DEMO_FACES, seeded_rng
+from affect4k.evaluation.ablation import AblationCell, build_ablation
+from affect4k.faces.persons import OVERLAP_COLUMNS
 
 #: What the workflow passes for ``evaluation.resamples`` unless a config sets it.
 RESAMPLES = schema_default("evaluation.resamples")
@@ -84,7 +84,7 @@ CPU_SNIPPET = re.search(
 def test_the_readmes_cpu_training_snippet_plans_every_run_shrunk_and_each_model_builds(tmp_path):
     from snakemake.utils import validate
 
-    from affect4k.models import build_model
+    from affect4k.model.architectures import build_model
 
     assert CPU_SNIPPET, "README: Your own videos has the 'Training on a CPU' snippet"
     snippet = yaml.safe_load(CPU_SNIPPET.group(1))
@@ -258,7 +258,7 @@ def test_a_changed_learning_rate_retrains_and_succeeds(study):
 
 
 def test_editing_package_code_marks_exactly_the_stages_that_import_it_stale(study):
-    module = study["snakefile"].parent / "src/affect4k/annotate.py"
+    module = study["snakefile"].parent / "src/affect4k/labels/annotate.py"
     original = module.read_text()
     try:
         # A docstring or comment is not code: nothing reruns.

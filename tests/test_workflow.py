@@ -16,9 +16,9 @@ import yaml
 from conftest import REPO, demo_config, planned_jobs, run_snakemake, write_config
 
 from affect4k import CLIP_FPS
-from affect4k.calibration import CALIBRATION_ID, DURATION_S, truth
-from affect4k.calibration import trace_path as calibration_trace
-from affect4k.media import count_frames, probe_video
+from affect4k.core.media import count_frames, probe_video
+from affect4k.labels.calibration import CALIBRATION_ID, DURATION_S, truth
+from affect4k.labels.calibration import trace_path as calibration_trace
 
 DEMO = {"clip_a": (30, "astronaut"), "clip_b": (29.97, "tom_hanks"), "clip_c": (50, "t1:0")}
 TRIM = {"clip_b": (0.5, 3.5)}

@@ -2,6 +2,6 @@
 
 import sys
 
-from affect4k.cli import main
+from affect4k.commands.cli import main
 
 sys.exit(main())

@@ -5,15 +5,20 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import ExecMode
 
-from affect4k.calibration import trace_path as calibration_trace
-from affect4k.errors import Affect4kError
-from affect4k.layout import DIMENSIONS
-from affect4k.manifest import VIDEO_ID_PATTERN, demo_videos, read_videos, source_group
-from affect4k.download import tracked_source
-from affect4k.provenance import code_digest
-from affect4k.runs import NATIVE, parse_resolution
-from affect4k.takedown import purge, read_takedowns, taken_down, video_files
-from affect4k.settings import (
+from affect4k.labels.calibration import trace_path as calibration_trace
+from affect4k.core.errors import Affect4kError
+from affect4k.core.columns import DIMENSIONS
+from affect4k.config.video_list import (
+    VIDEO_ID_PATTERN,
+    demo_videos,
+    read_videos,
+    source_group,
+)
+from affect4k.video.download import tracked_source
+from affect4k.config.provenance import code_digest
+from affect4k.config.runs import NATIVE, parse_resolution
+from affect4k.dataset.takedown import purge, read_takedowns, taken_down, video_files
+from affect4k.config.settings import (
     DATABASE_SETS,
     DOWNLOADED_WEIGHTS,
     SCORED_SPLIT,
@@ -48,7 +53,7 @@ try:
         TAKEDOWNS = read_takedowns(config["takedown"]) if config["takedown"] else []
     except Affect4kError as error:
         raise Affect4kError(f"takedown: {error}") from None
-    # A taken-down video leaves the list before anything is planned (affect4k.takedown).
+    # A taken-down video leaves the list before anything is planned (affect4k.dataset.takedown).
     TAKEN_DOWN = taken_down(TAKEDOWNS, VIDEOS)
     for _video in TAKEN_DOWN:
         del VIDEOS[_video]
@@ -85,7 +90,7 @@ def video_entry(video):
 
 
 def package_code(script):
-    """Digest of the package code a workflow script runs (affect4k.provenance): as a param of
+    """Digest of the package code a workflow script runs (affect4k.config.provenance): as a param of
     its rule, editing a module the job imports makes the rule's outputs stale."""
     return code_digest(WORKFLOW_DIR / "workflow/scripts" / script, SRC)
 

@@ -1,5 +1,5 @@
 # Links to local sources with braces in their path are made while the workflow loads, before
-# the DAG is built (see affect4k.download.tracked_source); a dry run makes none.
+# the DAG is built (see affect4k.video.download.tracked_source); a dry run makes none.
 for _video, _entry in VIDEOS.items():
     tracked_source(_video, _entry.url, make_link=not dry_run())
 

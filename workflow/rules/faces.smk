@@ -30,7 +30,7 @@ if ABLATION_RESOLUTIONS:
     rule ablation_crops:
         """The resolution ablation's crops of one video: the native subject at its native
         landmarks, cut from every frame scaled to each grid height, at each crop size (one
-        decode for every cell; affect4k.ablation_crops)."""
+        decode for every cell; affect4k.faces.ablation_crops)."""
         input:
             clip="results/clips/{video}.avi",
             native="results/faces/{video}.parquet",

@@ -1,8 +1,8 @@
-# The database as a dataset others can use (affect4k.release, docs/release.md): labels and
+# The database as a dataset others can use (affect4k.dataset.release, docs/release.md): labels and
 # where the faces are, never pixels. Taken-down videos are already out of VIDEOS (common.smk).
 import dataclasses
 
-from affect4k.release import release_version
+from affect4k.dataset.release import release_version
 
 RELEASE = config["release"]
 RELEASE_VERSION = release_version(RELEASE["version"], len(TAKEDOWNS))

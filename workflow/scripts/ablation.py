@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.ablation import AblationCell, build_ablation
+    from affect4k.evaluation.ablation import AblationCell, build_ablation
 
     build_ablation(
         [AblationCell(**cell) for cell in sm.params.cells],

@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.ablation_crops import CropCell, write_cell_crops
+    from affect4k.faces.ablation_crops import CropCell, write_cell_crops
 
     write_cell_crops(
         Path(sm.input.clip),

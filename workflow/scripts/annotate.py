@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.annotate import annotate_video, lag_table
+    from affect4k.labels.annotate import annotate_video, lag_table
 
     video = sm.wildcards.video
     lags = lag_table(

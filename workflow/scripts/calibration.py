@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.calibration import calibration_table
+    from affect4k.labels.calibration import calibration_table
 
     calibration_table(
         Path(sm.params.annotations),

@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.clips import ClipEncoding, make_clip
+    from affect4k.video.clip import ClipEncoding, make_clip
 
     make_clip(
         Path(sm.input[0]),

@@ -3,9 +3,9 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.annotate import lag_table
-    from affect4k.calibration import read_calibration
-    from affect4k.database import build_database
+    from affect4k.labels.annotate import lag_table
+    from affect4k.labels.calibration import read_calibration
+    from affect4k.labels.database import build_database
 
     tables = [Path(path) for path in sm.input.tables]
     videos = [path.stem for path in tables]

@@ -3,8 +3,8 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.detectors import make_detector
-    from affect4k.faces import IdentitySettings, extract_faces
+    from affect4k.faces.detectors import make_detector
+    from affect4k.faces.extract import IdentitySettings, extract_faces
 
     faces = sm.params.faces
     extract_faces(

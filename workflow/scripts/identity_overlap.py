@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.overlap import write_identity_overlap
+    from affect4k.evaluation.identity_overlap import write_identity_overlap
 
     write_identity_overlap(
         Path(sm.input.split),

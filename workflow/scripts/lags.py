@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.annotate import estimate_annotation_lags
+    from affect4k.labels.annotate import estimate_annotation_lags
 
     estimate_annotation_lags(
         {video: Path(path) for video, path in sm.params.trace_dirs.items()},

@@ -3,7 +3,7 @@ from pathlib import Path
 from model_job import job
 
 with job(snakemake) as sm:
-    from affect4k.predict import predict
+    from affect4k.model.predict import predict
 
     for eval_set, out_path in sm.output.items():
         source = sm.params.eval_sets[eval_set]

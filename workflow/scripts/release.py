@@ -3,9 +3,9 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.manifest import VideoEntry
-    from affect4k.release import ReleaseInfo, build_release
-    from affect4k.takedown import Takedown
+    from affect4k.config.video_list import VideoEntry
+    from affect4k.dataset.release import ReleaseInfo, build_release
+    from affect4k.dataset.takedown import Takedown
 
     videos = [VideoEntry(**video) for video in sm.params.videos]
     release = dict(sm.params.release)

@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k import report
+    from affect4k.report import figures as report
 
     # One script for every figure rule of workflow/rules/report.smk, chosen by the rule's name.
     if sm.rule == "report_results":

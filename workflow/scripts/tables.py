@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.tables import TableEntry, build_table
+    from affect4k.evaluation.tables import TableEntry, build_table
 
     build_table(
         [TableEntry(**entry) for entry in sm.params.entries],

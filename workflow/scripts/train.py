@@ -3,8 +3,8 @@ from pathlib import Path
 from model_job import job
 
 with job(snakemake) as sm:
-    from affect4k.train_config import TrainConfig
-    from affect4k.training import train
+    from affect4k.config.run_settings import TrainConfig
+    from affect4k.model.train import train
 
     # The workflow resolved the settings (a "pretrain:<name>" is that run's model file).
     train(

@@ -3,8 +3,8 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.annotate_app.webcopy import make_web_copy
-    from affect4k.clips import ClipEncoding
+    from affect4k.video.clip import ClipEncoding
+    from affect4k.video.web_copy import make_web_copy
 
     make_web_copy(
         Path(sm.input[0]),

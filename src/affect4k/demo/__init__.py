@@ -1,7 +1,7 @@
 """The offline stand-in for YouTube: synthetic 4K sources, their annotators, and test sets.
 
 The default config must build a whole database with no network, so each demo "video" is
-generated: a shipped face photo (see :mod:`affect4k.demo.faces`) moves, scales and rolls
+generated: a shipped face photo (see :mod:`affect4k.demo.affect_faces`) moves, scales and rolls
 over a drifting textured background while a latent valence/arousal trajectory changes its
 expression; a few short spans show no face so the face stage has something to reject. Four
 synthetic annotators react to the latent with their own lag, bias, gain and noise and log it
@@ -15,8 +15,8 @@ not imported here: they build on the database stage, which the demo videos must 
 (editing the database code would otherwise regenerate every source).
 """
 
+from affect4k.demo.affect_faces import DEMO_FACES, latent_va, render_face
 from affect4k.demo.annotators import annotator_trace
-from affect4k.demo.faces import DEMO_FACES, latent_va, render_face
 from affect4k.demo.scenes import (
     FaceTrack,
     demo_frames,

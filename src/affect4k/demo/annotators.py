@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from affect4k.demo.faces import (
+from affect4k.core.columns import DIMENSIONS
+from affect4k.core.errors import Affect4kError
+from affect4k.demo.affect_faces import (
     latent_va,
     seeded_rng,
 )
-from affect4k.errors import Affect4kError
-from affect4k.layout import DIMENSIONS
 
 #: ``(reaction lag in s, noise level)`` of the demo's annotators, by their position in the
 #: config's list (cycled past four). The noise level scales how much the latent moves within

@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from affect4k.demo.faces import (
+from affect4k.core.errors import Affect4kError
+from affect4k.core.files import atomic_dir, write_atomic
+from affect4k.demo.affect_faces import (
     DEMO_FACES,
     FACE_FRACTION,
     face_portrait,
@@ -19,9 +21,7 @@ from affect4k.demo.faces import (
     render_face,
     seeded_rng,
 )
-from affect4k.errors import Affect4kError
-from affect4k.external import annotation_rows, write_annotations, write_faces
-from affect4k.files import atomic_dir, write_atomic
+from affect4k.evaluation.import_corpus import annotation_rows, write_annotations, write_faces
 
 
 def _aligned_crop(

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 import skimage.data
 
-from affect4k.demo.faces import _read_shipped
-from affect4k.images import read_image
-from affect4k.media import write_frames
+from affect4k.core.images import read_image
+from affect4k.core.media import write_frames
+from affect4k.demo.affect_faces import _read_shipped
 
 #: Clip size and rate of :func:`people_video`.
 WIDTH, HEIGHT, FPS = 640, 360, 25

@@ -1,0 +1,1 @@
+"""The database as a dataset: the release folder, rehydrating it, and takedowns."""

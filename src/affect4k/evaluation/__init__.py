@@ -1,0 +1,3 @@
+"""Numbers: the tables stage, the resolution ablation, external corpora and the people they share
+with the database.
+"""

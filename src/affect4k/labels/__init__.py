@@ -1,0 +1,3 @@
+"""Labels: raw annotation traces, annotator lags and fusion, calibration, and the database and
+split stages.
+"""
