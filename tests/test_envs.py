@@ -2,10 +2,9 @@
 
 The import closure of a rule's script through the package is read from the code
 (affect4k.config.provenance, imports inside functions included), each third-party module is mapped
-to
-the distribution that installs it, and that distribution must be in the rule's ``envs/*.yaml``
-with the same pin as in ``pyproject.toml``. So ``snakemake --sdm conda`` cannot hand a job an
-env that lacks what it imports, and no pin drifts from the package's.
+to the distribution that installs it, and that distribution must be in the rule's ``envs/*.yaml``
+with the same pin as in ``pyproject.toml``. So ``snakemake --sdm conda`` cannot hand a job an env
+that lacks what it imports, and no pin drifts from the package's.
 """
 
 from __future__ import annotations

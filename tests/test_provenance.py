@@ -107,8 +107,8 @@ SHARED_SCRIPTS = {"pretrain": "train", "report_": "report"}
 
 def test_each_rule_script_and_command_module_is_named_by_the_naming_rule():
     """A rule's script is named like the rule (or its family's, SHARED_SCRIPTS), and every
-    ``affect4k`` command runs a module of ``affect4k.commands``, so a command never shares a
-    module with a rule."""
+    ``affect4k`` command runs a module of ``affect4k.commands``, so a command never shares a module
+    with a rule."""
     import re
 
     from affect4k.commands.cli import COMMANDS

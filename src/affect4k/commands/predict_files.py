@@ -1,15 +1,14 @@
 """``affect4k predict``: valence and arousal of any video, photo or folder of photos.
 
-A trained run is applied through the database's own chain, module by module: a video is put on
-the 25 fps frame grid by :func:`affect4k.video.clip.make_clip` (unless it already is), its subject
-(the person on screen longest, or the one nearest ``--subject``'s photo) is detected,
-identified, aligned and cropped by :func:`affect4k.faces.extract.extract_faces`, and the crops
-go through :func:`affect4k.model.predict.predict_frames` exactly as in the ``predict`` rule, so a
-clip of the database gets the rule's numbers. Photos take the same detection and alignment
-step (:func:`affect4k.faces.extract.subject_crop`; the largest face, or the one nearest
-``--subject``'s,
-whose box the CSV gives) and are predicted as the still images of AffectNet are: each one a
-sequence of its own.
+A trained run is applied through the database's own chain, module by module: a video is put on the
+25 fps frame grid by :func:`affect4k.video.clip.make_clip` (unless it already is), its subject (the
+person on screen longest, or the one nearest ``--subject``'s photo) is detected, identified, aligned
+and cropped by :func:`affect4k.faces.extract.extract_faces`, and the crops go through
+:func:`affect4k.model.predict.predict_frames` exactly as in the ``predict`` rule, so a clip of the
+database gets the rule's numbers. Photos take the same detection and alignment step
+(:func:`affect4k.faces.extract.subject_crop`; the largest face, or the one nearest ``--subject``'s,
+whose box the CSV gives) and are predicted as the still images of AffectNet are: each one a sequence
+of its own.
 
 The sequence length comes from the run's ``config.json`` and the input size and pixel scaling
 are layers of the saved model, so nothing a flag could get wrong is asked of the user.
@@ -382,10 +381,9 @@ def check_video_size(path: Path) -> None:
 
 class PhotoSubject:
     """Which face of a photo is scored, as :func:`affect4k.faces.extract.subject_crop` asks its
-    tracker:
-    the largest, or, given the ``reference`` embedding of a ``--subject`` photo, the face
-    nearest to it if within ``threshold`` (``faces.subject_threshold``), else none. ``faces``
-    is how many faces the photo showed, which the CSV reports beside the scored one's box.
+    tracker: the largest, or, given the ``reference`` embedding of a ``--subject`` photo, the face
+    nearest to it if within ``threshold`` (``faces.subject_threshold``), else none. ``faces`` is how
+    many faces the photo showed, which the CSV reports beside the scored one's box.
     """
 
     def __init__(

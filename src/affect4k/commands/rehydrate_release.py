@@ -1,8 +1,7 @@
 """``affect4k rehydrate``: rebuild a release's clips and crops and check them against it.
 
 The work is :func:`affect4k.dataset.rehydrate.rehydrate`; this module parses the command line and
-says
-what came back. Exit status 1 when a video is gone or changed, so a script notices.
+says what came back. Exit status 1 when a video is gone or changed, so a script notices.
 """
 
 from __future__ import annotations

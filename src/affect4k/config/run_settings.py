@@ -1,8 +1,8 @@
 """One training run's settings (:class:`TrainConfig`) and the input convention of its initial
 weights.
 
-Kept apart from :mod:`affect4k.config.runs` (how config entries expand into a grid of runs),
-so the modules that build and train one model (``model.architectures``, ``model.train``,
+Kept apart from :mod:`affect4k.config.runs` (how config entries expand into a grid of runs), so the
+modules that build and train one model (``model.architectures``, ``model.train``,
 ``commands.predict_files``) need not import the grid. Keras-free, so the workflow and settings
 checks import it cheaply.
 
@@ -25,9 +25,8 @@ from typing import Any
 #: (``keras.applications.vgg16.preprocess_input``).
 INPUT_CONVENTIONS = ("study", "caffe")
 #: What :func:`affect4k.model.architectures.build_model` can build, known without Keras: the
-# smallest
-#: ``input_size`` each backbone's pooling leaves a pixel of, the models whose VGG16 conv stack
-#: starts from ``pretrained`` weights, and the weights a model starts from when ``pretrained``
+#: smallest ``input_size`` each backbone's pooling leaves a pixel of, the models whose VGG16 conv
+#: stack starts from ``pretrained`` weights, and the weights a model starts from when ``pretrained``
 #: is not given.
 MIN_INPUT_SIZE = {"vgg16": 32, "resnet50": 32, "alexnet": 35}
 PRETRAINED_MODELS = ("vgg16_imagenet_gru", "vgg16_affwild_gru")
@@ -78,9 +77,8 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> TrainConfig:
-        """A config from a job's settings (:func:`affect4k.config.settings.job_settings`), every
-        key a
-        field: the schema refuses a config key that is none (a typo never falls back to a
+        """A config from a job's settings (:func:`affect4k.config.settings.job_settings`), every key
+        a field: the schema refuses a config key that is none (a typo never falls back to a
         default), and ``job_settings`` keeps the workflow's own keys from a job."""
         fields = {field.name for field in dataclasses.fields(cls)}
         assert "model" in settings and set(settings) <= fields, sorted(set(settings) - fields)

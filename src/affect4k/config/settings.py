@@ -53,9 +53,8 @@ class Training:
     """Every training job's final settings.
 
     ``runs`` and ``pretrain`` map a job name to the settings its script hands to
-    :class:`affect4k.config.run_settings.TrainConfig`; ``pretrained`` is ``None``, ``"imagenet"``
-    or the
-    path of a weights file (a pretraining run's ``model.keras`` or the user's own).
+    :class:`affect4k.config.run_settings.TrainConfig`; ``pretrained`` is ``None``, ``"imagenet"`` or
+    the path of a weights file (a pretraining run's ``model.keras`` or the user's own).
     """
 
     runs: dict[str, dict[str, Any]]
@@ -163,7 +162,7 @@ def check_config(config: Mapping[str, Any]) -> None:
 
 
 #: The ``clips`` keys each codec reads (affect4k.video.clip.ClipEncoding); the other codec ignores
-# them.
+#: them.
 CODEC_KEYS = {"mpeg4": ("qscale",), "libx264": ("crf", "preset", "tune", "x264_options")}
 
 
@@ -235,8 +234,7 @@ def check_model(key: str, settings: Mapping[str, Any]) -> None:
 
     ``settings`` are complete (every :class:`TrainConfig` field given). These are the
     assertions of :func:`affect4k.model.architectures.build_model` that depend on more than one key
-    (the
-    schema checked each value alone); a weights file's own content is the job's to check.
+    (the schema checked each value alone); a weights file's own content is the job's to check.
     """
     model, width, pretrained = settings["model"], settings["width"], settings["pretrained"]
     backbone = model.split("_")[0]

@@ -50,11 +50,10 @@ TABLE_COLUMNS = (
 #: Columns of ``results/ablation/spans/{video}.parquet``: per frame, the native pixels the
 #: subject's crop square spans (NaN without a face) and the clip's height.
 SPAN_COLUMNS = ("frame", "face", "span", "source_height")
-#: Columns of ``results/ablation.csv``: one row per (grid cell, seed, evaluation set, face
-#: bin: ``all`` or the height its crop is resolved from, ``affect4k.evaluation.ablation``), and a
-# seed
-#: ``mean`` row per cell with several seeds; ``selected`` marks the cell its configuration
-#: keeps, chosen on validation.
+#: Columns of ``results/ablation.csv``: one row per (grid cell, seed, evaluation set, face bin:
+#: ``all`` or the height its crop is resolved from, ``affect4k.evaluation.ablation``), and a seed
+#: ``mean`` row per cell with several seeds; ``selected`` marks the cell its configuration keeps,
+#: chosen on validation.
 ABLATION_COLUMNS = (
     "run",
     "model",

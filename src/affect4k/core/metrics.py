@@ -1,11 +1,10 @@
 """Concordance correlation coefficient (CCC): the study's evaluation metric, in NumPy.
 
 CCC rewards predictions that are both correlated with the labels and on their scale and offset,
-which is why the study trains on ``1 - CCC`` (:mod:`affect4k.model.loss`) instead of MSE. It
-follows the
-Aff-Wild / ABAW evaluation scripts (all frames pooled, population statistics) so numbers are
-comparable with published ones. Frames without a label (no annotation, or no face) are NaN in
-the data and are left out of every statistic, never counted as zeros.
+which is why the study trains on ``1 - CCC`` (:mod:`affect4k.model.loss`) instead of MSE. It follows
+the Aff-Wild / ABAW evaluation scripts (all frames pooled, population statistics) so numbers are
+comparable with published ones. Frames without a label (no annotation, or no face) are NaN in the
+data and are left out of every statistic, never counted as zeros.
 """
 
 from __future__ import annotations

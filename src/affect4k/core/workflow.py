@@ -25,10 +25,9 @@ def job(snakemake: Any, *, setup: Callable[[], tuple[str, str]] | None = None) -
     ``OSError``, e.g. a full disk) into ``error: <rule> <wildcards>: ...`` plus exit status 1.
 
     ``setup`` (training and prediction jobs: :func:`affect4k.model.device.model_setup`) runs first
-    and
-    returns what the job runs on, which becomes the first log line, and the output it held
-    meanwhile, written after it. This module imports no backend, so the job of a NumPy stage
-    never loads one.
+    and returns what the job runs on, which becomes the first log line, and the output it held
+    meanwhile, written after it. This module imports no backend, so the job of a NumPy stage never
+    loads one.
     """
     name = " ".join([snakemake.rule, *(f"{k}={v}" for k, v in snakemake.wildcards.items())])
     # The package's own warnings (a video whose labels a lag cut short, a face found in few

@@ -2,12 +2,11 @@
 rehydrate``, :mod:`affect4k.commands.rehydrate_release`).
 
 A release ships no pixels (:mod:`affect4k.dataset.release`). Whoever uses it downloads each video
-again
-and runs the same download, clip and face stages, with the settings the release was built with
-(``build.json``), then checks what came out against the manifest: the frame count, every
-frame's time, where the subject's face is (box overlap) and what its crop looks like (the
-perceptual hash of each crop). Videos disappear and change on YouTube; the report says per
-video what is gone or changed, so a user knows which part of the database they really have.
+again and runs the same download, clip and face stages, with the settings the release was built with
+(``build.json``), then checks what came out against the manifest: the frame count, every frame's
+time, where the subject's face is (box overlap) and what its crop looks like (the perceptual hash of
+each crop). Videos disappear and change on YouTube; the report says per video what is gone or
+changed, so a user knows which part of the database they really have.
 
 The face stage picks the subject as the build did without a photo (the person on screen the
 longest): a video the build gave a subject photo may pick someone else, and the box check

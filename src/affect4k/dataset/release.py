@@ -1,14 +1,13 @@
 """The database as a dataset others can use: a versioned release folder of labels, no pixels.
 
-A database cut from YouTube videos cannot ship the videos or the faces: like VoxCeleb and
-AVSpeech, the release ships a manifest (which video, which part of it, which frame at which
-time, where the subject's face is) with the labels, from which ``affect4k rehydrate`` rebuilds
-clips and crops and checks them (:mod:`affect4k.dataset.rehydrate`). Beside it: every annotator's
-trace,
-the agreement tables, machine-readable metadata (``croissant.json``: Croissant 1.0 with its
-Responsible-AI fields, which NeurIPS' datasets track requires), a datasheet answering Gebru et
-al.'s questions from the config and the build, the labels' licence, a changelog naming what
-takedowns removed, and checksums. docs/release.md says what ships and why.
+A database cut from YouTube videos cannot ship the videos or the faces: like VoxCeleb and AVSpeech,
+the release ships a manifest (which video, which part of it, which frame at which time, where the
+subject's face is) with the labels, from which ``affect4k rehydrate`` rebuilds clips and crops and
+checks them (:mod:`affect4k.dataset.rehydrate`). Beside it: every annotator's trace, the agreement
+tables, machine-readable metadata (``croissant.json``: Croissant 1.0 with its Responsible-AI fields,
+which NeurIPS' datasets track requires), a datasheet answering Gebru et al.'s questions from the
+config and the build, the labels' licence, a changelog naming what takedowns removed, and checksums.
+docs/release.md says what ships and why.
 """
 
 from __future__ import annotations

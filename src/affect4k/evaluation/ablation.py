@@ -66,8 +66,7 @@ ALPHA = 0.05
 class AblationCell:
     """One grid cell on one set: the configuration it repeats (or the configuration itself),
     its crops (``resolution``, :func:`affect4k.config.runs.cell_resolution`), input size and seed,
-    and
-    its predictions on ``eval_set`` (validation or test)."""
+    and its predictions on ``eval_set`` (validation or test)."""
 
     run: str
     model: str

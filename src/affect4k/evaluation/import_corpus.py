@@ -8,15 +8,14 @@ three, so a table row for an external set is computed exactly like one for our o
 The ``split`` column divides a corpus once, at import, into train and a held-out test part
 (Aff-Wild2's official Train_Set / Validation_Set where both are present, AffectNet's official
 ``validation.csv`` where it is present, otherwise :func:`affect4k.labels.database.assign_split`:
-whole
-sources for Aff-Wild2, single images for AffectNet). A ``group`` column names what must not
+whole sources for Aff-Wild2, single images for AffectNet). A ``group`` column names what must not
 straddle a split and what the tables' bootstrap resamples: a source video, or an image. A
-pretraining trains on the train part, and then every run is scored on the held-out part only;
-a corpus nothing trains on is scored whole.
-AffectNet is a set of unrelated still images: it becomes ONE pseudo-video ``affectnet`` whose
-frame ``i`` is line ``i + 2`` of ``labels.csv``, so 400k images are one memory map rather than
-400k files, and its annotation rows carry ``static == True`` (a boolean column both importers
-write), which tells the loader to feed each image as its own sequence instead of as a clip.
+pretraining trains on the train part, and then every run is scored on the held-out part only; a
+corpus nothing trains on is scored whole. AffectNet is a set of unrelated still images: it becomes
+ONE pseudo-video ``affectnet`` whose frame ``i`` is line ``i + 2`` of ``labels.csv``, so 400k images
+are one memory map rather than 400k files, and its annotation rows carry ``static == True`` (a
+boolean column both importers write), which tells the loader to feed each image as its own sequence
+instead of as a clip.
 
 :func:`write_faces`, :func:`annotation_rows` and :func:`write_annotations` write the layout;
 :func:`affect4k.demo.corpora.write_toy_corpus` uses them for the tests' and benchmarks' toy

@@ -10,11 +10,10 @@ cut from each scaled frame at the native landmarks scaled to it, with
 :func:`affect4k.faces.align.align_face`'s anti-aliased sampling, at every crop size. Every cell thus
 has exactly the native table's frames, and its table is that table.
 
-Beside the crops, ``spans`` records per frame how many native pixels the crop square spans
-(the ArcFace template's side in the frame) and the clip's height: what
+Beside the crops, ``spans`` records per frame how many native pixels the crop square spans (the
+ArcFace template's side in the frame) and the clip's height: what
 :func:`affect4k.evaluation.ablation.resolved_from` needs to bin faces by the height at which their
-crop
-stops holding all the detail its size could.
+crop stops holding all the detail its size could.
 """
 
 from __future__ import annotations

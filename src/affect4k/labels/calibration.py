@@ -2,11 +2,9 @@
 annotator, gives their absolute reaction lag and their accuracy.
 
 Traces alone fix only relative delays (:func:`affect4k.labels.fusion.estimate_lags`); against a
-known
-signal the delay is absolute: the shift in ``[0, max_lag_s]`` that maximises the CCC of the
+known signal the delay is absolute: the shift in ``[0, max_lag_s]`` that maximises the CCC of the
 annotator's trace with the truth (:func:`affect4k.labels.fusion.lag_against_truth`), and that CCC
-says
-how well they follow it. ``annotation.lag: measured`` shifts each annotator's traces by it.
+says how well they follow it. ``annotation.lag: measured`` shifts each annotator's traces by it.
 
 The truth is a pair of smooth curves (:func:`truth`) defined here, so the clip is generated on
 demand from the package alone (offline, deterministic) and never committed. The traces live in
@@ -93,11 +91,10 @@ def check_calibration(
 ) -> tuple[float, float]:
     """:func:`measure`, refusing a calibration that cannot be trusted: a trace that never moves
     (SD below :data:`affect4k.labels.fusion.MIN_TRACE_SD`; every shift scores CCC 0), one that
-    follows
-    the signal inverted (the shift with the largest |Pearson r| has r < 0: the best CCC is then
-    at a shift that lines a trough up with a peak, and would be taken as a lag), and one whose
-    CCC at its lag is below ``min_ccc`` (``annotation.min_calibration_ccc``). The message says
-    what to do; the caller names the annotator and file."""
+    follows the signal inverted (the shift with the largest |Pearson r| has r < 0: the best CCC is
+    then at a shift that lines a trough up with a peak, and would be taken as a lag), and one whose
+    CCC at its lag is below ``min_ccc`` (``annotation.min_calibration_ccc``). The message says what
+    to do; the caller names the annotator and file."""
     trace = resample_trace(times, values, FRAMES, max_gap_s=max_gap_s)
     if not np.nanstd(trace) >= MIN_TRACE_SD:
         raise Affect4kError(

@@ -168,11 +168,10 @@ def carry_state(model: keras.Model) -> StatefulModel | None:
 
     The same layers (same weights, updated in place by training) called again with an
     ``initial_state``; a GRU's output at a step is its state, so each layer's state after a
-    window is its output at the window's last frame. Built once per model: training scores
-    with it every few epochs and a new graph would compile anew each time. Only a chain is
-    supported, as :func:`affect4k.model.architectures.build_model` makes: recurrent layers one
-    after the
-    other, then the layers that map each step to its output.
+    window is its output at the window's last frame. Built once per model: training scores with it
+    every few epochs and a new graph would compile anew each time. Only a chain is supported, as
+    :func:`affect4k.model.architectures.build_model` makes: recurrent layers one after the other,
+    then the layers that map each step to its output.
     """
     if model in _STATEFUL:
         return _STATEFUL[model]

@@ -219,8 +219,7 @@ def best_run(tables_csv: Path) -> str:
     """The run whose configuration was chosen ``best`` on validation (its first seed's run).
 
     Read from ``selected_for``, which :func:`affect4k.evaluation.tables.choose` fills from
-    validation
-    rows alone: no test score decides which run the report shows.
+    validation rows alone: no test score decides which run the report shows.
     """
     table = _read_results(tables_csv)
     labels = table["selected_for"].astype("string").fillna("").str.split(";")

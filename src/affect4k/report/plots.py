@@ -296,7 +296,7 @@ def face_quality(
 #: Identities drawn in the quality-control sheet's identity strip.
 QC_IDENTITIES = 8
 #: Colour of each ``verification`` state (affect4k.faces.extract.VERIFICATION_STATES) on the
-# timeline.
+#: timeline.
 VERIFICATION_COLOURS = {
     "verified": "#2ca02c",
     "bridged": "#98df8a",
@@ -403,14 +403,13 @@ def predictions_over_time(predictions: pd.DataFrame, path: Path, run: str) -> No
 @_styled
 def ablation_figure(table: pd.DataFrame, path: Path) -> None:
     """What the resolution ablation (``affect4k.evaluation.ablation``) measured: on test, each
-    cell's
-    paired difference in mean CCC against its native cell (same run, crop size, input size,
-    seeds and frames) against the source height, one panel over all frames and one per face
-    bin (the height a face's crop is resolved from), one line per run x crop size x input size.
-    The line is the seed-mean difference, its band the 95 % interval of that paired
-    difference, the dots each seed's difference; a filled marker is a difference that stays
-    significant after Holm's correction over the grid, an open one one that does not. Native
-    is 0 by definition. A bin no test frame falls in gets no panel.
+    cell's paired difference in mean CCC against its native cell (same run, crop size, input size,
+    seeds and frames) against the source height, one panel over all frames and one per face bin (the
+    height a face's crop is resolved from), one line per run x crop size x input size. The line is
+    the seed-mean difference, its band the 95 % interval of that paired difference, the dots each
+    seed's difference; a filled marker is a difference that stays significant after Holm's
+    correction over the grid, an open one one that does not. Native is 0 by definition. A bin no
+    test frame falls in gets no panel.
     """
     table = table[table["eval_set"] == "test"].astype({"height": str, "seed": str})
     heights = sorted(table["height"].unique(), key=_height_order)
@@ -468,7 +467,7 @@ def ablation_figure(table: pd.DataFrame, path: Path) -> None:
 #: The height label of the native cell in ``ablation.csv``.
 NATIVE_LABEL = "native"
 #: Face bins in reading order (``affect4k.evaluation.ablation.bin_order`` puts the grid's heights
-# after).
+#: after).
 _BIN_ORDER = ("unresolved", "native")
 _BIN_TITLES = {
     "all": "all frames",
