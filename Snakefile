@@ -17,7 +17,8 @@ SRC = WORKFLOW_DIR / "src"
 sys.path.insert(0, str(SRC))
 
 from affect4k.core.errors import Affect4kError
-from affect4k.config.settings import SCHEMA_PATH, check_values
+from affect4k.config.settings import check_values
+from affect4k.config.schema import SCHEMA_PATH
 
 # Without --configfile the demo runs (config/config.yaml); a user's --configfile stands alone,
 # on the schema's defaults (the study's settings), and inherits nothing from the demo. The demo

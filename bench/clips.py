@@ -50,7 +50,7 @@ import ffmpeg
 import numpy as np
 
 from affect4k import CLIP_FPS
-from affect4k.config.settings import from_schema
+from affect4k.config.schema import from_schema
 from affect4k.core.media import iter_frames, run_ffmpeg, write_frames
 from affect4k.demo.scenes import demo_frames, face_track, with_grain
 from affect4k.video.clip import ClipEncoding, make_clip

@@ -105,7 +105,7 @@ def face_stage(
     embed_every: int,
     min_face: int | None = None,
 ) -> dict:
-    from affect4k.config.settings import from_schema
+    from affect4k.config.schema import from_schema
     from affect4k.faces.detectors import make_detector
     from affect4k.faces.extract import IdentitySettings, extract_faces
     from affect4k.faces.identity import FaceEmbedder

@@ -58,7 +58,7 @@ def main() -> None:
     import pandas as pd
 
     from affect4k.commands.predict_files import load_run, predict_crops, write_overlay
-    from affect4k.config.settings import from_schema, schema_default
+    from affect4k.config.schema import from_schema, schema_default
     from affect4k.demo import make_demo_video
     from affect4k.faces.detectors import make_detector
     from affect4k.faces.extract import IdentitySettings, extract_faces

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from affect4k.config.settings import SCHEMA_PATH
+from affect4k.config.schema import SCHEMA_PATH
 from affect4k.core.media import ffmpeg_exe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def make_source(
 ) -> Path:
     """Video ``index``: 2 or 3 shots of different demo faces, joined by stream copy, then with
     Gaussian grain of ``grain`` levels (0: none) as bench/clips.py adds it."""
-    from affect4k.config.settings import schema_default
+    from affect4k.config.schema import schema_default
     from affect4k.core.media import run_ffmpeg
     from affect4k.demo.affect_faces import DEMO_FACES
     from affect4k.demo.scenes import make_demo_video
@@ -161,7 +161,7 @@ def add_grain(source: Path, grain: float, fps: float) -> Path:
 
 
 def stage_download(url: str, out: str) -> dict:
-    from affect4k.config.settings import schema_default
+    from affect4k.config.schema import schema_default
     from affect4k.video.download import download_video
 
     start = time.perf_counter()
@@ -189,7 +189,7 @@ def stage_clip(source: str, out: str, start_s: float, end_s: float, settings: di
 
 
 def stage_faces(clip: str, table: str, crops: str, settings: dict) -> dict:
-    from affect4k.config.settings import from_schema
+    from affect4k.config.schema import from_schema
     from affect4k.faces.detectors import make_detector
     from affect4k.faces.extract import IdentitySettings, extract_faces
 

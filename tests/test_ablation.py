@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from insightface.utils.face_align import arcface_dst
 
-from affect4k.config.settings import schema_default
+from affect4k.config.schema import schema_default
 from affect4k.core.errors import Affect4kError
 from affect4k.core.media import ffmpeg_exe, iter_frames
 from affect4k.core.metrics import va_metrics

@@ -43,7 +43,7 @@ from affect4k.commands import cli
 from affect4k.commands.annotation_app.calibration_clip import GAUGES, make_calibration_clip
 from affect4k.commands.annotation_app.server import AnnotationApp, AppServer, allowed_hosts
 from affect4k.commands.annotation_app.trace_store import StaleTrace
-from affect4k.config.settings import from_schema, schema_default
+from affect4k.config.schema import from_schema, schema_default
 from affect4k.core.errors import Affect4kError
 from affect4k.core.media import ffmpeg_exe, iter_frames, probe_video, stream_times
 from affect4k.labels.calibration import CALIBRATION_ID, FRAMES, calibration_table, trace_path, truth

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from affect4k import CLIP_FPS
-from affect4k.config.settings import schema_default
+from affect4k.config.schema import schema_default
 from affect4k.core.errors import Affect4kError
 from affect4k.evaluation.affwild import read_affwild2_va
 from affect4k.labels.annotate import annotate_video, estimate_annotation_lags, lag_table

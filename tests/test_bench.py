@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from affect4k.config.settings import SCHEMA_PATH
+from affect4k.config.schema import SCHEMA_PATH
 
 
 def bench(name: str):

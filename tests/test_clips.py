@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from affect4k import CLIP_FPS
-from affect4k.config.settings import SCHEMA_PATH, from_schema
+from affect4k.config.schema import SCHEMA_PATH, from_schema
 from affect4k.core.errors import Affect4kError
 from affect4k.core.media import count_frames, ffmpeg_exe, iter_frames, probe_video
 from affect4k.video.clip import ClipEncoding, make_clip

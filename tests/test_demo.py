@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO
 
 from affect4k import CLIP_FPS, FFMPEG_ENV
-from affect4k.config.settings import SCHEMA_PATH, schema_default
+from affect4k.config.schema import SCHEMA_PATH, schema_default
 from affect4k.core import media
 from affect4k.core.errors import Affect4kError
 from affect4k.core.metrics import ccc

@@ -24,7 +24,8 @@ from packaging.requirements import Requirement
 from snakemake.utils import validate
 
 from affect4k.config.run_settings import TrainConfig
-from affect4k.config.settings import SCHEMA_PATH, WORKFLOW_KEYS
+from affect4k.config.schema import SCHEMA_PATH
+from affect4k.config.settings import WORKFLOW_KEYS
 from affect4k.core.errors import Affect4kError
 from affect4k.model.device import BACKENDS, onnxruntime_builds, select_backend
 

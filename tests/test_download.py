@@ -10,7 +10,7 @@ import ffmpeg
 import pytest
 from conftest import planned_jobs, run_snakemake, write_config
 
-from affect4k.config.settings import schema_default
+from affect4k.config.schema import schema_default
 from affect4k.core.errors import Affect4kError
 from affect4k.core.media import count_frames, probe_video, run_ffmpeg
 from affect4k.video.download import download_video, local_source, tracked_source

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import skimage.data
 
-from affect4k.config.settings import from_schema, schema_default
+from affect4k.config.schema import from_schema, schema_default
 from affect4k.core.errors import Affect4kError
 from affect4k.core.media import count_frames, ffmpeg_exe
 from affect4k.faces import extract as faces

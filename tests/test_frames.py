@@ -5,7 +5,7 @@ import ffmpeg
 import numpy as np
 import pytest
 
-from affect4k.config.settings import schema_default
+from affect4k.config.schema import schema_default
 from affect4k.core.errors import Affect4kError
 from affect4k.core.media import count_frames, iter_frames, run_ffmpeg
 from affect4k.video.frames import export_frames

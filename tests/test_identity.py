@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affect4k.config.settings import from_schema, schema_default
+from affect4k.config.schema import from_schema, schema_default
 from affect4k.core.errors import Affect4kError
 from affect4k.demo.affect_faces import _read_shipped
 from affect4k.demo.people import FRAMES, people_video, person_photo

@@ -65,7 +65,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_wheel_is_what_runs_and_it_has_its_schema(installed: Path, tmp_path: Path):
-    code = "import affect4k.config.settings as s; print(s.__file__); print(s.SCHEMA_PATH.is_file())"
+    code = "import affect4k.config.schema as s; print(s.__file__); print(s.SCHEMA_PATH.is_file())"
     found = run([installed / "python", "-c", code], tmp_path)
     assert found.returncode == 0, found.stderr
     module, schema_found = found.stdout.split()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affect4k.config.settings import from_schema, schema_default
+from affect4k.config.schema import from_schema, schema_default
 from affect4k.core.errors import Affect4kError
 from affect4k.demo.people import people_video, portraits
 from affect4k.evaluation.identity_overlap import write_identity_overlap

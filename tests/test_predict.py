@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affect4k.config.settings import schema_default
+from affect4k.config.schema import schema_default
 from affect4k.core.columns import TABLE_COLUMNS
 from affect4k.core.errors import Affect4kError
 from affect4k.core.metrics import va_metrics

@@ -25,7 +25,7 @@ from test_hostile_inputs import pixel_bomb
 
 from affect4k import CLIP_FPS
 from affect4k.commands.cli import main
-from affect4k.config.settings import schema_default
+from affect4k.config.schema import schema_default
 from affect4k.core.errors import Affect4kError
 from affect4k.core.media import count_frames, probe_video
 from affect4k.demo import make_demo_video

@@ -21,7 +21,7 @@ import yaml
 from conftest import demo_config, planned_jobs, run_snakemake, write_config
 
 from affect4k.commands.cli import main
-from affect4k.config.settings import schema_default
+from affect4k.config.schema import schema_default
 from affect4k.config.video_list import VideoEntry
 from affect4k.core.columns import BOX_COLUMNS, DIMENSIONS
 from affect4k.core.errors import Affect4kError

@@ -15,9 +15,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from affect4k.config.run_settings import TrainConfig
+from affect4k.config.schema import SCHEMA_PATH
 from affect4k.config.settings import (
     MAX_CONFIG_VALUES,
-    SCHEMA_PATH,
     check_backend,
     check_calibration,
     check_clips,

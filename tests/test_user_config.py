@@ -28,7 +28,8 @@ from conftest import (
 )
 
 from affect4k.config.run_settings import TrainConfig
-from affect4k.config.settings import SCHEMA_PATH, job_settings, resolve_training, schema_default
+from affect4k.config.schema import SCHEMA_PATH, schema_default
+from affect4k.config.settings import job_settings, resolve_training
 from affect4k.demo.affect_faces import DEMO_FACES, seeded_rng
 from affect4k.evaluation.ablation import AblationCell, build_ablation
 from affect4k.faces.persons import OVERLAP_COLUMNS

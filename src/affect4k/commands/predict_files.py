@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from affect4k import CLIP_FPS
-from affect4k.config.settings import from_schema, schema_default
+from affect4k.config.schema import from_schema, schema_default
 from affect4k.core.columns import DIMENSIONS
 from affect4k.core.errors import Affect4kError
 from affect4k.core.files import atomic_path, write_atomic

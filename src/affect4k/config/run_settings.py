@@ -19,11 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from affect4k.config.schema import schema_enum
+
 #: How pixels reach a model's first layer. ``study``: RGB scaled by (x - 128) / 128, the
 #: study's own models and every model trained from scratch. ``caffe``: BGR on the 0-255 scale
 #: minus ImageNet's mean pixel, what keras.applications' ImageNet VGG16 weights expect
 #: (``keras.applications.vgg16.preprocess_input``).
-INPUT_CONVENTIONS = ("study", "caffe")
+INPUT_CONVENTIONS = schema_enum("$defs.run.input_convention")
 #: What :func:`affect4k.model.architectures.build_model` can build, known without Keras: the
 #: smallest ``input_size`` each backbone's pooling leaves a pixel of, the models whose VGG16 conv
 #: stack starts from ``pretrained`` weights, and the weights a model starts from when ``pretrained``

@@ -7,14 +7,17 @@ Run ``python3 -m affect4k.config.schema_doc`` in the repository root after chang
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from affect4k.config.settings import SCHEMA_PATH
+from affect4k.config.run_settings import TrainConfig
+from affect4k.config.schema import SCHEMA_PATH
 from affect4k.core.files import write_atomic
 
 #: The schema as the repository names it (package data of src/affect4k/).
@@ -114,8 +117,23 @@ def _cell(text: str) -> str:
     return "".join(p if p.startswith("`") else p.replace("<", "\\<") for p in pieces)
 
 
-def _rows(schema: dict, path: str) -> list[tuple[str, str, str, str]]:
-    """(key, kind, default, description) of every key under ``schema``, depth first."""
+#: Shared definitions whose defaults live in Python, not in the schema: a training run's options
+#: are :class:`TrainConfig`'s fields (the schema gives them no ``default``, which validation
+#: would otherwise write into every run and so override ``training.defaults``).
+PYTHON_DEFAULTS = {
+    "run_options": {
+        field.name: field.default
+        for field in dataclasses.fields(TrainConfig)
+        if field.default is not dataclasses.MISSING
+    }
+}
+
+
+def _rows(
+    schema: dict, path: str, defaults: Mapping[str, object] | None = None
+) -> list[tuple[str, str, str, str]]:
+    """(key, kind, default, description) of every key under ``schema``, depth first;
+    ``defaults`` gives the defaults of keys the schema leaves without one."""
     rows = []
     required = set(schema.get("required", []))
     entries = list(schema.get("properties", {}).items())
@@ -132,6 +150,8 @@ def _rows(schema: dict, path: str) -> list[tuple[str, str, str, str]]:
             kind += f", names matching `{prop['propertyNames']['pattern']}`"
         if key in required:
             kind += ", required"
+        if "default" not in prop and defaults is not None and key in defaults:
+            prop = {**prop, "default": defaults[key]}
         shown = "default" in prop and not (nested and prop["default"] == {})
         default = f"`{_flow(prop['default'])}`" if shown else ""
         rows.append((f"`{name}`", kind, default, prop.get("description", "")))
@@ -158,7 +178,7 @@ def markdown(schema: dict) -> str:
         base = _ref(definition)
         if base is not None:
             text += f"Every option of {_anchor(base)}, and:\n\n"
-        text += _table(_rows(definition, ""))
+        text += _table(_rows(definition, "", PYTHON_DEFAULTS.get(name)))
     return text
 
 

@@ -18,7 +18,7 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from affect4k.config.run_settings import (
     DEFAULT_PRETRAINED,
@@ -28,13 +28,9 @@ from affect4k.config.run_settings import (
     input_convention,
 )
 from affect4k.config.runs import LIST_OPTIONS, expand_runs
+from affect4k.config.schema import schema_default
 from affect4k.core.errors import Affect4kError
 
-T = TypeVar("T")
-
-#: The workflow's config schema, package data (so a wheel's ``affect4k predict`` finds it too):
-#: the one home of every setting's default, and what the Snakefile validates a config against.
-SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
 #: ``pretrained`` values that name no file of this workflow: a keras.applications download.
 DOWNLOADED_WEIGHTS = ("imagenet",)
 #: Models whose conv stack must start from ``pretrained`` weights; the value says which.
@@ -44,8 +40,6 @@ NEEDS_PRETRAINED = {"vgg16_affwild_gru": "the Aff-Wild VGG16 weights file"}
 #: override ``training.defaults``; the pretraining entry overrides them.
 STILL_IMAGE_SETTINGS = {"sequence_length": 1, "batch_size": 64}
 STILL_IMAGE_FORMATS = ("affectnet",)
-#: The Python module each ``training.backend`` imports.
-BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax"}
 
 
 @dataclass(frozen=True)
@@ -216,10 +210,10 @@ def check_calibration(config: Mapping[str, Any], videos: Collection[str]) -> Non
 def check_backend(backend: str) -> None:
     """A training backend must be importable before any job is planned on it, and no exported
     ``KERAS_BACKEND`` may name another (every model job refuses that at its start)."""
-    if importlib.util.find_spec(BACKEND_MODULES[backend]) is None:
+    if importlib.util.find_spec(backend) is None:
         raise Affect4kError(
             f"training.backend: {backend} is not installed in this environment "
-            f"(pip install {BACKEND_MODULES[backend]}, or choose another backend)"
+            f"(pip install {backend}, or choose another backend)"
         )
     exported = os.environ.get("KERAS_BACKEND")
     if exported and exported != backend:
@@ -449,31 +443,3 @@ def check_trained_on(runs: Mapping[str, Mapping[str, Any]], videos: Collection[s
                 raise Affect4kError(
                     f"training.runs.{name}.trained_on: {item!r} names no video of videos.tsv"
                 )
-
-
-def schema_default(key: str) -> Any:
-    """The config schema's default of ``key`` (dotted: ``faces.detect_width``).
-
-    What code outside the workflow (a command, a test) uses for a setting it is not given, so a
-    default is written once, in the schema, and never copied into Python.
-    """
-    import yaml
-
-    try:
-        node = yaml.safe_load(SCHEMA_PATH.read_text())
-    except OSError as exc:
-        raise Affect4kError(f"cannot read the config schema {SCHEMA_PATH} ({exc})") from None
-    for part in key.split("."):
-        node = node.get("properties", {}).get(part)
-        if node is None:
-            raise Affect4kError(f"config schema {SCHEMA_PATH}: no key {key}")
-    if "default" not in node:
-        raise Affect4kError(f"config schema {SCHEMA_PATH}: {key} has no default")
-    return node["default"]
-
-
-def from_schema(cls: type[T], section: str, **given: Any) -> T:
-    """The settings dataclass ``cls``, each field the schema's default of ``section.<field>``
-    unless ``given``: what code outside the workflow builds instead of copying defaults."""
-    names = [item.name for item in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    return cls(**({name: schema_default(f"{section}.{name}") for name in names} | given))

@@ -28,10 +28,6 @@ _MTCNN_NATIVE_MIN_FACE = 20
 MIN_FACE_SIZE = 40
 
 
-#: Confidence below which a detection is ignored, per detector (their scores differ in scale).
-DEFAULT_MIN_SCORE = {"mtcnn": 0.9, "insightface": 0.5}
-
-
 @dataclass(frozen=True, eq=False)
 class Detection:
     """One face: ``bbox`` (x1, y1, x2, y2), ``score`` and ``landmarks`` (5, 2) in image pixels.
@@ -74,23 +70,28 @@ def make_detector(
     faces above 0.99, SCRFD often only 0.8-0.9). ``providers`` are onnxruntime execution
     providers (default: CUDA first when onnxruntime offers it, then CPU).
     """
-    if min_score is None:
-        min_score = DEFAULT_MIN_SCORE.get(kind, 0.5)
-    if not 0.0 <= min_score <= 1.0:
+    if min_score is not None and not 0.0 <= min_score <= 1.0:
         raise Affect4kError(f"detector min_score must be within [0, 1], got {min_score}")
     if min_face_size < 1:
         raise Affect4kError(f"detector min_face_size must be positive, got {min_face_size}")
     if kind == "mtcnn":
         if model is not None:
             raise Affect4kError(f"detector model {model!r} given, but mtcnn takes no model")
-        return MtcnnDetector(min_score=min_score, min_face_size=min_face_size)
+        # MTCNN scores real faces above 0.99: 0.9 drops only what it doubts.
+        return MtcnnDetector(
+            min_score=0.9 if min_score is None else min_score, min_face_size=min_face_size
+        )
     if kind == "insightface":
         if not model:
             raise Affect4kError(
                 "detector model is required for insightface: a .onnx path or a pack name"
             )
+        # SCRFD scores real faces lower (often 0.8-0.9, profiles far less): 0.5.
         return ScrfdDetector(
-            model, min_score=min_score, min_face_size=min_face_size, providers=providers
+            model,
+            min_score=0.5 if min_score is None else min_score,
+            min_face_size=min_face_size,
+            providers=providers,
         )
     raise Affect4kError(f"detector kind {kind!r} is unknown; use 'mtcnn' or 'insightface'")
 

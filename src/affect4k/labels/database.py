@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from affect4k.config.schema import schema_enum
 from affect4k.core.columns import DIMENSIONS
 from affect4k.core.errors import Affect4kError
 from affect4k.core.files import read_table, write_atomic
@@ -36,7 +37,7 @@ from affect4k.labels.traces import check_annotators
 log = logging.getLogger(__name__)
 
 #: How ``build_database`` may split the videos into sides (schema ``database.split``).
-SPLIT_METHODS = ("group", "sequence")
+SPLIT_METHODS = schema_enum("database.split")
 
 
 def _side_counts(n: int, test_fraction: float, validation_fraction: float) -> tuple[int, int]:

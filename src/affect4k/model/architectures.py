@@ -30,16 +30,11 @@ from affect4k.config.run_settings import (
     PRETRAINED_MODELS,
     input_convention,
 )
+from affect4k.config.schema import schema_enum
 from affect4k.core.errors import Affect4kError
 
-MODEL_NAMES = (
-    "vgg16_gru",
-    "resnet50_gru",
-    "alexnet_gru",
-    "vgg16_cnn",
-    "vgg16_imagenet_gru",
-    "vgg16_affwild_gru",
-)
+#: The models a run may name (the schema's list).
+MODEL_NAMES = schema_enum("$defs.run.model")
 
 #: ImageNet's mean pixel in BGR order, as caffe (and keras.applications) subtract it.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)

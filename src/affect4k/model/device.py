@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from affect4k.config.schema import schema_enum
 from affect4k.core.errors import Affect4kError
 
 #: Backends this package installs (tensorflow-cpu in the base, jax in the ``jax``/``gpu`` extra).
-BACKENDS = ("tensorflow", "jax")
-DEVICES = ("auto", "gpu", "cpu")
+BACKENDS = schema_enum("training.backend")
+DEVICES = schema_enum("training.device")
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import ffmpeg
 
+from affect4k.config.schema import schema_range
 from affect4k.core.errors import Affect4kError
 from affect4k.core.files import atomic_dir
 from affect4k.core.media import count_frames, run_ffmpeg
 
 #: ffmpeg's JPEG quality scale: 1 is best, 31 worst.
-JPEG_QUALITY_RANGE = range(1, 32)
+JPEG_QUALITY_RANGE = schema_range("frames.jpeg_quality")
 
 
 def export_frames(clip: Path, out_dir: Path, *, quality: int) -> int:

@@ -50,7 +50,8 @@ from affect4k.commands.annotation_app.trace_store import (
     video_columns,
     write_trace,
 )
-from affect4k.config.settings import SCHEMA_PATH, check_calibration_id, check_values
+from affect4k.config.schema import SCHEMA_PATH
+from affect4k.config.settings import check_calibration_id, check_values
 from affect4k.config.video_list import read_videos
 from affect4k.core.columns import BOX_COLUMNS, DIMENSIONS
 from affect4k.core.errors import Affect4kError
