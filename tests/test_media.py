@@ -152,3 +152,47 @@ def test_check_whole_refuses_a_file_cut_short_with_its_index_in_front(tmp_path, 
     reasons = ("partial file", "File ended prematurely", "h264: Invalid NAL unit size")
     assert any(reason in message for reason in reasons)
     assert "frame=" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("container", "codec", "rate"),
+    [("mp4", "libx264", "30000/1001"), ("avi", "mpeg4", "25"), ("mkv", "libx264", "50")],
+)
+def test_the_container_facts_agree_with_what_the_ffmpeg_binary_decodes(
+    tmp_path: Path, container: str, codec: str, rate: str
+):
+    """PyAV (FFmpeg's libraries in its wheel) reads the header; the pinned ffmpeg binary counts
+    the packets. Two FFmpeg builds, one file: size, rate, duration, codec and audio agree."""
+    path = tmp_path / f"probe.{container}"
+    video = ffmpeg.input(f"testsrc=size=96x64:rate={rate}:duration=2", f="lavfi")
+    tone = ffmpeg.input("sine=frequency=440:duration=2", f="lavfi")
+    argv = (
+        ffmpeg.output(video, tone, str(path), vcodec=codec, acodec="aac", pix_fmt="yuv420p")
+        .global_args("-hide_banner", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    )
+    subprocess.run(argv, check=True)
+    info = probe_video(path)
+    times = stream_times(path)
+    assert (info.width, info.height) == (96, 64)
+    assert info.codec == {"libx264": "h264", "mpeg4": "mpeg4"}[codec]
+    numerator, _, denominator = rate.partition("/")
+    assert info.fps == pytest.approx(int(numerator) / int(denominator or 1), rel=1e-6)
+    assert times.frames == pytest.approx(2 * info.fps, abs=1)
+    assert info.duration_s == pytest.approx(times.end_s, abs=0.1)
+    assert info.has_audio
+
+
+def test_a_file_without_video_or_not_a_file_is_refused_by_name(tmp_path: Path):
+    audio = tmp_path / "tone.m4a"
+    argv = (
+        ffmpeg.input("sine=frequency=440:duration=1", f="lavfi")
+        .output(str(audio), acodec="aac")
+        .global_args("-hide_banner", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe(), overwrite_output=True)
+    )
+    subprocess.run(argv, check=True)
+    with pytest.raises(Affect4kError, match=r"tone.m4a: not a readable video \(no video stream\)"):
+        probe_video(audio)
+    with pytest.raises(Affect4kError, match="folder: no such video file"):
+        probe_video(tmp_path / "folder")

@@ -27,7 +27,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -45,7 +44,7 @@ from affect4k.core.columns import DIMENSIONS
 from affect4k.core.errors import Affect4kError
 from affect4k.core.files import atomic_path, write_atomic
 from affect4k.core.images import MAX_PIXELS, check_image_size, read_image
-from affect4k.core.media import _header, iter_frames, probe_video, write_frames
+from affect4k.core.media import iter_frames, probe_video, read_container, write_frames
 from affect4k.core.progress import progress
 
 log = logging.getLogger(__name__)
@@ -323,8 +322,10 @@ def written_by_predict(path: Path) -> bool:
                 return image.text.get("Software") == MARK
         except (Affect4kError, OSError, UnidentifiedImageError, ValueError):
             return False
-    # ffmpeg -i lists the container's tags one per line: "[info]     comment   : <text>".
-    return re.search(rf"\scomment\s*: {re.escape(MARK)}$", _header(path), re.M) is not None
+    try:
+        return read_container(path).tags.get("comment") == MARK
+    except Affect4kError:
+        return False
 
 
 def check_outputs(inputs: list[str], outputs: dict[str, Path]) -> None:

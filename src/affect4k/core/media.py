@@ -19,14 +19,12 @@ from queue import Full, Queue
 from threading import Event, Thread
 from typing import BinaryIO, TypeVar
 
-import cv2
 import ffmpeg
 import imageio_ffmpeg
 import numpy as np
 
 from affect4k import FFMPEG_ENV
 from affect4k.core.errors import Affect4kError
-from affect4k.core.files import atomic_path
 from affect4k.core.progress import progress
 
 T = TypeVar("T")
@@ -162,23 +160,47 @@ def _run_with_progress(argv: list[str], frames: int, what: str) -> tuple[int, by
         return returncode, stderr.read()
 
 
-_VIDEO_RE = re.compile(r"Stream #\S+.*?: Video: (\w+).*?(\d{2,5})x(\d{2,5})")
-_FPS_RE = re.compile(r"([\d.]+) (?:fps|tbr)")
-_DURATION_RE = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
+@dataclass(frozen=True)
+class ContainerFacts:
+    """What a media file's container declares, as PyAV reads it."""
+
+    video: VideoInfo | None  #: its first video stream; None without one
+    duration_s: float | None  #: the container's duration (the longest stream's); None if unset
+    tags: dict[str, str]  #: the container's metadata tags (``comment``, ``title``, ...)
 
 
-def _header(path: Path) -> str:
-    """What ``ffmpeg -i`` prints about ``path`` (imageio-ffmpeg ships no ffprobe)."""
+def read_container(path: str | os.PathLike[str]) -> ContainerFacts:
+    """Open ``path`` with PyAV (FFmpeg's libraries, in the wheel) and read what its container
+    declares: the first video stream's codec, size and frame rate, the duration, the audio
+    streams and the tags. Structured facts, where parsing what ``ffmpeg -i`` prints for people
+    broke on every change of its wording; nothing is decoded."""
+    import av
+
+    path = Path(path)
     if not path.is_file():
         raise Affect4kError(f"{path}: no such video file")
-    argv = [ffmpeg_exe(), *_LOG_ARGS, "-i", str(path)]
-    result = subprocess.run(argv, capture_output=True, check=False)
-    return result.stderr.decode("utf-8", "replace")
-
-
-def _duration_s(match: re.Match[str]) -> float:
-    hours, minutes, seconds = match.groups()
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    try:
+        with av.open(str(path), metadata_errors="replace") as container:
+            duration = None
+            if container.duration is not None:
+                duration = container.duration / av.time_base
+            tags = {str(key): str(value) for key, value in container.metadata.items()}
+            video = None
+            if container.streams.video:
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+                if rate:
+                    video = VideoInfo(
+                        width=stream.codec_context.width,
+                        height=stream.codec_context.height,
+                        fps=float(rate),
+                        duration_s=duration if duration is not None else 0.0,
+                        has_audio=bool(container.streams.audio),
+                        codec=stream.codec_context.name,
+                    )
+            return ContainerFacts(video=video, duration_s=duration, tags=tags)
+    except av.FFmpegError as error:
+        raise Affect4kError(f"{path}: not a readable video ({error.strerror})") from None
 
 
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
@@ -187,24 +209,11 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     The duration is the container's, which is the longest stream's: :func:`stream_times`
     gives the video's own.
     """
-    path = Path(path)
-    header = _header(path)
-    video = _VIDEO_RE.search(header)
-    fps = _FPS_RE.search(header[video.end() :]) if video else None
-    duration = _DURATION_RE.search(header)
-    if not (video and fps and duration):
-        # `ffmpeg -i` without an output always ends complaining about that: not the reason.
-        text = header.replace("At least one output file must be specified", "")
-        reason = "no video stream" if "Stream #" in header and not video else first_error(text)
+    facts = read_container(path)
+    if facts.video is None or facts.duration_s is None or not facts.video.width:
+        reason = "no video stream" if facts.video is None else "no size, frame rate or duration"
         raise Affect4kError(f"{path}: not a readable video ({reason})")
-    return VideoInfo(
-        width=int(video.group(2)),
-        height=int(video.group(3)),
-        fps=float(fps.group(1)),
-        duration_s=_duration_s(duration),
-        has_audio="Audio:" in header,
-        codec=video.group(1),
-    )
+    return facts.video
 
 
 @dataclass(frozen=True)
@@ -289,14 +298,14 @@ def check_whole(path: str | os.PathLike[str], *, decode: bool = True) -> StreamT
     a file made by stream copy from files already checked.
     """
     path = Path(path)
-    duration = _DURATION_RE.search(_header(path))
+    duration = read_container(path).duration_s
     times = stream_times(path, decode=decode)
     if duration is None:
         raise Affect4kError(f"{path}: declares no duration")
-    if times.end_s < _duration_s(duration) - END_TOLERANCE_S:
+    if times.end_s < duration - END_TOLERANCE_S:
         raise Affect4kError(
             f"{path}: truncated: its streams end at {times.end_s:.2f} s, but its container "
-            f"declares {_duration_s(duration):.2f} s"
+            f"declares {duration:.2f} s"
         )
     return times
 
@@ -404,62 +413,3 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     finally:
         stop.set()
         thread.join()
-
-
-#: x264 thread count, fixed because x264's output depends on it: with the pinned ffmpeg build,
-#: every machine writes the same bytes.
-X264_THREADS = 2
-
-
-def encode_mp4(
-    frames: Iterator[np.ndarray],
-    video_path: Path,
-    *,
-    what: str,
-    rate: Fraction,
-    width: int,
-    height: int,
-    tone_seconds: float | None = None,
-    expected_frames: int | None = None,
-) -> None:
-    """Pipe raw RGB ``frames`` through x264 into a bit-exact MP4, atomically (ultrafast: a
-    generated video, not a product; the index first, so a browser can play it at once).
-
-    ``tone_seconds`` adds a quiet tone (a source with sound, as YouTube's are);
-    ``expected_frames`` refuses a file with another frame count, naming ``what``.
-    """
-    with atomic_path(video_path) as temp:
-        video = ffmpeg.input(
-            "pipe:",
-            format="rawvideo",
-            pix_fmt="yuv420p",
-            s=f"{width}x{height}",
-            framerate=str(rate),
-        )
-        streams = [video]
-        audio: dict[str, object] = {}
-        if tone_seconds is not None:
-            tone = f"sine=frequency=440:sample_rate=48000:duration={tone_seconds}"
-            streams.append(ffmpeg.input(tone, f="lavfi").filter("volume", 0.05))
-            audio = {"acodec": "aac", "audio_bitrate": "64k", "flags:a": "+bitexact"}
-        encoder = ffmpeg.output(
-            *streams,
-            str(temp),
-            format="mp4",
-            vcodec="libx264",
-            preset="ultrafast",
-            crf=18,
-            pix_fmt="yuv420p",
-            threads=X264_THREADS,
-            movflags="+faststart",
-            fflags="+bitexact",
-            map_metadata=-1,
-            **{"flags:v": "+bitexact"},
-            **audio,
-        ).global_args("-hide_banner", "-nostdin")
-        # OpenCV's I420 is BT.601 limited range, what decoders assume for untagged H.264;
-        # converting here halves the bytes piped and spares ffmpeg's swscale.
-        i420 = (cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).data for frame in frames)
-        write_frames(encoder, i420, what)
-        if expected_frames is not None and (written := count_frames(temp)) != expected_frames:
-            raise Affect4kError(f"{what}: {written} frames written, expected {expected_frames}")

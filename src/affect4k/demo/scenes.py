@@ -16,7 +16,7 @@ import numpy as np
 from affect4k.core.columns import DIMENSIONS
 from affect4k.core.errors import Affect4kError
 from affect4k.core.files import write_atomic
-from affect4k.core.media import encode_mp4
+from affect4k.core.mp4 import encode_mp4
 from affect4k.demo.affect_faces import (
     DEMO_FACES,
     FACE_FRACTION,

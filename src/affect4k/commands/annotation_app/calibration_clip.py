@@ -20,7 +20,8 @@ import numpy as np
 from affect4k import CLIP_FPS
 from affect4k.core.columns import DIMENSIONS
 from affect4k.core.errors import Affect4kError
-from affect4k.core.media import count_frames, encode_mp4
+from affect4k.core.media import count_frames
+from affect4k.core.mp4 import encode_mp4
 from affect4k.labels.calibration import FRAMES, truth_frames
 
 WIDTH, HEIGHT = 320, 240
