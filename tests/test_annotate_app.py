@@ -40,8 +40,9 @@ from test_clips import make_source, read_index
 
 from affect4k import CLIP_FPS
 from affect4k.commands import cli
+from affect4k.commands.annotation_app.app import AnnotationApp
 from affect4k.commands.annotation_app.calibration_clip import GAUGES, make_calibration_clip
-from affect4k.commands.annotation_app.server import AnnotationApp, AppServer, allowed_hosts
+from affect4k.commands.annotation_app.server import AppServer, allowed_hosts
 from affect4k.commands.annotation_app.trace_store import StaleTrace
 from affect4k.config.schema import from_schema, schema_default
 from affect4k.core.errors import Affect4kError

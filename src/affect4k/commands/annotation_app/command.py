@@ -87,12 +87,8 @@ def find_snakefile(given: Path | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted (Ctrl+C); paths in the config are relative to the current dir."""
-    from affect4k.commands.annotation_app.server import (
-        ANY_ADDRESS,
-        AnnotationApp,
-        AppServer,
-        check_hosts,
-    )
+    from affect4k.commands.annotation_app.app import AnnotationApp
+    from affect4k.commands.annotation_app.server import ANY_ADDRESS, AppServer, check_hosts
 
     check_hosts(args.host, args.allow_host)
     if not args.configfile.is_file():
