@@ -57,7 +57,8 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from affect4k.commands.predict_files import load_run, predict_crops, write_overlay
+    from affect4k.commands.predict_files import load_run, predict_crops
+    from affect4k.commands.predict_overlay import write_overlay
     from affect4k.config.schema import from_schema, schema_default
     from affect4k.demo import make_demo_video
     from affect4k.faces.detectors import make_detector

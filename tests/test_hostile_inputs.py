@@ -60,6 +60,6 @@ def test_a_fifo_or_a_missing_file_is_refused_without_opening_it(tmp_path):
 def test_an_existing_output_that_is_a_pixel_bomb_is_not_decoded_to_read_its_mark(tmp_path):
     """affect4k predict reads an existing figure's text chunks, which Pillow finds by decoding
     the whole image: a bomb in its place is sized first and is simply not predict's."""
-    from affect4k.commands.predict_files import written_by_predict
+    from affect4k.commands.predict_inputs import written_by_predict
 
     assert not written_by_predict(pixel_bomb(tmp_path / "out.png"))

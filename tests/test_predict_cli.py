@@ -290,7 +290,8 @@ def test_no_output_lands_on_the_input_another_output_or_a_file_it_did_not_write(
 def test_its_own_outputs_carry_its_mark_so_a_rerun_replaces_them(
     tiny_study: Path, photos: Path, tmp_path: Path
 ):
-    from affect4k.commands.predict_files import write_overlay, written_by_predict
+    from affect4k.commands.predict_inputs import written_by_predict
+    from affect4k.commands.predict_overlay import write_overlay
     from affect4k.core.media import ffmpeg_exe
 
     out = tmp_path / "photo.csv"

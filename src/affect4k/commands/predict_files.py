@@ -27,38 +27,33 @@ import dataclasses
 import json
 import logging
 import os
-import stat
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
-import ffmpeg
 import numpy as np
 import pandas as pd
 
 from affect4k import CLIP_FPS
+from affect4k.commands.predict_inputs import (
+    MAX_VIDEO_SIDES,
+    check_input_size,
+    check_outputs,
+    fetch_input,
+    image_files,
+    is_photos,
+    local_input,
+    mark_png,
+)
+from affect4k.commands.predict_overlay import write_overlay
 from affect4k.config.schema import from_schema, schema_default
-from affect4k.core.columns import DIMENSIONS
 from affect4k.core.errors import Affect4kError
-from affect4k.core.files import atomic_path, write_atomic
+from affect4k.core.files import write_atomic
 from affect4k.core.images import MAX_PIXELS, check_image_size, read_image
-from affect4k.core.media import iter_frames, probe_video, read_container, write_frames
+from affect4k.core.media import probe_video
 from affect4k.core.progress import progress
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_COLUMNS = ("frame", "time_s", "face", "valence", "arousal")
-IMAGE_COLUMNS = ("file", "faces", "face", "x1", "y1", "x2", "y2", "valence", "arousal")
-#: The photo CSV's header before it named the scored face (an output a rerun may replace).
-OLD_IMAGE_COLUMNS = ("file", "face", "valence", "arousal")
-#: Written into the figure (a PNG text chunk) and the overlay (its ``comment`` tag): an existing
-#: output is replaced only if it carries this (a CSV: if its header is one of the two above).
-MARK = "affect4k predict"
-#: The largest video frame taken, either orientation: 8K (DCI 8192x4320 covers UHD 7680x4320).
-MAX_VIDEO_SIDES = (8192, 4320)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         if source is None:
             source = fetch_input(args.input, Path(work))
             check_input_size(source, args.max_pixels)
-        if _is_images(source):
+        if is_photos(source):
             if any(v is not None for v in (args.start, args.end, args.overlay)):
                 raise Affect4kError("--start, --end and --overlay apply to videos, not images")
             table = predict_images(
@@ -152,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         figure = args.output.with_suffix(".png")
         drawn = Path(work) / "figure.png"
         prediction_figure(table, drawn, f"{args.input} ({model.name})")
-        write_atomic(figure, lambda tmp: _marked_png(drawn, tmp))
+        write_atomic(figure, lambda tmp: mark_png(drawn, tmp))
     log.info(
         "wrote %s (%d rows, %d with a face) and %s",
         args.output,
@@ -220,164 +215,6 @@ def load_run(path: Path) -> RunModel:
         sequence_length=length,
         crop_size=int(model.input_shape[-2]),
     )
-
-
-def local_input(text: str) -> Path | None:
-    """The local file or folder ``text`` names (None for a URL).
-
-    Only a regular file or a folder is taken: reading a FIFO or a device would wait for a
-    writer or never end.
-    """
-    from affect4k.video.download import local_source
-
-    local = local_source(text)
-    if local is None:
-        return None
-    if not local.exists():
-        raise Affect4kError(f"{text}: no such file or folder")
-    _check_readable(local)
-    return local
-
-
-def fetch_input(url: str, work: Path) -> Path:
-    """The video at ``url``, fetched by yt-dlp into ``work`` (at most 2160p, as downloads are)."""
-    from affect4k.video.download import download_video
-
-    return download_video(
-        "input", url, work / "download.mkv", max_height=schema_default("download.max_height")
-    )
-
-
-def _check_readable(path: Path) -> None:
-    mode = path.stat().st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise Affect4kError(
-            f"{path}: not a regular file or folder (a FIFO, device or socket is not read)"
-        )
-
-
-def _is_images(source: Path) -> bool:
-    return source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES
-
-
-def check_input_size(source: Path, max_pixels: int) -> None:
-    """Refuse images above ``max_pixels`` and videos above 8K, from their headers alone."""
-    if _is_images(source):
-        for path in image_files(source):
-            check_image_size(path, max_pixels)
-    else:
-        check_video_size(source)
-
-
-def image_files(source: Path) -> list[Path]:
-    """``source`` itself, or the images directly inside the folder ``source``, by name."""
-    if not source.is_dir():
-        return [source]
-    files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise Affect4kError(f"{source}: folder holds no image ({', '.join(IMAGE_SUFFIXES)})")
-    for path in files:
-        _check_readable(path)
-    return files
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` are one file: the same resolved path, or hard links."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False
-
-
-def _input_files(text: str) -> list[Path]:
-    """The local files and folders ``text`` makes the command read (none for a URL)."""
-    from affect4k.video.download import local_source
-
-    local = local_source(text)
-    if local is None or not local.exists():
-        return []
-    if local.is_dir():
-        return [local, *(p for p in local.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)]
-    return [local]
-
-
-def written_by_predict(path: Path) -> bool:
-    """Whether the existing ``path`` is an output of this command (see :data:`MARK`)."""
-    if path.is_symlink() or not path.is_file():
-        return False
-    with path.open("rb") as file:
-        start = file.read(64 * 1024)
-    if path.suffix.lower() == ".csv":
-        header = start.split(b"\n", 1)[0].strip().decode("utf-8", "replace")
-        return header in (",".join(c) for c in (VIDEO_COLUMNS, IMAGE_COLUMNS, OLD_IMAGE_COLUMNS))
-    if start.startswith(b"\x89PNG"):
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            # Pillow decodes the whole image to find text chunks after the pixels: sized first.
-            check_image_size(path)
-            with Image.open(path) as image:
-                return image.text.get("Software") == MARK
-        except (Affect4kError, OSError, UnidentifiedImageError, ValueError):
-            return False
-    try:
-        return read_container(path).tags.get("comment") == MARK
-    except Affect4kError:
-        return False
-
-
-def check_outputs(inputs: list[str], outputs: dict[str, Path]) -> None:
-    """Refuse an output that is an input (or an image of an input folder), an image written
-    into an input folder (the next run would score the figure as a photo), another output, or
-    an existing file this command did not write, naming both paths; before any work.
-
-    ``inputs`` as the user gave them (paths or URLs); ``outputs`` by how the user named them.
-    """
-    sources = [source for text in inputs for source in _input_files(text)]
-    folders = [source for source in sources if source.is_dir()]
-    named = list(outputs.items())
-    for index, (name, path) in enumerate(named):
-        for source in sources:
-            if _same_file(path, source):
-                raise Affect4kError(f"{name} would overwrite the input {source}")
-        for folder in folders:
-            if path.suffix.lower() in IMAGE_SUFFIXES and _same_file(path.parent, folder):
-                raise Affect4kError(
-                    f"{name} would land in the input folder {folder}, where the next run "
-                    "would read it as a photo; write -o elsewhere"
-                )
-        for other_name, other in named[index + 1 :]:
-            if _same_file(path, other):
-                raise Affect4kError(f"{name} and {other_name} are the same file")
-        if (path.exists() or path.is_symlink()) and not written_by_predict(path):
-            raise Affect4kError(
-                f"{name}: {path} exists and was not written by affect4k predict; "
-                "move it away or choose another output"
-            )
-
-
-def _marked_png(drawn: Path, out: Path) -> None:
-    """Copy the PNG ``drawn`` to ``out`` with :data:`MARK` as its Software text chunk."""
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    info.add_text("Software", MARK)
-    with Image.open(drawn) as image:
-        image.save(out, format="png", pnginfo=info)
-
-
-def check_video_size(path: Path) -> None:
-    """Refuse a video whose frames are above 8K (:data:`MAX_VIDEO_SIDES`), from its header."""
-    info = probe_video(path)
-    long_side, short_side = max(MAX_VIDEO_SIDES), min(MAX_VIDEO_SIDES)
-    if max(info.width, info.height) > long_side or min(info.width, info.height) > short_side:
-        raise Affect4kError(
-            f"{path}: {info.width}x{info.height} frames are above 8K "
-            f"({long_side}x{short_side}); scale the video down first"
-        )
 
 
 class PhotoSubject:
@@ -586,74 +423,3 @@ def predict_crops(run: RunModel, crops: np.ndarray, face: np.ndarray, *, static:
         description=f"predict {run.name}",
     )
     return table[["valence_pred", "arousal_pred"]].to_numpy(np.float64)
-
-
-def _overlay_frames(clip: Path, faces: pd.DataFrame, table: pd.DataFrame) -> Iterator[np.ndarray]:
-    """Each clip frame with the subject's box and a valence/arousal gauge drawn on it."""
-    boxes = faces[["x1", "y1", "x2", "y2"]].to_numpy()
-    values = table[list(DIMENSIONS)].to_numpy()
-    for index, frame in enumerate(iter_frames(clip)):
-        if index >= len(boxes):
-            break
-        height, width = frame.shape[:2]
-        scale = max(1, round(width / 640))
-        if np.isfinite(boxes[index]).all():
-            x1, y1, x2, y2 = boxes[index].round().astype(int)
-            cv2.rectangle(frame, (x1, y1), (x2, y2), (60, 220, 60), 2 * scale)
-        _draw_gauge(frame, values[index], scale)
-        yield frame
-
-
-def _draw_gauge(frame: np.ndarray, value: np.ndarray, scale: int) -> None:
-    """A valence-arousal disc in the top-left corner with the current prediction as a dot."""
-    radius = 60 * scale
-    centre = (radius + 10 * scale, radius + 10 * scale)
-    region = frame[: 2 * radius + 20 * scale, : 2 * radius + 20 * scale]
-    region[:] = (region * 0.4).astype(np.uint8)
-    cv2.circle(frame, centre, radius, (200, 200, 200), scale)
-    cv2.line(frame, (centre[0] - radius, centre[1]), (centre[0] + radius, centre[1]), (150,) * 3)
-    cv2.line(frame, (centre[0], centre[1] - radius), (centre[0], centre[1] + radius), (150,) * 3)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    if np.isfinite(value).all():
-        dot = (int(centre[0] + value[0] * radius), int(centre[1] - value[1] * radius))
-        cv2.circle(frame, dot, 6 * scale, (255, 80, 80), -1)
-        text = f"V {value[0]:+.2f}  A {value[1]:+.2f}"
-    else:
-        text = "subject not found"
-    cv2.putText(frame, text, (10 * scale, 2 * radius + 40 * scale), font, 0.5 * scale,
-                (255, 255, 255), scale, cv2.LINE_AA)  # fmt: skip
-
-
-def write_overlay(clip: Path, faces: pd.DataFrame, table: pd.DataFrame, out_path: Path) -> None:
-    """An H.264 MP4 of ``clip`` at 25 fps with the tracked box and the live prediction."""
-    info = probe_video(clip)
-    with atomic_path(Path(out_path)) as temp:
-        encoder = (
-            ffmpeg.input(
-                "pipe:",
-                format="rawvideo",
-                pix_fmt="rgb24",
-                s=f"{info.width}x{info.height}",
-                r=CLIP_FPS,
-            )  # fmt: skip
-            .filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")
-            .output(
-                str(temp),
-                format="mp4",
-                vcodec="libx264",
-                preset="veryfast",
-                pix_fmt="yuv420p",
-                crf=20,
-                metadata=f"comment={MARK}",
-            )  # fmt: skip
-            .global_args("-hide_banner", "-nostdin")
-        )
-        write_frames(encoder, _counted_frames(clip, faces, table), f"the overlay {out_path}")
-
-
-def _counted_frames(clip: Path, faces: pd.DataFrame, table: pd.DataFrame) -> Iterator[memoryview]:
-    """The overlay's frames as they go to the encoder, counted on a progress bar."""
-    with progress(len(table), "overlay", "frame") as bar:
-        for frame in _overlay_frames(clip, faces, table):
-            yield frame.data
-            bar.update()
