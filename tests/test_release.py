@@ -21,19 +21,12 @@ import yaml
 from conftest import demo_config, planned_jobs, run_snakemake, write_config
 
 from affect4k.commands.cli import main
-from affect4k.config.schema import schema_default
+from affect4k.config.schema import schema_default, schema_enum
 from affect4k.config.video_list import VideoEntry
 from affect4k.core.columns import BOX_COLUMNS, DIMENSIONS
 from affect4k.core.errors import Affect4kError
-from affect4k.dataset.release import (
-    FILES,
-    MANIFEST_COLUMNS,
-    ReleaseInfo,
-    build_release,
-    crop_hash,
-    hash_distance,
-    release_version,
-)
+from affect4k.dataset.metadata import FILES, LICENSES, ReleaseInfo, license_text, release_version
+from affect4k.dataset.release import MANIFEST_COLUMNS, build_release, crop_hash, hash_distance
 from affect4k.dataset.takedown import Takedown, read_takedowns, taken_down, video_files
 
 VIDEOS = {
@@ -336,3 +329,11 @@ def test_rehydrate_refuses_settings_another_version_wrote(tmp_path: Path):
     (tmp_path / "SHA256SUMS").write_text(f"{digest}  build.json\n")
     with pytest.raises(Affect4kError, match="build.json: its settings do not fit this affect4k"):
         rehydrate(tmp_path, tmp_path / "out")
+
+
+def test_every_licence_the_schema_offers_has_its_name_and_text():
+    """``release.license`` is the schema's list; the release names and links each one."""
+    for spdx in schema_enum("release.license"):
+        info = ReleaseInfo(name="x", version="1.0.0", license=spdx, contact=None, description="")
+        name, url = LICENSES[spdx]
+        assert name in license_text(info) and url in license_text(info)

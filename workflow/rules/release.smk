@@ -2,7 +2,7 @@
 # where the faces are, never pixels. Taken-down videos are already out of VIDEOS (common.smk).
 import dataclasses
 
-from affect4k.dataset.release import release_version
+from affect4k.dataset.metadata import release_version
 
 RELEASE = config["release"]
 RELEASE_VERSION = release_version(RELEASE["version"], len(TAKEDOWNS))

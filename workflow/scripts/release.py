@@ -4,7 +4,8 @@ from common import job
 
 with job(snakemake) as sm:
     from affect4k.config.video_list import VideoEntry
-    from affect4k.dataset.release import ReleaseInfo, build_release
+    from affect4k.dataset.metadata import ReleaseInfo
+    from affect4k.dataset.release import build_release
     from affect4k.dataset.takedown import Takedown
 
     videos = [VideoEntry(**video) for video in sm.params.videos]
