@@ -107,8 +107,8 @@ def face_stage(
 ) -> dict:
     from affect4k.config.schema import from_schema
     from affect4k.faces.detectors import make_detector
-    from affect4k.faces.extract import IdentitySettings, extract_faces
-    from affect4k.faces.identity import FaceEmbedder
+    from affect4k.faces.extract import extract_faces
+    from affect4k.faces.identity import FaceEmbedder, IdentitySettings
 
     # SCRFD scores real faces ~0.8-0.9 (insightface's own threshold is 0.5); MTCNN's ~0.99.
     found = make_detector(detector, model)

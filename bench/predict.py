@@ -62,7 +62,8 @@ def main() -> None:
     from affect4k.config.schema import from_schema, schema_default
     from affect4k.demo import make_demo_video
     from affect4k.faces.detectors import make_detector
-    from affect4k.faces.extract import IdentitySettings, extract_faces
+    from affect4k.faces.extract import extract_faces
+    from affect4k.faces.identity import IdentitySettings
     from affect4k.report.plots import prediction_figure
     from affect4k.video.clip import ClipEncoding, make_clip
 

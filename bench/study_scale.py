@@ -191,7 +191,8 @@ def stage_clip(source: str, out: str, start_s: float, end_s: float, settings: di
 def stage_faces(clip: str, table: str, crops: str, settings: dict) -> dict:
     from affect4k.config.schema import from_schema
     from affect4k.faces.detectors import make_detector
-    from affect4k.faces.extract import IdentitySettings, extract_faces
+    from affect4k.faces.extract import extract_faces
+    from affect4k.faces.identity import IdentitySettings
 
     detector = make_detector(
         settings["detector"], settings["model"], min_score=settings["min_score"]

@@ -14,6 +14,7 @@ import pytest
 from insightface.utils.face_align import arcface_dst
 
 from affect4k.config.schema import schema_default
+from affect4k.core.columns import GEOMETRY_COLUMNS
 from affect4k.core.errors import Affect4kError
 from affect4k.core.media import ffmpeg_exe, iter_frames
 from affect4k.core.metrics import va_metrics
@@ -27,7 +28,6 @@ from affect4k.evaluation.ablation import (
 )
 from affect4k.faces.ablation_crops import CropCell, crop_span, scaled_size, write_cell_crops
 from affect4k.faces.align import align_face, downscale
-from affect4k.faces.extract import GEOMETRY_COLUMNS
 
 #: What the workflow passes for ``evaluation.resamples`` unless a config sets it.
 RESAMPLES = schema_default("evaluation.resamples")

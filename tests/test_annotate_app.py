@@ -588,7 +588,7 @@ def test_command_refuses_an_unknown_annotator_or_a_bad_config(tmp_path, monkeypa
     assert "bad.yaml" in capsys.readouterr().err
 
 
-# ---- issue 17: what another page, a second writer or a slow client must not be able to do
+# ---- what another page, a second writer or a slow client must not be able to do
 
 
 def raw_exchange(server: AppServer, data: bytes) -> bytes:
@@ -824,7 +824,7 @@ def test_host_names_on_port_80_and_on_every_address(annotated, workspace):
         server.server_close()
 
 
-# ---- issue 17: time origin, skipped traces, the page
+# ---- time origin, skipped traces, the page
 
 
 @pytest.fixture(scope="module")
@@ -1262,7 +1262,7 @@ def test_the_page_draws_the_subjects_box_where_the_database_crops(server, browse
         moved.rename(table)
 
 
-# ---- issue 30: hostile input at start-up, Host edges
+# ---- hostile input at start-up, Host edges
 
 
 def test_a_config_that_is_not_finite_or_expands_to_billions_is_refused_by_the_app(

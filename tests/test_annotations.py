@@ -25,7 +25,7 @@ from affect4k.labels.calibration import (
     trace_path,
     truth,
 )
-from affect4k.labels.database import assign_split, build_database
+from affect4k.labels.database import build_database
 from affect4k.labels.fusion import (
     agreement_with_others,
     estimate_lags,
@@ -35,6 +35,7 @@ from affect4k.labels.fusion import (
     lag_against_truth,
     shift_earlier,
 )
+from affect4k.labels.split import assign_split
 from affect4k.labels.traces import is_skipped, read_trace, resample_trace
 
 ANNOTATORS = ("ann1", "ann2", "ann3")

@@ -14,17 +14,13 @@ import pytest
 import skimage.data
 
 from affect4k.config.schema import from_schema, schema_default
+from affect4k.core.columns import GEOMETRY_COLUMNS
 from affect4k.core.errors import Affect4kError
 from affect4k.core.media import count_frames, ffmpeg_exe
 from affect4k.faces import extract as faces
 from affect4k.faces.detectors import Detection, make_detector
-from affect4k.faces.extract import (
-    GEOMETRY_COLUMNS,
-    IDENTITY_COLUMNS,
-    IdentitySettings,
-    detection_width,
-    extract_faces,
-)
+from affect4k.faces.extract import IDENTITY_COLUMNS, detection_width, extract_faces
+from affect4k.faces.identity import IdentitySettings
 
 #: What the workflow passes for ``faces.detect_width`` unless a config sets it.
 DETECT_WIDTH = schema_default("faces.detect_width")

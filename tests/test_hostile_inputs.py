@@ -1,4 +1,4 @@
-"""Hostile input that spans modules (issue 30): every image the package reads is sized from its
+"""Hostile input that spans modules: every image the package reads is sized from its
 header first (affect4k.core.images), whichever stage or command reads it."""
 
 from __future__ import annotations

@@ -22,13 +22,8 @@ from affect4k.demo.people import FRAMES, people_video, person_photo
 from affect4k.demo.transitions import CASES, transition_video
 from affect4k.faces.ablation_crops import CropCell, write_cell_crops
 from affect4k.faces.detectors import make_detector
-from affect4k.faces.extract import (
-    IDENTITY_TABLE_COLUMNS,
-    VERIFICATION_STATES,
-    IdentitySettings,
-    extract_faces,
-)
-from affect4k.faces.identity import FaceEmbedder
+from affect4k.faces.extract import IDENTITY_TABLE_COLUMNS, VERIFICATION_STATES, extract_faces
+from affect4k.faces.identity import FaceEmbedder, IdentitySettings
 from affect4k.faces.tracking import REJECTED, UNVERIFIED, VERIFIED, face_verdicts
 
 #: What the workflow passes for ``faces.detect_width`` unless a config sets it.

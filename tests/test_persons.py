@@ -23,10 +23,10 @@ from affect4k.evaluation.identity_overlap import write_identity_overlap
 from affect4k.evaluation.import_corpus import import_affectnet, import_affwild2
 from affect4k.evaluation.tables import TableEntry, build_table
 from affect4k.faces.detectors import make_detector
-from affect4k.faces.extract import IdentitySettings, extract_faces
-from affect4k.faces.identity import FaceEmbedder
+from affect4k.faces.extract import extract_faces
+from affect4k.faces.identity import FaceEmbedder, IdentitySettings
 from affect4k.faces.persons import check_straddle, find_persons, video_groups
-from affect4k.labels.database import SPLIT_CSV_COLUMNS, build_split
+from affect4k.labels.split import SPLIT_CSV_COLUMNS, build_split
 
 FRAMES = 20
 #: video -> the single shot of its clip (person, face width, x, y, drift) on its background.

@@ -143,7 +143,8 @@ def test_a_photo_is_one_row_with_the_models_value_for_its_crop(
     import keras
 
     from affect4k.faces.detectors import make_detector
-    from affect4k.faces.extract import detection_copy, subject_crop
+    from affect4k.faces.extract import subject_crop
+    from affect4k.faces.scan import detection_copy
     from affect4k.faces.tracking import SubjectTracker
 
     photo = photos / "a_astronaut.png"

@@ -13,7 +13,7 @@ from affect4k.config.schema import (
     schema_range,
 )
 from affect4k.core.errors import Affect4kError
-from affect4k.labels.database import SPLIT_METHODS
+from affect4k.labels.split import SPLIT_METHODS
 from affect4k.model.device import BACKENDS, DEVICES
 from affect4k.video.frames import JPEG_QUALITY_RANGE
 

@@ -4,7 +4,8 @@ from common import job
 
 with job(snakemake) as sm:
     from affect4k.faces.detectors import make_detector
-    from affect4k.faces.extract import IdentitySettings, extract_faces
+    from affect4k.faces.extract import extract_faces
+    from affect4k.faces.identity import IdentitySettings
 
     faces = sm.params.faces
     extract_faces(

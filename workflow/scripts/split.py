@@ -3,7 +3,7 @@ from pathlib import Path
 from common import job
 
 with job(snakemake) as sm:
-    from affect4k.labels.database import build_split
+    from affect4k.labels.split import build_split
 
     build_split(
         Path(sm.input.annotations),

@@ -281,7 +281,9 @@ def predict_images(
     image showed, so a group photo says whom it scored. A single image without such a face,
     or a folder where no image has one, is refused.
     """
-    from affect4k.faces.extract import IdentitySettings, detection_copy, subject_crop
+    from affect4k.faces.extract import subject_crop
+    from affect4k.faces.identity import IdentitySettings
+    from affect4k.faces.scan import detection_copy
 
     detect_width = schema_default("faces.detect_width")
     reference = embedder = None
@@ -352,7 +354,8 @@ def predict_video(
     ``time_s`` is the frame's time in ``source`` (``start + frame / 25``). Writes an overlay
     MP4 at ``overlay`` if given.
     """
-    from affect4k.faces.extract import IdentitySettings, extract_faces
+    from affect4k.faces.extract import extract_faces
+    from affect4k.faces.identity import IdentitySettings
     from affect4k.video.clip import ClipEncoding, make_clip
 
     clip = source

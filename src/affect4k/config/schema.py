@@ -3,7 +3,7 @@ values.
 
 The workflow validates a config against it (Snakefile); code outside the workflow (a command, a
 benchmark, a test) reads a default here instead of copying it, and the modules that check a
-value against its allowed set (:data:`affect4k.labels.database.SPLIT_METHODS`, the backends and
+value against its allowed set (:data:`affect4k.labels.split.SPLIT_METHODS`, the backends and
 devices, the models) take that set from here. This module imports only ``core``, so any room
 may import it.
 """

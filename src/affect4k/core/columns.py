@@ -11,6 +11,8 @@ BOX_COLUMNS = ("x1", "y1", "x2", "y2")
 #: Its five landmark columns (eyes, nose tip, mouth corners; x then y), in the order
 #: :func:`affect4k.faces.align.align_face` takes them.
 LANDMARK_COLUMNS = tuple(f"lm{i}_{axis}" for i in range(5) for axis in ("x", "y"))
+#: Parquet columns after ``frame``, ``time_s`` and ``face``, in the order of a row's geometry.
+GEOMETRY_COLUMNS = ["score", *BOX_COLUMNS, *LANDMARK_COLUMNS]
 #: Boolean annotation column of an imported corpus: True rows are still images, not frames.
 STATIC_COLUMN = "static"
 #: Columns of ``results/predictions/{run}/{eval_set}.parquet``: the labels beside the predictions.

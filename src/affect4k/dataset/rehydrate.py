@@ -135,7 +135,7 @@ def compare(
 def _settings(release: Path) -> dict[str, Any]:
     """The config sections the release was built with; refused, naming the file, where they
     do not fit this version's stages (a release built by another affect4k version)."""
-    from affect4k.faces.extract import IdentitySettings
+    from affect4k.faces.identity import IdentitySettings
     from affect4k.video.clip import ClipEncoding
 
     path = release / "build.json"
@@ -161,7 +161,8 @@ def rebuild_video(
     settings; its face table and the hashes of its crops."""
     from affect4k.dataset.release import crop_hashes
     from affect4k.faces.detectors import make_detector
-    from affect4k.faces.extract import IdentitySettings, extract_faces
+    from affect4k.faces.extract import extract_faces
+    from affect4k.faces.identity import IdentitySettings
     from affect4k.video.clip import ClipEncoding, make_clip
     from affect4k.video.download import download_video
 

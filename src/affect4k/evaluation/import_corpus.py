@@ -7,7 +7,7 @@ three, so a table row for an external set is computed exactly like one for our o
 
 The ``split`` column divides a corpus once, at import, into train and a held-out test part
 (Aff-Wild2's official Train_Set / Validation_Set where both are present, AffectNet's official
-``validation.csv`` where it is present, otherwise :func:`affect4k.labels.database.assign_split`:
+``validation.csv`` where it is present, otherwise :func:`affect4k.labels.split.assign_split`:
 whole sources for Aff-Wild2, single images for AffectNet). A ``group`` column names what must not
 straddle a split and what the tables' bootstrap resamples: a source video, or an image. A
 pretraining trains on the train part, and then every run is scored on the held-out part only; a
@@ -41,7 +41,7 @@ from affect4k.core.errors import Affect4kError
 from affect4k.core.files import atomic_path, write_atomic
 from affect4k.core.images import read_image
 from affect4k.evaluation.affwild import read_affwild2_va
-from affect4k.labels.database import assign_split
+from affect4k.labels.split import assign_split
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def write_faces(faces_dir: Path, video: str, face: np.ndarray) -> None:
 
 
 def _corpus_split(table: pd.DataFrame, test_fraction: float, seed: int) -> np.ndarray:
-    """Train/test per row of an imported corpus (see :func:`affect4k.labels.database.assign_split`).
+    """Train/test per row of an imported corpus (see :func:`affect4k.labels.split.assign_split`).
 
     The corpus's ``group`` column is split whole when it has several groups and is not static
     (faces in test are people, or sources, never trained on); a single clip is cut into the

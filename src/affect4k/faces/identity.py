@@ -18,7 +18,10 @@ described from all of its pixels.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,3 +126,59 @@ def reference_embedding(photo: Path, detector: Detector, embedder: FaceEmbedder)
             f" ({widths[0]:.0f} and {widths[1]:.0f} px wide): crop it to the subject alone"
         )
     return embedder.embed([face_chip(image, faces[0].landmarks)])[0]
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """How faces become identities, which one is the subject, and which of its faces are
+    verified as it (config key ``faces``)."""
+
+    #: Track segments closer than this on average (dlib embedding distance) are one person.
+    cluster_threshold: float
+    #: A face is the subject only within this distance of its reference (the photo, or the
+    #: subject's mean embedding).
+    subject_threshold: float
+    #: A track's face is embedded at its start and every this many frames after.
+    embed_every: int
+    #: A track is cut where a sample lies farther than this from its segment's mean so far.
+    split_threshold: float
+    #: Faces turned further than this (degrees, from the landmarks) cannot be verified ...
+    max_yaw: float
+    #: ... nor faces narrower than this (clip pixels).
+    min_verify_width: float
+    #: ``drop``: unverifiable faces are never the subject; ``bridge``: a stretch of them
+    #: between verified faces of one unsplit track is kept.
+    unverified: str
+    #: No photo and the runner-up on screen within this share of the top screen time: say so.
+    subject_margin: float
+    #: A subject kept in fewer than this share of the frames: say so.
+    min_coverage: float
+
+    def check(self) -> None:
+        """Refuse values the descriptor cannot use, naming the config key."""
+        for key in ("cluster_threshold", "subject_threshold", "split_threshold"):
+            value = getattr(self, key)
+            if not 0.0 < value <= 2.0:  # dlib's embedding distances lie in [0, 2]
+                raise Affect4kError(f"faces.{key} must be within (0, 2], got {value}")
+        if self.embed_every < 1:
+            raise Affect4kError(f"faces.embed_every must be at least 1, got {self.embed_every}")
+        if not 0.0 < self.max_yaw <= 90.0:
+            raise Affect4kError(f"faces.max_yaw must be within (0, 90] degrees, got {self.max_yaw}")
+        if self.unverified not in ("drop", "bridge"):
+            raise Affect4kError(f"faces.unverified must be drop or bridge, got {self.unverified!r}")
+        for key in ("subject_margin", "min_coverage"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise Affect4kError(f"faces.{key} must be within [0, 1], got {getattr(self, key)}")
+
+    @classmethod
+    def from_section(cls, faces: Mapping[str, Any]) -> IdentitySettings:
+        """The settings from the config's whole ``faces`` section (defaults filled in)."""
+        return cls(**{item.name: faces[item.name] for item in fields(cls)})
+
+    def verifiable(self, geometry: np.ndarray) -> np.ndarray:
+        """Per face (rows of :data:`affect4k.core.columns.GEOMETRY_COLUMNS`): whether the
+        descriptor can judge it."""
+        geometry = np.atleast_2d(geometry)
+        landmarks = geometry[:, 5:].reshape(-1, 5, 2)
+        width = geometry[:, 3] - geometry[:, 1]
+        return (np.abs(estimated_yaw(landmarks)) <= self.max_yaw) & (width >= self.min_verify_width)
