@@ -180,6 +180,45 @@ def test_killed_run_resumes_at_the_next_epoch(database: Path, tmp_path: Path) ->
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
+def test_a_run_never_resumes_on_other_data(
+    database: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new split that moves a training video to test: the saved epochs learned from it, so
+    the run starts again rather than continuing (and would otherwise score a video it saw)."""
+    import shutil
+
+    moved = tmp_path / "db"
+    shutil.copytree(database, moved)
+    out = tmp_path / "run"
+    _train(dataclasses.replace(CONFIG, epochs=1), moved, out)
+    first = out / "checkpoints" / "epoch_001.keras"
+    first_mtime = first.stat().st_mtime_ns
+    table = pd.read_parquet(moved / "annotations.parquet")
+    video = sorted(table.loc[table["split"] == "train", "video"].unique())[0]
+    table.loc[table["video"] == video, "split"] = "test"
+    table.to_parquet(moved / "annotations.parquet", index=False)
+    with caplog.at_level("INFO"):
+        _train(dataclasses.replace(CONFIG, epochs=2), moved, out)
+    assert "the training or validation data changed" in caplog.text
+    assert list(pd.read_csv(out / "history.csv")["epoch"]) == [1, 2]
+    assert first.stat().st_mtime_ns != first_mtime, "epoch 1 was trained again"
+
+
+def test_a_finished_run_asked_for_again_trains_and_writes_its_outputs(
+    database: Path, tmp_path: Path
+) -> None:
+    """Snakemake reruns a finished run when its code or inputs change, deleting its outputs
+    first: the run trains again and writes them all, rather than finding its saved epochs
+    done and writing no history."""
+    config = dataclasses.replace(CONFIG, epochs=1)
+    _train(config, database, tmp_path)
+    for name in ("model.keras", "history.csv", "best.keras"):
+        (tmp_path / name).unlink()
+    _train(config, database, tmp_path)
+    assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [1]
+    assert (tmp_path / "model.keras").is_file() and (tmp_path / "best.keras").is_file()
+
+
 def test_settings_keep_fields() -> None:
     """A job's settings become the config field by field (the schema refuses a key that is no
     field, tests/test_settings.py; job_settings keeps the workflow's keys from a job)."""

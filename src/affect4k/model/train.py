@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import math
@@ -35,8 +36,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from affect4k.config.run_settings import TrainConfig
-from affect4k.core.columns import HISTORY_COLUMNS, METRIC_NAMES, SCORED_SPLITS
-from affect4k.core.files import atomic_path, write_atomic
+from affect4k.core.columns import DIMENSIONS, HISTORY_COLUMNS, METRIC_NAMES, SCORED_SPLITS
+from affect4k.core.files import atomic_path, read_table, write_atomic
 from affect4k.core.progress import progress
 from affect4k.evaluation.tables import score
 from affect4k.model.architectures import build_model
@@ -111,9 +112,30 @@ class _StepProgress(keras.callbacks.Callback):
         self.reporter.update(1)
 
 
-def _discard_other_run(config: TrainConfig, out_dir: Path) -> None:
-    """Clear ``out_dir`` if it holds a run with other settings: a changed setting retrains
-    from scratch, and only a run with the same settings (or more epochs) is resumed."""
+def training_inputs(annotations: Path, faces_dir: Path) -> str:
+    """A digest of what a run learns from and is chosen on: the train and validation rows of
+    ``annotations`` (video, frame, side, labels) and which of those videos' frames have a face.
+
+    Saved with every resumable state, so a run is never resumed on other data: after a video
+    moved to the test side (a new person split), weights trained on it must not continue.
+    """
+    table = read_table(annotations, ("video", "frame", "split", *DIMENSIONS), "annotations")
+    rows = table[table["split"].isin(("train", "validation"))]
+    rows = rows[["video", "frame", "split", *DIMENSIONS]].sort_values(["video", "frame"])
+    digest = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
+    for video in sorted(rows["video"].astype(str).unique()):
+        faces = Path(faces_dir) / f"{video}.parquet"
+        if faces.is_file():  # a missing table is load_split's to refuse, naming it
+            mask = pd.read_parquet(faces, columns=["face"])["face"].to_numpy(dtype=bool)
+            digest.update(video.encode() + np.packbits(mask).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _discard_other_run(config: TrainConfig, out_dir: Path, inputs: str) -> None:
+    """Clear ``out_dir`` unless it holds this run, resumable: the same settings (or fewer
+    epochs than asked), trained on the same ``inputs`` (:func:`training_inputs`), and not
+    finished. A finished run whose ``model.keras`` is gone is one Snakemake asks for again
+    because its inputs or code changed: it trains from scratch too."""
     config_path = out_dir / "config.json"
     if not config_path.is_file():
         return
@@ -126,9 +148,13 @@ def _discard_other_run(config: TrainConfig, out_dir: Path) -> None:
         for name, value in dataclasses.asdict(config).items()
         if name not in RESUMABLE_FIELDS and saved.get(name, defaults[name]) != value
     ]
-    done, _ = _read_state(out_dir / "backup")
+    done, _, trained_on = _read_state(out_dir / "backup")
     if done > config.epochs:
         changed.append(f"epochs {done} trained -> {config.epochs}")
+    if done and trained_on != inputs:
+        changed.append("the training or validation data changed")
+    if done >= config.epochs and not (out_dir / "model.keras").is_file():
+        changed.append(f"all {done} epochs were trained, but model.keras is gone")
     if not changed:
         return
     log.info("%s: settings changed (%s): training from scratch", out_dir, "; ".join(changed))
@@ -138,16 +164,17 @@ def _discard_other_run(config: TrainConfig, out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
-def _read_state(backup_dir: Path) -> tuple[int, Path | None]:
-    """Last finished epoch and its weights file, or (0, None) for a fresh run."""
+def _read_state(backup_dir: Path) -> tuple[int, Path | None, str | None]:
+    """Last finished epoch, its weights file and the :func:`training_inputs` it was trained
+    on (None in a state written before they were saved), or (0, None, None) for a fresh run."""
     path = backup_dir / "state.json"
     if not path.is_file():
-        return 0, None
+        return 0, None, None
     state = json.loads(path.read_text())
-    return int(state["epoch"]), backup_dir / state["weights"]
+    return int(state["epoch"]), backup_dir / state["weights"], state.get("inputs")
 
 
-def _save_state(model: keras.Model, backup_dir: Path, epoch: int) -> None:
+def _save_state(model: keras.Model, backup_dir: Path, epoch: int, inputs: str) -> None:
     """Weights + optimizer under an epoch-specific name, then the state file pointing to them.
 
     A kill between the two leaves the previous state file, which still names the previous
@@ -156,7 +183,7 @@ def _save_state(model: keras.Model, backup_dir: Path, epoch: int) -> None:
     weights = backup_dir / f"epoch_{epoch:03d}.weights.h5"
     with atomic_path(weights) as tmp:
         model.save_weights(tmp)
-    state = json.dumps({"epoch": epoch, "weights": weights.name})
+    state = json.dumps({"epoch": epoch, "weights": weights.name, "inputs": inputs})
     write_atomic(backup_dir / "state.json", lambda tmp: tmp.write_text(state))
     for old in backup_dir.glob("epoch_*.weights.h5"):
         if old != weights:
@@ -225,8 +252,9 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
     backup_dir = out_dir / "backup"
     config_path = out_dir / "config.json"
     final_path = out_dir / "model.keras"
-    _discard_other_run(config, out_dir)
-    done, weights = _read_state(backup_dir)
+    inputs = training_inputs(annotations, faces_dir)
+    _discard_other_run(config, out_dir, inputs)
+    done, weights, _ = _read_state(backup_dir)
     if done >= config.epochs and final_path.is_file():
         log.info("%s: already trained for %d epochs", out_dir, done)
         return final_path
@@ -294,6 +322,6 @@ def train(config: TrainConfig, annotations: Path, faces_dir: Path, out_dir: Path
         table = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
         for path in (backup_dir / "history.csv", out_dir / "history.csv"):
             write_atomic(path, lambda tmp, t=table: t.to_csv(tmp, index=False))
-        _save_state(model, backup_dir, epoch)
+        _save_state(model, backup_dir, epoch, inputs)
     _save_model(model, final_path)
     return final_path
