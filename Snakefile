@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -17,8 +17,7 @@ SRC = WORKFLOW_DIR / "src"
 sys.path.insert(0, str(SRC))
 
 from affect4k.core.errors import Affect4kError
-from affect4k.config.settings import check_values
-from affect4k.config.schema import SCHEMA_PATH
+from affect4k.config.settings import checked_config
 
 # Without --configfile the demo runs (config/config.yaml); a user's --configfile stands alone,
 # on the schema's defaults (the study's settings), and inherits nothing from the demo. The demo
@@ -34,15 +33,12 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
-# The clips section as written, before the schema fills in its defaults (common.smk checks it).
-CLIPS_AS_GIVEN = dict(config["clips"]) if isinstance(config.get("clips"), dict) else {}
-# What the schema cannot check (a number that is not finite, aliases that expand to billions of
-# values), before its error messages print the config.
+# Checked and completed once, every error naming its key (affect4k.config.settings), as the
+# annotation app reads it.
 try:
-    check_values(config)
+    checked_config(config)
 except Affect4kError as error:
     raise WorkflowError(f"config: {error}") from None
-validate(config, str(SCHEMA_PATH))
 
 
 report: "workflow/report/workflow.rst"

@@ -31,9 +31,9 @@ rule calibration:
         code=package_code("calibration.py"),
         annotations=ANNOTATIONS,
         annotators=config["annotators"],
-        max_lag_s=config["annotation"]["max_lag_s"],
-        max_gap_s=config["annotation"]["max_gap_s"],
-        min_ccc=config["annotation"]["min_calibration_ccc"],
+        annotation=config_section(
+            "annotation", "max_lag_s", "max_gap_s", "min_calibration_ccc"
+        ),
     script:
         "../scripts/calibration.py"
 
@@ -58,10 +58,9 @@ rule lags:
         code=package_code("lags.py"),
         trace_dirs={video: str(ANNOTATIONS / video) for video in VIDEOS},
         annotators=config["annotators"],
-        max_lag_s=config["annotation"]["max_lag_s"],
-        max_gap_s=config["annotation"]["max_gap_s"],
-        per_video=config["annotation"]["per_video"],
-        min_r=config["annotation"]["min_annotator_r"],
+        annotation=config_section(
+            "annotation", "max_lag_s", "max_gap_s", "per_video", "min_annotator_r"
+        ),
     script:
         "../scripts/lags.py"
 
@@ -84,15 +83,15 @@ rule annotate:
         code=package_code("annotate.py"),
         trace_dir=lambda wildcards: ANNOTATIONS / wildcards.video,
         annotators=config["annotators"],
-        max_gap_s=config["annotation"]["max_gap_s"],
-        min_annotators=config["annotation"]["min_annotators"],
-        lag=config["annotation"]["lag"],
-        max_lag_s=config["annotation"]["max_lag_s"],
-        source_start_s=lambda wildcards: (
-            video_entry(wildcards.video).start or 0.0
-            if config["annotation"]["time_origin"] == "source"
-            else None
+        annotation=config_section(
+            "annotation",
+            "lag",
+            "max_lag_s",
+            "max_gap_s",
+            "min_annotators",
+            "time_origin",
         ),
+        start=lambda wildcards: video_entry(wildcards.video).start,
     script:
         "../scripts/annotate.py"
 
@@ -116,12 +115,15 @@ rule database:
     params:
         code=package_code("database.py"),
         annotators=config["annotators"],
-        lag=config["annotation"]["lag"],
-        fusion=config["annotation"]["fusion"],
-        per_video=config["annotation"]["per_video"],
-        min_r=config["annotation"]["min_annotator_r"],
-        keep_unreliable=config["annotation"]["keep_unreliable"],
-        max_lag_s=config["annotation"]["max_lag_s"],
+        annotation=config_section(
+            "annotation",
+            "lag",
+            "max_lag_s",
+            "fusion",
+            "per_video",
+            "min_annotator_r",
+            "keep_unreliable",
+        ),
     script:
         "../scripts/database.py"
 
@@ -152,12 +154,6 @@ rule split:
             for video, entry in VIDEOS.items()
         },
         declared_persons={video: entry.person for video, entry in VIDEOS.items()},
-        same_person_distance=config["database"]["same_person_distance"],
-        person_straddle=config["database"]["person_straddle"],
-        split=config["database"]["split"],
-        test_fraction=config["database"]["test_fraction"],
-        validation_fraction=config["database"]["validation_fraction"],
-        seed=config["database"]["seed"],
-        sequence_length=config["database"]["sequence_length"],
+        database=config["database"],
     script:
         "../scripts/split.py"

@@ -23,8 +23,6 @@ from affect4k.config.settings import (
     DOWNLOADED_WEIGHTS,
     SCORED_SPLIT,
     check_calibration,
-    check_clips,
-    check_config,
     check_trained_on,
     job_settings,
     resolve_training,
@@ -35,8 +33,6 @@ from affect4k.config.settings import (
 
 # Everything that can be checked before a job runs is checked here, naming the config key.
 try:
-    check_config(config)
-    check_clips(CLIPS_AS_GIVEN)
     TRAINING = resolve_training(config)
     try:
         VIDEOS = {
@@ -62,26 +58,15 @@ try:
 except Affect4kError as error:
     raise WorkflowError(f"config key {error}") from None
 ANNOTATIONS = Path(config["annotations"])
-#: Whether TRAINING.warnings (runs left out) have been said in this process.
-LEFT_OUT_SAID = []
-
-
-def say_left_out_runs(wildcards):
-    """Say which runs are left out, once, where it matters: when a run or dry run plans the
-    tables that would list them, in Snakemake's own process. Not at parse time, which every
-    --report, --summary or cluster job's own Snakemake goes through too. No input."""
-    planning = (
-        workflow.executor_plugin is not None and workflow.exec_mode == ExecMode.DEFAULT
-    )
-    if planning and not LEFT_OUT_SAID:
-        LEFT_OUT_SAID.append(True)
-        for warning in TRAINING.warnings:
-            logger.warning(f"config key {warning}")
-    return []
-
-
 wildcard_constraints:
     video=VIDEO_ID_PATTERN.strip("^$"),
+
+
+def config_section(section, *keys):
+    """The keys of one config section that a stage reads, under their config names: a rule
+    hands its script this (or the whole section, where the stage reads all of it), so a
+    changed key reruns only the stages that read it (Snakemake compares params)."""
+    return {key: config[section][key] for key in keys}
 
 
 def video_entry(video):
@@ -151,6 +136,12 @@ def raw_traces(wildcards):
 
 
 RUNS = TRAINING.runs
+# Said by the tables job where it is planned (a dry run too), never by a --report, --summary or
+# another target's run: the runs a table lacks, each with the config key that would add it.
+LEFT_OUT_RUNS = "\n".join(
+    ["results/tables.csv: the runs of training.runs, scored on every evaluation set"]
+    + [f"WARNING: config key {warning}" for warning in TRAINING.warnings]
+).translate({ord("{"): "{{", ord("}"): "}}"})
 PRETRAIN = TRAINING.pretrain
 CORPORA = config["evaluation"]["corpora"]
 SCORED = scored_parts(config)

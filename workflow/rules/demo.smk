@@ -28,12 +28,9 @@ if DEMO:
         params:
             code=package_code("demo_video.py"),
             spec=lambda wildcards: DEMO["videos"][wildcards.video],
-            width=DEMO["width"],
-            height=DEMO["height"],
-            seconds=DEMO["seconds"],
-            seed=DEMO["seed"],
-            cue=DEMO["cue"],
-            face_size=DEMO["face_size"],
+            demo=config_section(
+                "demo", "width", "height", "seconds", "seed", "cue", "face_size"
+            ),
             annotators=config["annotators"],
         script:
             "../scripts/demo_video.py"
@@ -52,6 +49,6 @@ if DEMO:
         params:
             code=package_code("demo_corpus.py"),
             spec=lambda wildcards: DEMO["corpora"][wildcards.corpus],
-            seed=DEMO["seed"],
+            demo=config_section("demo", "seed"),
         script:
             "../scripts/demo_corpus.py"

@@ -23,6 +23,6 @@ rule download:
     params:
         code=package_code("download.py"),
         url=lambda wildcards: video_entry(wildcards.video).url,
-        max_height=config["download"]["max_height"],
+        download=config_section("download", "max_height"),
     script:
         "../scripts/download.py"

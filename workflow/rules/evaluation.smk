@@ -24,7 +24,7 @@ rule predict:
         code=package_code("predict.py"),
         eval_sets=eval_sets,
         settings=lambda wildcards: job_settings(RUNS[wildcards.run]),
-        batch_size=config["evaluation"]["batch_size"],
+        evaluation=config_section("evaluation", "batch_size"),
     script:
         "../scripts/predict.py"
 
@@ -34,7 +34,6 @@ rule tables:
     from the predictions, with bootstrap intervals and what each configuration was chosen for.
     """
     input:
-        say_left_out_runs,
         predictions=[entry["predictions"] for entry in table_entries()],
         groups=sorted({entry["groups"] for entry in table_entries()}),
         overlap=["results/identity_overlap.csv"] if CORPORA else [],
@@ -42,15 +41,17 @@ rule tables:
         "results/tables.csv",
     log:
         "logs/tables.log",
+    message:
+        LEFT_OUT_RUNS
     conda:
         "../../envs/numpy.yaml"
     threads: 1
     params:
         code=package_code("tables.py"),
         entries=table_entries(),
-        resamples=config["evaluation"]["resamples"],
-        min_groups=config["evaluation"]["min_interval_groups"],
-        overlap_action=config["evaluation"]["overlap"],
+        evaluation=config_section(
+            "evaluation", "resamples", "min_interval_groups", "overlap"
+        ),
     script:
         "../scripts/tables.py"
 
@@ -77,7 +78,7 @@ rule identity_overlap:
             video: f"results/faces/{video}.identities.parquet" for video in VIDEOS
         },
         corpora={corpus: f"results/external/{corpus}" for corpus in CORPORA},
-        same_person_distance=config["database"]["same_person_distance"],
+        database=config_section("database", "same_person_distance"),
     script:
         "../scripts/identity_overlap.py"
 
@@ -100,7 +101,6 @@ rule ablation:
         code=package_code("ablation.py"),
         cells=ABLATION,
         heights=config["training"]["ablation"]["heights"],
-        resamples=config["evaluation"]["resamples"],
-        min_groups=config["evaluation"]["min_interval_groups"],
+        evaluation=config_section("evaluation", "resamples", "min_interval_groups"),
     script:
         "../scripts/ablation.py"

@@ -11,6 +11,6 @@ rule frames:
     threads: 2
     params:
         code=package_code("frames.py"),
-        quality=config["frames"]["jpeg_quality"],
+        frames=config["frames"],
     script:
         "../scripts/frames.py"

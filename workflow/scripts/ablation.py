@@ -11,6 +11,6 @@ with job(snakemake) as sm:
         sm.params.heights,
         Path(sm.output[0]),
         groups=Path(sm.input.groups),
-        resamples=sm.params.resamples,
-        min_groups=sm.params.min_groups,
+        resamples=sm.params.evaluation["resamples"],
+        min_groups=sm.params.evaluation["min_interval_groups"],
     )

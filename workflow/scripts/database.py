@@ -10,23 +10,26 @@ with job(snakemake) as sm:
     tables = [Path(path) for path in sm.input.tables]
     videos = [path.stem for path in tables]
     calibration = sm.input.get("calibration")
+    annotation = sm.params.annotation
     build_database(
         tables,
         sm.params.annotators,
         Path(sm.output.table),
         Path(sm.output.agreement),
-        fusion=sm.params.fusion,
-        per_video=sm.params.per_video,
+        fusion=annotation["fusion"],
+        per_video=annotation["per_video"],
         lags=lag_table(
-            sm.params.lag,
+            annotation["lag"],
             sm.input.get("lags"),
             videos,
             sm.params.annotators,
-            sm.input.get("calibration"),
-            max_lag_s=sm.params.max_lag_s,
+            calibration,
+            max_lag_s=annotation["max_lag_s"],
         ),
         out_annotators=Path(sm.output.annotators),
-        calibration=read_calibration(calibration, sm.params.max_lag_s) if calibration else None,
-        min_r=sm.params.min_r,
-        keep_unreliable=sm.params.keep_unreliable,
+        calibration=(
+            read_calibration(calibration, annotation["max_lag_s"]) if calibration else None
+        ),
+        min_r=annotation["min_annotator_r"],
+        keep_unreliable=annotation["keep_unreliable"],
     )

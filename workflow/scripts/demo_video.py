@@ -11,11 +11,6 @@ with job(snakemake) as sm:
         Path(sm.output.traces[0]).parent,
         fps=sm.params.spec["fps"],
         face=sm.params.spec["face"],
-        width=sm.params.width,
-        height=sm.params.height,
-        seconds=sm.params.seconds,
-        seed=sm.params.seed,
-        cue=sm.params.cue,
-        face_size=sm.params.face_size,
+        **sm.params.demo,
         annotators=sm.params.annotators,
     )

@@ -6,5 +6,8 @@ with job(snakemake) as sm:
     from affect4k.video.download import download_video
 
     download_video(
-        sm.wildcards.video, sm.params.url, Path(sm.output[0]), max_height=sm.params.max_height
+        sm.wildcards.video,
+        sm.params.url,
+        Path(sm.output[0]),
+        max_height=sm.params.download["max_height"],
     )

@@ -10,5 +10,5 @@ with job(snakemake) as sm:
         {video: Path(path) for video, path in sm.params.identities.items()},
         {corpus: Path(root) for corpus, root in sm.params.corpora.items()},
         Path(sm.output[0]),
-        threshold=sm.params.same_person_distance,
+        threshold=sm.params.database["same_person_distance"],
     )

@@ -14,5 +14,5 @@ with job(snakemake) as sm:
             Path(out_path),
             split=source["split"],
             sequence_length=sm.params.settings["sequence_length"],
-            batch_size=sm.params.batch_size,
+            batch_size=sm.params.evaluation["batch_size"],
         )

@@ -8,8 +8,8 @@ with job(snakemake) as sm:
     build_table(
         [TableEntry(**entry) for entry in sm.params.entries],
         Path(sm.output[0]),
-        resamples=sm.params.resamples,
-        min_groups=sm.params.min_groups,
+        resamples=sm.params.evaluation["resamples"],
+        min_groups=sm.params.evaluation["min_interval_groups"],
         overlap=Path(sm.input.overlap[0]) if sm.input.overlap else None,
-        overlap_action=sm.params.overlap_action,
+        overlap_action=sm.params.evaluation["overlap"],
     )

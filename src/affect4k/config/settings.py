@@ -28,7 +28,7 @@ from affect4k.config.run_settings import (
     input_convention,
 )
 from affect4k.config.runs import LIST_OPTIONS, expand_runs
-from affect4k.config.schema import schema_default
+from affect4k.config.schema import SCHEMA_PATH, schema_default
 from affect4k.core.errors import Affect4kError
 
 #: ``pretrained`` values that name no file of this workflow: a keras.applications download.
@@ -98,6 +98,31 @@ def pretrain_model(name: str) -> str:
 MAX_CONFIG_VALUES = 100_000
 #: Deepest nesting of mappings and lists a config may have (the schema's is 6).
 MAX_CONFIG_DEPTH = 32
+
+
+def checked_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (as read from YAML) checked and completed, in place and returned: the one
+    reader of a config, shared by the workflow and the annotation app so both refuse the same
+    files with the same words.
+
+    In order: what the schema cannot see (:func:`check_values`, before the schema's messages
+    print the config), the schema itself (which fills in every default), then what must agree
+    across keys (:func:`check_config`) and the ``clips`` keys as the user wrote them
+    (:func:`check_clips`, which needs the section before its defaults). Every error names the
+    key.
+    """
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    clips_as_given = dict(config["clips"]) if isinstance(config.get("clips"), dict) else {}
+    check_values(config)
+    try:
+        validate(config, str(SCHEMA_PATH), set_default=True)
+    except WorkflowError as error:
+        raise Affect4kError(str(error)) from None
+    check_config(config)
+    check_clips(clips_as_given)
+    return config
 
 
 def check_values(config: Any) -> None:

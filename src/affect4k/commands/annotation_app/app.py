@@ -29,8 +29,7 @@ from affect4k.commands.annotation_app.trace_store import (
     write_trace,
 )
 from affect4k.commands.annotation_app.web_copies import WebCopies
-from affect4k.config.schema import SCHEMA_PATH
-from affect4k.config.settings import check_calibration_id, check_values
+from affect4k.config.settings import check_calibration_id, checked_config
 from affect4k.config.video_list import read_videos
 from affect4k.core.columns import BOX_COLUMNS, DIMENSIONS
 from affect4k.core.errors import Affect4kError
@@ -41,11 +40,8 @@ from affect4k.labels.traces import read_trace
 log = logging.getLogger(__name__)
 
 
-def read_config(configfile: Path, schema: Path) -> dict[str, Any]:
-    """The config file alone, checked against the workflow's schema (which fills in defaults)."""
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
-
+def read_config(configfile: Path) -> dict[str, Any]:
+    """The config file alone, checked and completed as the workflow does it."""
     try:
         config = yaml.safe_load(Path(configfile).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
@@ -53,11 +49,9 @@ def read_config(configfile: Path, schema: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise Affect4kError(f"{configfile}: the config must be a mapping of keys")
     try:
-        check_values(config)
-        validate(config, str(schema), set_default=True)
-    except (Affect4kError, WorkflowError) as error:
+        return checked_config(config)
+    except Affect4kError as error:
         raise Affect4kError(f"{configfile}: {error}") from None
-    return config
 
 
 def _r(value: float) -> float | None:
@@ -102,7 +96,7 @@ class AnnotationApp:
         """
         workdir, snakefile = Path(workdir).resolve(), Path(snakefile).resolve()
         configfile = Path(configfile).resolve()
-        config = read_config(configfile, SCHEMA_PATH)
+        config = read_config(configfile)
         if annotator not in config["annotators"]:
             raise Affect4kError(
                 f"{configfile}: annotator {annotator!r} is not in the config key 'annotators' "
