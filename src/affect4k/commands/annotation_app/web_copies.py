@@ -2,15 +2,18 @@
 
 A missing web copy (``results/web/{video}.mp4``) is made by running Snakemake for it, so a
 missing clip is built too and Snakemake's records stay consistent; the page polls how far the
-build got.
+build got, which Snakemake's events say (the ``affect4k-progress`` logger plugin writes them as
+JSON lines) and the running job's own log.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,7 @@ class WebCopies:
     leaves Snakemake's records consistent. Each video has its own lock, so a request about one
     video never waits for another's build; the Snakemake runs themselves take turns, because
     Snakemake locks its working directory. While a build runs, :meth:`progress` says how far
-    it got, from Snakemake's own output and the running job's log.
+    it got, from Snakemake's events and the running job's log.
     """
 
     def __init__(self, workdir: Path, snakefile: Path, configfile: Path, cores: int) -> None:
@@ -76,9 +79,11 @@ class WebCopies:
         state = self._progress.get(video_id)
         if state is None:
             return None
-        answer = {key: value for key, value in state.items() if key != "log"}
-        if state.get("log"):
-            answer["log"] = last_line(self.workdir / state["log"])
+        answer = {key: value for key, value in state.items() if key != "events"}
+        if state.get("events"):
+            answer |= build_progress(state["events"])
+        if answer.get("log"):
+            answer["log"] = last_line(self.workdir / answer["log"])
         return answer
 
     def _build(self, video_id: str) -> None:
@@ -86,42 +91,42 @@ class WebCopies:
             make_calibration_clip(self.path(video_id))
             return
         target = f"results/web/{video_id}.mp4"
-        argv = [sys.executable, "-m", "snakemake", "--snakefile", str(self.snakefile)]
-        argv += ["--directory", str(self.workdir), "--cores", str(self.cores), target]
-        # --configfile takes several values: last, so it cannot swallow the target.
-        argv += ["--configfile", str(self.configfile)]
-        state: dict[str, Any] = {"target": target, "waiting": True, "done": 0, "total": None}
-        self._progress[video_id] = state
+        self._progress[video_id] = {"target": target, "waiting": True, "done": 0, "total": None}
         try:
-            with self._snakemake:
-                state["waiting"] = False
+            with self._snakemake, tempfile.TemporaryDirectory() as scratch:
+                events = Path(scratch) / "events.jsonl"
+                argv = [sys.executable, "-m", "snakemake", "--snakefile", str(self.snakefile)]
+                argv += ["--directory", str(self.workdir), "--cores", str(self.cores), target]
+                argv += ["--logger", "affect4k-progress", "--logger-affect4k-progress-path"]
+                # --configfile takes several values: last, so it cannot swallow the target.
+                argv += [str(events), "--configfile", str(self.configfile)]
+                self._progress[video_id] |= {"waiting": False, "events": events}
                 log.info("building %s", target)
-                output = self._run(argv, state)
+                result = subprocess.run(
+                    argv, capture_output=True, text=True, errors="replace", check=False
+                )
         finally:
             del self._progress[video_id]
-        if output is not None:
-            tail = "\n".join(output.strip().splitlines()[-15:])
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).strip().splitlines()
+            tail = "\n".join(output[-15:])
             raise Affect4kError(f"video {video_id}: snakemake {target} failed:\n{tail}")
 
-    @staticmethod
-    def _run(argv: list[str], state: dict[str, Any]) -> str | None:
-        """Run Snakemake, noting its progress in ``state``; its output if it failed."""
-        lines = []
-        with subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-        ) as process:
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append(line)
-                if match := re.match(r"(?:local)?rule (\w+):", line):
-                    state["job"], state["log"] = match.group(1), None
-                elif match := re.match(r"\s+log: (\S+)", line):
-                    state["log"] = match.group(1)
-                elif match := re.search(r"(\d+) of (\d+) steps", line):
-                    state["done"], state["total"] = int(match.group(1)), int(match.group(2))
-                elif match := re.fullmatch(r"total\s+(\d+)\s*", line):
-                    state["total"] = int(match.group(1))
-        return None if process.returncode == 0 else "".join(lines)
+
+def build_progress(events: Path) -> dict[str, Any]:
+    """What Snakemake's events so far say: the job running (``job``, its ``log``), jobs
+    ``done`` of ``total``; each event's fields replace the last ones'."""
+    progress: dict[str, Any] = {}
+    try:
+        lines = events.read_text(encoding="utf-8").splitlines()
+    except OSError:  # no event yet
+        return progress
+    for line in lines:
+        try:
+            progress |= json.loads(line)
+        except json.JSONDecodeError:  # the line being written
+            break
+    return progress
 
 
 def last_line(path: Path, size: int = 512) -> str | None:
