@@ -17,11 +17,15 @@ from fractions import Fraction
 from pathlib import Path
 from queue import Full, Queue
 from threading import Event, Thread
-from typing import BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import ffmpeg
 import imageio_ffmpeg
 import numpy as np
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.video.stream import VideoStream
 
 from affect4k import FFMPEG_ENV
 from affect4k.core.errors import Affect4kError
@@ -37,7 +41,9 @@ def ffmpeg_exe() -> str:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the first video stream of a file declares."""
+    """What the first video stream of a file declares, as it is shown: ``width`` and
+    ``height`` are the displayed frame's, after the stream's rotation, because ffmpeg turns
+    every frame it decodes upright (a phone's portrait video, stored landscape)."""
 
     width: int
     height: int
@@ -45,6 +51,8 @@ class VideoInfo:
     duration_s: float
     has_audio: bool
     codec: str  #: ffmpeg's name of the video codec (``h264``, ``mpeg4``, ...)
+    #: Degrees the stored frames are turned to be shown (the display matrix: 0, 90, 180, 270).
+    rotation: int = 0
 
 
 #: Every message ffmpeg prints carries its level (``[error]``), so the first real error can be
@@ -171,9 +179,10 @@ class ContainerFacts:
 
 def read_container(path: str | os.PathLike[str]) -> ContainerFacts:
     """Open ``path`` with PyAV (FFmpeg's libraries, in the wheel) and read what its container
-    declares: the first video stream's codec, size and frame rate, the duration, the audio
-    streams and the tags. Structured facts, where parsing what ``ffmpeg -i`` prints for people
-    broke on every change of its wording; nothing is decoded."""
+    declares: the first video stream's codec, size, rotation and frame rate, the duration, the
+    audio streams and the tags. Structured facts, where parsing what ``ffmpeg -i`` prints for
+    people broke on every change of its wording. Only the first frame is decoded, for its
+    rotation (a display matrix rides with the decoded frame in PyAV)."""
     import av
 
     path = Path(path)
@@ -190,17 +199,33 @@ def read_container(path: str | os.PathLike[str]) -> ContainerFacts:
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate or stream.base_rate
                 if rate:
+                    rotation = _rotation(container, stream)
+                    size = (stream.codec_context.width, stream.codec_context.height)
+                    width, height = size[::-1] if rotation % 180 else size
                     video = VideoInfo(
-                        width=stream.codec_context.width,
-                        height=stream.codec_context.height,
+                        width=width,
+                        height=height,
                         fps=float(rate),
                         duration_s=duration if duration is not None else 0.0,
                         has_audio=bool(container.streams.audio),
                         codec=stream.codec_context.name,
+                        rotation=rotation,
                     )
             return ContainerFacts(video=video, duration_s=duration, tags=tags)
     except av.FFmpegError as error:
         raise Affect4kError(f"{path}: not a readable video ({error.strerror})") from None
+
+
+def _rotation(container: InputContainer, stream: VideoStream) -> int:
+    """The first frame's display rotation in degrees (0, 90, 180 or 270); 0 if none decodes
+    (a broken stream is refused where it is read)."""
+    import av
+
+    try:
+        frame = next(container.decode(stream), None)
+    except av.FFmpegError:
+        return 0
+    return round(frame.rotation) % 360 if frame is not None else 0
 
 
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
