@@ -12,7 +12,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-#: Seconds between two progress lines (the issue's contract is at most 10).
+#: Seconds between two progress lines (at most 10, so a log read with tail -f looks alive).
 UPDATE_SECONDS = 5.0
 
 
