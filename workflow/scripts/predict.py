@@ -1,8 +1,13 @@
 from pathlib import Path
 
-from model_job import job
+from common import job
 
-with job(snakemake) as sm:
+# isort: split
+# After common, which puts the workflow's own package first on the path.
+from affect4k.model.device import model_setup
+
+# The backend and device are set up before anything imports Keras.
+with job(snakemake, setup=model_setup(snakemake.config["training"])) as sm:
     from affect4k.model.predict import predict
 
     for eval_set, out_path in sm.output.items():

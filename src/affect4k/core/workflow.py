@@ -20,15 +20,17 @@ from affect4k.core.errors import Affect4kError
 
 @contextmanager
 def job(snakemake: Any, *, setup: Callable[[], tuple[str, str]] | None = None) -> Iterator[Any]:
-    """Run one Snakemake job: log to stderr (the job's log) and the package's warnings to the
+    """Run one Snakemake job: log to its log file (stderr) and the package's warnings to the
     console as well, apply the ``ffmpeg`` config key, and turn :class:`Affect4kError` (and any
     ``OSError``, e.g. a full disk) into ``error: <rule> <wildcards>: ...`` plus exit status 1.
 
-    ``setup`` (training and prediction jobs: :func:`affect4k.model.device.model_setup`) runs first
-    and returns what the job runs on, which becomes the first log line, and the output it held
-    meanwhile, written after it. This module imports no backend, so the job of a NumPy stage never
-    loads one.
+    ``setup`` (training and prediction jobs: :func:`affect4k.model.device.model_setup`) runs
+    first and returns what the job runs on, which becomes the first log line, and the output it
+    held meanwhile, written after it. This module imports no backend (nor the module that sets
+    one up), so the job of a NumPy stage never loads one and its code digest leaves it out.
     """
+    if getattr(snakemake, "log", None):  # what a script imports from here on writes there
+        sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115 (the job's lifetime)
     name = " ".join([snakemake.rule, *(f"{k}={v}" for k, v in snakemake.wildcards.items())])
     # The package's own warnings (a video whose labels a lag cut short, a face found in few
     # frames) are said on the console too, one line naming the job, since nobody reads the logs
