@@ -27,6 +27,7 @@ from affect4k.core.errors import Affect4kError
 from affect4k.core.files import read_table
 from affect4k.evaluation.tables import MEAN_SEED
 from affect4k.report import plots
+from affect4k.report.table_page import sortable_table
 
 
 def _read_csv(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
@@ -81,7 +82,7 @@ def draw_results_page(tables_csv: Path, out_html: Path, out_png: Path) -> None:
             "Contaminated (the weights saw an unknown part of the set, so these scores may be "
             "optimistic): " + ", ".join(f"{run} on {eval_set}" for run, eval_set in pairs)
         )
-    plots.sortable_table(
+    sortable_table(
         [("CCC and MSE per run and evaluation set", table)],
         out_html,
         notes=notes,
@@ -179,7 +180,7 @@ def draw_database(
         annotations_parquet, ("video", "frame", "valence", "arousal", "face", "split"), "database"
     )
     per_video, per_split = database_summary(annotations)
-    plots.sortable_table([("Splits", per_split), ("Videos", per_video)], out_html)
+    sortable_table([("Splits", per_split), ("Videos", per_video)], out_html)
     plots.database_overview(per_video, out_overview)
     agreement = _read_csv(
         agreement_csv,
