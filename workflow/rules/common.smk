@@ -33,7 +33,7 @@ from affect4k.config.settings import (
 
 # Everything that can be checked before a job runs is checked here, naming the config key.
 try:
-    TRAINING = resolve_training(config)
+    TRAINING_PLAN = resolve_training(config)
     try:
         VIDEOS = {
             entry.video_id: entry
@@ -53,7 +53,7 @@ try:
     TAKEN_DOWN = taken_down(TAKEDOWNS, VIDEOS)
     for _video in TAKEN_DOWN:
         del VIDEOS[_video]
-    check_trained_on(TRAINING.runs, VIDEOS)
+    check_trained_on(TRAINING_PLAN.runs, VIDEOS)
     check_calibration(config, VIDEOS)
 except Affect4kError as error:
     raise WorkflowError(f"config key {error}") from None
@@ -135,14 +135,14 @@ def raw_traces(wildcards):
     return video_traces(wildcards.video)
 
 
-RUNS = TRAINING.runs
+RUNS = TRAINING_PLAN.runs
 # Said by the tables job where it is planned (a dry run too), never by a --report, --summary or
 # another target's run: the runs a table lacks, each with the config key that would add it.
 LEFT_OUT_RUNS = "\n".join(
     ["results/tables.csv: the runs of training.runs, scored on every evaluation set"]
-    + [f"WARNING: config key {warning}" for warning in TRAINING.warnings]
+    + [f"WARNING: config key {warning}" for warning in TRAINING_PLAN.warnings]
 ).translate({ord("{"): "{{", ord("}"): "}}"})
-PRETRAIN = TRAINING.pretrain
+PRETRAIN = TRAINING_PLAN.pretrain
 CORPORA = config["evaluation"]["corpora"]
 SCORED = scored_parts(config)
 EVAL_SETS = list(SCORED)

@@ -43,8 +43,8 @@ STILL_IMAGE_FORMATS = ("affectnet",)
 
 
 @dataclass(frozen=True)
-class Training:
-    """Every training job's final settings.
+class TrainingPlan:
+    """Every training job's final settings, and the runs left out (with the key to set).
 
     ``runs`` and ``pretrain`` map a job name to the settings its script hands to
     :class:`affect4k.config.run_settings.TrainConfig`; ``pretrained`` is ``None``, ``"imagenet"`` or
@@ -364,7 +364,7 @@ def _complete(key: str, settings: dict[str, Any]) -> dict[str, Any]:
     return complete
 
 
-def resolve_training(config: Mapping[str, Any]) -> Training:
+def resolve_training(config: Mapping[str, Any]) -> TrainingPlan:
     """The final settings of every pretraining and training job of ``config``."""
     training = config["training"]
     corpora = config["evaluation"]["corpora"]
@@ -409,7 +409,7 @@ def resolve_training(config: Mapping[str, Any]) -> Training:
         warnings += _undeclared_sets(key, settings.get("trained_on", []), corpora)
     if runs or pretrain:
         check_backend(training["backend"])
-    return Training(runs=runs, pretrain=pretrain, warnings=warnings)
+    return TrainingPlan(runs=runs, pretrain=pretrain, warnings=warnings)
 
 
 def _undeclared_sets(key: str, trained_on: list[str], corpora: Mapping[str, Any]) -> list[str]:
