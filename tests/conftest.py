@@ -11,6 +11,15 @@ from pathlib import Path
 import pytest
 from helpers.workflow import TINY_RUN, demo_config, run_snakemake, write_config
 
+#: Fixtures that tests of different kinds share (unit, workflow, browser: tests/README.md);
+#: the plain helpers of those modules are imported by name.
+pytest_plugins = (
+    "helpers.annotation_app",
+    "helpers.download",
+    "helpers.predict",
+    "helpers.report",
+)
+
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -11,77 +11,45 @@ reports just before and just after each scripted input.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
-import shutil
 import socket
 import struct
-import subprocess
 import threading
 import time
-from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from helpers import REPO
-from helpers.browser import headless_chromium
-from helpers.sources import make_source, read_index
-from helpers.workflow import demo_config, planned_jobs, run_snakemake, write_config
+from helpers.annotation_app import (
+    ANNOTATORS,
+    DEMO,
+    FRAME_S,
+    ME,
+    SECONDS,
+    VALUE_TOL,
+    Annotator,
+    Run,
+    app_of,
+    curve,
+    http_request,
+    raw_exchange,
+    request,
+)
+from helpers.sources import framemd5
+from helpers.workflow import planned_jobs, run_snakemake
 
 from affect4k import CLIP_FPS
-from affect4k.commands import cli
 from affect4k.commands.annotation_app.app import AnnotationApp
-from affect4k.commands.annotation_app.calibration_clip import GAUGES, make_calibration_clip
 from affect4k.commands.annotation_app.server import AppServer, allowed_hosts
 from affect4k.commands.annotation_app.trace_store import StaleTrace
-from affect4k.config.schema import from_schema, schema_default
+from affect4k.config.schema import schema_default
 from affect4k.core.errors import Affect4kError
-from affect4k.core.media import ffmpeg_exe, iter_frames, probe_video, stream_times
-from affect4k.labels.calibration import CALIBRATION_ID, FRAMES, calibration_table, trace_path, truth
+from affect4k.core.media import iter_frames, probe_video
+from affect4k.labels.calibration import CALIBRATION_ID
 from affect4k.labels.database import agreement_table
 from affect4k.labels.traces import read_trace, resample_trace
-from affect4k.video.clip import ClipEncoding, make_clip
-from affect4k.video.web_copy import make_web_copy
-
-DEMO = {"clip_a": (30, "astronaut"), "clip_b": (29.97, "t1:3")}
-SECONDS = 4
-ANNOTATORS = ["a1", "a2", "a3", "a4"]
-ME = "a4"
-#: One frame in time, and the value tolerance of the issue.
-FRAME_S, VALUE_TOL = 1 / CLIP_FPS, 0.02
-
-#: Stands in for a gamepad before any page script runs: the page polls navigator.getGamepads().
-FAKE_GAMEPAD = """
-window.__pad = {
-  id: "affect4k test pad", index: 0, connected: true, mapping: "standard",
-  axes: [0, 0, 0, 0],
-  buttons: Array.from({length: 17}, () => ({pressed: false, touched: false, value: 0})),
-};
-Object.defineProperty(Navigator.prototype, "getGamepads", {
-  value: () => [window.__pad, null, null, null], configurable: true,
-});
-"""
-
-
-def videos_tsv() -> str:
-    rows = ["video_id\turl\tstart\tend"]
-    rows += [f"{video}\tresources/demo/sources/{video}.mp4\t\t" for video in DEMO]
-    return "\n".join(rows) + "\n"
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("annotate")
-    (work / "videos.tsv").write_text(videos_tsv())
-    # Two videos build a database (the split, which would need three groups, is not asked for).
-    write_config(work, demo_config(DEMO, seconds=SECONDS, annotators=ANNOTATORS))
-    run_snakemake(work, "results/annotations.parquet")
-    return work
 
 
 @pytest.fixture(scope="module")
@@ -97,61 +65,6 @@ def server(workspace: Path):
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    driver = headless_chromium(
-        "--autoplay-policy=no-user-gesture-required", "--window-size=1200,900"
-    )
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAKE_GAMEPAD})
-    yield driver
-    driver.quit()
-
-
-def request(
-    server: AppServer, method: str, path: str, body: object = None, headers: dict | None = None
-) -> tuple[int, dict]:
-    """Send ``path`` exactly as written (no normalisation); the status and the JSON answer."""
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=120)
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    if data is not None:
-        headers = {"Content-Type": "application/json", **(headers or {})}
-    connection.request(method, path, body=data, headers=headers or {})
-    response = connection.getresponse()
-    raw = response.read()
-    connection.close()
-    is_json = response.getheader("Content-Type") == "application/json"
-    return response.status, json.loads(raw) if is_json else {}
-
-
-# ---- the scripted annotation
-
-
-@dataclass
-class Run:
-    """One stretch of playback: from ``start`` (video time, known to lie between ``start`` and
-    ``start_latest``) to ``end``, a step path of values starting at ``value``."""
-
-    start: float
-    value: float
-    start_latest: float | None = None
-    end: float = float("inf")
-    #: (earliest, latest) video time of each change and the value it sets.
-    steps: list[tuple[float, float, float]] = field(default_factory=list)
-    #: A replay after a seek: until its first step it keeps what earlier runs recorded.
-    follows: bool = False
-
-    def values_near(self, t: float) -> list[float]:
-        """Values this run's path may hold within one frame of ``t``."""
-        first = [] if self.follows else [(self.start, self.start, self.value)]
-        changes = [*first, *self.steps]
-        return [
-            value
-            for index, (earliest, _, value) in enumerate(changes)
-            if earliest <= t + FRAME_S
-            and (index + 1 == len(changes) or changes[index + 1][1] >= t - FRAME_S)
-        ]
-
-
 def expected_values(t: float, runs: list[Run]) -> list[float]:
     """What a saved sample at ``t`` may be: the latest run that played ``t`` wins (a replay
     overwrites), and within a frame of a run's edge the neighbour run is allowed too."""
@@ -165,70 +78,6 @@ def expected_values(t: float, runs: list[Run]) -> list[float]:
         if settled + FRAME_S <= t <= run.end - FRAME_S:
             break
     return allowed
-
-
-class Annotator:
-    """Drives the page and writes down, in video time, what it did."""
-
-    def __init__(self, driver) -> None:
-        self.driver = driver
-        self.runs: list[Run] = []
-        self.value = 0.0
-
-    def time(self) -> float:
-        return self.driver.execute_script("return document.getElementById('video').currentTime")
-
-    def wait_for(self, condition: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.driver.execute_script(f"return Boolean({condition})"):
-            assert time.monotonic() < deadline, f"timed out waiting for {condition}"
-            time.sleep(0.01)
-
-    def wait_until_video_time(self, seconds: float) -> None:
-        self.wait_for(f"document.getElementById('video').currentTime >= {seconds}")
-
-    def press(self, key: str, *, shift: bool = False) -> tuple[float, float]:
-        from selenium.webdriver.common.action_chains import ActionChains
-        from selenium.webdriver.common.keys import Keys
-
-        before = self.time()
-        actions = ActionChains(self.driver)
-        if shift:
-            actions.key_down(Keys.SHIFT).send_keys(key).key_up(Keys.SHIFT)
-        else:
-            actions.send_keys(key)
-        actions.perform()
-        return before, self.time()
-
-    def change(self, key: str, delta: float, *, shift: bool = False) -> None:
-        before, after = self.press(key, shift=shift)
-        self.value = round(self.value + delta, 4)
-        self.runs[-1].steps.append((before, after, self.value))
-
-    def stick(self, axis: float) -> None:
-        """Move the gamepad's stick; the page polls it on its next animation frame."""
-        before, after = self.driver.execute_async_script(
-            """const [axis, done] = arguments;
-            const video = document.getElementById("video");
-            const before = video.currentTime;
-            window.__pad.axes[1] = axis;
-            requestAnimationFrame(() => requestAnimationFrame(
-              () => done([before, video.currentTime])));""",
-            axis,
-        )
-        self.value = -axis
-        self.runs[-1].steps.append((before, after, self.value))
-
-    def gamepad_button(self) -> None:
-        """Press and release button A (play / pause), one animation frame each."""
-        self.driver.execute_async_script(
-            """const done = arguments[0];
-            window.__pad.buttons[0] = {pressed: true, touched: true, value: 1};
-            requestAnimationFrame(() => requestAnimationFrame(() => {
-              window.__pad.buttons[0] = {pressed: false, touched: false, value: 0};
-              requestAnimationFrame(() => requestAnimationFrame(done));
-            }));"""
-        )
 
 
 @pytest.fixture(scope="module")
@@ -383,15 +232,6 @@ def test_page_shows_agreement_per_video_and_pooled(annotated, workspace):
     assert "agreement.csv" in annotated["captions"][1]
 
 
-def framemd5(path: Path) -> list[list[str]]:
-    """Per video frame: stream, dts, pts, duration (in the stream's time base), size, md5."""
-    argv = [ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-map", "0:v"]
-    lines = subprocess.run(
-        [*argv, "-f", "framemd5", "-"], capture_output=True, text=True, check=True
-    ).stdout
-    return [line.split(",") for line in lines.splitlines() if line and not line.startswith("#")]
-
-
 def test_web_copy_of_an_mpeg4_clip_is_h264_on_the_clips_frame_grid(annotated, workspace):
     """The default clips (mpeg4) are re-encoded: every frame at its clip frame's time, as
     close to it as the clips are to their sources."""
@@ -406,43 +246,6 @@ def test_web_copy_of_an_mpeg4_clip_is_h264_on_the_clips_frame_grid(annotated, wo
     for f, (copy, frame) in enumerate(zip(iter_frames(web), iter_frames(clip), strict=True)):
         error = float(np.mean((copy.astype(np.float32) - frame) ** 2))
         assert 10 * np.log10(255**2 / max(error, 1e-9)) > 40, f"frame {f}: MSE {error}"
-
-
-def test_web_copy_of_an_mpeg4_clip_shows_each_clip_frame_at_its_index(tmp_path):
-    """Frame f of the copy is clip frame f: each frame spells its own index in stripes."""
-    encoding = from_schema(ClipEncoding, "clips")
-    source = make_source(tmp_path / "source.mp4", Fraction(30), 90, audio=True)
-    clip, web = tmp_path / "v.avi", tmp_path / "v.mp4"
-    written = make_clip(source, clip, video_id="v", start=None, end=None, encoding=encoding)
-    assert probe_video(clip).codec == "mpeg4"
-    assert make_web_copy(clip, web, video_id="v", encoding=encoding) == written
-    assert [read_index(frame) for frame in iter_frames(web)] == [
-        read_index(frame) for frame in iter_frames(clip)
-    ]
-    assert [int(line[2]) for line in framemd5(web)] == list(range(written))
-
-
-def test_web_copy_of_an_h264_clip_is_the_clips_own_frames(workspace, tmp_path):
-    """An H.264 clip (clips.codec: libx264) is stream-copied: the very same frames and pts."""
-    encoding = replace(from_schema(ClipEncoding, "clips"), codec="libx264")
-    source = workspace / "resources/demo/sources/clip_a.mp4"
-    clip, web = tmp_path / "clip_a.avi", tmp_path / "clip_a.mp4"
-    make_clip(source, clip, video_id="clip_a", start=None, end=None, encoding=encoding)
-    written = make_web_copy(clip, web, video_id="clip_a", encoding=encoding)
-    assert written == len(framemd5(clip)) and probe_video(web).codec == "h264"
-    assert framemd5(web) == framemd5(clip)
-
-
-def test_web_copy_refuses_a_clip_that_is_not_25_fps(workspace, tmp_path):
-    source = workspace / "resources/demo/sources/clip_a.mp4"  # 30 fps
-    with pytest.raises(Affect4kError, match="clip_a.*30.*25 fps"):
-        make_web_copy(
-            source,
-            tmp_path / "clip_a.mp4",
-            video_id="clip_a",
-            encoding=from_schema(ClipEncoding, "clips"),
-        )
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_draft_resumes_and_never_reaches_the_pipeline(annotated, browser, server, workspace):
@@ -547,61 +350,6 @@ def test_hostile_requests_get_4xx_and_write_nothing(
     assert snapshot(workspace) == before
 
 
-def test_status_reads_the_trace_and_the_draft(tmp_path):
-    (tmp_path / "videos.tsv").write_text(videos_tsv())
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"videos": "videos.tsv", "annotations": "traces"}))
-    folder = tmp_path / "traces/clip_b"
-    folder.mkdir(parents=True)
-    (folder / f"{ME}.valence.csv").write_text("time_s,value\n0,0\n1,0\n")
-    (folder / f"{ME}.arousal.draft.csv").write_text("time_s,value\n0,0\n1,0\n")
-    (folder / "a1.arousal.csv").write_text("time_s,value\n0,0\n1,0\n")
-    app = AnnotationApp.from_config(ME, config, workdir=tmp_path, snakefile=REPO / "Snakefile")
-    overview = app.overview()
-    assert overview["annotator"] == ME
-    not_started = {"done": False, "draft": False, "skipped": False}
-    assert overview["videos"] == [
-        {"video": "clip_a", "valence": not_started, "arousal": not_started},
-        {
-            "video": "clip_b",
-            "valence": {"done": True, "draft": False, "skipped": False},
-            "arousal": {"done": False, "draft": True, "skipped": False},
-        },
-    ]
-
-
-def test_command_refuses_an_unknown_annotator_or_a_bad_config(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    shutil.copy(REPO / "Snakefile", tmp_path / "Snakefile")
-    (tmp_path / "videos.tsv").write_text(videos_tsv())
-    good = {"videos": "videos.tsv", "annotations": "traces"}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(good))
-    assert cli.main(["annotate", "--annotator", "nobody", "--configfile", "config.yaml"]) == 1
-    assert "'nobody' is not in the config key 'annotators'" in capsys.readouterr().err
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**good, "annotators": "a1"}))
-    assert cli.main(["annotate", "--annotator", "a1", "--configfile", "bad.yaml"]) == 1
-    assert "bad.yaml" in capsys.readouterr().err
-
-
-# ---- what another page, a second writer or a slow client must not be able to do
-
-
-def raw_exchange(server: AppServer, data: bytes) -> bytes:
-    """Send ``data`` as is on one connection; everything the server answers until it closes."""
-    with socket.create_connection(server.server_address[:2], timeout=120) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def http_request(method: str, path: str, host: str, headers: dict, body: bytes = b"") -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
 @pytest.mark.parametrize("method", ["POST", "DELETE", "PATCH", "OPTIONS", "GET"])
 def test_a_request_cannot_carry_another_in_its_body(annotated, server, workspace, method):
     # What a page elsewhere can send without a preflight (a text/plain POST), whose body is a
@@ -630,15 +378,6 @@ def test_a_head_answer_has_no_body(annotated, server):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 405") and b"Connection: close" in head
     assert body == b""
-
-
-def app_of(workspace: Path, config: Path | None = None, annotator: str = ME) -> AnnotationApp:
-    return AnnotationApp.from_config(
-        annotator,
-        config or workspace / "config.yaml",
-        workdir=workspace,
-        snakefile=REPO / "Snakefile",
-    )
 
 
 def test_concurrent_writers_never_fail_each_other(annotated, workspace):
@@ -819,59 +558,6 @@ def test_host_names_on_port_80_and_on_every_address(annotated, workspace):
         server.server_close()
 
 
-# ---- time origin, skipped traces, the page
-
-
-@pytest.fixture(scope="module")
-def offset_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One 25 fps demo video whose clip starts 1 s into its 3 s source (50 frames)."""
-    work = tmp_path_factory.mktemp("offset")
-    rows = "video_id\turl\tstart\tend\nramp\tresources/demo/sources/ramp.mp4\t1\t\n"
-    (work / "videos.tsv").write_text(rows)
-    write_config(work, demo_config({"ramp": (25, "astronaut")}, seconds=3))
-    run_snakemake(work, "results/web/ramp.mp4", "results/faces/ramp.parquet")
-    return work
-
-
-def curve(frames: int) -> list[float]:
-    """A trace no shift leaves correlated with itself at r = 1."""
-    return [round(0.2 + 0.7 * np.sin(f / 6) * np.exp(-f / 60), 4) for f in range(frames)]
-
-
-@pytest.mark.parametrize(("origin", "offset"), [("source", 1.0), ("clip", 0.0)])
-def test_app_traces_land_on_their_frames_under_either_time_origin(offset_workspace, origin, offset):
-    work, n_frames = offset_workspace, 50
-    config = demo_config({"ramp": (25, "astronaut")}, seconds=3)
-    config |= {"annotations": f"traces-{origin}", "annotators": ["a1", "a2"]}
-    config["annotation"] = {"time_origin": origin}
-    (work / f"{origin}.yaml").write_text(yaml.safe_dump(config))
-    app = app_of(work, work / f"{origin}.yaml", annotator="a1")
-    assert app.copies.frames("ramp") == n_frames
-    values = curve(n_frames)
-    clip_times = [f / CLIP_FPS for f in range(n_frames)]
-    folder = work / f"traces-{origin}/ramp"
-    folder.mkdir(parents=True)
-    for dimension in ("valence", "arousal"):
-        # a2's trace from another tool, in the config's origin: the same values on the same frames.
-        lines = [f"{t + offset:.4f},{v}" for t, v in zip(clip_times, values, strict=True)]
-        (folder / f"a2.{dimension}.csv").write_text("time_s,value\n" + "\n".join(lines) + "\n")
-        version = app.files("ramp", dimension).version()
-        payload = {"time_s": clip_times, "value": values, "done": True, "version": version}
-        state = app.save("ramp", dimension, payload)
-        times, _ = read_trace(folder / f"a1.{dimension}.csv")
-        np.testing.assert_allclose(times, np.array(clip_times) + offset, atol=1e-9)
-        # The page gets it back in clip time, frame for frame, and compares like with like.
-        assert state["values"] == values
-        assert state["agreement"]["video"]["pairs"] == [
-            {"annotator": "a2", "pearson_r": 1.0, "frames": n_frames}
-        ]
-    run_snakemake(work, "results/annotations/ramp.parquet", config=work / f"{origin}.yaml")
-    labels = pd.read_parquet(work / "results/annotations/ramp.parquet")
-    for dimension in ("valence", "arousal"):
-        np.testing.assert_allclose(labels[f"{dimension}_a1"], values, atol=1e-6)
-        np.testing.assert_allclose(labels[dimension], values, atol=1e-6)
-
-
 def test_a_skipped_trace_shows_as_skipped_and_is_left_out(annotated, server, browser, workspace):
     folder = workspace / "resources/demo/annotations/clip_b"
     mine, theirs = folder / f"{ME}.arousal.csv", folder / "a2.valence.csv"
@@ -900,28 +586,6 @@ def test_a_skipped_trace_shows_as_skipped_and_is_left_out(annotated, server, bro
     finally:
         for path, data in kept.items():
             path.write_bytes(data)
-
-
-def test_drafts_are_not_reported_as_traces_of_unlisted_annotators(tmp_path, caplog):
-    from affect4k.labels.annotate import annotate_video
-
-    faces = pd.DataFrame({"frame": np.arange(50), "time_s": np.arange(50) / CLIP_FPS, "face": True})
-    faces.to_parquet(tmp_path / "faces.parquet")
-    folder = tmp_path / "traces"
-    folder.mkdir()
-    for name in ("a1.valence", "a1.arousal", "a1.valence.draft", "a9.valence"):
-        (folder / f"{name}.csv").write_text("time_s,value\n0,0\n2,0\n")
-    annotate_video(
-        "v",
-        tmp_path / "faces.parquet",
-        folder,
-        ["a1"],
-        tmp_path / "out.parquet",
-        max_gap_s=schema_default("annotation.max_gap_s"),
-    )
-    warnings = [r.getMessage() for r in caplog.records if "no listed annotator" in r.getMessage()]
-    assert len(warnings) == 1 and "a9.valence.csv" in warnings[0]
-    assert "a1.valence.draft.csv" not in warnings[0]
 
 
 def bar_value(browser) -> float:
@@ -1061,146 +725,6 @@ def test_web_copy_builds_show_progress(annotated, browser, workspace):
         server.server_close()
 
 
-def test_command_finds_the_installed_workflow_from_a_study_folder(tmp_path, monkeypatch, capsys):
-    from affect4k.commands.annotation_app.command import find_snakefile
-
-    monkeypatch.chdir(tmp_path)
-    # No Snakefile here: the one of the clone the package runs from.
-    assert find_snakefile(None) == REPO / "Snakefile"
-    with pytest.raises(Affect4kError, match="--snakefile"):
-        find_snakefile(tmp_path / "Snakefile")
-    # Each error names the flag that fixes it.
-    assert cli.main(["annotate", "--annotator", "a1"]) == 1
-    assert "give yours with --configfile" in capsys.readouterr().err
-    (tmp_path / "videos.tsv").write_text(videos_tsv())
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"videos": "videos.tsv"}))
-    argv = ["annotate", "--annotator", "a1", "--configfile", "config.yaml", "--host", "0.0.0.0"]
-    assert cli.main(argv) == 1
-    assert "--allow-host" in capsys.readouterr().err
-
-
-# ---- calibration
-
-#: The reaction delay the scripted annotator has on the calibration clip.
-DELAY_S = 1.0
-#: Follows the known signal with ↑/↓ key events, ``DELAY_S`` late in video time: on every
-#: animation frame, one step towards the value the signal had ``DELAY_S`` before the frame the
-#: key lands on (the page records a change from the first frame at or after its video time).
-FOLLOW = """
-const [targets, fps] = arguments;
-const video = document.getElementById("video");
-const bar = document.getElementById("bar");
-const follow = () => {
-  const landing = Math.ceil(video.currentTime * fps - 1e-6);
-  const target = targets[Math.min(targets.length - 1, landing)];
-  const now = Number(bar.getAttribute("aria-valuenow"));
-  const key = target - now > 0.025 ? "ArrowUp" : now - target > 0.025 ? "ArrowDown" : null;
-  if (key) document.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));
-  if (!video.ended) requestAnimationFrame(follow);
-};
-requestAnimationFrame(follow);
-"""
-
-
-@pytest.fixture
-def calibration_app(tmp_path: Path):
-    """An app over a config whose videos are never built: the calibration clip needs none."""
-    (tmp_path / "videos.tsv").write_text(videos_tsv())
-    write_config(tmp_path, demo_config(DEMO, seconds=SECONDS, annotators=ANNOTATORS))
-    app = AnnotationApp.from_config(
-        ME, tmp_path / "config.yaml", workdir=tmp_path, snakefile=REPO / "Snakefile"
-    )
-    server = AppServer(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server, tmp_path
-    server.shutdown()
-    server.server_close()
-
-
-def test_calibration_recovers_a_known_keyboard_delay(calibration_app, browser):
-    from selenium.webdriver.common.keys import Keys
-
-    server, work = calibration_app
-    browser.get(server.url)
-    annotator = Annotator(browser)
-    annotator.wait_for("document.querySelector('#videos tbody tr')")
-    link = browser.find_element(
-        "css selector", f"tr[data-video='{CALIBRATION_ID}'] td[data-dimension='valence'] a"
-    )
-    assert link.text == "not started"
-    link.click()
-    annotator.wait_for("document.body.dataset.state !== 'loading'", timeout=300)
-    assert browser.execute_script("return document.body.dataset.state") == "ready"
-    shown = browser.find_element("id", "calibration").text
-    assert "shown once your trace is saved" in shown
-    late = truth("valence", np.maximum(np.arange(FRAMES) / CLIP_FPS - DELAY_S, 0.0))
-    browser.execute_script(FOLLOW, late.tolist(), CLIP_FPS)
-    annotator.wait_for(f"Math.abs(document.getElementById('bar').ariaValueNow - {late[0]}) < 0.03")
-    annotator.press(Keys.SPACE)  # play
-    annotator.wait_for("document.getElementById('video').ended", timeout=120)
-    browser.find_element("id", "save").click()
-    annotator.wait_for("document.body.dataset.saved === 'done'", timeout=120)
-    result = browser.find_element("id", "calibration")
-    lag_s = float(result.get_attribute("data-lag"))
-    assert abs(lag_s - DELAY_S) <= 2 / CLIP_FPS, result.text
-    assert float(result.get_attribute("data-ccc")) > 0.9, result.text
-    assert result.text.startswith(f"Your reaction lag: {lag_s:.2f} s")
-    # Stored where the calibration stage reads it, measured the same there; no video's folder.
-    annotations = work / "resources/demo/annotations"
-    saved = trace_path(annotations, ME, "valence")
-    assert [path.relative_to(annotations) for path in annotations.rglob("*.csv")] == [
-        saved.relative_to(annotations)
-    ]
-    out = work / "results/calibration.csv"
-    calibration_table(annotations, ANNOTATORS, out)
-    row = pd.read_csv(out).iloc[0]
-    assert (row.annotator, row.dimension, row.lag_s) == (ME, "valence", lag_s)
-    status, answer = request(server, "GET", "/api/videos")
-    assert status == 200 and answer["calibration"]["valence"]["done"]
-    assert CALIBRATION_ID not in [entry["video"] for entry in answer["videos"]]
-
-
-@pytest.mark.parametrize(("flip", "fragment"), [(0.0, "never moves"), (-1.0, "upside down")])
-def test_a_flat_or_inverted_calibration_is_refused_on_the_page_and_never_written(
-    calibration_app, flip, fragment
-):
-    server, work = calibration_app
-    url = f"/api/traces/{CALIBRATION_ID}/valence"
-    status, answer = request(server, "GET", url)
-    assert status == 200, answer
-    times = np.arange(FRAMES) / CLIP_FPS
-    late = flip * truth("valence", np.maximum(times - DELAY_S, 0.0)) + (0.2 if not flip else 0)
-    trace = {"time_s": times.tolist(), "value": np.clip(late, -1, 1).tolist()}
-    status, refused = request(
-        server, "PUT", url, {**trace, "done": True, "version": answer["version"]}
-    )
-    assert status >= 400 and fragment in refused["error"], refused
-    annotations = work / "resources/demo/annotations"
-    assert not list(annotations.rglob("*.csv"))  # never written
-    assert request(server, "GET", url)[1]["version"] == answer["version"]
-
-
-def test_the_calibration_clip_shows_the_known_signal_on_the_frame_grid(tmp_path):
-    clip = tmp_path / "results/web/_calibration.mp4"
-    clip.parent.mkdir(parents=True)
-    clip.write_bytes(b"not a video")  # a broken cache is replaced, never served
-    assert make_calibration_clip(clip) == FRAMES
-    times = stream_times(clip)
-    assert (times.frames, times.video_end_s) == (FRAMES, FRAMES / CLIP_FPS)
-    written = clip.stat().st_mtime_ns
-    assert make_calibration_clip(clip) == FRAMES and clip.stat().st_mtime_ns == written
-    values = {dim: truth(dim, np.arange(FRAMES) / CLIP_FPS) for dim in GAUGES}
-    for index, frame in enumerate(iter_frames(clip)):
-        if index % 50:
-            continue
-        for dim, (left, right) in GAUGES.items():
-            column = frame[:, (left + right) // 2].astype(int)
-            needle = np.flatnonzero((column[:, 0] > 200) & (column[:, 2] < 120))
-            # +1 at the top of the 30..210 pixel scale, -1 at its bottom
-            assert needle.mean() == pytest.approx(120 - 90 * values[dim][index], abs=1.5)
-
-
 def test_the_page_draws_the_subjects_box_where_the_database_crops(server, browser, workspace):
     """The box the faces stage chose, per frame, over the picture (toggle, default on); none
     for a video whose faces stage has not run."""
@@ -1255,147 +779,3 @@ def test_the_page_draws_the_subjects_box_where_the_database_crops(server, browse
         assert request(server, "GET", "/api/subject/clip_b") == (200, {"boxes": None})
     finally:
         moved.rename(table)
-
-
-# ---- hostile input at start-up, Host edges
-
-
-def test_a_config_that_is_not_finite_or_expands_to_billions_is_refused_by_the_app(
-    tmp_path, monkeypatch, capsys
-):
-    from helpers.hostile import BILLION_LAUGHS
-
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "videos.tsv").write_text(videos_tsv())
-    (tmp_path / "laughs.yaml").write_text(BILLION_LAUGHS + "\n")
-    argv = ["annotate", "--annotator", "a1", "--snakefile", str(REPO / "Snakefile")]
-    assert cli.main([*argv, "--configfile", "laughs.yaml"]) == 1
-    err = capsys.readouterr().err
-    assert "laughs.yaml: its YAML aliases" in err and len(err) < 1000
-    nan = "videos: videos.tsv\nannotations: a\nannotation: {max_lag_s: .nan}\n"
-    (tmp_path / "nan.yaml").write_text(nan)
-    assert cli.main([*argv, "--configfile", "nan.yaml"]) == 1
-    assert "nan.yaml: annotation.max_lag_s: nan is not a finite number" in capsys.readouterr().err
-
-
-def idle_app(root: Path) -> AnnotationApp:
-    """An app over a config whose videos are never built (what start-up and Host checks see)."""
-    (root / "videos.tsv").write_text(videos_tsv())
-    write_config(root, demo_config(DEMO, seconds=SECONDS, annotators=ANNOTATORS))
-    return app_of(root)
-
-
-@contextlib.contextmanager
-def serving(app: AnnotationApp, host: str, **keys: object):
-    server = AppServer(app, host, 0, **keys)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_a_port_in_use_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
-    app = idle_app(tmp_path)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(OSError):  # not an AttributeError from server_close
-            AppServer(app, "127.0.0.1", port)
-        monkeypatch.chdir(tmp_path)
-        argv = ["annotate", "--annotator", ME, "--port", str(port), "--configfile", "config.yaml"]
-        assert cli.main([*argv, "--snakefile", str(REPO / "Snakefile")]) == 1
-    err = capsys.readouterr().err
-    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
-@pytest.mark.parametrize("host", ["::1", "::"])
-def test_ipv6_hosts_listen_and_answer_to_their_bracketed_name(tmp_path, host):
-    with serving(idle_app(tmp_path), host, allow_hosts=["fe80::1"]) as server:
-        port = server.server_address[1]
-        connection = http.client.HTTPConnection("::1", port, timeout=60)
-        connection.request("GET", "/api/videos")  # Host: [::1]:port
-        response = connection.getresponse()
-        assert response.status == 200 and json.loads(response.read())["annotator"] == ME
-        connection.close()
-        if host == "::":
-            assert server.url == f"http://[fe80::1]:{port}/"
-            assert f"[fe80::1]:{port}" in server.allowed_hosts
-        else:
-            assert server.url == f"http://[::1]:{port}/"
-
-
-def test_every_address_prints_a_url_its_host_check_answers_to(tmp_path):
-    with serving(idle_app(tmp_path), "0.0.0.0", allow_hosts=["Annotate.LAN"]) as server:
-        port = server.server_address[1]
-        assert server.url == f"http://annotate.lan:{port}/"
-        headers = {"Host": f"annotate.lan:{port}"}
-        assert request(server, "GET", "/api/videos", headers=headers)[0] == 200
-
-
-@pytest.mark.parametrize(
-    ("flags", "message"),
-    [
-        (["--allow-host", ""], "--allow-host '': a host name"),
-        (["--allow-host", "annotate.lan:8025"], "give the name alone"),
-        (["--allow-host", "two words"], "--allow-host 'two words'"),
-        (["--host", "[::1]"], "--host [::1]: not an IPv6 address"),
-    ],
-)
-def test_host_flags_that_could_never_work_are_refused_at_start(
-    tmp_path, monkeypatch, capsys, flags, message
-):
-    monkeypatch.chdir(tmp_path)
-    argv = ["annotate", "--annotator", ME, "--host", "0.0.0.0", *flags]
-    assert cli.main(argv) == 1  # before the config is even read
-    assert message in capsys.readouterr().err
-
-
-def test_a_duplicate_host_header_is_refused(tmp_path):
-    with serving(idle_app(tmp_path), "127.0.0.1") as server:
-        host = f"127.0.0.1:{server.server_address[1]}"
-        twice = http_request("GET", "/api/videos", host, {"Host": host})
-        assert raw_exchange(server, twice).startswith(b"HTTP/1.1 400")
-        once = http_request("GET", "/api/videos", host, {"Connection": "close"})
-        assert raw_exchange(server, once).startswith(b"HTTP/1.1 200")
-
-
-def test_a_held_trace_lock_answers_503_instead_of_hanging(tmp_path, monkeypatch):
-    import fcntl
-    import os
-
-    from affect4k.commands.annotation_app import trace_store
-
-    monkeypatch.setattr(trace_store, "LOCK_TIMEOUT_S", 0.3)
-    app = idle_app(tmp_path)
-    app.copies._frames[CALIBRATION_ID] = FRAMES  # no clip to build for this request
-    folder = app.files(CALIBRATION_ID, "valence").final.parent
-    folder.mkdir(parents=True)
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)  # another process's stuck save
-        with serving(app, "127.0.0.1") as server:
-            status, answer = request(server, "GET", f"/api/traces/{CALIBRATION_ID}/valence")
-    finally:
-        os.close(descriptor)
-    assert status == 503 and "is locked by another process" in answer["error"]
-
-
-def test_a_video_with_the_calibration_clips_id_is_refused_by_the_app(tmp_path):
-    idle_app(tmp_path)
-    (tmp_path / "videos.tsv").write_text(videos_tsv() + f"{CALIBRATION_ID}\tx.mp4\t5\t\n")
-    with pytest.raises(Affect4kError, match=f"the id {CALIBRATION_ID} is the calibration clip"):
-        app_of(tmp_path)

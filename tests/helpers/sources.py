@@ -45,3 +45,12 @@ def make_source(path: Path, rate: Fraction, frames: int, *, audio: bool = True) 
     pixels = b"".join(index_frame(i).tobytes() for i in range(frames))
     subprocess.run(argv, input=pixels, check=True)
     return path
+
+
+def framemd5(path: Path) -> list[list[str]]:
+    """Per video frame: stream, dts, pts, duration (in the stream's time base), size, md5."""
+    argv = [ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-map", "0:v"]
+    lines = subprocess.run(
+        [*argv, "-f", "framemd5", "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return [line.split(",") for line in lines.splitlines() if line and not line.startswith("#")]

@@ -8,22 +8,18 @@ in the copy's root (the study's config gets placeholder traces for its 120 video
 
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers.readme import BLOCKS, COMMANDS, _commands
 from helpers.workflow import copy_workflow
 
 from affect4k.config.video_list import read_videos
 from affect4k.video.download import local_source
 
-README = (REPO / "README.md").read_text()
-BLOCKS = re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL)
-INLINE = re.findall(r"(?<!`)`(snakemake [^`]+)`", README)
 NOT_BUILT = "marked for report but does not exist"
 # A shell function standing in for the snakemake command: the same arguments, as a dry run.
 SHIM = f'snakemake() {{ {shlex.quote(sys.executable)} -m snakemake --dry-run "$@"; }}\n'
@@ -47,31 +43,10 @@ def _placeholders(folder: Path, config: Path) -> None:
             source.write_bytes(b"placeholder")
 
 
-def _commands(block: str, program: str = "snakemake") -> list[tuple[str | None, str]]:
-    """(folder the block cd'd to, command) for each ``program`` command of a bash block."""
-    found, folder = [], None
-    for line in block.splitlines():
-        for part in line.split("&&"):
-            # A command sent to the background (`... &`, to run beside the next) runs in the
-            # foreground here, so its exit status counts.
-            part = part.strip().removesuffix("&").strip()
-            if part.startswith("cd "):
-                folder = part[3:].strip()
-            elif part.startswith(f"{program} "):
-                found.append((folder, part))
-    return found
-
-
 WALKTHROUGH = next(block for block in BLOCKS if "mkdir -p ~/my-study" in block)
-COMMANDS = [command for block in BLOCKS for command in _commands(block)]
-COMMANDS += [(None, command) for command in INLINE]
+
+
 ANNOTATE = [command for block in BLOCKS for command in _commands(block, "affect4k annotate")]
-
-
-def test_the_readme_shows_the_commands_this_test_runs():
-    assert len(COMMANDS) >= 6
-    assert not [command for _, command in COMMANDS if "\n" in command], "one line per command"
-    assert any("results/tables.csv --configfile config.yaml" in c for _, c in COMMANDS)
 
 
 @pytest.fixture(scope="module")
@@ -102,24 +77,13 @@ def test_readme_command_runs_as_typed(home, folder, command):
     output = result.stdout + result.stderr
     if "--report" in command:
         # Nothing is built in the scratch clone, so the report has no figures to pack yet (a
-        # built one is tested in tests/test_report.py); the command itself parsed and planned.
+        # built one is tested in tests/workflow/test_report.py); the command itself parsed and
+        # planned.
         assert result.returncode == 0 or NOT_BUILT in output, output[-3000:]
         return
     assert result.returncode == 0, output[-3000:]
     if "--list-" not in command:  # the listing commands plan no jobs
         assert "Job stats:" in output or "Nothing to be done" in output, output[-3000:]
-
-
-def test_the_readme_gives_the_own_study_form_of_the_report_commands():
-    """See the results: the build and the report from the study's folder, -s and --configfile
-    as in the walkthrough (test_readme_command_runs_as_typed runs them there)."""
-    study = [command for folder, command in COMMANDS if folder == "~/my-study"]
-    for form in ("--cores 8 --configfile config.yaml", "--report results/report.html"):
-        assert any(
-            form in command and "-s ~/affect4k/Snakefile" in command and
-            command.endswith("--configfile config.yaml")
-            for command in study
-        ), form  # fmt: skip
 
 
 def test_a_missing_configfile_outside_the_workflow_names_the_flag(home):
@@ -161,22 +125,3 @@ def test_readme_annotate_command_serves_from_its_folder(home, folder, command):
                 pytest.fail("".join(seen))
         finally:
             process.terminate()
-
-
-def test_the_readme_says_once_why_targets_go_before_configfile_and_every_command_does():
-    """A target after --configfile is read as a second config file (a 30-line traceback)."""
-    assert README.count("a target after it is read as a second config file") == 1
-    for _, command in COMMANDS:
-        words = shlex.split(command.removesuffix("&"))
-        for index, word in enumerate(words[:-2]):
-            if word == "--configfile":
-                assert words[index + 2].startswith("-"), command
-
-
-def test_the_readme_says_that_a_trace_edit_under_estimated_lags_reruns_every_video():
-    text = " ".join(README.split())
-    assert (
-        "Under `annotation.lag: estimate` the lags come from every video's traces at once "
-        "(`results/lags.csv`, even with `per_video: true`), so editing one trace reruns the "
-        "`lags` job, every video's `annotate` job and everything after them" in text
-    )

@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import skimage.data
 import yaml
 from helpers.workflow import demo_config, planned_jobs, run_snakemake, write_config
 
 from affect4k.commands.cli import main
-from affect4k.config.schema import schema_default, schema_enum
-from affect4k.config.video_list import VideoEntry
 from affect4k.core.columns import BOX_COLUMNS, DIMENSIONS
-from affect4k.core.errors import Affect4kError
-from affect4k.dataset.metadata import FILES, LICENSES, ReleaseInfo, license_text, release_version
-from affect4k.dataset.release import MANIFEST_COLUMNS, build_release, crop_hash, hash_distance
-from affect4k.dataset.takedown import Takedown, read_takedowns, taken_down, video_files
+from affect4k.dataset.metadata import FILES
+from affect4k.dataset.release import MANIFEST_COLUMNS, crop_hash
+from affect4k.dataset.takedown import video_files
 
 VIDEOS = {
     "rel_a": (30, "astronaut"),
@@ -217,123 +212,3 @@ def test_a_takedown_removes_the_video_from_every_output(released: Path, tmp_path
     manifest = pd.read_parquet(folder / "manifest.parquet")
     assert set(manifest["video"]) == {"rel_a", "rel_b", "rel_c"}
     assert set(pd.read_csv(work / "results/split.csv")["video"]) == {"rel_a", "rel_b", "rel_c"}
-
-
-# ---- without the workflow
-
-
-def test_takedown_requests_are_checked_and_match_video_or_youtube_ids(tmp_path: Path):
-    path = tmp_path / "takedown.tsv"
-    path.write_text("id\tdate\treason\n# a comment\nclip1\t2026-01-02\tasked\n")
-    assert read_takedowns(path) == [Takedown("clip1", "2026-01-02", "asked")]
-    for text, message in (
-        ("video\tdate\treason\n", "header id date reason"),
-        ("id\tdate\treason\nclip1\t2 Jan\tasked\n", ":2: date '2 Jan' is not YYYY-MM-DD"),
-        ("id\tdate\treason\nclip1\t2026-01-02\t\n", ":2: a takedown needs its reason"),
-        ("id\tdate\treason\nclip1\t2026-01-02\n", ":2: expected 3 tab-separated cells"),
-        ("id\tdate\treason\na\t2026-01-02\tx\na\t2026-01-03\ty\n", ":3: a is listed twice"),
-    ):
-        path.write_text(text)
-        with pytest.raises(Affect4kError, match=message):
-            read_takedowns(path)
-    youtube = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
-    videos = {
-        "part1": VideoEntry("part1", youtube, 0, 10, "g"),
-        "part2": VideoEntry("part2", f"{youtube}&t=30", 30, 40, "g"),
-        "other": VideoEntry("other", "clips/other.mp4", None, None, "o"),
-        "kept": VideoEntry("kept", "clips/kept.mp4", None, None, "k"),
-    }
-    requests = [Takedown("dQw4w9WgXcQ", "2026-01-02", "a"), Takedown("other", "2026-01-03", "b")]
-    assert sorted(taken_down(requests, videos)) == ["other", "part1", "part2"]
-
-
-def test_a_videos_files_are_found_by_name_in_every_folder(tmp_path: Path):
-    made = [
-        "results/clips/v1.avi",
-        "results/faces/v1.identities.parquet",
-        "results/frames/v1/000000.jpg",
-        "results/faces/v10.npy",
-        "logs/faces/v1.log",
-        "resources/downloads/v1.mkv",
-        "resources/demo/sources/v1.mp4",
-        # Shared outputs whose names a video id may repeat: never a video's own.
-        "results/annotations.parquet",
-        "results/models/annotations/model.keras",
-        "results/models/r1/history.csv",
-        "results/predictions/r1/test.parquet",
-        "logs/annotations.log",
-    ]
-    for name in made:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("x")
-    found = {str(path.relative_to(tmp_path)) for path in video_files(["v1"], tmp_path)}
-    named_like_shared = video_files(["annotations", "models", "history", "test"], tmp_path)
-    assert named_like_shared == [], named_like_shared
-    # Not another video's (v10), not a source the demo generates outside results/.
-    assert found == {
-        "results/clips/v1.avi",
-        "results/faces/v1.identities.parquet",
-        "results/frames/v1",
-        "logs/faces/v1.log",
-        "resources/downloads/v1.mkv",
-    }
-
-
-def test_each_takedown_raises_the_patch_version():
-    assert release_version("1.2.0", 0) == "1.2.0"
-    assert release_version("1.2.3", 2) == "1.2.5"
-    assert schema_default("release.version") == "1.0.0"
-
-
-def test_the_crop_hash_survives_re_encoding_but_not_another_face():
-    import cv2
-
-    face = cv2.resize(skimage.data.astronaut()[30:230, 140:340], (112, 112))
-    ok, jpeg = cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, 60])
-    assert ok
-    recoded = cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
-    other = cv2.resize(skimage.data.coffee()[100:300, 200:400], (112, 112))
-    assert hash_distance(crop_hash(face), crop_hash(recoded)) <= 4
-    assert hash_distance(crop_hash(face), crop_hash(other)) > 16
-    assert crop_hash(np.zeros((112, 112, 3), np.uint8)) == ""
-
-
-def test_a_release_without_a_contact_is_refused(tmp_path: Path):
-    info = ReleaseInfo(name="x", version="1.0.0", license="CC-BY-4.0", contact=None, description="")
-    with pytest.raises(Affect4kError, match="release.contact"):
-        build_release(
-            tmp_path,
-            info=info,
-            base_version="1.0.0",
-            videos=[],
-            labels=tmp_path / "split.parquet",
-            split=tmp_path / "split.csv",
-            agreement=tmp_path / "agreement.csv",
-            annotators_table=tmp_path / "annotators.csv",
-            video_tables={},
-            faces={},
-            crops={},
-            annotators=["a1"],
-            settings={},
-            takedowns=[],
-        )
-    assert not os.listdir(tmp_path)
-
-
-def test_rehydrate_refuses_settings_another_version_wrote(tmp_path: Path):
-    from affect4k.dataset.rehydrate import rehydrate
-
-    build = tmp_path / "build.json"
-    build.write_text(json.dumps({"affect4k": "0.0.1", "settings": {"faces": {}, "clips": {}}}))
-    digest = hashlib.sha256(build.read_bytes()).hexdigest()
-    (tmp_path / "SHA256SUMS").write_text(f"{digest}  build.json\n")
-    with pytest.raises(Affect4kError, match="build.json: its settings do not fit this affect4k"):
-        rehydrate(tmp_path, tmp_path / "out")
-
-
-def test_every_licence_the_schema_offers_has_its_name_and_text():
-    """``release.license`` is the schema's list; the release names and links each one."""
-    for spdx in schema_enum("release.license"):
-        info = ReleaseInfo(name="x", version="1.0.0", license=spdx, contact=None, description="")
-        name, url = LICENSES[spdx]
-        assert name in license_text(info) and url in license_text(info)

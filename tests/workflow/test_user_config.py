@@ -175,7 +175,8 @@ def test_inspection_commands_need_no_cores(tmp_path, args):
     argv = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), *args]
     result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=False)
     output = result.stdout + result.stderr
-    # Nothing is built here: --report has no figures to pack (tests/test_report.py packs some).
+    # Nothing is built here: --report has no figures to pack (tests/workflow/test_report.py
+    # packs some).
     assert result.returncode == 0 or "marked for report but does not exist" in output, output
     assert "number of cores" not in output
 

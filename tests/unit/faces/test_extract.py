@@ -1,5 +1,5 @@
 """extract_faces: the parquet/npy contract, full-resolution geometry, clear errors (who the
-subject is: tests/test_identity.py)."""
+subject is: tests/unit/faces/test_identity.py)."""
 
 from __future__ import annotations
 

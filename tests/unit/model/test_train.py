@@ -222,7 +222,8 @@ def test_a_finished_run_asked_for_again_trains_and_writes_its_outputs(
 
 def test_settings_keep_fields() -> None:
     """A job's settings become the config field by field (the schema refuses a key that is no
-    field, tests/test_settings.py; job_settings keeps the workflow's keys from a job)."""
+    field, tests/unit/config/test_settings.py; job_settings keeps the workflow's keys from a
+    job)."""
     settings = {"model": "alexnet_gru", "epochs": 4}
     assert TrainConfig.from_settings(settings) == TrainConfig(model="alexnet_gru", epochs=4)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import ffmpeg
 import pytest
-from helpers.workflow import planned_jobs, run_snakemake, write_config
+from helpers.download import FRAMES, assert_is_the_source
 
 from affect4k.config.schema import schema_default
 from affect4k.core.errors import Affect4kError
@@ -17,27 +17,6 @@ from affect4k.video.download import download_video, local_source, tracked_source
 
 #: What the workflow passes for ``download.max_height`` unless a config sets it.
 MAX_HEIGHT = schema_default("download.max_height")
-
-FRAMES = 30
-
-
-@pytest.fixture(scope="module")
-def source_video(tmp_path_factory) -> Path:
-    """A 1.2 s, 25 fps, 64x48 MP4 with a sine tone: tiny, so each download takes a moment."""
-    path = tmp_path_factory.mktemp("source") / "source.mp4"
-    video = ffmpeg.input("testsrc=size=64x48:rate=25", f="lavfi")
-    audio = ffmpeg.input("sine=frequency=440", f="lavfi")
-    stream = ffmpeg.output(
-        video,
-        audio,
-        str(path),
-        vcodec="libx264",
-        pix_fmt="yuv420p",
-        acodec="aac",
-        **{"frames:v": FRAMES, "t": FRAMES / 25},
-    )
-    run_ffmpeg(stream, "test source")
-    return path
 
 
 @pytest.fixture
@@ -68,14 +47,6 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def files_under(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
-
-
-def assert_is_the_source(path: Path) -> None:
-    assert path.suffix == ".mkv"
-    assert path.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"  # EBML magic: really Matroska
-    info = probe_video(path)
-    assert (info.width, info.height, info.has_audio) == (64, 48, True)
-    assert count_frames(path) == FRAMES
 
 
 @pytest.mark.parametrize("how", ["file_url", "relative_path", "absolute_path", "http"])
@@ -336,30 +307,6 @@ def test_tracked_source_is_the_file_itself_or_a_brace_free_link(workdir, tmp_pat
     other = workdir / "clip{2}.mp4"
     other.write_bytes(b"z")
     assert Path(tracked_source("v1", "clip{2}.mp4")).read_bytes() == b"z"  # repointed
-
-
-def test_local_paths_with_braces_are_taken_literally(tmp_path, source_video):
-    """Snakemake reads braces as wildcards: ``clip{video}.mp4`` must not become clipv2.mp4."""
-    for name in ("clip{1}.mp4", "clip{video}.mp4"):
-        (tmp_path / name).write_bytes(source_video.read_bytes())
-    decoy = ffmpeg.input("testsrc=size=32x32:rate=25:duration=0.4", f="lavfi")
-    run_ffmpeg(decoy.output(str(tmp_path / "clipv2.mp4"), vcodec="libx264"), "decoy")
-    (tmp_path / "videos.tsv").write_text(
-        "video_id\turl\tstart\tend\nv1\tclip{1}.mp4\t\t\nv2\tclip{video}.mp4\t\t\n"
-    )
-    write_config(tmp_path, {"videos": "videos.tsv", "annotations": "annotations"})
-    targets = ("resources/downloads/v1.mkv", "resources/downloads/v2.mkv")
-    run_snakemake(tmp_path, *targets)
-    for target in targets:
-        assert_is_the_source(tmp_path / target)
-    assert planned_jobs(run_snakemake(tmp_path, "-n", *targets).stdout) == {}
-    # Replacing clipv2.mp4 (not v2's source) changes nothing; replacing clip{1}.mp4 redoes v1.
-    decoy_bytes = (tmp_path / "clipv2.mp4").read_bytes()
-    (tmp_path / "clipv2.mp4").write_bytes(source_video.read_bytes())
-    assert planned_jobs(run_snakemake(tmp_path, "-n", *targets).stdout) == {}
-    (tmp_path / "clip{1}.mp4").write_bytes(decoy_bytes)
-    plan = run_snakemake(tmp_path, "-n", *targets).stdout
-    assert planned_jobs(plan) == {"download": 1} and "resources/downloads/v1.mkv" in plan
 
 
 def test_an_h264_avi_from_a_camera_downloads_though_avi_stores_no_timestamps(tmp_path):
