@@ -1,4 +1,6 @@
-"""Shared fixtures: running the real workflow in a scratch directory; the test markers."""
+"""The tiny study every kind of test may read, and the markers: a test is marked by the folder it
+sits in (tests/README.md), and a test whose calls need a marker it does not carry fails,
+naming the folder it belongs in."""
 
 from __future__ import annotations
 
@@ -39,16 +41,22 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-#: Marker -> the calls that put a test under it (pyproject.toml registers the markers). A test
-#: gets the marker when it makes such a call itself, in a fixture it uses (directly or through
-#: other fixtures) or in a function of its own module that it calls, so a new test in any file
-#: is marked without a decorator: `pytest -m "not workflow and not browser and not slurm"`
-#: is the fast subset (README).
+#: tests/<folder>/ -> the marker each test under it gets (pyproject.toml registers them). What is
+#: left, tests/unit/ and tests/project/, is the fast subset:
+#: `pytest -m "not workflow and not browser and not slurm"` (README).
+FOLDER_MARKERS = {"workflow": "workflow", "browser": "browser", "slurm": "slurm"}
+
+#: Marker -> the calls that need it: a test needs the marker when it makes such a call itself, in
+#: a fixture it uses (directly or through other fixtures) or in a function of its own module that
+#: it calls. The folder gives the marker; this only checks that the folder is right, so a test
+#: that runs Snakemake cannot slip into the fast subset from tests/unit/. A browser or cluster
+#: test that also runs Snakemake says so in its file: ``pytestmark = pytest.mark.workflow``.
 MARKED_CALLS = {
     "workflow": {"run_snakemake", "copy_workflow"},
     "browser": {"headless_chromium"},
     "slurm": {"LoopbackSlurm"},
 }
+TESTS = Path(__file__).resolve().parent
 
 _CALLS: dict[Callable, frozenset[str]] = {}
 
@@ -80,15 +88,60 @@ def _calls(function: Callable, visiting: frozenset[Callable] = frozenset()) -> f
     return _CALLS[function]
 
 
+def needed_markers(item: pytest.Item) -> dict[str, set[str]]:
+    """Marker -> the calls of ``item`` (its function, its fixtures, their module helpers) that
+    need it."""
+    functions = [item.function] if isinstance(item, pytest.Function) else []
+    fixtures = getattr(item, "_fixtureinfo", None)
+    if fixtures is not None:
+        for name in item.fixturenames:
+            functions += [d.func for d in fixtures.name2fixturedefs.get(name, ())]
+    names = frozenset().union(*(_calls(function) for function in functions))
+    return {marker: names & calls for marker, calls in MARKED_CALLS.items() if names & calls}
+
+
+def folder_of(item: pytest.Item) -> str | None:
+    """The folder directly under tests/ that holds ``item``'s file."""
+    try:
+        return Path(item.path).resolve().relative_to(TESTS).parts[0]
+    except (ValueError, IndexError):
+        return None
+
+
+def misplaced(item: pytest.Item) -> str | None:
+    """Why ``item`` is in the wrong folder and where it belongs, if its calls need a marker it
+    does not carry."""
+    carried = {marker.name for marker in item.iter_markers()}
+    missing = {m: calls for m, calls in needed_markers(item).items() if m not in carried}
+    if not missing:
+        return None
+    calls = ", ".join(sorted(set().union(*missing.values())))
+    folder = next(m for m in ("slurm", "browser", "workflow") if m in missing)
+    if folder == "workflow" and folder_of(item) in ("browser", "slurm"):
+        where = "add `pytestmark = pytest.mark.workflow` to its file, it runs Snakemake too"
+    else:
+        where = f"it belongs in tests/{folder}/"
+    return f"{item.nodeid} calls {calls} (marker {', '.join(sorted(missing))}): {where}"
+
+
+_MISPLACED = pytest.StashKey[str]()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test ``workflow``, ``browser`` and ``slurm`` by what it calls (MARKED_CALLS)."""
+    """Mark each test by its folder (FOLDER_MARKERS), and note each test whose calls need a
+    marker it lacks (MARKED_CALLS): the fast subset would run it."""
     for item in items:
-        functions = [item.function] if isinstance(item, pytest.Function) else []
-        fixtures = getattr(item, "_fixtureinfo", None)
-        if fixtures is not None:
-            for name in item.fixturenames:
-                functions += [d.func for d in fixtures.name2fixturedefs.get(name, ())]
-        names = frozenset().union(*(_calls(function) for function in functions))
-        for marker, calls in MARKED_CALLS.items():
-            if names & calls:
-                item.add_marker(marker)
+        marker = FOLDER_MARKERS.get(folder_of(item) or "")
+        if marker:
+            item.add_marker(marker)
+        why = misplaced(item)
+        if why:
+            item.stash[_MISPLACED] = why
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test in the wrong folder fails before its fixtures start anything (with or without
+    pytest-xdist, whose workers collect on their own)."""
+    if _MISPLACED in item.stash:
+        pytest.fail(f"in the wrong folder: {item.stash[_MISPLACED]}", pytrace=False)

@@ -51,6 +51,10 @@ from affect4k.labels.calibration import CALIBRATION_ID
 from affect4k.labels.database import agreement_table
 from affect4k.labels.traces import read_trace, resample_trace
 
+#: The workspace the app serves is built by the workflow: these tests run Snakemake too (the
+#: folder gives `browser`).
+pytestmark = pytest.mark.workflow
+
 
 @pytest.fixture(scope="module")
 def server(workspace: Path):

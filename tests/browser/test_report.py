@@ -10,9 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 from helpers.browser import headless_chromium
 from helpers.report import FIGURES
 from helpers.workflow import run_snakemake
+
+#: The report is built by the workflow: these tests run Snakemake too (the folder gives `browser`).
+pytestmark = pytest.mark.workflow
 
 #: The buttons that show a result, in the list of a category's results.
 EYE_BUTTONS = "nav table a[iconname='eye']"

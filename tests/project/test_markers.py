@@ -1,72 +1,153 @@
-"""tests/conftest.py marks tests by what they call, through fixtures and module helpers too, so
-the fast subset (README) leaves out every Snakemake run, browser and cluster."""
+"""tests/conftest.py marks a test by the folder it sits in, and fails a test whose calls (its own,
+its fixtures', their module helpers') need a marker it does not carry, naming where it belongs:
+so the fast subset (README) never runs Snakemake, a browser or a cluster.
+
+Checked on a scratch tree of small test files run with this repository's tests/conftest.py,
+its tests/helpers/ and its pytest settings: nothing in it builds anything, since a test in the
+wrong folder fails before its fixtures start.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 from helpers import REPO
 
-FAST = "not workflow and not browser and not slurm"
-FILES = ("tests/unit/report/test_figures.py", "tests/slurm/test_slurm.py")
+#: Scratch test files by path under tests/: right and wrong folders for what each one calls.
+FILES = {
+    "unit/test_plain.py": "def test_plain():\n    assert True\n",
+    # copy_workflow through a fixture and a helper of the module: needs `workflow`
+    "unit/test_sneaky.py": """
+import pytest
+from helpers.workflow import copy_workflow
 
 
-#: Collects FILES under ``-m FAST`` once, printing the selected tests and, with its markers,
-#: each test the expression deselected (conftest marked it before the selection ran).
+def scratch(path):
+    return copy_workflow(path)
+
+
+@pytest.fixture
+def clone(tmp_path):
+    return scratch(tmp_path)
+
+
+def test_sneaky(clone):
+    assert clone
+""",
+    "workflow/test_build.py": """
+from helpers.workflow import run_snakemake
+
+
+def test_build(tmp_path):
+    run_snakemake(tmp_path, "all")
+""",
+    # a browser test that runs Snakemake too, without saying so
+    "browser/test_page.py": """
+import pytest
+from helpers.browser import headless_chromium
+from helpers.workflow import run_snakemake
+
+
+@pytest.fixture
+def page(tmp_path):
+    run_snakemake(tmp_path, "all")
+    return headless_chromium()
+
+
+def test_page(page):
+    assert page
+""",
+    "slurm/test_cluster.py": """
+import pytest
+from helpers.workflow import run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+def test_cluster(tmp_path):
+    cluster = LoopbackSlurm(tmp_path)  # noqa: F821
+    run_snakemake(tmp_path, "all", cluster)
+""",
+}
+
+#: Prints each collected test's id and markers as JSON, then runs pytest as asked.
 COLLECT = """
 import json, sys
 import pytest
 
 class Report:
-    def pytest_deselected(self, items):
-        for item in items:
-            print(json.dumps([item.nodeid, sorted(m.name for m in item.iter_markers())]))
-
     def pytest_collection_finish(self, session):
         for item in session.items:
-            print(json.dumps([item.nodeid, None]))
+            print(json.dumps([item.nodeid, sorted(m.name for m in item.iter_markers())]))
 
 sys.exit(pytest.main(sys.argv[1:], plugins=[Report()]))
 """
 
 
-def _collected() -> tuple[set[str], dict[str, set[str]]]:
-    """``file::test`` ids (parameters dropped) that ``-m FAST`` selects from FILES, and the
-    markers of each test it leaves out."""
-    argv = [sys.executable, "-c", COLLECT, "--collect-only", "-q", "-p", "no:cacheprovider"]
-    result = subprocess.run(
-        [*argv, "-m", FAST, *FILES], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    assert result.returncode in (0, 5), result.stdout[-3000:] + result.stderr[-3000:]
-    fast, left_out = set(), {}
+def scratch_tree(root: Path) -> Path:
+    """FILES under ``root/tests`` with this repository's conftest.py, and its pytest settings
+    (helpers imported from this repository's tests/)."""
+    for name, text in FILES.items():
+        path = root / "tests" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.lstrip())
+    (root / "tests/conftest.py").write_text((REPO / "tests/conftest.py").read_text())
+    options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]
+    options = options["ini_options"]
+    ini = ["[pytest]", f"addopts = {options['addopts']} -p no:cacheprovider"]
+    ini += [f"pythonpath = {REPO / 'tests'}", "markers ="]
+    ini += [f"    {marker}" for marker in options["markers"]]
+    (root / "pytest.ini").write_text("\n".join(ini) + "\n")
+    return root
+
+
+def pytest_in(root: Path, *args: str) -> tuple[int, str, dict[str, list[str]]]:
+    """Exit status, output and ``{test id: markers}`` of pytest run in ``root``."""
+    argv = [sys.executable, "-c", COLLECT, "-p", "no:xdist", *args]
+    result = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
+    collected = {}
     for line in result.stdout.splitlines():
-        if line.startswith("["):
+        if line.startswith('["'):
             nodeid, markers = json.loads(line)
-            test = nodeid.split("[")[0]
-            if markers is None:
-                fast.add(test)
-            else:
-                left_out.setdefault(test, set()).update(markers)
-    return fast, left_out
+            collected[nodeid] = markers
+    return result.returncode, result.stdout + result.stderr, collected
 
 
-def test_markers_follow_fixtures_and_module_helpers():
-    report = "tests/unit/report/test_figures.py::"
-    fast, left_out = _collected()
-    assert fast, "the fast subset of FILES is not empty"
-    # through the module's _browser() helper
-    browser = {test for test, markers in left_out.items() if "browser" in markers}
-    assert browser == {
-        f"{report}test_report_renders_every_figure_in_chromium",
-        f"{report}test_the_quality_control_sheet_of_a_dissolve_shows_its_verification_in_chromium",
+def test_the_folder_gives_the_marker_and_the_wrong_folder_fails_naming_the_right_one(tmp_path):
+    root = scratch_tree(tmp_path)
+    status, output, collected = pytest_in(root, "--collect-only", "-q")
+    assert status == 0, output[-3000:]
+    assert collected == {
+        "tests/browser/test_page.py::test_page": ["browser"],
+        "tests/slurm/test_cluster.py::test_cluster": ["slurm", "workflow"],
+        "tests/unit/test_plain.py::test_plain": [],
+        "tests/unit/test_sneaky.py::test_sneaky": [],
+        "tests/workflow/test_build.py::test_build": ["workflow"],
     }
-    # through the fixtures built -> tiny_study, which runs Snakemake
-    assert "workflow" in left_out[f"{report}test_every_figure_is_a_png_or_table_page_in_the_report"]
-    assert f"{report}test_best_run_is_the_configuration_chosen_on_validation" in fast
-    assert f"{report}test_results_page_holds_the_tables_numbers" not in fast
-    # Whatever -m FAST leaves out carries one of its markers.
-    assert all(markers & {"workflow", "browser", "slurm"} for markers in left_out.values())
-    # the cluster fixture starts LoopbackSlurm; the module skips without the slurm plugin
-    assert not {test for test in fast if test.startswith("tests/slurm/test_slurm.py")}
+
+    # The unit tests (the fast subset) and the browser test: the unit test that copies the
+    # workflow fails, as does the browser test that runs Snakemake without its file saying so.
+    status, output, collected = pytest_in(root, "-m", "not workflow and not slurm", "-rA")
+    assert status == 1, output[-3000:]
+    assert set(collected) == {
+        "tests/browser/test_page.py::test_page",
+        "tests/unit/test_plain.py::test_plain",
+        "tests/unit/test_sneaky.py::test_sneaky",
+    }
+    assert "PASSED tests/unit/test_plain.py::test_plain" in output
+    assert (
+        "in the wrong folder: tests/unit/test_sneaky.py::test_sneaky calls copy_workflow "
+        "(marker workflow): it belongs in tests/workflow/"
+    ) in output
+    assert (
+        "in the wrong folder: tests/browser/test_page.py::test_page calls run_snakemake "
+        "(marker workflow): add `pytestmark = pytest.mark.workflow` to its file"
+    ) in output
+    # Both fail at setup, before their fixtures build or open anything.
+    assert "ERROR tests/unit/test_sneaky.py::test_sneaky - Failed: in the wrong folder" in output
+    assert "ERROR tests/browser/test_page.py::test_page - Failed: in the wrong folder" in output
+    assert "1 passed, 2 deselected, 2 errors" in output

@@ -25,6 +25,9 @@ from slurm import cluster as slurm  # tests/slurm/cluster.py
 
 from affect4k.core.media import iter_frames
 
+#: The cluster runs the workflow: these tests run Snakemake too (the folder gives `slurm`).
+pytestmark = pytest.mark.workflow
+
 try:
     import snakemake_executor_plugin_slurm  # noqa: F401
 except ImportError:
