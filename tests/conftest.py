@@ -1,128 +1,26 @@
-"""Shared fixtures: running the real workflow in a scratch directory; the test markers."""
+"""The tiny study every kind of test may read, and the markers: a test is marked by the folder it
+sits in (tests/README.md), and a test whose calls need a marker it does not carry fails,
+naming the folder it belongs in."""
 
 from __future__ import annotations
 
 import ast
 import inspect
-import shutil
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
+from helpers.workflow import TINY_RUN, demo_config, run_snakemake, write_config
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-#: Headless Chromium as root on a machine without network: no sandbox, no GPU, and none of the
-#: background connections a closed network refuses.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+#: Fixtures that tests of different kinds share (unit, workflow, browser: tests/README.md);
+#: the plain helpers of those modules are imported by name.
+pytest_plugins = (
+    "helpers.annotation_app",
+    "helpers.download",
+    "helpers.predict",
+    "helpers.report",
 )
-
-
-def headless_chromium(*flags: str, console_log: bool = False):
-    """A Selenium driver of Debian's Chromium through its own ChromeDriver (nothing is
-    downloaded); skips the test where either is not installed (.ci/install-chromium)."""
-    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        pytest.skip("needs Debian's chromium and chromium-driver (.ci/install-chromium)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*CHROMIUM_FLAGS, *flags):
-        options.add_argument(flag)
-    if console_log:
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-
-
-def run_snakemake(
-    workdir: Path,
-    *args: str,
-    check: bool = True,
-    config: Path | None = None,
-    snakefile: Path = REPO / "Snakefile",
-) -> subprocess.CompletedProcess[str]:
-    """Run ``snakefile`` (this repo's) with ``workdir`` as working directory; output as text."""
-    argv = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile)]
-    argv += ["--directory", str(workdir), "--cores", "2"]
-    # --configfile takes several values: it goes last so it cannot swallow a target.
-    argv += [*args, "--configfile", str(config or workdir / "config.yaml")]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def copy_workflow(dest: Path) -> Path:
-    """A scratch copy of the workflow (Snakefile, rules, scripts, package, configs, profiles),
-    for tests that edit its code or run it as a user's clone; returns its Snakefile."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "src", "config", "profiles", "envs"):
-        source = REPO / name
-        if source.is_dir():
-            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-            shutil.copytree(source, dest / name, ignore=ignore)
-        else:
-            shutil.copy2(source, dest / name)
-    return dest / "Snakefile"
-
-
-def write_config(workdir: Path, config: dict) -> Path:
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def demo_config(videos: dict[str, tuple[float, str]], *, seconds: float, **keys: object) -> dict:
-    """A config generating ``videos`` ({id: (fps, face)}) as small 640x360 demo sources.
-
-    The demo's annotators watched the whole source, so their traces are timed against it.
-    """
-    return {
-        "videos": "videos.tsv",
-        "annotations": "resources/demo/annotations",
-        "annotation": {"time_origin": "source"},
-        "demo": {
-            "width": 640,
-            "height": 360,
-            "seconds": seconds,
-            "videos": {video: {"fps": fps, "face": face} for video, (fps, face) in videos.items()},
-        },
-        **keys,
-    }
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    """Rule -> job count from the 'Job stats' table a dry run prints."""
-    lines = output.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.startswith("Job stats:"))
-    except StopIteration:
-        return {}
-    counts = {}
-    for line in lines[start + 3 :]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
-
-
-#: A run small enough to train in seconds on two cores; only its plumbing matters.
-TINY_RUN = {"model": "alexnet_gru", "width": 0.0625, "epochs": 1, "sequence_length": 10}
 
 
 @pytest.fixture(scope="session")
@@ -143,16 +41,22 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-#: Marker -> the calls that put a test under it (pyproject.toml registers the markers). A test
-#: gets the marker when it makes such a call itself, in a fixture it uses (directly or through
-#: other fixtures) or in a function of its own module that it calls, so a new test in any file
-#: is marked without a decorator: `pytest -m "not workflow and not browser and not slurm"`
-#: is the fast subset (README).
+#: tests/<folder>/ -> the marker each test under it gets (pyproject.toml registers them). What is
+#: left, tests/unit/ and tests/project/, is the fast subset:
+#: `pytest -m "not workflow and not browser and not slurm"` (README).
+FOLDER_MARKERS = {"workflow": "workflow", "browser": "browser", "slurm": "slurm"}
+
+#: Marker -> the calls that need it: a test needs the marker when it makes such a call itself, in
+#: a fixture it uses (directly or through other fixtures) or in a function of its own module that
+#: it calls. The folder gives the marker; this only checks that the folder is right, so a test
+#: that runs Snakemake cannot slip into the fast subset from tests/unit/. A browser or cluster
+#: test that also runs Snakemake says so in its file: ``pytestmark = pytest.mark.workflow``.
 MARKED_CALLS = {
     "workflow": {"run_snakemake", "copy_workflow"},
     "browser": {"headless_chromium"},
     "slurm": {"LoopbackSlurm"},
 }
+TESTS = Path(__file__).resolve().parent
 
 _CALLS: dict[Callable, frozenset[str]] = {}
 
@@ -184,15 +88,60 @@ def _calls(function: Callable, visiting: frozenset[Callable] = frozenset()) -> f
     return _CALLS[function]
 
 
+def needed_markers(item: pytest.Item) -> dict[str, set[str]]:
+    """Marker -> the calls of ``item`` (its function, its fixtures, their module helpers) that
+    need it."""
+    functions = [item.function] if isinstance(item, pytest.Function) else []
+    fixtures = getattr(item, "_fixtureinfo", None)
+    if fixtures is not None:
+        for name in item.fixturenames:
+            functions += [d.func for d in fixtures.name2fixturedefs.get(name, ())]
+    names = frozenset().union(*(_calls(function) for function in functions))
+    return {marker: names & calls for marker, calls in MARKED_CALLS.items() if names & calls}
+
+
+def folder_of(item: pytest.Item) -> str | None:
+    """The folder directly under tests/ that holds ``item``'s file."""
+    try:
+        return Path(item.path).resolve().relative_to(TESTS).parts[0]
+    except (ValueError, IndexError):
+        return None
+
+
+def misplaced(item: pytest.Item) -> str | None:
+    """Why ``item`` is in the wrong folder and where it belongs, if its calls need a marker it
+    does not carry."""
+    carried = {marker.name for marker in item.iter_markers()}
+    missing = {m: calls for m, calls in needed_markers(item).items() if m not in carried}
+    if not missing:
+        return None
+    calls = ", ".join(sorted(set().union(*missing.values())))
+    folder = next(m for m in ("slurm", "browser", "workflow") if m in missing)
+    if folder == "workflow" and folder_of(item) in ("browser", "slurm"):
+        where = "add `pytestmark = pytest.mark.workflow` to its file, it runs Snakemake too"
+    else:
+        where = f"it belongs in tests/{folder}/"
+    return f"{item.nodeid} calls {calls} (marker {', '.join(sorted(missing))}): {where}"
+
+
+_MISPLACED = pytest.StashKey[str]()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test ``workflow``, ``browser`` and ``slurm`` by what it calls (MARKED_CALLS)."""
+    """Mark each test by its folder (FOLDER_MARKERS), and note each test whose calls need a
+    marker it lacks (MARKED_CALLS): the fast subset would run it."""
     for item in items:
-        functions = [item.function] if isinstance(item, pytest.Function) else []
-        fixtures = getattr(item, "_fixtureinfo", None)
-        if fixtures is not None:
-            for name in item.fixturenames:
-                functions += [d.func for d in fixtures.name2fixturedefs.get(name, ())]
-        names = frozenset().union(*(_calls(function) for function in functions))
-        for marker, calls in MARKED_CALLS.items():
-            if names & calls:
-                item.add_marker(marker)
+        marker = FOLDER_MARKERS.get(folder_of(item) or "")
+        if marker:
+            item.add_marker(marker)
+        why = misplaced(item)
+        if why:
+            item.stash[_MISPLACED] = why
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test in the wrong folder fails before its fixtures start anything (with or without
+    pytest-xdist, whose workers collect on their own)."""
+    if _MISPLACED in item.stash:
+        pytest.fail(f"in the wrong folder: {item.stash[_MISPLACED]}", pytrace=False)
