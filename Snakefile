@@ -9,7 +9,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 # This Snakefile's folder: workflow.basedir is the main Snakefile's, a study's folder when a
-# study uses this workflow as a module (config/README.md, tests/test_deploy.py).
+# study uses this workflow as a module (config/README.md, tests/workflow/test_deploy.py).
 WORKFLOW_DIR = Path(workflow.current_basedir)
 # The workflow always runs the package code that sits next to it (scripts do the same through
 # workflow/scripts/common.py).

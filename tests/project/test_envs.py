@@ -32,7 +32,7 @@ RUNTIME = {
 #: Modules whose distribution's metadata does not name them (dlib-bin lists only its binary).
 DISTRIBUTIONS = {"dlib": ["dlib-bin"]}
 #: Modules of the workflow's scripts folder (not distributions).
-LOCAL = {"common", "model_job"}
+LOCAL = {"common"}
 
 
 def _normal(name: str) -> str:

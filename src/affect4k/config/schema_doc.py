@@ -1,5 +1,5 @@
 """``config/README.md`` from the config schema's descriptions, so the page a user reads and the
-schema the workflow validates against cannot disagree (tests/test_schema_doc.py).
+schema the workflow validates against cannot disagree (tests/unit/config/test_schema_doc.py).
 
 Run ``python3 -m affect4k.config.schema_doc`` in the repository root after changing
 ``src/affect4k/config/config.schema.yaml``; it rewrites ``config/README.md``.
@@ -52,7 +52,7 @@ snakemake --cores 8 results/tables.csv
 (add `as affect4k_*` to prefix the rule names). From a local checkout, snakedeploy 0.17
 writes the module's `snakefile:` as `"Snakefile"`: replace it with the checkout's Snakefile,
 e.g. `"/home/me/affect4k/Snakefile"`; every output goes to the study folder
-(tests/test_deploy.py). The package code runs from the checkout next to the Snakefile.
+(tests/workflow/test_deploy.py). The package code runs from the checkout next to the Snakefile.
 Tags follow `affect4k --version` (CHANGELOG.md).
 
 """

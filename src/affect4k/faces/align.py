@@ -10,8 +10,8 @@ pattern and at x3 (2160 to 720) into an output-pixel checkerboard, still there t
 So every shrink here (:func:`downscale` for whole frames, :func:`align_face` for crops) is
 low-passed for its own factor: halvings by ``pyrDown`` (a 5-tap binomial, zero response at
 Nyquist) while the factor left is 4 or more, then a Gaussian of sigma
-:data:`ANTI_ALIAS_SIGMA` x the factor left, then bilinear sampling. ``tests/test_align.py``
-checks that a 1-pixel checkerboard comes out flat (< 1 grey) at x1.5, x2, x3 and x4.
+:data:`ANTI_ALIAS_SIGMA` x the factor left, then bilinear sampling.
+``tests/unit/faces/test_align.py`` checks that a 1-pixel checkerboard comes out flat (< 1 grey) at x1.5, x2, x3 and x4.
 """
 
 from __future__ import annotations
