@@ -11,7 +11,8 @@ So every shrink here (:func:`downscale` for whole frames, :func:`align_face` for
 low-passed for its own factor: halvings by ``pyrDown`` (a 5-tap binomial, zero response at
 Nyquist) while the factor left is 4 or more, then a Gaussian of sigma
 :data:`ANTI_ALIAS_SIGMA` x the factor left, then bilinear sampling.
-``tests/unit/faces/test_align.py`` checks that a 1-pixel checkerboard comes out flat (< 1 grey) at x1.5, x2, x3 and x4.
+``tests/unit/faces/test_align.py`` checks that a 1-pixel checkerboard comes out flat (< 1 grey)
+at x1.5, x2, x3 and x4.
 """
 
 from __future__ import annotations
