@@ -86,9 +86,8 @@ def compare(a: Path, b: Path) -> dict:
         if all(present):
             x, y = pd.read_csv(a / "results" / name), pd.read_csv(b / "results" / name)
             numbers = x.select_dtypes("number").columns
-            report[f"{name}_same_rows"] = bool(
-                (x.drop(columns=numbers) == y.drop(columns=numbers)).all().all()
-            )
+            # equals, not ==: an empty cell (NaN) on both sides is the same row.
+            report[f"{name}_same_rows"] = x.drop(columns=numbers).equals(y.drop(columns=numbers))
             report[f"{name}_max_abs_difference"] = float(
                 (x[numbers] - y[numbers]).abs().max().max()
             )

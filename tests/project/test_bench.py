@@ -87,3 +87,19 @@ def test_study_scale_splits_crop_files_as_its_annotations_do(tmp_path):
         split[split == "train"].index
     )
     assert len(study.crop_files(faces_dir)) == 6
+
+
+def test_compare_builds_reads_empty_cells_on_both_sides_as_the_same_row(tmp_path):
+    """A tables.csv with an empty text cell (no interval: its reason column, an unchosen
+    ``selected_for``) compared with itself is the same, and a changed word is not."""
+    compare = bench("compare_builds").compare
+    table = pd.DataFrame(
+        {"run": ["a", "b"], "selected_for": ["best", None], "mean_ccc": [0.5, 0.25]}
+    )
+    for build, word in (("one", "best"), ("two", "best"), ("three", "worst")):
+        (tmp_path / build / "results").mkdir(parents=True)
+        pd.DataFrame({"frame": [0, 1]}).to_parquet(tmp_path / build / "results/annotations.parquet")
+        table.assign(selected_for=[word, None]).to_csv(tmp_path / build / "results/tables.csv")
+    same = compare(tmp_path / "one", tmp_path / "two")
+    assert same["tables.csv_same_rows"] and same["tables.csv_max_abs_difference"] == 0.0
+    assert not compare(tmp_path / "one", tmp_path / "three")["tables.csv_same_rows"]
