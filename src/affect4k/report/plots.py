@@ -453,7 +453,8 @@ def ablation_figure(table: pd.DataFrame, path: Path) -> None:
         frames = int(rows["frames"].max()) if len(rows) else 0
         title = _BIN_TITLES.get(face_bin, f"crop resolved from {face_bin} up")
         axes.set_xticks(range(len(heights)), heights)
-        axes.set(xlabel="source height", title=f"{title} ({frames} frames)")
+        counted = f"{frames} frame" + ("" if frames == 1 else "s")
+        axes.set(xlabel="source height", title=f"{title} ({counted})")
     figure.axes[0].set(ylabel="test mean CCC minus native (95 % CI band)")
     figure.axes[0].legend(fontsize=7, loc="lower left")
     figure.suptitle(
