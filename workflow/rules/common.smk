@@ -58,6 +58,8 @@ try:
 except Affect4kError as error:
     raise WorkflowError(f"config key {error}") from None
 ANNOTATIONS = Path(config["annotations"])
+
+
 wildcard_constraints:
     video=VIDEO_ID_PATTERN.strip("^$"),
 

@@ -41,8 +41,6 @@ rule tables:
         "results/tables.csv",
     log:
         "logs/tables.log",
-    message:
-        LEFT_OUT_RUNS
     conda:
         "../../envs/numpy.yaml"
     threads: 1
@@ -52,6 +50,8 @@ rule tables:
         evaluation=config_section(
             "evaluation", "resamples", "min_interval_groups", "overlap"
         ),
+    message:
+        LEFT_OUT_RUNS
     script:
         "../scripts/tables.py"
 
